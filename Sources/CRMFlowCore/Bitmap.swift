@@ -1,0 +1,54 @@
+/// A growable bit set used as a validity (non-null) map.
+public struct Bitmap: Sendable, Hashable {
+    public private(set) var words: [UInt64]
+    public private(set) var count: Int
+
+    public init() {
+        words = []
+        count = 0
+    }
+
+    /// A bitmap of `count` bits all set to `value`.
+    public init(repeating value: Bool, count: Int) {
+        let wordCount = (count + 63) >> 6
+        words = Array(repeating: value ? ~0 : 0, count: wordCount)
+        self.count = count
+        if value, count & 63 != 0 { words[wordCount - 1] = (1 << UInt64(count & 63)) - 1 }
+    }
+
+    public mutating func reserveCapacity(_ n: Int) { words.reserveCapacity((n + 63) >> 6) }
+
+    @inline(__always)
+    public mutating func append(_ bit: Bool) {
+        if count & 63 == 0 { words.append(0) }
+        if bit { words[count >> 6] |= 1 << UInt64(count & 63) }
+        count += 1
+    }
+
+    @inline(__always)
+    public subscript(i: Int) -> Bool {
+        get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+        set {
+            if newValue { words[i >> 6] |= 1 << UInt64(i & 63) } else { words[i >> 6] &= ~(1 << UInt64(i & 63)) }
+        }
+    }
+
+    public mutating func append(contentsOf other: Bitmap) {
+        if count & 63 == 0 {
+            words.append(contentsOf: other.words)
+            count += other.count
+            return
+        }
+        for i in 0..<other.count { append(other[i]) }
+    }
+
+    public mutating func removeLast() {
+        precondition(count > 0)
+        count -= 1
+        self[count] = false
+        if count & 63 == 0 { words.removeLast() }
+    }
+
+    /// Number of set bits.
+    public var nonzeroBitCount: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+}

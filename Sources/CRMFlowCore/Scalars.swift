@@ -1,0 +1,156 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Byte-level parsers for cell values. They never allocate on the fast path.
+public enum Scalars {
+    @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
+
+    /// Strict integer as inference sees it: `-?[0-9]+`, no leading zero, at most 18 digits.
+    @inline(__always)
+    public static func strictInteger(_ p: UnsafeBufferPointer<UInt8>) -> Int64? {
+        var i = 0
+        let n = p.count
+        var negative = false
+        if n > 0, p[0] == UInt8(ascii: "-") {
+            negative = true
+            i = 1
+        }
+        let digits = n - i
+        guard digits > 0, digits <= 18 else { return nil }
+        if digits > 1, p[i] == 48 { return nil }
+        var v: Int64 = 0
+        while i < n {
+            let d = p[i] &- 48
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ Int64(d)
+            i += 1
+        }
+        return negative ? -v : v
+    }
+
+    /// Lenient integer for declared columns: spaces, `+`, leading zeros and `_`-free digits.
+    public static func integer(_ p: UnsafeBufferPointer<UInt8>) -> Int64? {
+        let t = trimmed(p)
+        guard !t.isEmpty else { return nil }
+        var i = 0
+        var negative = false
+        if t[0] == UInt8(ascii: "-") || t[0] == UInt8(ascii: "+") {
+            negative = t[0] == UInt8(ascii: "-")
+            i = 1
+        }
+        guard i < t.count else { return nil }
+        var v: Int64 = 0
+        while i < t.count {
+            let d = t[i] &- 48
+            guard d < 10 else { return nil }
+            let (m, o1) = v.multipliedReportingOverflow(by: 10)
+            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            if o1 || o2 { return nil }
+            v = a
+            i += 1
+        }
+        return negative ? -v : v
+    }
+
+    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }
+
+    /// Decimal number `-?digits[.digits][e[+-]digits]`; with `strict`, leading zeros (`007`) are refused.
+    public static func double(_ p: UnsafeBufferPointer<UInt8>, strict: Bool = true) -> Double? {
+        let t = strict ? p : trimmed(p)
+        let n = t.count
+        guard n > 0, n < 400 else { return nil }
+        var i = 0
+        var negative = false
+        if t[0] == UInt8(ascii: "-") || (!strict && t[0] == UInt8(ascii: "+")) {
+            negative = t[0] == UInt8(ascii: "-")
+            i = 1
+        }
+        var mantissa: UInt64 = 0
+        var mantissaDigits = 0
+        var exponent = 0
+        var intDigits = 0
+        let intStart = i
+        while i < n, isDigit(t[i]) {
+            if mantissaDigits < 19 {
+                mantissa = mantissa &* 10 &+ UInt64(t[i] &- 48)
+                if mantissa != 0 { mantissaDigits += 1 }
+            } else { exponent += 1 }
+            i += 1
+            intDigits += 1
+        }
+        if strict, intDigits > 1, t[intStart] == 48 { return nil }
+        var fracDigits = 0
+        if i < n, t[i] == UInt8(ascii: ".") {
+            i += 1
+            while i < n, isDigit(t[i]) {
+                if mantissaDigits < 19 {
+                    mantissa = mantissa &* 10 &+ UInt64(t[i] &- 48)
+                    if mantissa != 0 { mantissaDigits += 1 }
+                    exponent -= 1
+                }
+                i += 1
+                fracDigits += 1
+            }
+        }
+        guard intDigits + fracDigits > 0 else { return nil }
+        if i < n, t[i] | 0x20 == UInt8(ascii: "e") {
+            i += 1
+            var expNegative = false
+            if i < n, t[i] == UInt8(ascii: "-") || t[i] == UInt8(ascii: "+") {
+                expNegative = t[i] == UInt8(ascii: "-")
+                i += 1
+            }
+            var e = 0
+            var expDigits = 0
+            while i < n, isDigit(t[i]) {
+                if e < 100_000 { e = e * 10 + Int(t[i] &- 48) }
+                i += 1
+                expDigits += 1
+            }
+            guard expDigits > 0 else { return nil }
+            exponent += expNegative ? -e : e
+        }
+        guard i == n else { return nil }
+        if mantissa < (1 << 53), mantissaDigits <= 15, abs(exponent) <= 22 {
+            var v = Double(mantissa)
+            if exponent < 0 { v /= powersOfTen[-exponent] } else { v *= powersOfTen[exponent] }
+            return negative ? -v : v
+        }
+        // NB: outside the exact fast path, defer to the C library for correct rounding.
+        var buffer = [CChar](repeating: 0, count: n + 1)
+        for k in 0..<n { buffer[k] = CChar(bitPattern: t[k]) }
+        return buffer.withUnsafeBufferPointer { strtod($0.baseAddress!, nil) }
+    }
+
+    /// `true`/`false` in any case; lenient adds yes/no/y/n/1/0.
+    public static func boolean(_ p: UnsafeBufferPointer<UInt8>, lenient: Bool = false) -> Bool? {
+        let t = lenient ? trimmed(p) : p
+        switch t.count {
+        case 4 where t[0] | 0x20 == UInt8(ascii: "t") && t[1] | 0x20 == UInt8(ascii: "r") && t[2] | 0x20 == UInt8(ascii: "u") && t[3] | 0x20 == UInt8(ascii: "e"):
+            return true
+        case 5 where t[0] | 0x20 == UInt8(ascii: "f") && t[1] | 0x20 == UInt8(ascii: "a") && t[2] | 0x20 == UInt8(ascii: "l") && t[3] | 0x20 == UInt8(ascii: "s") && t[4] | 0x20 == UInt8(ascii: "e"):
+            return false
+        default:
+            guard lenient else { return nil }
+            let s = String(decoding: t, as: UTF8.self).lowercased()
+            switch s {
+            case "yes", "y", "1": return true
+            case "no", "n", "0": return false
+            default: return nil
+            }
+        }
+    }
+
+    /// The bytes without leading and trailing ASCII spaces and tabs.
+    @inline(__always)
+    public static func trimmed(_ p: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var lo = 0
+        var hi = p.count
+        while lo < hi, p[lo] == 32 || p[lo] == 9 { lo += 1 }
+        while hi > lo, p[hi - 1] == 32 || p[hi - 1] == 9 { hi -= 1 }
+        return UnsafeBufferPointer(rebasing: p[lo..<hi])
+    }
+}

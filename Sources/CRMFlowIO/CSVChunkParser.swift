@@ -1,0 +1,356 @@
+import CLibCSV
+import CRMFlowCore
+
+/// Rows of one chunk as text columns, before typing. Line numbers are relative to the chunk's first line.
+struct RawChunk: Sendable {
+    var columns: [StringBuffer]
+    var validity: [Bitmap]
+    /// Physical line (relative, 0-based) where each kept row starts.
+    var rowLines: [Int32]
+    /// Line breaks consumed by this chunk.
+    var lineCount: Int
+    var rejects: [RawReject]
+    /// Rows padded or truncated under `RaggedPolicy.pad`.
+    var adjustedRows: Int
+    /// False when the chunk ended inside a record (its start or end was not a record boundary).
+    var endedClean: Bool
+    /// The relative line of the first record with invalid UTF-8, if any.
+    var invalidUTF8Line: Int?
+    var evidence: [ColumnEvidence] = []
+    var rowCount: Int { rowLines.count }
+}
+
+struct RawReject: Sendable {
+    var line: Int
+    var code: String
+    var reason: String
+    var record: String
+}
+
+/// Parser state reached from libcsv's callbacks through the `void *` context; used by one thread at a time.
+final class ChunkParserState {
+    let columnCount: Int
+    let delimiter: UInt8
+    let ragged: RaggedPolicy
+    let rejectInvalidEncoding: Bool
+    var columns: [StringBuffer]
+    var validity: [Bitmap]
+    var field = 0
+    var extra: [[UInt8]?] = []
+    var line = 0
+    var rowStartLine = 0
+    var lastWasCR = false
+    var rowLines: [Int32] = []
+    var lineBase = 0
+    var rejects: [RawReject] = []
+    var adjustedRows = 0
+    var rowHasNUL = false
+    var rowHasInvalid = false
+    var invalidUTF8Line: Int?
+    /// With no columns declared, every record's fields (used to read a header).
+    var capturedRows: [[[UInt8]?]] = []
+
+    init(columnCount: Int, delimiter: UInt8, ragged: RaggedPolicy, rejectInvalidEncoding: Bool, expectedBytes: Int) {
+        self.columnCount = columnCount
+        self.delimiter = delimiter
+        self.ragged = ragged
+        self.rejectInvalidEncoding = rejectInvalidEncoding
+        let perColumn = expectedBytes / max(columnCount, 1)
+        let estRows = expectedBytes / max(columnCount * 8, 16)
+        columns = (0..<columnCount).map { _ in
+            var b = StringBuffer()
+            b.reserveCapacity(values: estRows, bytes: perColumn)
+            return b
+        }
+        validity = (0..<columnCount).map { _ in
+            var v = Bitmap()
+            v.reserveCapacity(estRows)
+            return v
+        }
+        rowLines.reserveCapacity(estRows)
+    }
+
+    @inline(__always)
+    func addField(_ data: UnsafeMutableRawPointer?, _ length: Int) {
+        if field == 0 {
+            rowStartLine = line
+            lastWasCR = false
+        }
+        if let data {
+            let p = UnsafeRawBufferPointer(start: data, count: length)
+            if length > 0 { inspect(p.bindMemory(to: UInt8.self)) }
+            if field < columnCount {
+                columns[field].append(p)
+                validity[field].append(true)
+            } else {
+                extra.append(Array(p.bindMemory(to: UInt8.self)))
+            }
+        } else {
+            if field < columnCount {
+                columns[field].appendEmpty()
+                validity[field].append(false)
+            } else {
+                extra.append(nil)
+            }
+        }
+        field += 1
+    }
+
+    /// Counts line breaks inside a (quoted) field and checks for NUL and invalid UTF-8, 8 bytes at a time.
+    @inline(__always)
+    func inspect(_ p: UnsafeBufferPointer<UInt8>) {
+        let n = p.count
+        var i = 0
+        var suspicious = false
+        let base = UnsafeRawPointer(p.baseAddress!)
+        while i + 8 <= n {
+            let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            let lf = w ^ 0x0A0A_0A0A_0A0A_0A0A
+            let cr = w ^ 0x0D0D_0D0D_0D0D_0D0D
+            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+            let special = ((w &- ones) & ~w) | ((lf &- ones) & ~lf) | ((cr &- ones) & ~cr) | w
+            if special & highs != 0 {
+                suspicious = true
+                break
+            }
+            i += 8
+        }
+        if !suspicious {
+            while i < n {
+                let c = p[i]
+                if c >= 0x80 || c == 0 || c == 10 || c == 13 {
+                    suspicious = true
+                    break
+                }
+                i += 1
+            }
+        }
+        guard suspicious else { return }
+        var highBit = false
+        var k = 0
+        while k < n {
+            let c = p[k]
+            if c == 10 {
+                line += 1
+            } else if c == 13 {
+                if !(k + 1 < n && p[k + 1] == 10) { line += 1 }
+            } else if c == 0 {
+                rowHasNUL = true
+            } else if c >= 0x80 {
+                highBit = true
+            }
+            k += 1
+        }
+        if highBit, UTF8Validation.firstInvalid(p) != nil {
+            rowHasInvalid = true
+            if invalidUTF8Line == nil { invalidUTF8Line = rowStartLine - lineBase }
+        }
+    }
+
+    @inline(__always)
+    func endRow(_ terminator: Int32) {
+        if field == 0 {
+            // A blank line, or the LF of a CRLF.
+            if terminator == 10, lastWasCR {
+                lastWasCR = false
+                return
+            }
+            if terminator >= 0 { line += 1 }
+            lastWasCR = terminator == 13
+            return
+        }
+        let startLine = rowStartLine
+        if terminator >= 0 { line += 1 }
+        lastWasCR = terminator == 13
+        let fields = field
+        field = 0
+        if columnCount == 0 {
+            capturedRows.append(extra)
+            extra.removeAll()
+            return
+        }
+        if rowHasNUL || (rowHasInvalid && rejectInvalidEncoding) {
+            let record = rawRecord(fields: fields)
+            rollBack(fields: fields)
+            let (code, reason) = rowHasNUL ? ("E_NUL_BYTE", "the record contains a NUL byte") : ("E_ENCODING", "the record is not valid UTF-8")
+            rejects.append(RawReject(line: startLine - lineBase, code: code, reason: reason, record: record))
+            rowHasNUL = false
+            rowHasInvalid = false
+            return
+        }
+        rowHasInvalid = false
+        if fields == columnCount {
+            rowLines.append(Int32(truncatingIfNeeded: startLine - lineBase))
+            return
+        }
+        switch ragged {
+        case .pad:
+            if fields < columnCount {
+                for c in fields..<columnCount {
+                    columns[c].appendEmpty()
+                    validity[c].append(false)
+                }
+            }
+            extra.removeAll(keepingCapacity: true)
+            adjustedRows += 1
+            rowLines.append(Int32(truncatingIfNeeded: startLine - lineBase))
+        case .reject, .error:
+            let record = rawRecord(fields: fields)
+            rollBack(fields: fields)
+            let reason = "expected \(columnCount) field(s), found \(fields)"
+            rejects.append(RawReject(line: startLine - lineBase, code: fields < columnCount ? "E_TOO_FEW_FIELDS" : "E_TOO_MANY_FIELDS", reason: reason, record: record))
+        }
+    }
+
+    func rollBack(fields: Int) {
+        for c in 0..<min(fields, columnCount) {
+            columns[c].removeLast()
+            validity[c].removeLast()
+        }
+        extra.removeAll(keepingCapacity: true)
+    }
+
+    /// The last `fields` fields re-encoded as one CSV record.
+    func rawRecord(fields: Int, pending: [UInt8]? = nil) -> String {
+        var values: [[UInt8]?] = []
+        for c in 0..<min(fields, columnCount) {
+            let buffer = columns[c]
+            let i = buffer.count - 1
+            values.append(validity[c][i] ? Array(buffer.bytes[buffer.range(i)]) : nil)
+        }
+        values.append(contentsOf: extra)
+        var out: [UInt8] = []
+        for (k, v) in values.enumerated() {
+            if k > 0 { out.append(delimiter) }
+            if let v { CSVQuoting.appendField(v[...], delimiter: delimiter, to: &out, force: v.isEmpty) }
+        }
+        if let pending {
+            if !values.isEmpty { out.append(delimiter) }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: pending)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Takes the completed rows as a chunk; a partly read row moves to the next chunk.
+    func detach(endedClean: Bool) -> RawChunk {
+        var carried: [(UInt8s: [UInt8], valid: Bool)] = []
+        for c in stride(from: min(field, columnCount) - 1, through: 0, by: -1) {
+            let b = columns[c]
+            let i = b.count - 1
+            carried.append((Array(b.bytes[b.range(i)]), validity[c][i]))
+            columns[c].removeLast()
+            validity[c].removeLast()
+        }
+        carried.reverse()
+        let chunk = RawChunk(columns: columns, validity: validity, rowLines: rowLines, lineCount: line - lineBase, rejects: rejects,
+                             adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line)
+        let expected = columns.first.map { $0.bytes.count * columnCount } ?? 0
+        columns = (0..<columnCount).map { _ in
+            var b = StringBuffer()
+            b.reserveCapacity(values: rowLines.count, bytes: expected / max(columnCount, 1))
+            return b
+        }
+        validity = (0..<columnCount).map { _ in Bitmap() }
+        for (c, item) in carried.enumerated() {
+            item.UInt8s.withUnsafeBytes { columns[c].append($0) }
+            validity[c].append(item.valid)
+        }
+        rowLines = []
+        rowLines.reserveCapacity(chunk.rowLines.count)
+        rejects = []
+        adjustedRows = 0
+        invalidUTF8Line = nil
+        lineBase = line
+        return chunk
+    }
+}
+
+private func fieldCallback(_ data: UnsafeMutableRawPointer?, _ length: Int, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<ChunkParserState>.fromOpaque(context!).takeUnretainedValue().addField(data, length)
+}
+
+private func rowCallback(_ terminator: Int32, _ context: UnsafeMutableRawPointer?) {
+    Unmanaged<ChunkParserState>.fromOpaque(context!).takeUnretainedValue().endRow(terminator)
+}
+
+private func noSpace(_: UInt8) -> Int32 { 0 }
+
+/// One libcsv parser, configured to keep fields byte-exact and report every line end.
+final class LibCSVParser {
+    private var parser = csv_parser()
+    let state: ChunkParserState
+
+    init(state: ChunkParserState, delimiter: UInt8, quote: UInt8) {
+        self.state = state
+        _ = csv_init(&parser, UInt8(CSV_REPALL_NL | CSV_EMPTY_IS_NULL))
+        csv_set_delim(&parser, delimiter)
+        csv_set_quote(&parser, quote)
+        // NB: libcsv trims spaces and tabs around unquoted fields by default; crmflow keeps data byte-exact.
+        csv_set_space_func(&parser, noSpace)
+        csv_set_blk_size(&parser, 1 << 16)
+    }
+
+    deinit { csv_free(&parser) }
+
+    /// Feeds bytes; returns false on an allocation failure inside libcsv.
+    func parse(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
+        let context = Unmanaged.passUnretained(state).toOpaque()
+        let consumed = csv_parse(&parser, base, bytes.count, fieldCallback, rowCallback, context)
+        return consumed == bytes.count
+    }
+
+    /// True when the parser sits between records.
+    var isAtRecordBoundary: Bool { parser.pstate == 0 }
+
+    /// True when input ended inside a quoted field.
+    var isInsideQuotes: Bool { parser.quoted != 0 && parser.pstate == 2 }
+
+    /// Ends the input: completes a last record without a line end, or rejects an unterminated quoted field.
+    func finish() {
+        let context = Unmanaged.passUnretained(state).toOpaque()
+        if isInsideQuotes {
+            let pending = parser.entry_buf.map { Array(UnsafeBufferPointer(start: $0, count: parser.entry_pos)) } ?? []
+            let fields = state.field
+            if fields == 0 { state.rowStartLine = state.line }
+            let record = state.rawRecord(fields: fields, pending: pending)
+            state.rollBack(fields: fields)
+            state.field = 0
+            state.rejects.append(RawReject(line: state.rowStartLine - state.lineBase, code: "E_UNTERMINATED_QUOTE",
+                                           reason: "a quoted field opened on this line is never closed before the end of the file", record: record))
+            _ = csv_fini(&parser, nil, nil, nil)
+            return
+        }
+        _ = csv_fini(&parser, fieldCallback, rowCallback, context)
+    }
+}
+
+/// RFC 4180 quoting of one field.
+public enum CSVQuoting {
+    @inline(__always)
+    public static func needsQuotes(_ v: UnsafeBufferPointer<UInt8>, delimiter: UInt8) -> Bool {
+        for c in v where c == delimiter || c == 34 || c == 10 || c == 13 { return true }
+        if let f = v.first, f == 32 || f == 9 { return true }
+        if let l = v.last, l == 32 || l == 9 { return true }
+        return false
+    }
+
+    public static func appendField(_ v: ArraySlice<UInt8>, delimiter: UInt8, to out: inout [UInt8], force: Bool = false) {
+        v.withUnsafeBufferPointer { appendField($0, delimiter: delimiter, to: &out, force: force) }
+    }
+
+    @inline(__always)
+    public static func appendField(_ v: UnsafeBufferPointer<UInt8>, delimiter: UInt8, to out: inout [UInt8], force: Bool = false) {
+        if force || needsQuotes(v, delimiter: delimiter) {
+            out.append(34)
+            for c in v {
+                if c == 34 { out.append(34) }
+                out.append(c)
+            }
+            out.append(34)
+        } else {
+            out.append(contentsOf: v)
+        }
+    }
+}

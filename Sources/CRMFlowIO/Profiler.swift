@@ -1,0 +1,155 @@
+import CRMFlowCore
+
+/// What `crmflow profile` reports about one column.
+public struct ColumnProfile: Sendable {
+    public var name: String
+    public var type: DataType
+    public var nulls: Int
+    public var distinct: Int
+    public var min: String?
+    public var max: String?
+    /// Most frequent values with their counts (ties broken by first appearance).
+    public var topValues: [(String, Int)]
+    /// Shapes of text values (email, phone, ISO date, ...) with their counts, most common first.
+    public var shapes: [(String, Int)]
+    public var note: String?
+}
+
+/// A whole file's profile.
+public struct FileProfile: Sendable {
+    public var path: String
+    public var format: FileFormat
+    public var dialect: CSVDialect?
+    public var rows: Int
+    public var rejected: Int
+    public var columns: [ColumnProfile]
+    public var headerNotes: [String]
+}
+
+/// Computes column profiles from a loaded table.
+public enum Profiler {
+    public static func profile(_ loaded: LoadedTable, path: String, format: FileFormat, threads: Int = defaultThreadCount()) -> FileProfile {
+        let table = loaded.table
+        let indices = Array(table.columns.indices)
+        let columns = ConcurrentMap.map(indices, threads: min(threads, 2)) { c in
+            profileColumn(table.columns[c], name: table.schema.fields[c].name, note: loaded.columnNotes[table.schema.fields[c].name])
+        }
+        return FileProfile(path: path, format: format, dialect: loaded.dialect, rows: table.rowCount, rejected: loaded.rejects.count,
+                           columns: columns, headerNotes: loaded.headerNotes)
+    }
+
+    @inline(__always)
+    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
+        var i = 0
+        let n = p.count
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= n {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+                h ^= h >> 32
+                i += 8
+            }
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(p[i]) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        return h ^ (h >> 29)
+    }
+
+    static func profileColumn(_ column: Column, name: String, note: String?) -> ColumnProfile {
+        var counts: [UInt64: (count: Int, row: Int)] = [:]
+        var shapes: [String: Int] = [:]
+        var minRow: Int?, maxRow: Int?
+        let n = column.count
+        switch column.storage {
+        case .string(let b):
+            b.bytes.withUnsafeBufferPointer { all in
+                func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[b.range(i)]) }
+                for i in 0..<n where !column.isNull(i) {
+                    let v = cell(i)
+                    let h = hash(v)
+                    if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
+                    shapes[shape(v), default: 0] += 1
+                    if let m = minRow { if lexLess(v, cell(m)) { minRow = i } } else { minRow = i }
+                    if let m = maxRow { if lexLess(cell(m), v) { maxRow = i } } else { maxRow = i }
+                }
+            }
+        default:
+            for i in 0..<n where !column.isNull(i) {
+                let v = column.value(at: i)
+                let h = UInt64(truncatingIfNeeded: v.hashValue)
+                if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
+                if let m = minRow { if less(v, column.value(at: m)) { minRow = i } } else { minRow = i }
+                if let m = maxRow { if less(column.value(at: m), v) { maxRow = i } } else { maxRow = i }
+            }
+        }
+        let top = counts.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.row < $1.row }.prefix(5)
+        return ColumnProfile(
+            name: name, type: column.type, nulls: column.nullCount, distinct: counts.count,
+            min: minRow.map { column.value(at: $0).description }, max: maxRow.map { column.value(at: $0).description },
+            topValues: top.map { (column.value(at: $0.row).description, $0.count) },
+            shapes: shapes.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) },
+            note: note)
+    }
+
+    static func lexLess(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = Swift.min(a.count, b.count)
+        for k in 0..<n where a[k] != b[k] { return a[k] < b[k] }
+        return a.count < b.count
+    }
+
+    static func less(_ a: Value, _ b: Value) -> Bool {
+        switch (a, b) {
+        case (.integer(let x), .integer(let y)): return x < y
+        case (.double(let x), .double(let y)): return x < y
+        case (.date(let x), .date(let y)): return x < y
+        case (.timestamp(let x), .timestamp(let y)): return x < y
+        case (.boolean(let x), .boolean(let y)): return !x && y
+        case (.money(let x, _), .money(let y, _)): return x < y
+        default: return a.description < b.description
+        }
+    }
+
+    /// A coarse shape name for a text value.
+    public static func shape(_ v: UnsafeBufferPointer<UInt8>) -> String {
+        if v.isEmpty { return "empty" }
+        var digits = 0, letters = 0, at = -1, dotAfterAt = false, spaces = 0, phoneChars = 0, other = 0, high = 0
+        for (k, c) in v.enumerated() {
+            switch c {
+            case 48...57: digits += 1
+            case 65...90, 97...122: letters += 1
+            case UInt8(ascii: "@"): at = at < 0 ? k : -2
+            case UInt8(ascii: "."): if at >= 0 { dotAfterAt = true }; other += 1
+            case 32: spaces += 1
+            case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "-"), UInt8(ascii: "+"): phoneChars += 1
+            default: if c >= 0x80 { high += 1 } else { other += 1 }
+            }
+        }
+        if at > 0, dotAfterAt, spaces == 0 { return "email" }
+        if letters == 0, high == 0, v.count == digits {
+            if v[0] == 48, digits > 1 { return "digits with leading zero (identifier)" }
+            return digits > 15 ? "long digit string (identifier)" : "digits"
+        }
+        if let s = DateParsing.scan(v) {
+            switch s.shape {
+            case .iso: return s.hasTime ? "timestamp (ISO)" : "date (YYYY-MM-DD)"
+            case .textual: return "date (month name)"
+            case .numeric: return "date (NN/NN/YYYY)"
+            }
+        }
+        if letters == 0 || (letters <= 4 && v.count > 10 && (String(decoding: v, as: UTF8.self).lowercased().contains("ext") || String(decoding: v, as: UTF8.self).lowercased().contains("x"))),
+           digits >= 7, digits <= 15, high == 0, other <= 2 {
+            return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
+        }
+        if Scalars.double(Scalars.trimmed(v), strict: false) != nil { return "number" }
+        if Money.parse(v) != nil, digits > 0 { return "amount" }
+        if spaces > 0 { return "text with spaces" }
+        return high > 0 ? "text (non-ASCII)" : "word"
+    }
+}

@@ -1,0 +1,283 @@
+import CRMFlowCore
+
+/// File formats crmflow reads and writes.
+public enum FileFormat: String, Sendable, CaseIterable {
+    case csv, json, ndjson, markdown
+
+    /// The format an extension implies (`.tsv` is CSV with tabs, `.jsonl` is NDJSON, `.md` is Markdown).
+    public init?(path: String) {
+        let ext = path.split(separator: ".").last.map { $0.lowercased() } ?? ""
+        switch ext {
+        case "csv", "tsv", "txt", "psv": self = .csv
+        case "json": self = .json
+        case "ndjson", "jsonl": self = .ndjson
+        case "md", "markdown": self = .markdown
+        default: return nil
+        }
+    }
+
+    public init?(userName: String) {
+        switch userName.lowercased() {
+        case "csv", "tsv": self = .csv
+        case "json": self = .json
+        case "ndjson", "jsonl": self = .ndjson
+        case "md", "markdown": self = .markdown
+        default: return nil
+        }
+    }
+}
+
+/// How tables are written.
+public struct WriterOptions: Sendable {
+    public var delimiter: UInt8 = UInt8(ascii: ",")
+    /// Start CSV with a UTF-8 byte-order mark, so Excel detects UTF-8.
+    public var bom = false
+    /// Prefix text cells starting with `= + - @`, tab or CR with `'` so spreadsheets do not run them as formulas.
+    public var formulaGuard = true
+    public var header = true
+    public init() {}
+}
+
+/// Serialises tables chunk by chunk: `prologue`, then `rows` for each chunk (concurrently if wanted), then `epilogue`.
+/// Every JSON row is written with a leading separator; the writer drops the very first one (see `TableFileWriter`).
+public struct TableEncoder: Sendable {
+    public let format: FileFormat
+    public let options: WriterOptions
+    public let schema: Schema
+
+    public init(format: FileFormat, schema: Schema, options: WriterOptions = WriterOptions()) {
+        self.format = format
+        self.schema = schema
+        self.options = options
+    }
+
+    public func prologue() -> [UInt8] {
+        var out: [UInt8] = []
+        switch format {
+        case .csv:
+            if options.bom { out.append(contentsOf: [0xEF, 0xBB, 0xBF]) }
+            if options.header {
+                for (c, f) in schema.fields.enumerated() {
+                    if c > 0 { out.append(options.delimiter) }
+                    var bytes = Array(f.name.utf8)
+                    if options.formulaGuard, Self.isFormulaLike(bytes[...]) { bytes.insert(UInt8(ascii: "'"), at: 0) }
+                    CSVQuoting.appendField(bytes[...], delimiter: options.delimiter, to: &out)
+                }
+                if !schema.fields.isEmpty { out.append(10) }
+            }
+        case .json:
+            out.append(UInt8(ascii: "["))
+        case .ndjson:
+            break
+        case .markdown:
+            out.append(UInt8(ascii: "|"))
+            for f in schema.fields {
+                out.append(32)
+                Self.appendMarkdown(Array(f.name.utf8)[...], to: &out)
+                out.append(contentsOf: " |".utf8)
+            }
+            out.append(contentsOf: "\n|".utf8)
+            for f in schema.fields {
+                let numeric = f.type == .integer || f.type == .double || f.type == .money
+                out.append(contentsOf: (numeric ? " ---: |" : " --- |").utf8)
+            }
+            out.append(10)
+        }
+        return out
+    }
+
+    public func epilogue(wroteRows: Bool) -> [UInt8] {
+        format == .json ? Array((wroteRows ? "\n]\n" : "]\n").utf8) : []
+    }
+
+    @inline(__always)
+    static func isFormulaLike(_ v: ArraySlice<UInt8>) -> Bool {
+        guard let f = v.first else { return false }
+        return f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13
+    }
+
+    static func appendMarkdown(_ v: ArraySlice<UInt8>, to out: inout [UInt8]) {
+        for c in v {
+            switch c {
+            case UInt8(ascii: "|"): out.append(contentsOf: "\\|".utf8)
+            case 10: out.append(contentsOf: "<br>".utf8)
+            case 13: break
+            default: out.append(c)
+            }
+        }
+    }
+
+    static func appendJSONString(_ v: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(34)
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        for c in v {
+            switch c {
+            case 34: out.append(92); out.append(34)
+            case 92: out.append(92); out.append(92)
+            case 10: out.append(92); out.append(UInt8(ascii: "n"))
+            case 13: out.append(92); out.append(UInt8(ascii: "r"))
+            case 9: out.append(92); out.append(UInt8(ascii: "t"))
+            case 0..<0x20:
+                out.append(contentsOf: "\\u00".utf8)
+                out.append(hex[Int(c >> 4)])
+                out.append(hex[Int(c & 15)])
+            default: out.append(c)
+            }
+        }
+        out.append(34)
+    }
+
+    /// Appends one cell's text form: `json` true for JSON syntax (quoted strings, bare numbers, null).
+    @inline(__always)
+    func appendCell(_ column: Column, _ r: Int, json: Bool, to out: inout [UInt8]) {
+        if column.isNull(r) {
+            if json { out.append(contentsOf: "null".utf8) }
+            return
+        }
+        switch column.storage {
+        case .string(let b):
+            b.bytes.withUnsafeBufferPointer { all in
+                let v = UnsafeBufferPointer(rebasing: all[b.range(r)])
+                if json {
+                    Self.appendJSONString(v, to: &out)
+                } else if format == .markdown {
+                    Self.appendMarkdown(ArraySlice(v), to: &out)
+                } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13 {
+                    var guarded: [UInt8] = [UInt8(ascii: "'")]
+                    guarded.append(contentsOf: v)
+                    CSVQuoting.appendField(guarded[...], delimiter: options.delimiter, to: &out)
+                } else {
+                    // NB: an empty string is quoted so it reads back as "" rather than null.
+                    CSVQuoting.appendField(v, delimiter: options.delimiter, to: &out, force: v.isEmpty)
+                }
+            }
+        case .integer(let a):
+            out.append(contentsOf: String(a[r]).utf8)
+        case .double(let a):
+            let d = a[r]
+            if json, !d.isFinite { out.append(contentsOf: "null".utf8) } else { out.append(contentsOf: DoubleFormatting.string(d).utf8) }
+        case .boolean(let a):
+            out.append(contentsOf: (a[r] ? "true" : "false").utf8)
+        case .date(let a):
+            if json { out.append(34) }
+            CivilDate.appendISO(days: Int(a[r]), to: &out)
+            if json { out.append(34) }
+        case .timestamp(let a):
+            if json { out.append(34) }
+            CivilDate.appendISO(micros: a[r], to: &out)
+            if json { out.append(34) }
+        case .money(let a, let c, let codes):
+            let mixed = codes.count > 1
+            if json && mixed { out.append(34) }
+            Money.appendAmount(a[r], to: &out)
+            if mixed {
+                out.append(32)
+                out.append(contentsOf: codes[Int(c[r])].utf8)
+            }
+            if json && mixed { out.append(34) }
+        }
+    }
+
+    /// The rows of `table` in this format.
+    public func rows(_ table: Table) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(table.rowCount * max(table.columns.count, 1) * 12)
+        let names: [[UInt8]] = schema.fields.map { f in
+            var n: [UInt8] = []
+            Array(f.name.utf8).withUnsafeBufferPointer { Self.appendJSONString($0, to: &n) }
+            n.append(UInt8(ascii: ":"))
+            return n
+        }
+        for r in 0..<table.rowCount {
+            switch format {
+            case .csv:
+                for (c, column) in table.columns.enumerated() {
+                    if c > 0 { out.append(options.delimiter) }
+                    appendCell(column, r, json: false, to: &out)
+                }
+                out.append(10)
+            case .json, .ndjson:
+                if format == .json { out.append(contentsOf: ",\n".utf8) }
+                out.append(UInt8(ascii: "{"))
+                for (c, column) in table.columns.enumerated() {
+                    if c > 0 { out.append(UInt8(ascii: ",")) }
+                    out.append(contentsOf: names[c])
+                    appendCell(column, r, json: true, to: &out)
+                }
+                out.append(UInt8(ascii: "}"))
+                if format == .ndjson { out.append(10) }
+            case .markdown:
+                out.append(UInt8(ascii: "|"))
+                for column in table.columns {
+                    out.append(32)
+                    appendCell(column, r, json: false, to: &out)
+                    out.append(contentsOf: " |".utf8)
+                }
+                out.append(10)
+            }
+        }
+        return out
+    }
+}
+
+/// Writes encoded chunks to an atomic output in order, handling the JSON separators.
+public final class TableFileWriter {
+    public let encoder: TableEncoder
+    let output: AtomicOutput
+    var wroteRows = false
+    public private(set) var rowsWritten = 0
+
+    public init(path: String, encoder: TableEncoder, inputs: [String]) throws(CRMFlowError) {
+        self.encoder = encoder
+        output = try AtomicOutput(path: path, inputs: inputs)
+        try output.write(encoder.prologue())
+    }
+
+    /// Writes bytes produced by `encoder.rows(_:)` for `rowCount` rows.
+    public func write(encodedRows bytes: [UInt8], rowCount: Int) throws(CRMFlowError) {
+        guard rowCount > 0 else { return }
+        if encoder.format == .json, !wroteRows {
+            try output.write(Array(bytes.dropFirst(1)))
+        } else {
+            try output.write(bytes)
+        }
+        wroteRows = true
+        rowsWritten += rowCount
+    }
+
+    public func write(_ table: Table) throws(CRMFlowError) {
+        try write(encodedRows: encoder.rows(table), rowCount: table.rowCount)
+    }
+
+    public func restart() throws(CRMFlowError) {
+        try output.truncate()
+        wroteRows = false
+        rowsWritten = 0
+        try output.write(encoder.prologue())
+    }
+
+    public func commit() throws(CRMFlowError) {
+        try output.write(encoder.epilogue(wroteRows: wroteRows))
+        try output.commit()
+    }
+
+    public func abandon() { output.abandon() }
+
+    /// Writes a whole table to `path` atomically.
+    public static func write(_ table: Table, to path: String, format: FileFormat, options: WriterOptions = WriterOptions(), inputs: [String] = []) throws(CRMFlowError) {
+        let w = try TableFileWriter(path: path, encoder: TableEncoder(format: format, schema: table.schema, options: options), inputs: inputs)
+        do { try w.write(table) } catch { w.abandon(); throw error }
+        try w.commit()
+    }
+}
+
+/// Writes rejects as CSV: source, line, code, reason, record.
+public enum RejectsWriter {
+    public static func write(_ rejects: [Reject], to path: String, inputs: [String]) throws(CRMFlowError) {
+        let rows: [[Value]] = rejects.map { [.string($0.source), .integer(Int64($0.line)), .string($0.code), .string($0.reason), .string($0.record)] }
+        let table = Table(names: Reject.columnNames, types: [.string, .integer, .string, .string, .string], rows: rows)
+        var options = WriterOptions()
+        options.formulaGuard = true
+        try TableFileWriter.write(table, to: path, format: .csv, options: options, inputs: inputs)
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import CRMFlowCore
+import CRMFlowIO
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Entry point: parses arguments, maps every error to DESIGN §7's exit codes.
+@main
+struct CRMFlowMain {
+    static func main() {
+        var command: ParsableCommand
+        do {
+            command = try CRMFlow.parseAsRoot()
+        } catch {
+            let code = CRMFlow.exitCode(for: error)
+            if code == .success {
+                print(CRMFlow.fullMessage(for: error))
+                exit(0)
+            }
+            FileHandle.standardError.write(CRMFlow.fullMessage(for: error) + "\n")
+            exit(ExitStatus.usage.rawValue)
+        }
+        do {
+            try command.run()
+        } catch let error as CRMFlowError {
+            FileHandle.standardError.write(error.description + "\n")
+            exit(error.status.rawValue)
+        } catch let error as ExitCode {
+            exit(error.rawValue)
+        } catch {
+            FileHandle.standardError.write("error: \(error)\n")
+            exit(ExitStatus.badData.rawValue)
+        }
+    }
+}
+
+struct CRMFlow: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "crmflow",
+        abstract: "Consolidate and analyse CRM sales data: convert, profile and (soon) run pipelines.",
+        version: "0.1.0",
+        subcommands: [Convert.self, Profile.self, Generate.self]
+    )
+}

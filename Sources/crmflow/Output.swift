@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Minimal unbuffered stderr/stdout access without Foundation's FileHandle.
+enum FileHandle {
+    struct Stream {
+        let fd: Int32
+        func write(_ s: String) {
+            var s = s
+            s.withUTF8 { buf in
+                var off = 0
+                while off < buf.count {
+                    let n = Glibc.write(fd, buf.baseAddress! + off, buf.count - off)
+                    if n <= 0 { return }
+                    off += n
+                }
+            }
+        }
+    }
+    static let standardError = Stream(fd: 2)
+    static let standardOutput = Stream(fd: 1)
+}
