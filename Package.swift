@@ -22,7 +22,7 @@ let package = Package(
         .executableTarget(
             name: "crmflow",
             dependencies: [
-                "CRMFlowCore", "CRMFlowIO",
+                "CRMFlowCore", "CRMFlowIO", "CLibCSV",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

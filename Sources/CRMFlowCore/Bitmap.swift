@@ -34,12 +34,21 @@ public struct Bitmap: Sendable, Hashable {
     }
 
     public mutating func append(contentsOf other: Bitmap) {
-        if count & 63 == 0 {
+        if other.count == 0 { return }
+        let shift = UInt64(count & 63)
+        if shift == 0 {
             words.append(contentsOf: other.words)
             count += other.count
             return
         }
-        for i in 0..<other.count { append(other[i]) }
+        // NB: bits past `count` are always zero, so OR-ing shifted words is safe.
+        for w in other.words {
+            words[words.count - 1] |= w << shift
+            words.append(w >> (64 - shift))
+        }
+        count += other.count
+        let needed = (count + 63) >> 6
+        if words.count > needed { words.removeLast(words.count - needed) }
     }
 
     public mutating func removeLast() {

@@ -171,3 +171,55 @@ extension Table {
         Table(schema: schema, columns: columns.map { $0.selecting(indices) })
     }
 }
+
+extension Column {
+    /// Concatenates columns of one type in order, allocating the result once.
+    /// - Complexity: O(total size).
+    public static func concatenating(_ parts: [Column]) throws(TableError) -> Column {
+        guard let first = parts.first else { return Column.make(.string, []) }
+        if parts.count == 1 { return first }
+        let total = parts.reduce(0) { $0 + $1.count }
+        var validity: Bitmap? = nil
+        if parts.contains(where: { $0.validity != nil }) {
+            var v = Bitmap()
+            v.reserveCapacity(total)
+            for p in parts { v.append(contentsOf: p.validity ?? Bitmap(repeating: true, count: p.count)) }
+            validity = v
+        }
+        func gather<T>(_ extract: (Column) -> [T]) -> [T] {
+            var out: [T] = []
+            out.reserveCapacity(total)
+            for p in parts { out.append(contentsOf: extract(p)) }
+            return out
+        }
+        switch first.storage {
+        case .string:
+            var byteCount = 0
+            for p in parts { if case .string(let b) = p.storage { byteCount += b.bytes.count } else { throw TableError.schemaMismatch("mixed column types") } }
+            guard byteCount <= Int(UInt32.max) else { throw TableError.columnTooLarge }
+            var out = StringBuffer()
+            out.reserveCapacity(values: total, bytes: byteCount)
+            for p in parts { if case .string(let b) = p.storage { try out.append(contentsOf: b) } }
+            return Column(storage: .string(out), validity: validity)
+        case .integer: return Column(storage: .integer(try typed(parts) { if case .integer(let a) = $0 { return a } else { return nil } }), validity: validity)
+        case .double: return Column(storage: .double(try typed(parts) { if case .double(let a) = $0 { return a } else { return nil } }), validity: validity)
+        case .boolean: return Column(storage: .boolean(try typed(parts) { if case .boolean(let a) = $0 { return a } else { return nil } }), validity: validity)
+        case .date: return Column(storage: .date(try typed(parts) { if case .date(let a) = $0 { return a } else { return nil } }), validity: validity)
+        case .timestamp: return Column(storage: .timestamp(try typed(parts) { if case .timestamp(let a) = $0 { return a } else { return nil } }), validity: validity)
+        case .money:
+            var result = first
+            for p in parts.dropFirst() { try result.append(contentsOf: p) }
+            return result
+        }
+    }
+
+    private static func typed<T>(_ parts: [Column], _ extract: (ColumnStorage) -> [T]?) throws(TableError) -> [T] {
+        var out: [T] = []
+        out.reserveCapacity(parts.reduce(0) { $0 + $1.count })
+        for p in parts {
+            guard let a = extract(p.storage) else { throw TableError.schemaMismatch("mixed column types") }
+            out.append(contentsOf: a)
+        }
+        return out
+    }
+}

@@ -54,9 +54,12 @@ public struct StringBuffer: Sendable, Hashable {
         let base = UInt64(bytes.count)
         guard base + UInt64(other.bytes.count) <= UInt64(UInt32.max) else { throw TableError.columnTooLarge }
         bytes.append(contentsOf: other.bytes)
-        offsets.reserveCapacity(offsets.count + other.count)
         let b = UInt32(base)
-        for i in 1..<other.offsets.count { offsets.append(other.offsets[i] &+ b) }
+        let start = offsets.count
+        offsets.append(contentsOf: other.offsets[1...])
+        offsets.withUnsafeMutableBufferPointer { o in
+            for i in start..<o.count { o[i] &+= b }
+        }
     }
 
     @inline(__always)

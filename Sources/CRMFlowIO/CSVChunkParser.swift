@@ -33,8 +33,7 @@ final class ChunkParserState {
     let delimiter: UInt8
     let ragged: RaggedPolicy
     let rejectInvalidEncoding: Bool
-    var columns: [StringBuffer]
-    var validity: [Bitmap]
+    let builders: UnsafeMutablePointer<TextColumnBuilder>
     var field = 0
     var extra: [[UInt8]?] = []
     var line = 0
@@ -55,19 +54,17 @@ final class ChunkParserState {
         self.delimiter = delimiter
         self.ragged = ragged
         self.rejectInvalidEncoding = rejectInvalidEncoding
-        let perColumn = expectedBytes / max(columnCount, 1)
         let estRows = expectedBytes / max(columnCount * 8, 16)
-        columns = (0..<columnCount).map { _ in
-            var b = StringBuffer()
-            b.reserveCapacity(values: estRows, bytes: perColumn)
-            return b
-        }
-        validity = (0..<columnCount).map { _ in
-            var v = Bitmap()
-            v.reserveCapacity(estRows)
-            return v
-        }
+        let perColumn = expectedBytes / max(columnCount, 1) + 64
+        builders = .allocate(capacity: max(columnCount, 1))
+        for c in 0..<columnCount { (builders + c).initialize(to: TextColumnBuilder(rows: estRows, bytes: perColumn)) }
         rowLines.reserveCapacity(estRows)
+    }
+
+    deinit {
+        for c in 0..<columnCount { builders[c].deallocate() }
+        builders.deinitialize(count: columnCount)
+        builders.deallocate()
     }
 
     @inline(__always)
@@ -80,15 +77,13 @@ final class ChunkParserState {
             let p = UnsafeRawBufferPointer(start: data, count: length)
             if length > 0 { inspect(p.bindMemory(to: UInt8.self)) }
             if field < columnCount {
-                columns[field].append(p)
-                validity[field].append(true)
+                builders[field].append(data, length)
             } else {
                 extra.append(Array(p.bindMemory(to: UInt8.self)))
             }
         } else {
             if field < columnCount {
-                columns[field].appendEmpty()
-                validity[field].append(false)
+                builders[field].appendNull()
             } else {
                 extra.append(nil)
             }
@@ -186,10 +181,7 @@ final class ChunkParserState {
         switch ragged {
         case .pad:
             if fields < columnCount {
-                for c in fields..<columnCount {
-                    columns[c].appendEmpty()
-                    validity[c].append(false)
-                }
+                for c in fields..<columnCount { builders[c].appendNull() }
             }
             extra.removeAll(keepingCapacity: true)
             adjustedRows += 1
@@ -203,21 +195,14 @@ final class ChunkParserState {
     }
 
     func rollBack(fields: Int) {
-        for c in 0..<min(fields, columnCount) {
-            columns[c].removeLast()
-            validity[c].removeLast()
-        }
+        for c in 0..<min(fields, columnCount) { builders[c].removeLast() }
         extra.removeAll(keepingCapacity: true)
     }
 
     /// The last `fields` fields re-encoded as one CSV record.
     func rawRecord(fields: Int, pending: [UInt8]? = nil) -> String {
         var values: [[UInt8]?] = []
-        for c in 0..<min(fields, columnCount) {
-            let buffer = columns[c]
-            let i = buffer.count - 1
-            values.append(validity[c][i] ? Array(buffer.bytes[buffer.range(i)]) : nil)
-        }
+        for c in 0..<min(fields, columnCount) { values.append(builders[c].last()) }
         values.append(contentsOf: extra)
         var out: [UInt8] = []
         for (k, v) in values.enumerated() {
@@ -234,27 +219,24 @@ final class ChunkParserState {
 
     /// Takes the completed rows as a chunk; a partly read row moves to the next chunk.
     func detach(endedClean: Bool) -> RawChunk {
-        var carried: [(UInt8s: [UInt8], valid: Bool)] = []
+        var carried: [[UInt8]?] = []
         for c in stride(from: min(field, columnCount) - 1, through: 0, by: -1) {
-            let b = columns[c]
-            let i = b.count - 1
-            carried.append((Array(b.bytes[b.range(i)]), validity[c][i]))
-            columns[c].removeLast()
-            validity[c].removeLast()
+            carried.append(builders[c].last())
+            builders[c].removeLast()
         }
         carried.reverse()
+        var columns: [StringBuffer] = []
+        var validity: [Bitmap] = []
+        for c in 0..<columnCount {
+            let (b, v) = builders[c].finished()
+            columns.append(b)
+            validity.append(v)
+            builders[c].reset()
+        }
         let chunk = RawChunk(columns: columns, validity: validity, rowLines: rowLines, lineCount: line - lineBase, rejects: rejects,
                              adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line)
-        let expected = columns.first.map { $0.bytes.count * columnCount } ?? 0
-        columns = (0..<columnCount).map { _ in
-            var b = StringBuffer()
-            b.reserveCapacity(values: rowLines.count, bytes: expected / max(columnCount, 1))
-            return b
-        }
-        validity = (0..<columnCount).map { _ in Bitmap() }
         for (c, item) in carried.enumerated() {
-            item.UInt8s.withUnsafeBytes { columns[c].append($0) }
-            validity[c].append(item.valid)
+            if let item { item.withUnsafeBytes { builders[c].append($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, item.count) } } else { builders[c].appendNull() }
         }
         rowLines = []
         rowLines.reserveCapacity(chunk.rowLines.count)

@@ -159,6 +159,7 @@ extension CSVFile {
                 bases.append(base)
             })
         }
+        Trace.mark("parsed \(chunks.count) chunk(s)")
         var merged = columnNames.map { _ in ColumnEvidence() }
         for chunk in chunks where !chunk.evidence.isEmpty { for c in merged.indices { merged[c].merge(chunk.evidence[c]) } }
         let results = file.plans(from: wantEvidence ? merged : nil)
@@ -166,8 +167,9 @@ extension CSVFile {
         let names = columnNames
         let delimiter = file.dialect.delimiter
         // Convert chunks concurrently, then concatenate column by column, releasing each part as it is appended.
-        let typedChunks = ConcurrentMap.map(chunks, threads: threadCount) { CSVFile.typed($0, names: names, plans: plans, delimiter: delimiter) }
+        var typedChunks = ConcurrentMap.map(chunks, threads: threadCount) { CSVFile.typed($0, names: names, plans: plans, delimiter: delimiter) }
         chunks = []
+        Trace.mark("typed columns")
         var rejects: [Reject] = []
         var read = 0, adjusted = 0
         for (k, t) in typedChunks.enumerated() {
@@ -176,16 +178,21 @@ extension CSVFile {
             adjusted += t.adjustedRows
         }
         var parts = typedChunks.map { $0.table.columns }
+        typedChunks = []
         var columns: [Column] = []
-        for c in names.indices {
-            guard var column = parts.first?[c] else { break }
-            parts[0][c] = Column.make(.string, [])
-            for k in parts.indices.dropFirst() {
-                try column.append(contentsOf: parts[k][c])
-                parts[k][c] = Column.make(.string, [])
+        if !parts.isEmpty {
+            for c in names.indices {
+                var pieces: [Column] = []
+                pieces.reserveCapacity(parts.count)
+                for k in parts.indices {
+                    pieces.append(parts[k][c])
+                    // NB: drop our reference so each chunk's buffer is freed once the concatenation has copied it.
+                    parts[k][c] = Column(storage: .integer([]), validity: nil)
+                }
+                columns.append(try Column.concatenating(pieces))
             }
-            columns.append(column)
         }
+        Trace.mark("concatenated")
         let schema = Schema(names.indices.map { Field(name: names[$0], type: columns.isEmpty ? plans[$0].type : columns[$0].type) })
         let table = columns.isEmpty ? Table(emptyWith: schema) : Table(schema: schema, columns: columns)
         var notes: [String: String] = [:]
@@ -221,4 +228,40 @@ final class ResultSlots<R: Sendable>: @unchecked Sendable {
     init(count: Int) { slots = Array(repeating: nil, count: count) }
     func set(_ i: Int, _ v: R) { lock.lock(); slots[i] = v; lock.unlock() }
     func values() -> [R] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Phase timings on stderr when CRMFLOW_TRACE is set (for benchmarking).
+public enum Trace {
+    static let enabled = getenv("CRMFLOW_TRACE") != nil
+    static let clock = TraceClock()
+
+    static func now() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+
+    public static func mark(_ what: String) {
+        guard enabled else { return }
+        let elapsed = clock.lap(now())
+        let line = what.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %.3f s\n", elapsed)
+        _ = line.withCString { write(2, $0, strlen($0)) }
+    }
+}
+
+final class TraceClock: @unchecked Sendable {
+    // NB: `last` is guarded by `lock`.
+    private let lock = NSLock()
+    private var last = Trace.now()
+    func lap(_ t: Double) -> Double {
+        lock.lock()
+        defer { lock.unlock() }
+        let d = t - last
+        last = t
+        return d
+    }
 }

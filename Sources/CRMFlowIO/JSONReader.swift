@@ -237,7 +237,26 @@ public struct JSONReader {
             }
             if stack.isEmpty { break }
         }
-        return String(decoding: bytes[start..<i], as: UTF8.self)
+        return Self.compacted(bytes[start..<i])
+    }
+
+    /// JSON text without the whitespace outside strings.
+    static func compacted(_ text: ArraySlice<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count)
+        var inString = false, escaped = false
+        for c in text {
+            if inString {
+                out.append(c)
+                if escaped { escaped = false } else if c == 92 { escaped = true } else if c == 34 { inString = false }
+            } else if c == 34 {
+                inString = true
+                out.append(c)
+            } else if c != 32 && c != 9 && c != 10 && c != 13 {
+                out.append(c)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     mutating func readKeyAndColon() throws(SyntaxError) {

@@ -147,7 +147,7 @@ public enum Profiler {
            digits >= 7, digits <= 15, high == 0, other <= 2 {
             return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
         }
-        if Scalars.double(Scalars.trimmed(v), strict: false) != nil { return "number" }
+        if Scalars.double(v) != nil { return "number" }
         if Money.parse(v) != nil, digits > 0 { return "amount" }
         if spaces > 0 { return "text with spaces" }
         return high > 0 ? "text (non-ASCII)" : "word"

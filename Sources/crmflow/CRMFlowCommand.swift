@@ -1,6 +1,7 @@
 import ArgumentParser
 import CRMFlowCore
 import CRMFlowIO
+import CLibCSV
 
 #if canImport(Glibc)
 import Glibc
@@ -10,6 +11,11 @@ import Glibc
 @main
 struct CRMFlowMain {
     static func main() {
+        #if canImport(Glibc)
+        // NB: column buffers are large and short-lived; a fixed mmap threshold returns freed ones to the system at once,
+        // so loading a table peaks near its final size instead of keeping every chunk's memory in malloc arenas.
+        _ = mallopt(M_MMAP_THRESHOLD, 256 << 10)
+        #endif
         var command: ParsableCommand
         do {
             command = try CRMFlow.parseAsRoot()
@@ -41,6 +47,6 @@ struct CRMFlow: ParsableCommand {
         commandName: "crmflow",
         abstract: "Consolidate and analyse CRM sales data: convert, profile and (soon) run pipelines.",
         version: "0.1.0",
-        subcommands: [Convert.self, Profile.self, Generate.self]
+        subcommands: [Convert.self, Profile.self, Load.self, Generate.self]
     )
 }

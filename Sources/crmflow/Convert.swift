@@ -52,6 +52,8 @@ struct Convert: ParsableCommand {
             let plans = inference.map(\.plan)
             for (c, r) in inference.enumerated() { if let n = r.note { notes.append("\(file.columnNames[c]): \(n)") } }
             notes.append(contentsOf: file.headerNotes)
+            let d = file.dialect
+            notes.insert("read as \(d.encoding.rawValue)\(d.hasBOM ? " with BOM" : ""), \(d.delimiterName)-delimited, \(d.hasHeader ? "with" : "without") header\(d.hasSepLine ? ", Excel sep= line" : "")", at: 0)
             let schema = Schema(zip(file.columnNames, plans).map { Field(name: $0, type: $1.type) })
             let encoder = TableEncoder(format: outFormat, schema: schema, options: writerOptions)
             let writer = try TableFileWriter(path: output, encoder: encoder, inputs: inputs)
