@@ -75,21 +75,31 @@ public enum Money {
         var whole: Int64 = 0
         var sawDigit = false
         var groupChar: UInt8? = nil
+        var groupDigits = 0
         for (i, c) in chars.enumerated() {
             if i == decimalIndex { break }
             if c >= 48 && c <= 57 {
+                groupDigits += 1
                 let (m, o1) = whole.multipliedReportingOverflow(by: 10)
                 let (a, o2) = m.addingReportingOverflow(Int64(c - 48))
                 if o1 || o2 { return nil }
                 whole = a
                 sawDigit = true
             } else if c == UInt8(ascii: ",") || c == UInt8(ascii: ".") || c == UInt8(ascii: " ") || c == UInt8(ascii: "'") {
-                if groupChar == nil { groupChar = c } else if groupChar != c { return nil }
+                // Thousands groups: 1-3 digits first, exactly 3 after each separator.
+                if groupChar == nil {
+                    guard (1...3).contains(groupDigits) else { return nil }
+                    groupChar = c
+                } else {
+                    guard groupChar == c, groupDigits == 3 else { return nil }
+                }
+                groupDigits = 0
             } else {
                 return nil
             }
         }
         guard sawDigit || decimalIndex != nil else { return nil }
+        if groupChar != nil, groupDigits != 3 { return nil }
         var cents: Int64 = 0
         if let d = decimalIndex {
             let frac = chars[(d + 1)...]

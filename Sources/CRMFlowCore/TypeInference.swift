@@ -39,7 +39,11 @@ public struct ColumnEvidence: Sendable, Hashable {
             if c0 &- 48 < 10 || c0 == UInt8(ascii: "-") || c0 == UInt8(ascii: "+") || c0 == UInt8(ascii: ".") {
                 if Scalars.strictInteger(p) == nil {
                     candidates &= ~Candidate.integer
-                    if candidates & Candidate.double != 0, Scalars.double(p) == nil {
+                    if isDigitString(p) {
+                        // NB: all digits yet not an integer: a leading zero, a '+' or too long — an identifier, never a number.
+                        candidates &= ~Candidate.double
+                        noteIdentifier(p)
+                    } else if candidates & Candidate.double != 0, Scalars.double(p) == nil {
                         candidates &= ~Candidate.double
                         noteIdentifier(p)
                     }
@@ -63,6 +67,15 @@ public struct ColumnEvidence: Sendable, Hashable {
                 candidates &= ~Candidate.date
             }
         }
+    }
+
+    @inline(__always)
+    func isDigitString(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        var start = 0
+        if p[0] == UInt8(ascii: "+") || p[0] == UInt8(ascii: "-") { start = 1 }
+        guard start < p.count else { return false }
+        for k in start..<p.count where p[k] &- 48 >= 10 { return false }
+        return true
     }
 
     @inline(__always)

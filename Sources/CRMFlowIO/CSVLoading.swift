@@ -202,33 +202,21 @@ extension CSVFile {
     }
 }
 
-/// Order-preserving parallel map on Dispatch.
+/// Order-preserving parallel map on dedicated threads (see `OrderedWork` for why not the shared pool).
 public enum ConcurrentMap {
     public static func map<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
         if items.count <= 1 || threads <= 1 { return items.map(body) }
-        let slots = ResultSlots<R>(count: items.count)
-        DispatchQueueApply.perform(iterations: items.count) { i in slots.set(i, body(items[i])) }
-        return slots.values()
+        let work = OrderedWork<R>(threads: min(threads, items.count), limit: threads * 2)
+        var out: [R] = []
+        out.reserveCapacity(items.count)
+        // NB: consume never throws, so neither can submit or finish.
+        for item in items { try? work.submit({ body(item) }, consume: { out.append($0) }) }
+        try? work.finish(consume: { out.append($0) })
+        return out
     }
 }
 
-import Dispatch
 import Foundation
-
-enum DispatchQueueApply {
-    static func perform(iterations: Int, _ body: @Sendable (Int) -> Void) {
-        DispatchQueue.concurrentPerform(iterations: iterations, execute: body)
-    }
-}
-
-final class ResultSlots<R: Sendable>: @unchecked Sendable {
-    // NB: each index is written by exactly one iteration; `lock` orders the writes before `values()`.
-    private var slots: [R?]
-    private let lock = NSLock()
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ v: R) { lock.lock(); slots[i] = v; lock.unlock() }
-    func values() -> [R] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
-}
 
 #if canImport(Glibc)
 import Glibc

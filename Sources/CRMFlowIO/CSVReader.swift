@@ -221,7 +221,7 @@ extension CSVFile {
         let columnCount = columnNames.count
         let delimiter = dialect.delimiter, quote = dialect.quote, ragged = options.ragged
         let rejectInvalid = options.onInvalidEncoding == .reject
-        let work = OrderedWork<ChunkResult<R>>(limit: threadCount + 1)
+        let work = OrderedWork<ChunkResult<R>>(threads: threadCount, limit: threadCount + 1)
         var lineBase = dataStartLine
         let path = self.path
         let encodingWasDetected = self.encodingWasDetected && dialect.encoding == .utf8

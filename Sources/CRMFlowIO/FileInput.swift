@@ -30,15 +30,16 @@ final class FileInput {
 
     /// Reads up to `count` bytes at `offset`, appending to `buffer`; returns the number read.
     @discardableResult
-    func read(at offset: Int, count: Int, into buffer: inout [UInt8]) throws(CRMFlowError) -> Int {
+    func read(at offset: Int, count requested: Int, into buffer: inout [UInt8]) throws(CRMFlowError) -> Int {
+        let count = max(0, min(requested, size - offset))
+        guard count > 0 else { return 0 }
         let start = buffer.count
-        buffer.reserveCapacity(start + count)
         var total = 0
         var failure: Int32 = 0
-        buffer.withUnsafeMutableBufferPointer { _ in }
         let fd = self.fd
-        buffer.append(contentsOf: repeatElement(0, count: count))
-        buffer.withUnsafeMutableBytes { raw in
+        // NB: read straight into the array's spare capacity; no zero-filling of a buffer about to be overwritten.
+        var grown = [UInt8](unsafeUninitializedCapacity: start + count) { raw, initialized in
+            if start > 0 { raw.baseAddress!.update(from: buffer, count: start) }
             while total < count {
                 let n = pread(fd, raw.baseAddress! + start + total, count - total, off_t(offset + total))
                 if n < 0 {
@@ -49,8 +50,9 @@ final class FileInput {
                 if n == 0 { break }
                 total += n
             }
+            initialized = start + total
         }
-        buffer.removeLast(count - total)
+        swap(&buffer, &grown)
         if failure != 0 { throw CRMFlowError(.badData, "read error in '\(path)': \(String(cString: strerror(failure)))") }
         return total
     }

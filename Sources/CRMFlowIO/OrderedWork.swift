@@ -1,47 +1,98 @@
-import Dispatch
 import Foundation
 
-/// Runs work items concurrently on Dispatch and hands their results back in submission order,
+/// Runs work items concurrently on its own worker threads and hands their results back in submission order,
 /// with at most `limit` items submitted but not yet consumed (bounded memory).
+///
+/// NB: dedicated threads, not Dispatch's global queues: callers block while waiting for results, and blocking
+/// a thread of the shared pool (which Swift concurrency also runs on) can starve the very work being waited for.
 final class OrderedWork<Result: Sendable>: @unchecked Sendable {
     // NB: every mutable field is guarded by `condition`.
     private let condition = NSCondition()
+    private var pending: [(Int, @Sendable () -> Result)] = []
+    private var pendingHead = 0
     private var results: [Int: Result] = [:]
     private var submitted = 0
     private var consumed = 0
+    private var closed = false
+    private var live = 0
     private let limit: Int
-    private let queue = DispatchQueue.global(qos: .userInitiated)
 
-    init(limit: Int) { self.limit = max(1, limit) }
-
-    /// Submits `work`; first consumes (in order, on the calling thread) results that are ready,
-    /// waiting while too many are in flight. `consume` returns false to stop early.
-    func submit(_ work: @escaping @Sendable () -> Result, consume: (Result) throws -> Void) throws {
-        try drain(untilInFlightBelow: limit, consume: consume)
-        condition.lock()
-        let index = submitted
-        submitted += 1
-        condition.unlock()
-        queue.async {
-            let r = work()
-            self.condition.lock()
-            self.results[index] = r
-            self.condition.broadcast()
-            self.condition.unlock()
+    init(threads: Int, limit: Int) {
+        self.limit = max(1, limit)
+        let count = max(1, threads)
+        live = count
+        for _ in 0..<count {
+            let t = Thread { [self] in self.workerLoop() }
+            t.stackSize = 1 << 20
+            t.start()
         }
     }
 
-    /// Consumes every remaining result in order.
-    func finish(consume: (Result) throws -> Void) throws {
-        try drain(untilInFlightBelow: 1, consume: consume)
+    deinit {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
     }
 
-    /// Waits for and discards in-flight results (after an error).
+    private func workerLoop() {
+        condition.lock()
+        while true {
+            if pendingHead < pending.count {
+                let (index, job) = pending[pendingHead]
+                pendingHead += 1
+                if pendingHead > 64, pendingHead * 2 > pending.count {
+                    pending.removeFirst(pendingHead)
+                    pendingHead = 0
+                }
+                condition.unlock()
+                let r = job()
+                condition.lock()
+                results[index] = r
+                condition.broadcast()
+            } else if closed {
+                live -= 1
+                condition.broadcast()
+                condition.unlock()
+                return
+            } else {
+                condition.wait()
+            }
+        }
+    }
+
+    /// Submits `work`; first consumes (in order, on the calling thread) results that are ready,
+    /// waiting while too many are in flight.
+    func submit(_ work: @escaping @Sendable () -> Result, consume: (Result) throws -> Void) throws {
+        try drain(untilInFlightBelow: limit, consume: consume)
+        condition.lock()
+        pending.append((submitted, work))
+        submitted += 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Consumes every remaining result in order and stops the workers.
+    func finish(consume: (Result) throws -> Void) throws {
+        try drain(untilInFlightBelow: 1, consume: consume)
+        shutDown()
+    }
+
+    /// Waits for and discards in-flight results (after an error), then stops the workers.
     func abandon() {
         condition.lock()
         while consumed < submitted {
             if results.removeValue(forKey: consumed) != nil { consumed += 1 } else { condition.wait() }
         }
+        condition.unlock()
+        shutDown()
+    }
+
+    private func shutDown() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        while live > 0 { condition.wait() }
         condition.unlock()
     }
 

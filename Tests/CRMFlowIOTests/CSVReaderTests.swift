@@ -1,0 +1,258 @@
+import Foundation
+import Testing
+@testable import CRMFlowCore
+@testable import CRMFlowIO
+
+struct CSVCase: CustomTestStringConvertible, Sendable {
+    var name: String
+    var input: String
+    var columns: [String]
+    var rows: [[String?]]
+    var rejectLines: [Int] = []
+    var testDescription: String { name }
+}
+
+@Suite struct CSVReaderTests {
+    static let cases: [CSVCase] = [
+        CSVCase(name: "simple", input: "a,b\n1,2\n", columns: ["a", "b"], rows: [["1", "2"]]),
+        CSVCase(name: "quoted delimiter", input: "a,b\n\"x,y\",2\n", columns: ["a", "b"], rows: [["x,y", "2"]]),
+        CSVCase(name: "doubled quotes", input: "a,b\n\"say \"\"hi\"\"\",2\n", columns: ["a", "b"], rows: [["say \"hi\"", "2"]]),
+        CSVCase(name: "embedded newline", input: "a,b\n\"line1\nline2\",2\n3,4\n", columns: ["a", "b"], rows: [["line1\nline2", "2"], ["3", "4"]]),
+        CSVCase(name: "CRLF", input: "a,b\r\n1,2\r\n3,4\r\n", columns: ["a", "b"], rows: [["1", "2"], ["3", "4"]]),
+        CSVCase(name: "CR only", input: "a,b\r1,2\r3,4\r", columns: ["a", "b"], rows: [["1", "2"], ["3", "4"]]),
+        CSVCase(name: "embedded CRLF kept", input: "a,b\r\n\"x\r\ny\",2\r\n", columns: ["a", "b"], rows: [["x\r\ny", "2"]]),
+        CSVCase(name: "empty field is null, quoted empty is empty", input: "a,b,c\n,\"\",x\n", columns: ["a", "b", "c"], rows: [[nil, "", "x"]]),
+        CSVCase(name: "no final newline", input: "a,b\n1,2", columns: ["a", "b"], rows: [["1", "2"]]),
+        CSVCase(name: "header only", input: "a,b\n", columns: ["a", "b"], rows: []),
+        CSVCase(name: "header only without newline", input: "a,b", columns: ["a", "b"], rows: []),
+        CSVCase(name: "empty file", input: "", columns: [], rows: []),
+        CSVCase(name: "one byte", input: "a", columns: ["a"], rows: []),
+        CSVCase(name: "spaces kept byte-exact", input: "a,b\n  x , \ty\t\n", columns: ["a", "b"], rows: [["  x ", " \ty\t"]]),
+        CSVCase(name: "blank lines skipped", input: "a,b\n\n1,2\n\n\n3,4\n", columns: ["a", "b"], rows: [["1", "2"], ["3", "4"]]),
+        CSVCase(name: "too many fields rejected", input: "a,b\n1,2\n1,2,3\n4,5\n", columns: ["a", "b"], rows: [["1", "2"], ["4", "5"]], rejectLines: [3]),
+        CSVCase(name: "too few fields rejected", input: "a,b\n1\n4,5\n", columns: ["a", "b"], rows: [["4", "5"]], rejectLines: [2]),
+        CSVCase(name: "physical line after multi-line record", input: "a,b\n\"x\n\ny\",1\nbad\n", columns: ["a", "b"], rows: [["x\n\ny", "1"]], rejectLines: [5]),
+        CSVCase(name: "line numbers count CRLF once", input: "a,b\r\n1,2\r\n\r\nbad\r\n", columns: ["a", "b"], rows: [["1", "2"]], rejectLines: [4]),
+        CSVCase(name: "unterminated quote at end", input: "a,b\n1,2\n3,\"open\n", columns: ["a", "b"], rows: [["1", "2"]], rejectLines: [3]),
+        CSVCase(name: "NUL byte rejected", input: "a,b\n1,x\u{0}y\n3,4\n", columns: ["a", "b"], rows: [["3", "4"]], rejectLines: [2]),
+        CSVCase(name: "utf8 kept", input: "name,city\nZoë,Kraków\n", columns: ["name", "city"], rows: [["Zoë", "Kraków"]]),
+    ]
+
+    @Test(arguments: cases)
+    func parses(_ c: CSVCase) throws {
+        let loaded = try loadCSV(c.input) { $0.delimiter = UInt8(ascii: ",") }
+        #expect(loaded.table.schema.names == c.columns)
+        #expect(cells(loaded.table) == c.rows)
+        #expect(loaded.rejects.map(\.line) == c.rejectLines)
+        #expect(loaded.recordsRead == c.rows.count + c.rejectLines.count, "every record is kept or rejected")
+    }
+
+    @Test func rejectsKeepTheRecordAndReason() throws {
+        let loaded = try loadCSV("a,b\n1,2,\"x,y\"\n")
+        let r = try #require(loaded.rejects.first)
+        #expect(r.code == "E_TOO_MANY_FIELDS")
+        #expect(r.reason == "expected 2 field(s), found 3")
+        #expect(r.record == "1,2,\"x,y\"")
+        #expect(r.source.hasSuffix("input.csv"))
+    }
+
+    @Test func raggedPadPolicy() throws {
+        let loaded = try loadCSV("a,b,c\n1\n1,2,3,4\n") { $0.ragged = .pad }
+        #expect(cells(loaded.table) == [["1", nil, nil], ["1", "2", "3"]])
+        #expect(loaded.adjustedRows == 2)
+        #expect(loaded.rejects.isEmpty)
+    }
+
+    @Test func raggedErrorPolicyNamesTheLine() throws {
+        #expect { try loadCSV("a,b\n1,2\n\"q\nq\",2\n3\n") { $0.ragged = .error } } throws: { error in
+            guard let e = error as? CRMFlowError else { return false }
+            return e.status == .badData && e.location?.hasSuffix("input.csv:5") == true
+        }
+    }
+
+    @Test func headersAreMadeUniqueAndReported() throws {
+        let loaded = try loadCSV("id,,id,name,id\n1,2,3,4,5\n")
+        #expect(loaded.table.schema.names == ["id", "column_2", "id_2", "name", "id_3"])
+        #expect(loaded.headerNotes.count == 3)
+    }
+
+    @Test func noHeader() throws {
+        let loaded = try loadCSV("1,2\n3,4\n") { $0.hasHeader = false }
+        #expect(loaded.table.schema.names == ["column_1", "column_2"])
+        #expect(cells(loaded.table) == [["1", "2"], ["3", "4"]])
+    }
+
+    @Test(arguments: [(";", UInt8(ascii: ";")), ("\t", 9), ("|", UInt8(ascii: "|")), (",", UInt8(ascii: ","))])
+    func sniffsDelimiter(_ d: String, _ byte: UInt8) throws {
+        let text = ["name\(d)note\(d)n", "\"a,b;c|d\"\(d)x\(d)1", "e\(d)\"f\tg\"\(d)2"].joined(separator: "\n") + "\n"
+        let loaded = try loadCSV(text)
+        #expect(loaded.dialect?.delimiter == byte)
+        #expect(cells(loaded.table) == [["a,b;c|d", "x", "1"], ["e", "f\tg", "2"]])
+    }
+
+    @Test func excelSepLine() throws {
+        let loaded = try loadCSV("sep=;\r\na;b\r\n1,5;2\r\nbad\r\n")
+        #expect(loaded.dialect?.hasSepLine == true)
+        #expect(cells(loaded.table) == [["1,5", "2"]])
+        #expect(loaded.rejects.map(\.line) == [4])
+    }
+
+    @Test func utf8BOM() throws {
+        let loaded = try loadCSV([0xEF, 0xBB, 0xBF] + Array("name\nZoë\n".utf8))
+        #expect(loaded.table.schema.names == ["name"])
+        #expect(loaded.dialect?.hasBOM == true)
+        #expect(cells(loaded.table) == [["Zoë"]])
+    }
+
+    @Test func windows1252IsDetected() throws {
+        // "Müller;Köln €" as Excel on Windows writes it.
+        let bytes: [UInt8] = Array("name;city\n".utf8) + [0x4D, 0xFC] + Array("ller;K".utf8) + [0xF6] + Array("ln ".utf8) + [0x80, 0x0A]
+        let loaded = try loadCSV(bytes)
+        #expect(loaded.dialect?.encoding == .windows1252)
+        #expect(cells(loaded.table) == [["Müller", "Köln €"]])
+    }
+
+    @Test func declaredLatin1() throws {
+        let loaded = try loadCSV([0x61, 0x0A, 0xE9, 0x0A]) { $0.encoding = .latin1 }
+        #expect(cells(loaded.table) == [["é"]])
+    }
+
+    @Test(arguments: [TextEncoding.utf16LE, .utf16BE])
+    func utf16WithBOM(_ encoding: TextEncoding) throws {
+        let text = "name,city\nZoë,東京\n"
+        var bytes: [UInt8] = encoding == .utf16LE ? [0xFF, 0xFE] : [0xFE, 0xFF]
+        for u in text.utf16 { bytes += encoding == .utf16LE ? [UInt8(u & 0xFF), UInt8(u >> 8)] : [UInt8(u >> 8), UInt8(u & 0xFF)] }
+        let loaded = try loadCSV(bytes)
+        #expect(loaded.dialect?.encoding == encoding)
+        #expect(cells(loaded.table) == [["Zoë", "東京"]])
+    }
+
+    @Test func invalidUTF8InDeclaredEncodingNamesLineAndByte() throws {
+        let bytes = Array("a,b\n1,2\n3,".utf8) + [0xFF] + Array("\n".utf8)
+        #expect { try loadCSV(bytes) { $0.encoding = .utf8 } } throws: { error in
+            guard let e = error as? CRMFlowError else { return false }
+            return e.status == .badData && e.location?.hasSuffix(":3") == true
+        }
+        let rejected = try loadCSV(bytes) {
+            $0.encoding = .utf8
+            $0.onInvalidEncoding = .reject
+        }
+        #expect(cells(rejected.table) == [["1", "2"]])
+        #expect(rejected.rejects.map(\.code) == ["E_ENCODING"])
+        #expect(rejected.rejects.map(\.line) == [3])
+    }
+
+    @Test func invalidBytesInDeclaredSingleByteEncodingNamesOffset() throws {
+        // 0x81 is undefined in Windows-1252.
+        #expect { try loadCSV(Array("a\nx\n".utf8) + [0x81]) { $0.encoding = .windows1252 } } throws: { error in
+            guard let e = error as? CRMFlowError else { return false }
+            return e.message.contains("byte 4") && e.location?.hasSuffix(":3") == true
+        }
+    }
+
+    @Test func largeSingleField() throws {
+        let big = String(repeating: "x,\"y\"\n", count: 2_000_000)  // 12 MB inside one quoted field
+        let quoted = "\"" + big.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        let loaded = try loadCSV("a,b\n\(quoted),1\n2,3\n") { $0.chunkSize = 1 << 20 }
+        #expect(loaded.table.rowCount == 2)
+        #expect(loaded.table.columns[0].value(at: 0) == .string(big))
+        #expect(cells(loaded.table)[1] == ["2", "3"])
+    }
+
+    @Test func missingFileIsExit66() {
+        #expect { try CSVFile.open("/nonexistent/x.csv") } throws: { ($0 as? CRMFlowError)?.status == .inputMissing }
+    }
+}
+
+@Suite struct ParallelReadTests {
+    static func messyCSV(rows: Int, seed: UInt64) -> String {
+        var rng = seed
+        func next() -> Int {
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Int(rng >> 33)
+        }
+        var s = "id,name,note,amount\n"
+        for i in 0..<rows {
+            let note: String
+            switch next() % 6 {
+            case 0: note = "\"multi\nline, \"\"quoted\"\"\""
+            case 1: note = ""
+            case 2: note = "plain"
+            case 3: note = "\"a,b\""
+            case 4: note = "Zoë ✓"
+            default: note = "\"\r\n\""
+            }
+            s += "\(i),name\(next() % 1000),\(note),\(next() % 100000).\(next() % 100)\n"
+            if next() % 97 == 0 { s += "ragged,row\n" }
+        }
+        return s
+    }
+
+    @Test(arguments: [1, 2, 4, 8])
+    func anyThreadCountGivesTheSameTable(_ threads: Int) throws {
+        let text = Self.messyCSV(rows: 20_000, seed: 7)
+        let reference = try loadCSV(text) {
+            $0.threads = 1
+            $0.chunkSize = 1 << 30
+            $0.allStrings = false
+        }
+        let parallel = try loadCSV(text) {
+            $0.threads = threads
+            $0.chunkSize = 4096
+            $0.allStrings = false
+        }
+        #expect(parallel.table == reference.table)
+        #expect(parallel.rejects.map { "\($0.line) \($0.code) \($0.record)" } == reference.rejects.map { "\($0.line) \($0.code) \($0.record)" })
+        #expect(parallel.recordsRead == 20_000 + reference.rejects.count)
+        #expect(reference.table.schema.fields.map(\.type) == [.string, .string, .string, .double])
+    }
+
+    @Test func strayQuotesFallBackToSequentialWithIdenticalResult() throws {
+        // Inch marks in unquoted fields make quote parity lie about record boundaries.
+        var text = "id,height,note\n"
+        for i in 0..<5000 { text += "\(i),5'10\",\(i % 3 == 0 ? "\"q\nq\"" : "x")\n" }
+        let one = try loadCSV(text) { $0.threads = 1; $0.chunkSize = 1 << 30 }
+        let many = try loadCSV(text) { $0.threads = 4; $0.chunkSize = 2048 }
+        #expect(many.table == one.table)
+        #expect(one.table.rowCount == 5000)
+        #expect(one.table.columns[1].value(at: 0) == .string("5'10\""))
+    }
+}
+
+@Suite struct InferenceEndToEndTests {
+    @Test func identifiersStayTextAndDatesAreDecided() throws {
+        let text = """
+        id,zip,phone,close_date,amount,active,ambiguous
+        00742,02139,5550101234,03/04/2024,12.5,true,01/02/2024
+        00743,94105,5550109999,25/12/2024,7,false,03/04/2024
+
+        """
+        let loaded = try loadCSV(text) { $0.allStrings = false }
+        #expect(loaded.table.schema.fields.map(\.type) == [.string, .string, .string, .date, .double, .boolean, .string])
+        #expect(loaded.table.row(0)[3].description == "2024-04-03")
+        #expect(loaded.columnNotes["ambiguous"]?.contains("ambiguous") == true)
+        #expect(loaded.columnNotes["close_date"]?.contains("day first") == true)
+    }
+
+    @Test func declaredTypesOverrideAndRejectMisfits() throws {
+        let text = "id,close,amount\n1,05/03/2024,\"$1,200.50\"\n2,not a date,€3\n3,06/03/2024,abc\n"
+        let loaded = try loadCSV(text) {
+            $0.allStrings = false
+            $0.declared["close"] = ColumnPlan(type: .date, format: "%d/%m/%Y", isDeclared: true)
+            $0.declared["amount"] = ColumnPlan(type: .money, currency: "USD", isDeclared: true)
+        }
+        #expect(cells(loaded.table) == [["1", "2024-03-05", "1200.50 USD"]])
+        #expect(loaded.rejects.map(\.line) == [3, 4])
+        #expect(loaded.rejects.allSatisfy { $0.code == "E_TYPE" })
+        #expect(loaded.rejects[0].reason.contains("column 'close'"))
+        #expect(loaded.recordsRead == 3)
+    }
+
+    @Test func dayOrderCanBeDeclared() throws {
+        let loaded = try loadCSV("d\n01/02/2024\n") {
+            $0.allStrings = false
+            $0.dayOrder = .dayFirst
+        }
+        #expect(cells(loaded.table) == [["2024-02-01"]])
+    }
+}
