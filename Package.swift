@@ -28,7 +28,7 @@ let package = Package(
         ),
         .testTarget(name: "CRMFlowCoreTests", dependencies: ["CRMFlowCore"]),
         .testTarget(name: "CRMFlowIOTests", dependencies: ["CRMFlowIO", "CRMFlowCore"]),
-        .testTarget(name: "CRMFlowCLITests", dependencies: ["CRMFlowIO", "CRMFlowCore"]),
+        .testTarget(name: "CRMFlowCLITests", dependencies: ["crmflow"]),
     ],
     swiftLanguageModes: [.v6]
 )

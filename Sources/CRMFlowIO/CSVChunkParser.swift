@@ -152,6 +152,11 @@ final class ChunkParserState {
             }
             if terminator >= 0 { line += 1 }
             lastWasCR = terminator == 13
+            // NB: in a one-column file a blank line is a null value (that is how a null is written), not a gap.
+            if columnCount == 1, terminator >= 0 {
+                builders[0].appendNull()
+                rowLines.append(Int32(truncatingIfNeeded: line - 1 - lineBase))
+            }
             return
         }
         let startLine = rowStartLine

@@ -35,6 +35,7 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         CSVCase(name: "line numbers count CRLF once", input: "a,b\r\n1,2\r\n\r\nbad\r\n", columns: ["a", "b"], rows: [["1", "2"]], rejectLines: [4]),
         CSVCase(name: "unterminated quote at end", input: "a,b\n1,2\n3,\"open\n", columns: ["a", "b"], rows: [["1", "2"]], rejectLines: [3]),
         CSVCase(name: "NUL byte rejected", input: "a,b\n1,x\u{0}y\n3,4\n", columns: ["a", "b"], rows: [["3", "4"]], rejectLines: [2]),
+        CSVCase(name: "one column: a blank line is a null", input: "a\n1\n\n2\n", columns: ["a"], rows: [["1"], [nil], ["2"]]),
         CSVCase(name: "utf8 kept", input: "name,city\nZoë,Kraków\n", columns: ["name", "city"], rows: [["Zoë", "Kraków"]]),
     ]
 
