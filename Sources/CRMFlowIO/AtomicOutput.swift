@@ -46,6 +46,12 @@ public final class AtomicOutput {
     }
 
     public func write(_ bytes: [UInt8]) throws(CRMFlowError) {
+        if bytes.count >= 1 << 20 {
+            // NB: large blocks go straight to the file instead of through the buffer.
+            try flush()
+            try writeAll(bytes)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= 1 << 20 { try flush() }
     }
@@ -53,10 +59,15 @@ public final class AtomicOutput {
     public func write(_ text: String) throws(CRMFlowError) { try write(Array(text.utf8)) }
 
     func flush() throws(CRMFlowError) {
+        try writeAll(buffer)
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ bytes: [UInt8]) throws(CRMFlowError) {
         var written = 0
         var failure: Int32 = 0
         let fd = self.fd
-        buffer.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             while written < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + written, raw.count - written)
                 if n < 0 {
@@ -67,7 +78,6 @@ public final class AtomicOutput {
                 written += n
             }
         }
-        buffer.removeAll(keepingCapacity: true)
         if failure != 0 {
             abandon()
             throw CRMFlowError(.cannotWrite, "write failed: \(String(cString: strerror(failure)))", at: path)

@@ -109,7 +109,7 @@ extension CSVFile {
         var merged: [ColumnEvidence] = []
         let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
         var file = self
-        try readRobustly { f, sequential in
+        try withChunkSize(min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
             merged = []
             file = f
             try f.readChunks(sequential: sequential, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
@@ -126,7 +126,9 @@ extension CSVFile {
                                     consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
         let names = columnNames
         var first = true
-        try readRobustly { f, sequential in
+        // NB: smaller chunks when streaming: memory is bounded by the chunks in flight, not by the file.
+        let streaming = withChunkSize(min(options.chunkSize, 4 << 20))
+        try streaming.readRobustly { f, sequential in
             if !first { try reset() }
             first = false
             let delimiter = f.dialect.delimiter
@@ -141,6 +143,7 @@ extension CSVFile {
 
     /// Reads the whole file into a table in one pass (types decided from all chunks' evidence).
     public func load() throws -> LoadedTable {
+        Trace.mark("load start")
         var chunks: [RawChunk] = []
         var bases: [Int] = []
         var file = self

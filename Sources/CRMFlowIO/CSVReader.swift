@@ -325,6 +325,14 @@ extension CSVFile {
         }
     }
 
+    /// The same file read with another chunk size.
+    func withChunkSize(_ size: Int) -> CSVFile {
+        var o = options
+        o.chunkSize = size
+        return CSVFile(path: path, dialect: dialect, columnNames: columnNames, headerNotes: headerNotes, options: o, source: source,
+                       dataStart: dataStart, dataStartLine: dataStartLine, encodingWasDetected: encodingWasDetected)
+    }
+
     func reencoded() throws(CRMFlowError) -> CSVFile {
         var o = options
         o.encoding = .windows1252

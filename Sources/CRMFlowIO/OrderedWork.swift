@@ -8,7 +8,7 @@ import Foundation
 final class OrderedWork<Result: Sendable>: @unchecked Sendable {
     // NB: every mutable field is guarded by `condition`.
     private let condition = NSCondition()
-    private var pending: [(Int, @Sendable () -> Result)] = []
+    private var pending: [(index: Int, job: (@Sendable () -> Result)?)] = []
     private var pendingHead = 0
     private var results: [Int: Result] = [:]
     private var submitted = 0
@@ -39,7 +39,10 @@ final class OrderedWork<Result: Sendable>: @unchecked Sendable {
         condition.lock()
         while true {
             if pendingHead < pending.count {
-                let (index, job) = pending[pendingHead]
+                let index = pending[pendingHead].index
+                let job = pending[pendingHead].job!
+                // NB: drop the queue's reference at once: a job's closure holds its input chunk.
+                pending[pendingHead].job = nil
                 pendingHead += 1
                 if pendingHead > 64, pendingHead * 2 > pending.count {
                     pending.removeFirst(pendingHead)
@@ -66,7 +69,7 @@ final class OrderedWork<Result: Sendable>: @unchecked Sendable {
     func submit(_ work: @escaping @Sendable () -> Result, consume: (Result) throws -> Void) throws {
         try drain(untilInFlightBelow: limit, consume: consume)
         condition.lock()
-        pending.append((submitted, work))
+        pending.append((index: submitted, job: work))
         submitted += 1
         condition.broadcast()
         condition.unlock()

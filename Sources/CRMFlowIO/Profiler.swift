@@ -63,31 +63,40 @@ public enum Profiler {
     }
 
     static func profileColumn(_ column: Column, name: String, note: String?) -> ColumnProfile {
+        // Distinct values are counted by a 64-bit hash of their bytes or bits (collisions are negligible at these sizes).
         var counts: [UInt64: (count: Int, row: Int)] = [:]
-        var shapes: [String: Int] = [:]
         var minRow: Int?, maxRow: Int?
+        var shapes: [String: Int] = [:]
         let n = column.count
+        @inline(__always) func count(_ h: UInt64, _ i: Int) {
+            if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
+        }
+        func numeric<T: Comparable>(_ a: [T], _ bits: (T) -> UInt64) {
+            for i in 0..<n where !column.isNull(i) {
+                count(bits(a[i]), i)
+                if let m = minRow { if a[i] < a[m] { minRow = i } } else { minRow = i }
+                if let m = maxRow { if a[m] < a[i] { maxRow = i } } else { maxRow = i }
+            }
+        }
         switch column.storage {
         case .string(let b):
             b.bytes.withUnsafeBufferPointer { all in
                 func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[b.range(i)]) }
                 for i in 0..<n where !column.isNull(i) {
                     let v = cell(i)
-                    let h = hash(v)
-                    if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
-                    shapes[shape(v), default: 0] += 1
+                    count(hash(v), i)
                     if let m = minRow { if lexLess(v, cell(m)) { minRow = i } } else { minRow = i }
                     if let m = maxRow { if lexLess(cell(m), v) { maxRow = i } } else { maxRow = i }
                 }
+                // A value's shape depends only on the value: classify each distinct value once.
+                for e in counts.values { shapes[shape(cell(e.row)), default: 0] += e.count }
             }
-        default:
-            for i in 0..<n where !column.isNull(i) {
-                let v = column.value(at: i)
-                let h = UInt64(truncatingIfNeeded: v.hashValue)
-                if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
-                if let m = minRow { if less(v, column.value(at: m)) { minRow = i } } else { minRow = i }
-                if let m = maxRow { if less(column.value(at: m), v) { maxRow = i } } else { maxRow = i }
-            }
+        case .integer(let a): numeric(a) { UInt64(bitPattern: $0) }
+        case .double(let a): numeric(a) { $0.bitPattern }
+        case .date(let a): numeric(a) { UInt64(bitPattern: Int64($0)) }
+        case .timestamp(let a): numeric(a) { UInt64(bitPattern: $0) }
+        case .boolean(let a): numeric(a.map { $0 ? 1 : 0 }) { UInt64($0) }
+        case .money(let a, let c, _): numeric(a) { UInt64(bitPattern: $0) }; _ = c
         }
         let top = counts.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.row < $1.row }.prefix(5)
         return ColumnProfile(
@@ -96,6 +105,12 @@ public enum Profiler {
             topValues: top.map { (column.value(at: $0.row).description, $0.count) },
             shapes: shapes.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.map { ($0.key, $0.value) },
             note: note)
+    }
+
+    /// `ext`, `x` or `#` before a phone extension.
+    static func hasExtension(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        for c in v where c | 0x20 == UInt8(ascii: "x") || c == UInt8(ascii: "#") { return true }
+        return false
     }
 
     static func lexLess(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -143,8 +158,7 @@ public enum Profiler {
             case .numeric: return "date (NN/NN/YYYY)"
             }
         }
-        if letters == 0 || (letters <= 4 && v.count > 10 && (String(decoding: v, as: UTF8.self).lowercased().contains("ext") || String(decoding: v, as: UTF8.self).lowercased().contains("x"))),
-           digits >= 7, digits <= 15, high == 0, other <= 2 {
+        if letters <= 4, digits >= 7, digits <= 15, high == 0, other <= 2, letters == 0 || (v.count > 10 && hasExtension(v)) {
             return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
         }
         if Scalars.double(v) != nil { return "number" }

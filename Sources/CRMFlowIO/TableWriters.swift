@@ -108,6 +108,17 @@ public struct TableEncoder: Sendable {
     }
 
     static func appendJSONString(_ v: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var plain = true
+        for c in v where c < 0x20 || c == 34 || c == 92 {
+            plain = false
+            break
+        }
+        if plain {
+            out.append(34)
+            out.append(contentsOf: v)
+            out.append(34)
+            return
+        }
         out.append(34)
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         for c in v {
@@ -129,33 +140,36 @@ public struct TableEncoder: Sendable {
 
     /// Appends one cell's text form: `json` true for JSON syntax (quoted strings, bare numbers, null).
     @inline(__always)
-    func appendCell(_ column: Column, _ r: Int, json: Bool, to out: inout [UInt8]) {
+    func appendCell(_ column: ColumnView, _ r: Int, json: Bool, to out: inout [UInt8]) {
         if column.isNull(r) {
             if json { out.append(contentsOf: "null".utf8) }
             return
         }
-        switch column.storage {
-        case .string(let b):
-            b.bytes.withUnsafeBufferPointer { all in
-                let v = UnsafeBufferPointer(rebasing: all[b.range(r)])
-                if json {
-                    Self.appendJSONString(v, to: &out)
-                } else if format == .markdown {
-                    Self.appendMarkdown(ArraySlice(v), to: &out)
-                } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13 {
-                    var guarded: [UInt8] = [UInt8(ascii: "'")]
-                    guarded.append(contentsOf: v)
-                    CSVQuoting.appendField(guarded[...], delimiter: options.delimiter, to: &out)
-                } else {
-                    // NB: an empty string is quoted so it reads back as "" rather than null.
-                    CSVQuoting.appendField(v, delimiter: options.delimiter, to: &out, force: v.isEmpty)
-                }
+        switch column.kind {
+        case .string(let bytes, let offsets):
+            let v = UnsafeBufferPointer(start: bytes.baseAddress.map { $0 + Int(offsets[r]) }, count: Int(offsets[r + 1] &- offsets[r]))
+            if json {
+                Self.appendJSONString(v, to: &out)
+            } else if format == .markdown {
+                Self.appendMarkdown(ArraySlice(v), to: &out)
+            } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13 {
+                var guarded: [UInt8] = [UInt8(ascii: "'")]
+                guarded.append(contentsOf: v)
+                CSVQuoting.appendField(guarded[...], delimiter: options.delimiter, to: &out)
+            } else {
+                // NB: an empty string is quoted so it reads back as "" rather than null.
+                CSVQuoting.appendField(v, delimiter: options.delimiter, to: &out, force: v.isEmpty)
             }
         case .integer(let a):
-            out.append(contentsOf: String(a[r]).utf8)
+            Self.appendInteger(a[r], to: &out)
         case .double(let a):
             let d = a[r]
-            if json, !d.isFinite { out.append(contentsOf: "null".utf8) } else { out.append(contentsOf: DoubleFormatting.string(d).utf8) }
+            if json, !d.isFinite { out.append(contentsOf: "null".utf8) } else if d == d.rounded(), abs(d) < 1e15 {
+                Self.appendInteger(Int64(d), to: &out)
+                out.append(contentsOf: ".0".utf8)
+            } else {
+                out.append(contentsOf: DoubleFormatting.string(d).utf8)
+            }
         case .boolean(let a):
             out.append(contentsOf: (a[r] ? "true" : "false").utf8)
         case .date(let a):
@@ -178,45 +192,140 @@ public struct TableEncoder: Sendable {
         }
     }
 
+    @inline(__always)
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value == Int64.min {
+            out.append(contentsOf: String(value).utf8)
+            return
+        }
+        var v = value
+        if v < 0 {
+            out.append(UInt8(ascii: "-"))
+            v = -v
+        }
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { buf in
+            var n = 0
+            repeat {
+                buf[23 - n] = UInt8(48 + v % 10)
+                v /= 10
+                n += 1
+            } while v > 0
+            out.append(contentsOf: UnsafeRawBufferPointer(rebasing: buf[(24 - n)...]))
+        }
+    }
+
     /// The rows of `table` in this format.
     public func rows(_ table: Table) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(table.rowCount * max(table.columns.count, 1) * 12)
+        let nameBytes = schema.fields.reduce(0) { $0 + $1.name.utf8.count + 4 }
+        var textBytes = 0
+        for c in table.columns { if case .string(let b) = c.storage { textBytes += b.bytes.count } }
+        let perRow = (format == .json || format == .ndjson ? nameBytes : 0) + max(table.columns.count, 1) * 8
+        out.reserveCapacity(textBytes + textBytes / 16 + table.rowCount * perRow)
         let names: [[UInt8]] = schema.fields.map { f in
             var n: [UInt8] = []
             Array(f.name.utf8).withUnsafeBufferPointer { Self.appendJSONString($0, to: &n) }
             n.append(UInt8(ascii: ":"))
             return n
         }
-        for r in 0..<table.rowCount {
-            switch format {
-            case .csv:
-                for (c, column) in table.columns.enumerated() {
-                    if c > 0 { out.append(options.delimiter) }
-                    appendCell(column, r, json: false, to: &out)
+        ColumnView.with(table.columns) { views in
+            for r in 0..<table.rowCount {
+                switch format {
+                case .csv:
+                    for c in views.indices {
+                        if c > 0 { out.append(options.delimiter) }
+                        appendCell(views[c], r, json: false, to: &out)
+                    }
+                    out.append(10)
+                case .json, .ndjson:
+                    if format == .json { out.append(contentsOf: ",\n".utf8) }
+                    out.append(UInt8(ascii: "{"))
+                    for c in views.indices {
+                        if c > 0 { out.append(UInt8(ascii: ",")) }
+                        out.append(contentsOf: names[c])
+                        appendCell(views[c], r, json: true, to: &out)
+                    }
+                    out.append(UInt8(ascii: "}"))
+                    if format == .ndjson { out.append(10) }
+                case .markdown:
+                    out.append(UInt8(ascii: "|"))
+                    for c in views.indices {
+                        out.append(32)
+                        appendCell(views[c], r, json: false, to: &out)
+                        out.append(contentsOf: " |".utf8)
+                    }
+                    out.append(10)
                 }
-                out.append(10)
-            case .json, .ndjson:
-                if format == .json { out.append(contentsOf: ",\n".utf8) }
-                out.append(UInt8(ascii: "{"))
-                for (c, column) in table.columns.enumerated() {
-                    if c > 0 { out.append(UInt8(ascii: ",")) }
-                    out.append(contentsOf: names[c])
-                    appendCell(column, r, json: true, to: &out)
-                }
-                out.append(UInt8(ascii: "}"))
-                if format == .ndjson { out.append(10) }
-            case .markdown:
-                out.append(UInt8(ascii: "|"))
-                for column in table.columns {
-                    out.append(32)
-                    appendCell(column, r, json: false, to: &out)
-                    out.append(contentsOf: " |".utf8)
-                }
-                out.append(10)
             }
         }
         return out
+    }
+}
+
+/// Borrowed pointers into a column's storage, valid inside `ColumnView.with`; no reference counting per cell.
+public struct ColumnView {
+    public enum Kind {
+        case string(UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt32>)
+        case integer(UnsafeBufferPointer<Int64>)
+        case double(UnsafeBufferPointer<Double>)
+        case boolean(UnsafeBufferPointer<Bool>)
+        case date(UnsafeBufferPointer<Int32>)
+        case timestamp(UnsafeBufferPointer<Int64>)
+        case money(UnsafeBufferPointer<Int64>, UnsafeBufferPointer<UInt8>, [String])
+    }
+    public var kind: Kind
+    /// Validity words, or nil when every value is present.
+    public var validity: UnsafeBufferPointer<UInt64>?
+
+    @inline(__always)
+    public func isNull(_ r: Int) -> Bool {
+        guard let validity else { return false }
+        return validity[r >> 6] & (1 << UInt64(r & 63)) == 0
+    }
+
+    /// Calls `body` with views of every column; the pointers live until `body` returns.
+    public static func with<R>(_ columns: [Column], _ body: ([ColumnView]) throws -> R) rethrows -> R {
+        var views: [ColumnView] = []
+        views.reserveCapacity(columns.count)
+        return try nest(columns, 0, &views, body)
+    }
+
+    private static func nest<R>(_ columns: [Column], _ k: Int, _ views: inout [ColumnView], _ body: ([ColumnView]) throws -> R) rethrows -> R {
+        if k == columns.count { return try body(views) }
+        let column = columns[k]
+        func withValidity<T>(_ make: (UnsafeBufferPointer<UInt64>?) throws -> T) rethrows -> T {
+            if let v = column.validity { return try v.words.withUnsafeBufferPointer { try make($0) } }
+            return try make(nil)
+        }
+        return try withValidity { validity in
+            switch column.storage {
+            case .string(let b):
+                return try b.bytes.withUnsafeBufferPointer { bytes in
+                    try b.offsets.withUnsafeBufferPointer { offsets in
+                        views.append(ColumnView(kind: .string(bytes, offsets), validity: validity))
+                        return try nest(columns, k + 1, &views, body)
+                    }
+                }
+            case .integer(let a):
+                return try a.withUnsafeBufferPointer { views.append(ColumnView(kind: .integer($0), validity: validity)); return try nest(columns, k + 1, &views, body) }
+            case .double(let a):
+                return try a.withUnsafeBufferPointer { views.append(ColumnView(kind: .double($0), validity: validity)); return try nest(columns, k + 1, &views, body) }
+            case .boolean(let a):
+                return try a.withUnsafeBufferPointer { views.append(ColumnView(kind: .boolean($0), validity: validity)); return try nest(columns, k + 1, &views, body) }
+            case .date(let a):
+                return try a.withUnsafeBufferPointer { views.append(ColumnView(kind: .date($0), validity: validity)); return try nest(columns, k + 1, &views, body) }
+            case .timestamp(let a):
+                return try a.withUnsafeBufferPointer { views.append(ColumnView(kind: .timestamp($0), validity: validity)); return try nest(columns, k + 1, &views, body) }
+            case .money(let a, let c, let codes):
+                return try a.withUnsafeBufferPointer { minor in
+                    try c.withUnsafeBufferPointer { cur in
+                        views.append(ColumnView(kind: .money(minor, cur, codes), validity: validity))
+                        return try nest(columns, k + 1, &views, body)
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -14,7 +14,7 @@ struct CRMFlowMain {
         #if canImport(Glibc)
         // NB: column buffers are large and short-lived; a fixed mmap threshold returns freed ones to the system at once,
         // so loading a table peaks near its final size instead of keeping every chunk's memory in malloc arenas.
-        _ = mallopt(M_MMAP_THRESHOLD, 256 << 10)
+        _ = mallopt(M_MMAP_THRESHOLD, 64 << 10)
         #endif
         var command: ParsableCommand
         do {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
+# DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.build/release/crmflow
+SIZE=${BENCH_SIZE:-1G}
+THREADS=${BENCH_THREADS:-2}
+DATA=bench-data/contacts-$SIZE.csv
+OUT=bench-data/out
+mkdir -p bench-data "$OUT"
+
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+python3 -c 'import duckdb, pandas' 2>/dev/null || python3 -m pip install --quiet duckdb pandas
+
+[ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
+BYTES=$(stat -c %s "$DATA")
+cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory
+
+results=$(mktemp)
+measure() {  # name, command...
+  local name=$1; shift
+  local log="$OUT/$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').err"
+  /usr/bin/time -f "%e %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$results"
+}
+
+measure "cat (I/O floor)" cat "$DATA"
+measure "crmflow load (table)" "$BIN" load "$DATA" --threads "$THREADS"
+measure "crmflow convert ->ndjson" "$BIN" convert "$DATA" "$OUT/contacts.ndjson" --threads "$THREADS" --quiet
+measure "crmflow profile" "$BIN" profile "$DATA" --threads "$THREADS"
+measure "duckdb count(*)" python3 -c "import duckdb,sys; c=duckdb.connect(); c.execute('SET threads=$THREADS'); print(c.execute(\"select count(*) from read_csv('$DATA')\").fetchone())"
+measure "duckdb read_csv (table)" python3 -c "import duckdb; c=duckdb.connect(); c.execute('SET threads=$THREADS'); c.execute(\"create table t as select * from read_csv('$DATA')\"); print(c.execute('select count(*) from t').fetchone())"
+measure "pandas read_csv" python3 -c "import pandas as pd; print(len(pd.read_csv('$DATA')))"
+
+python3 - "$results" "$BYTES" "$THREADS" <<'PY'
+import sys
+path, size, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+rows = []
+for line in open(path):
+    *name, wall, kb = line.split()
+    rows.append((" ".join(name), float(wall), int(kb) / 1024))
+ref = {n: (w, m) for n, w, m in rows}["duckdb read_csv (table)"]
+print(f"\nfile: {size / 2**20:.0f} MiB, threads: {threads}\n")
+print(f"| contender | wall s | MB/s | peak MiB | peak / file | wall vs DuckDB table |")
+print(f"|---|---:|---:|---:|---:|---:|")
+for n, w, m in rows:
+    print(f"| {n} | {w:.2f} | {size / 1e6 / max(w, 1e-9):.0f} | {m:.0f} | {m * 2**20 / size:.2f} | {w / ref[0]:.2f} |")
+PY
+rm -f "$results"
