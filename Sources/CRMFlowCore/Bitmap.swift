@@ -16,6 +16,22 @@ public struct Bitmap: Sendable, Hashable {
         if value, count & 63 != 0 { words[wordCount - 1] = (1 << UInt64(count & 63)) - 1 }
     }
 
+    /// A bitmap with bit i set where `bytes[i] != 0`, packed 64 at a time.
+    public init(bytes: UnsafeBufferPointer<UInt8>) {
+        count = bytes.count
+        let wordCount = (count + 63) >> 6
+        words = [UInt64](unsafeUninitializedCapacity: wordCount) { buf, n in
+            for w in 0..<wordCount {
+                var word: UInt64 = 0
+                let base = w << 6
+                let end = Swift.min(64, bytes.count - base)
+                for b in 0..<end where bytes[base + b] != 0 { word |= 1 << UInt64(b) }
+                buf[w] = word
+            }
+            n = wordCount
+        }
+    }
+
     public mutating func reserveCapacity(_ n: Int) { words.reserveCapacity((n + 63) >> 6) }
 
     @inline(__always)

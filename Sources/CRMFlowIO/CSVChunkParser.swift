@@ -254,11 +254,12 @@ final class ChunkParserState {
 }
 
 private func fieldCallback(_ data: UnsafeMutableRawPointer?, _ length: Int, _ context: UnsafeMutableRawPointer?) {
-    Unmanaged<ChunkParserState>.fromOpaque(context!).takeUnretainedValue().addField(data, length)
+    // NB: the parser's owner keeps the state alive; borrowing avoids a retain/release per field.
+    Unmanaged<ChunkParserState>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.addField(data, length) }
 }
 
 private func rowCallback(_ terminator: Int32, _ context: UnsafeMutableRawPointer?) {
-    Unmanaged<ChunkParserState>.fromOpaque(context!).takeUnretainedValue().endRow(terminator)
+    Unmanaged<ChunkParserState>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.endRow(terminator) }
 }
 
 private func noSpace(_: UInt8) -> Int32 { 0 }

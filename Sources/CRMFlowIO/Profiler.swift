@@ -158,7 +158,7 @@ public enum Profiler {
             case .numeric: return "date (NN/NN/YYYY)"
             }
         }
-        if letters <= 4, digits >= 7, digits <= 15, high == 0, other <= 2, letters == 0 || (v.count > 10 && hasExtension(v)) {
+        if letters <= 4, digits >= 7, digits <= 15, high == 0, other <= 2, !v.contains(UInt8(ascii: ",")), letters == 0 || (v.count > 10 && hasExtension(v)) {
             return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
         }
         if Scalars.double(v) != nil { return "number" }

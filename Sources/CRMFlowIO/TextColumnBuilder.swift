@@ -92,10 +92,7 @@ struct TextColumnBuilder {
             if count > 0 { (buf.baseAddress! + 1).update(from: ends, count: count) }
             n = count + 1
         }
-        var bitmap = Bitmap()
-        bitmap.reserveCapacity(count)
-        for i in 0..<count { bitmap.append(valid[i] != 0) }
-        return (StringBuffer(bytes: byteArray, offsets: offsets), bitmap)
+        return (StringBuffer(bytes: byteArray, offsets: offsets), Bitmap(bytes: UnsafeBufferPointer(start: valid, count: count)))
     }
 
     /// Forgets every value, keeping the memory.

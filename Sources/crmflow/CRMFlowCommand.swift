@@ -16,28 +16,24 @@ struct CRMFlowMain {
         // so loading a table peaks near its final size instead of keeping every chunk's memory in malloc arenas.
         _ = mallopt(M_MMAP_THRESHOLD, 64 << 10)
         #endif
-        var command: ParsableCommand
         do {
-            command = try CRMFlow.parseAsRoot()
-        } catch {
-            let code = CRMFlow.exitCode(for: error)
-            if code == .success {
-                print(CRMFlow.fullMessage(for: error))
-                exit(0)
-            }
-            FileHandle.standardError.write(CRMFlow.fullMessage(for: error) + "\n")
-            exit(ExitStatus.usage.rawValue)
-        }
-        do {
+            var command = try CRMFlow.parseAsRoot()
             try command.run()
         } catch let error as CRMFlowError {
             FileHandle.standardError.write(error.description + "\n")
             exit(error.status.rawValue)
-        } catch let error as ExitCode {
-            exit(error.rawValue)
-        } catch {
+        } catch let error as TableError {
             FileHandle.standardError.write("error: \(error)\n")
             exit(ExitStatus.badData.rawValue)
+        } catch {
+            // Help, version and usage errors from the argument parser.
+            let message = CRMFlow.fullMessage(for: error)
+            if CRMFlow.exitCode(for: error) == .success {
+                FileHandle.standardOutput.write(message + "\n")
+                exit(0)
+            }
+            FileHandle.standardError.write(message + "\n")
+            exit(ExitStatus.usage.rawValue)
         }
     }
 }

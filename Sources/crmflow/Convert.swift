@@ -1,6 +1,9 @@
 import ArgumentParser
 import CRMFlowCore
 import CRMFlowIO
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -83,7 +86,12 @@ struct Convert: ParsableCommand {
             written = loaded.table.rowCount
             try checkAccounting(read: recordsRead, written: written, rejected: allRejects.count)
         }
-        if !allRejects.isEmpty { try RejectsWriter.write(allRejects, to: rejectsPath, inputs: inputs) }
+        if !allRejects.isEmpty {
+            try RejectsWriter.write(allRejects, to: rejectsPath, inputs: inputs)
+        } else if rejects == nil {
+            // NB: a rejects file left by an earlier run of the same conversion would now be misleading.
+            _ = unlink(rejectsPath)
+        }
         if !quiet {
             var summary = "\(input): read \(recordsRead) record(s); wrote \(written) row(s) to \(output)"
             if allRejects.isEmpty { summary += "; rejected 0" } else { summary += "; rejected \(allRejects.count) (see \(rejectsPath))" }

@@ -75,6 +75,12 @@ struct ExitCase: CustomTestStringConvertible, Sendable {
         #expect(r.stderr.contains(c.stderrContains), "\(r.stderr)")
     }
 
+    @Test func helpIsExit0OnStdout() throws {
+        let r = try CLI.run(["convert", "--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE: crmflow convert"))
+    }
+
     @Test func invalidJSONIsExit65WithPosition() throws {
         let input = CLI.write("[1,\n 2,]", "bad.json")
         let r = try CLI.run(["convert", input, CLI.scratch("out.csv")])
