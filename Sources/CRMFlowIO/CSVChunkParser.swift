@@ -1,4 +1,5 @@
 import CLibCSV
+import Foundation
 import CRMFlowCore
 
 /// Rows of one chunk as text columns, before typing. Line numbers are relative to the chunk's first line.
@@ -57,12 +58,22 @@ final class ChunkParserState {
         let estRows = expectedBytes / max(columnCount * 8, 16)
         let perColumn = expectedBytes / max(columnCount, 1) + 64
         builders = .allocate(capacity: max(columnCount, 1))
-        for c in 0..<columnCount { (builders + c).initialize(to: TextColumnBuilder(rows: estRows, bytes: perColumn)) }
+        // NB: builders are recycled between chunks: fresh memory costs a page fault per 4 KiB, a large share of parsing.
+        let recycled = BuilderPool.shared.take(columnCount: columnCount)
+        for c in 0..<columnCount {
+            (builders + c).initialize(to: recycled?[c] ?? TextColumnBuilder(rows: estRows, bytes: perColumn))
+        }
         rowLines.reserveCapacity(estRows)
     }
 
     deinit {
-        for c in 0..<columnCount { builders[c].deallocate() }
+        var set: [TextColumnBuilder] = []
+        set.reserveCapacity(columnCount)
+        for c in 0..<columnCount {
+            builders[c].reset()
+            set.append(builders[c])
+        }
+        BuilderPool.shared.give(set)
         builders.deinitialize(count: columnCount)
         builders.deallocate()
     }
@@ -250,6 +261,34 @@ final class ChunkParserState {
         invalidUTF8Line = nil
         lineBase = line
         return chunk
+    }
+}
+
+/// A few sets of column builders kept for reuse across chunks (bounded: the rest are freed).
+final class BuilderPool: @unchecked Sendable {
+    // NB: `sets` is guarded by `lock`; a builder set is owned by exactly one parser state at a time.
+    static let shared = BuilderPool()
+    private let lock = NSLock()
+    private var sets: [[TextColumnBuilder]] = []
+
+    func take(columnCount: Int) -> [TextColumnBuilder]? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let i = sets.lastIndex(where: { $0.count == columnCount }) else { return nil }
+        return sets.remove(at: i)
+    }
+
+    func give(_ set: [TextColumnBuilder]) {
+        guard !set.isEmpty else { return }
+        lock.lock()
+        // NB: a set grown by an outsized field (a 100 MB cell) is not worth keeping.
+        if sets.count < 4, set.allSatisfy({ $0.byteCapacity <= 64 << 20 }) {
+            sets.append(set)
+            lock.unlock()
+            return
+        }
+        lock.unlock()
+        for b in set { b.deallocate() }
     }
 }
 

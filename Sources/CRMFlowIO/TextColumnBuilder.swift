@@ -5,7 +5,7 @@ import CRMFlowCore
 struct TextColumnBuilder {
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private(set) var byteCount = 0
-    private var byteCapacity: Int
+    private(set) var byteCapacity: Int
     /// `offsets[i]` is the end of value i (the start of value 0 is 0).
     private var ends: UnsafeMutablePointer<UInt32>
     private var valid: UnsafeMutablePointer<UInt8>

@@ -44,7 +44,7 @@ enum CLI {
 
     static func write(_ text: String, _ name: String) -> String {
         let p = scratch(name)
-        FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(text.utf8))
         return p
     }
 }

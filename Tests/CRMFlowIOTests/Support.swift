@@ -15,7 +15,7 @@ enum Scratch {
     @discardableResult
     static func write(_ bytes: [UInt8], name: String = "input.csv") -> String {
         let p = path(name)
-        FileManager.default.createFile(atPath: p, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: p, contents: Data(bytes))
         return p
     }
 
