@@ -87,7 +87,8 @@ struct QuoteCase: CustomTestStringConvertible, Sendable {
         try w.write(Self.sample)
         w.abandon()
         #expect(Scratch.read(p) == "old contents\n")
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: Scratch.root).filter { $0.contains(".tmp-") }
+        let name = URL(fileURLWithPath: p).lastPathComponent
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: Scratch.root).filter { $0.hasPrefix(".\(name).tmp-") }
         #expect(leftovers.isEmpty, "no temporary file is left behind")
     }
 
