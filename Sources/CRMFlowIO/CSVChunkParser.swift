@@ -301,7 +301,6 @@ private func rowCallback(_ terminator: Int32, _ context: UnsafeMutableRawPointer
     Unmanaged<ChunkParserState>.fromOpaque(context!)._withUnsafeGuaranteedRef { $0.endRow(terminator) }
 }
 
-private func noSpace(_: UInt8) -> Int32 { 0 }
 
 /// One libcsv parser, configured to keep fields byte-exact and report every line end.
 final class LibCSVParser {
@@ -314,7 +313,7 @@ final class LibCSVParser {
         csv_set_delim(&parser, delimiter)
         csv_set_quote(&parser, quote)
         // NB: libcsv trims spaces and tabs around unquoted fields by default; crmflow keeps data byte-exact.
-        csv_set_space_func(&parser, noSpace)
+        csv_set_space_func(&parser, crmflow_csv_no_space)
         csv_set_blk_size(&parser, 1 << 16)
     }
 
