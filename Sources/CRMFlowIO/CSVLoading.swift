@@ -142,60 +142,94 @@ extension CSVFile {
     }
 
     /// Reads the whole file into a table in one pass (types decided from all chunks' evidence).
+    ///
+    /// Chunks are parsed on worker threads while this thread appends each finished chunk's text to the table's
+    /// columns (so concatenation overlaps parsing and every chunk is freed as soon as it is copied); the columns are
+    /// then typed in parallel.
     public func load() throws -> LoadedTable {
         Trace.mark("load start")
-        var chunks: [RawChunk] = []
-        var bases: [Int] = []
+        let names = columnNames
+        var text: [StringBuffer] = []
+        var validity: [Bitmap] = []
+        var rowLines: [Int] = []
+        var rejects: [Reject] = []
+        var read = 0, adjusted = 0
+        var merged: [ColumnEvidence] = []
         var file = self
-        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
+        let skip = Set(names.indices.filter { options.declared[names[$0]] != nil })
         let wantEvidence = needsEvidence
+        let wantLines = !options.declared.isEmpty
         try readRobustly { f, sequential in
-            chunks = []
-            bases = []
+            text = names.map { _ in StringBuffer() }
+            validity = names.map { _ in Bitmap() }
+            rowLines = []
+            rejects = []
+            read = 0
+            adjusted = 0
+            merged = names.map { _ in ColumnEvidence() }
             file = f
+            var reserved = false
+            let dataBytes = Double(max(f.source.size - f.dataStart, 1))
             try f.readChunks(sequential: sequential, process: { raw in
                 var r = raw
                 if wantEvidence { r.evidence = CSVFile.evidence(of: raw, skip: skip) }
                 return r
             }, consume: { raw, base in
-                chunks.append(raw)
-                bases.append(base)
+                if !reserved, raw.rowCount > 0 {
+                    // Reserve the whole table from the first chunk's shape, so appending rarely reallocates.
+                    reserved = true
+                    let chunkBytes = raw.columns.reduce(0) { $0 + $1.bytes.count } + raw.rowCount * max(names.count, 1)
+                    let scale = min(dataBytes / Double(max(chunkBytes, 1)) * 1.05, 1e6)
+                    for c in names.indices {
+                        text[c].reserveCapacity(values: Int(Double(raw.rowCount) * scale), bytes: Int(Double(raw.columns[c].bytes.count) * scale))
+                        validity[c].reserveCapacity(Int(Double(raw.rowCount) * scale))
+                    }
+                }
+                for c in names.indices {
+                    try text[c].append(contentsOf: raw.columns[c])
+                    validity[c].append(contentsOf: raw.validity[c])
+                    if !raw.evidence.isEmpty { merged[c].merge(raw.evidence[c]) }
+                }
+                if wantLines { rowLines.append(contentsOf: raw.rowLines.map { base + Int($0) }) }
+                rejects.append(contentsOf: raw.rejects.map { f.absolute($0, base: base) })
+                read += raw.rowCount + raw.rejects.count
+                adjusted += raw.adjustedRows
             })
         }
-        Trace.mark("parsed \(chunks.count) chunk(s)")
-        var merged = columnNames.map { _ in ColumnEvidence() }
-        for chunk in chunks where !chunk.evidence.isEmpty { for c in merged.indices { merged[c].merge(chunk.evidence[c]) } }
+        Trace.mark("parsed and concatenated")
         let results = file.plans(from: wantEvidence ? merged : nil)
         let plans = results.map(\.plan)
-        let names = columnNames
-        let delimiter = file.dialect.delimiter
-        // Convert chunks concurrently, then concatenate column by column, releasing each part as it is appended.
-        var typedChunks = ConcurrentMap.map(chunks, threads: threadCount) { CSVFile.typed($0, names: names, plans: plans, delimiter: delimiter) }
-        chunks = []
-        Trace.mark("typed columns")
-        var rejects: [Reject] = []
-        var read = 0, adjusted = 0
-        for (k, t) in typedChunks.enumerated() {
-            rejects.append(contentsOf: t.rejects.map { file.absolute($0, base: bases[k]) })
-            read += t.recordsRead
-            adjusted += t.adjustedRows
+        let textColumns = text
+        let validities = validity
+        let outcomes = ConcurrentMap.map(Array(names.indices), threads: threadCount) { c in
+            ColumnConversion.convert(textColumns[c], validity: validities[c], plan: plans[c])
         }
-        var parts = typedChunks.map { $0.table.columns }
-        typedChunks = []
-        var columns: [Column] = []
-        if !parts.isEmpty {
-            for c in names.indices {
-                var pieces: [Column] = []
-                pieces.reserveCapacity(parts.count)
-                for k in parts.indices {
-                    pieces.append(parts[k][c])
-                    // NB: drop our reference so each chunk's buffer is freed once the concatenation has copied it.
-                    parts[k][c] = Column(storage: .integer([]), validity: nil)
-                }
-                columns.append(try Column.concatenating(pieces))
+        Trace.mark("typed columns")
+        var columns = outcomes.map(\.column)
+        // Rows whose values do not fit a declared type go to the rejects, with the record as read.
+        var failed: [Int: String] = [:]
+        for (c, outcome) in outcomes.enumerated() {
+            for r in outcome.failedRows where failed[r] == nil {
+                let what = plans[c].format.map { "\(plans[c].type.rawValue) in format \($0)" } ?? plans[c].type.rawValue
+                failed[r] = "column '\(names[c])': '\(text[c].string(r))' is not a valid \(what)"
             }
         }
-        Trace.mark("concatenated")
+        if !failed.isEmpty {
+            let delimiter = file.dialect.delimiter
+            for r in failed.keys.sorted() {
+                var record: [UInt8] = []
+                for c in names.indices {
+                    if c > 0 { record.append(delimiter) }
+                    if validity[c][r] { CSVQuoting.appendField(text[c].bytes[text[c].range(r)], delimiter: delimiter, to: &record, force: text[c].range(r).isEmpty) }
+                }
+                rejects.append(Reject(source: path, line: rowLines[r], code: "E_TYPE", reason: failed[r]!, record: String(decoding: record, as: UTF8.self)))
+            }
+            let keep = (0..<(columns.first?.count ?? 0)).filter { failed[$0] == nil }
+            columns = columns.map { $0.selecting(keep) }
+            rejects.sort { $0.line < $1.line }
+        }
+        text = []
+        validity = []
         let schema = Schema(names.indices.map { Field(name: names[$0], type: columns.isEmpty ? plans[$0].type : columns[$0].type) })
         let table = columns.isEmpty ? Table(emptyWith: schema) : Table(schema: schema, columns: columns)
         var notes: [String: String] = [:]

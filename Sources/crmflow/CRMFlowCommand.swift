@@ -12,9 +12,10 @@ import Glibc
 struct CRMFlowMain {
     static func main() {
         #if canImport(Glibc)
-        // NB: column buffers are large and short-lived; a fixed mmap threshold returns freed ones to the system at once,
-        // so loading a table peaks near its final size instead of keeping every chunk's memory in malloc arenas.
-        _ = mallopt(M_MMAP_THRESHOLD, 64 << 10)
+        // NB: chunk buffers (hundreds of KiB, freed as soon as the next stage has copied them) stay in malloc's heap and
+        // are reused instead of being mapped and unmapped per chunk, which cost a page fault per 4 KiB; whole-table
+        // columns are larger than the threshold and go straight to mmap.
+        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
         #endif
         do {
             var command = try CRMFlow.parseAsRoot()
