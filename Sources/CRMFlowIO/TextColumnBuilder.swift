@@ -45,16 +45,32 @@ struct TextColumnBuilder {
     @inline(__always)
     mutating func append(_ p: UnsafeRawPointer, _ length: Int) {
         reserveRow()
-        if byteCount + length > byteCapacity {
+        // NB: 16 bytes of slack past `byteCount` let short fields be copied as two 8-byte words.
+        if byteCount + length + 16 > byteCapacity {
             var newCapacity = byteCapacity * 2
-            while newCapacity < byteCount + length { newCapacity *= 2 }
+            while newCapacity < byteCount + length + 16 { newCapacity *= 2 }
             let b = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
             b.update(from: bytes, count: byteCount)
             bytes.deallocate()
             bytes = b
             byteCapacity = newCapacity
         }
-        (bytes + byteCount).update(from: p.assumingMemoryBound(to: UInt8.self), count: length)
+        let destination = UnsafeMutableRawPointer(bytes + byteCount)
+        if length <= 16 {
+            // Short fields (most CRM cells): fixed-size copies instead of a call to memmove.
+            if length >= 8 {
+                destination.storeBytes(of: p.loadUnaligned(as: UInt64.self), as: UInt64.self)
+                destination.storeBytes(of: p.loadUnaligned(fromByteOffset: length - 8, as: UInt64.self), toByteOffset: length - 8, as: UInt64.self)
+            } else {
+                var k = 0
+                while k < length {
+                    destination.storeBytes(of: p.load(fromByteOffset: k, as: UInt8.self), toByteOffset: k, as: UInt8.self)
+                    k += 1
+                }
+            }
+        } else {
+            destination.copyMemory(from: p, byteCount: length)
+        }
         byteCount += length
         ends[count] = UInt32(truncatingIfNeeded: byteCount)
         valid[count] = 1
