@@ -223,3 +223,19 @@ extension Column {
         return out
     }
 }
+
+extension Column {
+    /// Bytes of memory the values and validity occupy.
+    public var byteSize: Int {
+        let v = (validity?.words.count ?? 0) * 8
+        switch storage {
+        case .string(let b): return v + b.bytes.count + b.offsets.count * 4
+        case .integer(let a): return v + a.count * 8
+        case .double(let a): return v + a.count * 8
+        case .boolean(let a): return v + a.count
+        case .date(let a): return v + a.count * 4
+        case .timestamp(let a): return v + a.count * 8
+        case .money(let a, let c, _): return v + a.count * 8 + c.count
+        }
+    }
+}

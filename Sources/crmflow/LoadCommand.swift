@@ -14,8 +14,9 @@ struct Load: ParsableCommand {
     func run() throws {
         let loaded = try reader.load(input)
         let t = loaded.table
-        var s = "\(input): \(t.rowCount) row(s), \(t.columns.count) column(s), \(loaded.rejects.count) rejected\n"
-        for f in t.schema.fields { s += "  \(f.name): \(f.type.rawValue)\n" }
+        let total = t.columns.reduce(0) { $0 + $1.byteSize }
+        var s = "\(input): \(t.rowCount) row(s), \(t.columns.count) column(s), \(loaded.rejects.count) rejected; \(total >> 20) MiB in memory\n"
+        for (f, c) in zip(t.schema.fields, t.columns) { s += "  \(f.name): \(f.type.rawValue), \(c.byteSize >> 20) MiB\n" }
         FileHandle.standardOutput.write(s)
     }
 }
