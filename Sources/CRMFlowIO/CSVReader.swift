@@ -230,7 +230,8 @@ extension CSVFile {
             if let l = r.invalidUTF8Line {
                 if encodingWasDetected { throw ReadRestart.reencode }
                 if !rejectInvalid {
-                    throw CRMFlowError(.badData, "the record is not valid UTF-8", at: "\(path):\(lineBase + l)",
+                    let where_ = self.firstInvalidUTF8Offset().map { " (byte offset \($0))" } ?? ""
+                    throw CRMFlowError(.badData, "the record is not valid UTF-8\(where_)", at: "\(path):\(lineBase + l)",
                                        hint: "pass --encoding windows-1252 (or the file's real encoding), or --on-invalid-encoding reject")
                 }
             }
@@ -295,6 +296,23 @@ extension CSVFile {
             if isFinal { break }
         }
         try work.finish(consume: handle)
+    }
+
+    /// The file offset of the first byte that is not valid UTF-8 (an error path: reads the file again in blocks).
+    func firstInvalidUTF8Offset() -> Int? {
+        guard case .file(let input) = source else { return nil }
+        var offset = dataStart
+        let block = 8 << 20
+        while offset < input.size {
+            var buffer: [UInt8] = []
+            guard let n = try? input.read(at: offset, count: block + 3, into: &buffer), n > 0 else { return nil }
+            if let bad = UTF8Validation.firstInvalid(buffer[...]) {
+                // A sequence cut by the block end is not an error unless it is the end of the file.
+                if bad < min(n, block) || offset + n >= input.size { return offset + bad }
+            }
+            offset += block
+        }
+        return nil
     }
 
     /// The offset just after the last line end at which the quote count from the block start is even; nil if none.

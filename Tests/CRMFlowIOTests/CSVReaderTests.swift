@@ -132,7 +132,7 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         let bytes = Array("a,b\n1,2\n3,".utf8) + [0xFF] + Array("\n".utf8)
         #expect { try loadCSV(bytes) { $0.encoding = .utf8 } } throws: { error in
             guard let e = error as? CRMFlowError else { return false }
-            return e.status == .badData && e.location?.hasSuffix(":3") == true
+            return e.status == .badData && e.location?.hasSuffix(":3") == true && e.message.contains("byte offset 10")
         }
         let rejected = try loadCSV(bytes) {
             $0.encoding = .utf8
