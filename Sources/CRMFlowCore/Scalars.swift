@@ -42,17 +42,18 @@ public enum Scalars {
             i = 1
         }
         guard i < t.count else { return nil }
+        // NB: accumulate towards the sign so Int64.min, whose magnitude has no positive Int64, parses too.
         var v: Int64 = 0
         while i < t.count {
             let d = t[i] &- 48
             guard d < 10 else { return nil }
             let (m, o1) = v.multipliedReportingOverflow(by: 10)
-            let (a, o2) = m.addingReportingOverflow(Int64(d))
+            let (a, o2) = negative ? m.subtractingReportingOverflow(Int64(d)) : m.addingReportingOverflow(Int64(d))
             if o1 || o2 { return nil }
             v = a
             i += 1
         }
-        return negative ? -v : v
+        return v
     }
 
     static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }

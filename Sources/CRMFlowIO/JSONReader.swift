@@ -331,13 +331,13 @@ public struct JSONReader {
     }
 
     /// Reads one top-level value as rows.
-    mutating func readDocument(rows: inout [[(String, Cell)]], arrayIsRows: Bool) throws(SyntaxError) {
+    mutating func readDocument(rows: inout JSONTableBuilder, arrayIsRows: Bool) throws(SyntaxError) {
         skipWhitespace()
         guard let c = peek() else { throw error("empty input: expected a JSON value") }
         if c == UInt8(ascii: "{") {
             var row: [(String, Cell)] = []
             try readRecord(into: &row)
-            rows.append(row)
+            rows.add(row)
         } else if c == UInt8(ascii: "["), arrayIsRows {
             i += 1
             skipWhitespace()
@@ -349,9 +349,9 @@ public struct JSONReader {
                     if peek() == UInt8(ascii: "{") {
                         var row: [(String, Cell)] = []
                         try readRecord(into: &row)
-                        rows.append(row)
+                        rows.add(row)
                     } else {
-                        rows.append([("value", try readCell())])
+                        rows.add([("value", try readCell())])
                     }
                     skipWhitespace()
                     guard let d = peek() else { throw error("unexpected end of input; expected ',' or ']'") }
@@ -361,7 +361,7 @@ public struct JSONReader {
                 }
             }
         } else {
-            rows.append([("value", try readCell())])
+            rows.add([("value", try readCell())])
         }
         skipWhitespace()
         if i < end { throw error("unexpected data after the JSON value") }
@@ -380,7 +380,7 @@ public struct JSONReader {
             throw CRMFlowError(.badData, "JSON must be UTF-8; this file starts with a UTF-16 byte-order mark", at: "\(path):1:1",
                                hint: "convert the file to UTF-8 (iconv -f UTF-16 -t UTF-8)")
         }
-        var rows: [[(String, Cell)]] = []
+        var rows = JSONTableBuilder()
         var rejects: [Reject] = []
         if ndjson {
             var lineStart = start
@@ -391,10 +391,11 @@ public struct JSONReader {
                 let content = bytes[lineStart..<lineEnd]
                 if content.contains(where: { $0 != 32 && $0 != 9 && $0 != 13 }) {
                     var reader = JSONReader(bytes: bytes, start: lineStart, end: lineEnd > lineStart && bytes[lineEnd - 1] == 13 ? lineEnd - 1 : lineEnd)
-                    var lineRows: [[(String, Cell)]] = []
+                    // A line is parsed on its own first, so a bad line leaves nothing behind in the table.
+                    var lineRows = JSONTableBuilder()
                     do {
                         try reader.readDocument(rows: &lineRows, arrayIsRows: false)
-                        rows.append(contentsOf: lineRows)
+                        if let row = lineRows.single { rows.add(row) }
                     } catch {
                         let column = String(decoding: bytes[lineStart..<min(error.offset, lineEnd)], as: UTF8.self).count + 1
                         rejects.append(Reject(source: path, line: line, code: "E_JSON_SYNTAX", reason: "\(error.message) (column \(column))",
@@ -413,52 +414,90 @@ public struct JSONReader {
             }
         }
         bytes = []
-        let table = makeTable(rows)
-        return LoadedTable(table: table, rejects: rejects, recordsRead: rows.count + rejects.count, adjustedRows: 0, columnNotes: [:], dialect: nil, headerNotes: [])
+        let table = rows.makeTable()
+        return LoadedTable(table: table, rejects: rejects, recordsRead: table.rowCount + rejects.count, adjustedRows: 0, columnNotes: [:], dialect: nil, headerNotes: [])
     }
 
-    /// Columns in order of first appearance; each column's type is the JSON kind all its values share.
-    static func makeTable(_ rows: [[(String, Cell)]]) -> Table {
-        var order: [String] = []
-        var index: [String: Int] = [:]
-        for row in rows {
-            for (name, _) in row where index[name] == nil {
-                index[name] = order.count
-                order.append(name)
-            }
+}
+
+/// Accumulates JSON rows column by column as compact text plus the JSON kinds seen, instead of keeping every row.
+struct JSONTableBuilder {
+    private var names: [String] = []
+    private var index: [String: Int] = [:]
+    /// Bit per JSON kind seen in each column: 1 boolean, 2 integer, 4 double, 8 string, 16 JSON text.
+    private var kinds: [UInt8] = []
+    private var text: [StringBuffer] = []
+    private var valid: [Bitmap] = []
+    private(set) var rowCount = 0
+    /// The only row, when exactly one was added without a table being built (NDJSON lines).
+    private(set) var single: [(String, JSONReader.Cell)]?
+
+    mutating func add(_ row: [(String, JSONReader.Cell)]) {
+        if rowCount == 0, single == nil, names.isEmpty {
+            single = row
+        } else {
+            single = nil
         }
-        var grid = Array(repeating: Array(repeating: Cell.null, count: rows.count), count: order.count)
-        for (r, row) in rows.enumerated() { for (name, cell) in row { grid[index[name]!][r] = cell } }
+        for (name, cell) in row {
+            let c: Int
+            if let k = index[name] {
+                c = k
+            } else {
+                c = names.count
+                index[name] = c
+                names.append(name)
+                kinds.append(0)
+                var t = StringBuffer()
+                var v = Bitmap()
+                for _ in 0..<rowCount {
+                    t.appendEmpty()
+                    v.append(false)
+                }
+                text.append(t)
+                valid.append(v)
+            }
+            if text[c].count > rowCount {
+                // A key repeated within one object: the last value wins.
+                text[c].removeLast()
+                valid[c].removeLast()
+            }
+            switch cell {
+            case .null:
+                text[c].appendEmpty()
+                valid[c].append(false)
+                continue
+            case .bool(let b): kinds[c] |= 1; text[c].append(b ? "true" : "false")
+            case .integer(let i): kinds[c] |= 2; text[c].append(String(i))
+            case .double(_, let source): kinds[c] |= 4; text[c].append(source)
+            case .text(let s): kinds[c] |= 8; text[c].append(s)
+            case .json(let s): kinds[c] |= 16; text[c].append(s)
+            }
+            valid[c].append(true)
+        }
+        rowCount += 1
+        for c in names.indices where text[c].count < rowCount {
+            text[c].appendEmpty()
+            valid[c].append(false)
+        }
+    }
+
+    /// Columns in order of first appearance; each column's type is the JSON kind all its values share
+    /// (integers and doubles together make a double column; any other mix is text, numbers keeping their source text).
+    func makeTable() -> Table {
         var fields: [Field] = []
         var columns: [Column] = []
-        for (c, name) in order.enumerated() {
-            let cells = grid[c]
-            var kinds = Set<Int>()
-            for cell in cells {
-                switch cell {
-                case .null: break
-                case .bool: kinds.insert(0)
-                case .integer: kinds.insert(1)
-                case .double: kinds.insert(2)
-                case .text: kinds.insert(3)
-                case .json: kinds.insert(4)
-                }
+        for c in names.indices {
+            let k = kinds[c]
+            let type: DataType = k == 1 ? .boolean : k == 2 ? .integer : (k != 0 && k & ~6 == 0) ? .double : .string
+            // NB: "declared" parsing accepts every Int64 (inference's stricter rule stops at 18 digits).
+            var outcome = ColumnConversion.convert(text[c], validity: valid[c], plan: ColumnPlan(type: type, isDeclared: true))
+            if !outcome.failedRows.isEmpty {
+                // Never lose a value: a column that does not convert cleanly stays text.
+                outcome = ColumnConversion.convert(text[c], validity: valid[c], plan: ColumnPlan(type: .string))
             }
-            let type: DataType
-            if kinds == [0] { type = .boolean } else if kinds == [1] { type = .integer } else if kinds.isSubset(of: [1, 2]) && !kinds.isEmpty { type = .double } else { type = .string }
-            let values: [Value] = cells.map { cell in
-                switch cell {
-                case .null: return .null
-                case .bool(let b): return type == .boolean ? .boolean(b) : .string(b ? "true" : "false")
-                case .integer(let v): return type == .integer ? .integer(v) : type == .double ? .double(Double(v)) : .string(String(v))
-                case .double(let d, let text): return type == .double ? .double(d) : .string(text)
-                case .text(let s): return .string(s)
-                case .json(let s): return .string(s)
-                }
-            }
-            fields.append(Field(name: name, type: type))
-            columns.append(Column.make(type, values))
+            fields.append(Field(name: names[c], type: outcome.column.type))
+            columns.append(outcome.column)
         }
-        return Table(schema: Schema(fields), columns: columns, rowCount: rows.count)
+        return Table(schema: Schema(fields), columns: columns, rowCount: rowCount)
     }
 }

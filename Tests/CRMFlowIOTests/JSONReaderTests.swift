@@ -40,6 +40,14 @@ struct JSONErrorCase: CustomTestStringConvertible, Sendable {
         let t = try readJSON(#"[{"big": 123456789012345678901234567890, "huge": 1e400, "small": 1}]"#).table
         #expect(t.schema.fields.map(\.type) == [.double, .string, .integer])
         #expect(cells(t)[0][1] == "1e400")
+        let extremes = try readJSON(#"[{"n": 9223372036854775807, "m": -9223372036854775808, "dup": 1, "dup": 2}]"#).table
+        #expect(extremes.rows == [[.integer(Int64.max), .integer(Int64.min), .integer(2)]])
+    }
+
+    @Test func mixedKindsBecomeTextWithSourceNumbers() throws {
+        let t = try readJSON(#"[{"v": 1.50}, {"v": "x"}, {"v": true}, {}, {"v": [1, {"a": 2}]}]"#).table
+        #expect(t.schema.fields.map(\.type) == [.string])
+        #expect(cells(t) == [["1.50"], ["x"], ["true"], [nil], [#"[1,{"a":2}]"#]])
     }
 
     @Test func deepNestingDoesNotOverflowTheStack() throws {
