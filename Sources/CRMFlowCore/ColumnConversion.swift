@@ -5,6 +5,11 @@ public enum ColumnConversion {
         public var column: Column
         /// Rows that could not be converted (they are null in `column`).
         public var failedRows: [Int]
+
+        public init(column: Column, failedRows: [Int]) {
+            self.column = column
+            self.failedRows = failedRows
+        }
     }
 
     /// Converts `text` (with `validity`, nil = all present) to `plan.type`.

@@ -1,3 +1,4 @@
+import CLibCSV
 import CRMFlowCore
 
 /// A table read from a file, with everything the run summary needs to account for its rows.
@@ -199,6 +200,12 @@ extension CSVFile {
         Trace.mark("parsed and concatenated")
         let results = file.plans(from: wantEvidence ? merged : nil)
         let plans = results.map(\.plan)
+        #if canImport(Glibc)
+        // NB: hand the parsed chunks' freed heap back to the system before the typed columns are allocated.
+        _ = malloc_trim(0)
+        #endif
+        // Columns are typed in parallel; with two cores this is faster than typing one column at a time and
+        // freeing its text at once, which would lower the peak by about 5% of the file size.
         let textColumns = text
         let validities = validity
         let outcomes = ConcurrentMap.map(Array(names.indices), threads: threadCount) { c in
