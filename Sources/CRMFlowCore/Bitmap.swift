@@ -41,6 +41,10 @@ public struct Bitmap: Sendable, Hashable {
         count += 1
     }
 
+    /// Whether bit `i` is set (inlinable across modules for hot loops).
+    @inlinable @inline(__always)
+    public func isSet(_ i: Int) -> Bool { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }
+
     @inline(__always)
     public subscript(i: Int) -> Bool {
         get { words[i >> 6] & (1 << UInt64(i & 63)) != 0 }

@@ -44,10 +44,10 @@ public struct Column: Sendable, Hashable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func isNull(_ row: Int) -> Bool {
         guard let validity else { return false }
-        return !validity[row]
+        return !validity.isSet(row)
     }
 
     public var nullCount: Int { validity.map { $0.count - $0.nonzeroBitCount } ?? 0 }

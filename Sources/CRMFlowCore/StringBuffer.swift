@@ -22,7 +22,7 @@ public struct StringBuffer: Sendable, Hashable {
         for s in strings { append(s) }
     }
 
-    public var count: Int { offsets.count - 1 }
+    @inlinable public var count: Int { offsets.count - 1 }
 
     public mutating func reserveCapacity(values: Int, bytes byteCount: Int) {
         offsets.reserveCapacity(values + 1)
@@ -62,7 +62,7 @@ public struct StringBuffer: Sendable, Hashable {
         }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public func range(_ i: Int) -> Range<Int> { Int(offsets[i])..<Int(offsets[i + 1]) }
 
     /// Calls `body` with the bytes of value `i`.

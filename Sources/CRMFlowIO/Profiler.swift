@@ -64,13 +64,11 @@ public enum Profiler {
 
     static func profileColumn(_ column: Column, name: String, note: String?) -> ColumnProfile {
         // Distinct values are counted by a 64-bit hash of their bytes or bits (collisions are negligible at these sizes).
-        var counts: [UInt64: (count: Int, row: Int)] = [:]
+        var counts = HashCounter()
         var minRow: Int?, maxRow: Int?
         var shapes: [String: Int] = [:]
         let n = column.count
-        @inline(__always) func count(_ h: UInt64, _ i: Int) {
-            if let e = counts[h] { counts[h] = (e.count + 1, e.row) } else { counts[h] = (1, i) }
-        }
+        @inline(__always) func count(_ h: UInt64, _ i: Int) { counts.add(h, row: i) }
         func numeric<T: Comparable>(_ a: [T], _ bits: (T) -> UInt64) {
             for i in 0..<n where !column.isNull(i) {
                 count(bits(a[i]), i)
@@ -89,7 +87,7 @@ public enum Profiler {
                     if let m = maxRow { if lexLess(cell(m), v) { maxRow = i } } else { maxRow = i }
                 }
                 // A value's shape depends only on the value: classify each distinct value once.
-                for e in counts.values { shapes[shape(cell(e.row)), default: 0] += e.count }
+                for e in counts.entries() { shapes[shape(cell(e.row)), default: 0] += e.count }
             }
         case .integer(let a): numeric(a) { UInt64(bitPattern: $0) }
         case .double(let a): numeric(a) { $0.bitPattern }
@@ -98,7 +96,14 @@ public enum Profiler {
         case .boolean(let a): numeric(a.map { $0 ? 1 : 0 }) { UInt64($0) }
         case .money(let a, let c, _): numeric(a) { UInt64(bitPattern: $0) }; _ = c
         }
-        let top = counts.values.sorted { $0.count != $1.count ? $0.count > $1.count : $0.row < $1.row }.prefix(5)
+        // The five most frequent values (ties: first seen first), in one pass instead of sorting every distinct value.
+        var top: [(count: Int, row: Int)] = []
+        for e in counts.entries() {
+            if top.count == 5, let last = top.last, e.count < last.count || (e.count == last.count && e.row > last.row) { continue }
+            let at = top.firstIndex { e.count > $0.count || (e.count == $0.count && e.row < $0.row) } ?? top.count
+            top.insert(e, at: at)
+            if top.count > 5 { top.removeLast() }
+        }
         return ColumnProfile(
             name: name, type: column.type, nulls: column.nullCount, distinct: counts.count,
             min: minRow.map { column.value(at: $0).description }, max: maxRow.map { column.value(at: $0).description },
@@ -165,5 +170,84 @@ public enum Profiler {
         if Money.parse(v) != nil, digits > 0 { return "amount" }
         if spaces > 0 { return "text with spaces" }
         return high > 0 ? "text (non-ASCII)" : "word"
+    }
+}
+
+/// Counts 64-bit keys with open addressing (linear probing); much cheaper per value than a Dictionary.
+struct HashCounter {
+    private var keys: [UInt64]
+    private var counts: [Int32]
+    private var rows: [Int32]
+    private var mask: Int
+    private var shift: UInt64 = 54
+    private(set) var count = 0
+    private var zeroCount = 0
+    private var zeroRow = 0
+
+    init() {
+        keys = Array(repeating: 0, count: 1024)
+        counts = Array(repeating: 0, count: 1024)
+        rows = Array(repeating: 0, count: 1024)
+        mask = 1023
+    }
+
+    @inline(__always)
+    mutating func add(_ key: UInt64, row: Int) {
+        if key == 0 {
+            // NB: 0 marks an empty slot, so the key 0 is counted aside.
+            if zeroCount == 0 {
+                zeroRow = row
+                count += 1
+            }
+            zeroCount += 1
+            return
+        }
+        var i = slot(key)
+        while true {
+            let k = keys[i]
+            if k == key {
+                counts[i] += 1
+                return
+            }
+            if k == 0 {
+                keys[i] = key
+                counts[i] = 1
+                rows[i] = Int32(truncatingIfNeeded: row)
+                count += 1
+                if count * 2 > mask { grow() }
+                return
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldCounts = counts, oldRows = rows
+        let capacity = (mask + 1) * 2
+        keys = Array(repeating: 0, count: capacity)
+        counts = Array(repeating: 0, count: capacity)
+        rows = Array(repeating: 0, count: capacity)
+        mask = capacity - 1
+        shift -= 1
+        for j in oldKeys.indices where oldKeys[j] != 0 {
+            var i = slot(oldKeys[j])
+            while keys[i] != 0 { i = (i + 1) & mask }
+            keys[i] = oldKeys[j]
+            counts[i] = oldCounts[j]
+            rows[i] = oldRows[j]
+        }
+    }
+
+    /// Fibonacci hashing: raw bit patterns (timestamps, doubles) have patterned low bits, so take the product's high bits.
+    @inline(__always)
+    private func slot(_ key: UInt64) -> Int { Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift) }
+
+    /// Every distinct key's count and the first row it appeared in.
+    func entries() -> [(count: Int, row: Int)] {
+        var out: [(count: Int, row: Int)] = []
+        out.reserveCapacity(count)
+        if zeroCount > 0 { out.append((zeroCount, zeroRow)) }
+        for j in keys.indices where keys[j] != 0 { out.append((Int(counts[j]), Int(rows[j]))) }
+        return out
     }
 }
