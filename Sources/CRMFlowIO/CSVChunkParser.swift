@@ -17,6 +17,7 @@ struct RawChunk: Sendable {
     var endedClean: Bool
     /// The relative line of the first record with invalid UTF-8, if any.
     var invalidUTF8Line: Int?
+    var overflowed = false
     var evidence: [ColumnEvidence] = []
     var rowCount: Int { rowLines.count }
 }
@@ -47,6 +48,8 @@ final class ChunkParserState {
     var rowHasNUL = false
     var rowHasInvalid = false
     var invalidUTF8Line: Int?
+    /// A column's text in this chunk passed 4 GiB (only a gigantic single record can do that).
+    var overflowed = false
     /// With no columns declared, every record's fields (used to read a header).
     var capturedRows: [[[UInt8]?]] = []
 
@@ -88,7 +91,13 @@ final class ChunkParserState {
             let p = UnsafeRawBufferPointer(start: data, count: length)
             if length > 0 { inspect(p.bindMemory(to: UInt8.self)) }
             if field < columnCount {
-                builders[field].append(data, length)
+                if builders[field].byteCount + length > Int(UInt32.max) - 16 {
+                    // NB: offsets are 32-bit; rather than wrap silently, stop with an error (see `readChunks`).
+                    overflowed = true
+                    builders[field].appendNull()
+                } else {
+                    builders[field].append(data, length)
+                }
             } else {
                 extra.append(Array(p.bindMemory(to: UInt8.self)))
             }
@@ -250,7 +259,7 @@ final class ChunkParserState {
             builders[c].reset()
         }
         let chunk = RawChunk(columns: columns, validity: validity, rowLines: rowLines, lineCount: line - lineBase, rejects: rejects,
-                             adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line)
+                             adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line, overflowed: overflowed)
         for (c, item) in carried.enumerated() {
             if let item { item.withUnsafeBytes { builders[c].append($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, item.count) } } else { builders[c].appendNull() }
         }

@@ -210,6 +210,7 @@ extension CSVFile {
         var endedClean: Bool
         var invalidUTF8Line: Int?
         var ragged: RawReject?
+        var overflowed: Bool
     }
 
     var threadCount: Int { options.threads > 0 ? options.threads : defaultThreadCount() }
@@ -227,6 +228,10 @@ extension CSVFile {
         let encodingWasDetected = self.encodingWasDetected && dialect.encoding == .utf8
         let handle: (ChunkResult<R>) throws -> Void = { r in
             guard r.endedClean else { throw ReadRestart.sequential }
+            if r.overflowed {
+                throw CRMFlowError(.badData, "a record holds more than 4 GiB of text in one column", at: "\(path):\(lineBase)",
+                                   hint: "check the file's quoting: an unbalanced quote can swallow the rest of the file into one field")
+            }
             if let l = r.invalidUTF8Line {
                 if encodingWasDetected { throw ReadRestart.reencode }
                 if !rejectInvalid {
@@ -243,7 +248,7 @@ extension CSVFile {
         }
         let wrap: @Sendable (RawChunk) -> ChunkResult<R> = { raw in
             ChunkResult(value: process(raw), lineCount: raw.lineCount, endedClean: raw.endedClean, invalidUTF8Line: raw.invalidUTF8Line,
-                        ragged: raw.rejects.first { $0.code.hasPrefix("E_TOO") })
+                        ragged: raw.rejects.first { $0.code.hasPrefix("E_TOO") }, overflowed: raw.overflowed)
         }
         let total = source.size
         var offset = dataStart
