@@ -4,6 +4,10 @@
 set -u
 bin=${1:?usage: conformance.sh CRMFLOW [SUITES_DIR]}
 suites=${2:-../shared/conformance}
+if [ ! -d "$suites/csv-spectrum" ] || [ ! -d "$suites/jsontestsuite" ]; then
+  echo "conformance: suites not found in '$suites' (CI lays shared/ beside the clone; pass the folder as the second argument)" >&2
+  exit 1
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pass=0; fail=0
