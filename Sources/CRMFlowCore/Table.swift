@@ -35,11 +35,11 @@ public struct Table: Sendable, Hashable {
 
     /// Concatenates tables with identical schemas, in order.
     public static func concatenating(_ parts: [Table], schema: Schema) throws(TableError) -> Table {
-        guard var columns = parts.first?.columns else { return Table(emptyWith: schema) }
-        for part in parts.dropFirst() {
-            guard part.schema == schema else { throw TableError.schemaMismatch("parts have different schemas") }
-            for c in columns.indices { try columns[c].append(contentsOf: part.columns[c]) }
-        }
+        guard !parts.isEmpty else { return Table(emptyWith: schema) }
+        for part in parts where part.schema != schema { throw TableError.schemaMismatch("parts have different schemas") }
+        if schema.fields.isEmpty { return Table(schema: schema, columns: [], rowCount: parts.reduce(0) { $0 + $1.rowCount }) }
+        var columns: [Column] = []
+        for c in schema.fields.indices { columns.append(try Column.concatenating(parts.map { $0.columns[c] })) }
         return Table(schema: schema, columns: columns)
     }
 }

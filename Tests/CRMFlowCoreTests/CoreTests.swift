@@ -223,6 +223,14 @@ struct InferenceCase: CustomTestStringConvertible, Sendable {
         #expect(out.column.isNull(1))
     }
 
+    @Test func tablesConcatenateInOrder() throws {
+        let a = Table(names: ["id", "n"], types: [.string, .integer], rows: [[.string("a"), .integer(1)]])
+        let b = Table(names: ["id", "n"], types: [.string, .integer], rows: [[.string("b"), .null], [.string("c"), .integer(3)]])
+        #expect(try Table.concatenating([a, b], schema: a.schema).rows == a.rows + b.rows)
+        let other = Table(names: ["x"], types: [.string], rows: [])
+        #expect(throws: TableError.self) { try Table.concatenating([a, other], schema: a.schema) }
+    }
+
     @Test func tableSelectingKeepsOrder() {
         let t = Table(names: ["id", "n"], types: [.string, .integer], rows: [[.string("a"), .integer(1)], [.string("b"), .null], [.string("c"), .integer(3)]])
         #expect(t.selecting([2, 0]).rows == [[.string("c"), .integer(3)], [.string("a"), .integer(1)]])
