@@ -24,6 +24,10 @@ public enum ColumnConversion {
             @inline(__always) func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> {
                 UnsafeBufferPointer(rebasing: all[Int(text.offsets[i])..<Int(text.offsets[i + 1])])
             }
+            func dateScan(_ i: Int) -> DateScan? {
+                let c = plan.isDeclared ? Scalars.trimmed(cell(i)) : cell(i)
+                return formatBytes.map { DateParsing.parse(c, format: $0) } ?? DateParsing.scan(c)
+            }
             func fail(_ i: Int) {
                 failed.append(i)
                 valid[i] = false
@@ -53,17 +57,13 @@ public enum ColumnConversion {
             case .date:
                 var out = [Int32](repeating: 0, count: n)
                 for i in 0..<n where valid[i] {
-                    let c = plan.isDeclared ? Scalars.trimmed(cell(i)) : cell(i)
-                    let scan = formatBytes.map { DateParsing.parse(c, format: $0) } ?? DateParsing.scan(c)
-                    if let s = scan, let d = s.days(order: plan.dayOrder) { out[i] = Int32(d) } else { fail(i) }
+                    if let d = dateScan(i)?.days(order: plan.dayOrder) { out[i] = Int32(d) } else { fail(i) }
                 }
                 return .date(out)
             case .timestamp:
                 var out = [Int64](repeating: 0, count: n)
                 for i in 0..<n where valid[i] {
-                    let c = plan.isDeclared ? Scalars.trimmed(cell(i)) : cell(i)
-                    let scan = formatBytes.map { DateParsing.parse(c, format: $0) } ?? DateParsing.scan(c)
-                    if let s = scan, let t = s.micros(order: plan.dayOrder) { out[i] = t } else { fail(i) }
+                    if let t = dateScan(i)?.micros(order: plan.dayOrder) { out[i] = t } else { fail(i) }
                 }
                 return .timestamp(out)
             case .money:

@@ -65,39 +65,45 @@ extension CSVFile {
 
     /// Converts a raw chunk to typed columns; rows with values that do not fit a declared type become rejects.
     static func typed(_ raw: RawChunk, names: [String], plans: [ColumnPlan], delimiter: UInt8) -> TypedChunk {
-        var columns: [Column] = []
-        var failedRows: [Int: String] = [:]
-        for (c, plan) in plans.enumerated() {
-            let outcome = ColumnConversion.convert(raw.columns[c], validity: raw.validity[c], plan: plan)
-            columns.append(outcome.column)
-            for r in outcome.failedRows where failedRows[r] == nil {
-                let value = raw.columns[c].string(r)
-                let what = plan.format.map { "\(plan.type.rawValue) in format \($0)" } ?? plan.type.rawValue
-                failedRows[r] = "column '\(names[c])': '\(value)' is not a valid \(what)"
-            }
-        }
+        let outcomes = plans.enumerated().map { c, plan in ColumnConversion.convert(raw.columns[c], validity: raw.validity[c], plan: plan) }
+        let columns = outcomes.map(\.column)
         let schema = Schema(zip(names, columns).map { Field(name: $0, type: $1.type) })
         var table = Table(schema: schema, columns: columns)
         var rejects = raw.rejects
-        if !failedRows.isEmpty {
-            var keep: [Int] = []
-            keep.reserveCapacity(raw.rowCount - failedRows.count)
-            for r in 0..<raw.rowCount {
-                guard let reason = failedRows[r] else {
-                    keep.append(r)
-                    continue
-                }
-                var record: [UInt8] = []
-                for c in 0..<raw.columns.count {
-                    if c > 0 { record.append(delimiter) }
-                    if raw.validity[c][r] { CSVQuoting.appendField(raw.columns[c].bytes[raw.columns[c].range(r)], delimiter: delimiter, to: &record, force: raw.columns[c].range(r).isEmpty) }
-                }
-                rejects.append(RawReject(line: Int(raw.rowLines[r]), code: "E_TYPE", reason: reason, record: String(decoding: record, as: UTF8.self)))
-            }
-            table = table.selecting(keep)
+        let failures = typeFailures(outcomes, text: raw.columns, validity: raw.validity, names: names, plans: plans, delimiter: delimiter)
+        if !failures.isEmpty {
+            for f in failures { rejects.append(RawReject(line: Int(raw.rowLines[f.row]), code: "E_TYPE", reason: f.reason, record: f.record)) }
+            table = table.selecting(keeping: failures, of: raw.rowCount)
             rejects.sort { $0.line < $1.line }
         }
         return TypedChunk(table: table, rejects: rejects, recordsRead: raw.rowCount + raw.rejects.count, adjustedRows: raw.adjustedRows)
+    }
+
+    /// A row that does not fit its column's declared type: the first failing column's reason and the record as read.
+    struct TypeFailure {
+        var row: Int
+        var reason: String
+        var record: String
+    }
+
+    /// The rows that failed conversion, in row order, with their records re-encoded from the text columns.
+    static func typeFailures(_ outcomes: [ColumnConversion.Outcome], text: [StringBuffer], validity: [Bitmap], names: [String],
+                             plans: [ColumnPlan], delimiter: UInt8) -> [TypeFailure] {
+        var reasons: [Int: String] = [:]
+        for (c, outcome) in outcomes.enumerated() {
+            for r in outcome.failedRows where reasons[r] == nil {
+                let what = plans[c].format.map { "\(plans[c].type.rawValue) in format \($0)" } ?? plans[c].type.rawValue
+                reasons[r] = "column '\(names[c])': '\(text[c].string(r))' is not a valid \(what)"
+            }
+        }
+        return reasons.keys.sorted().map { r in
+            var record: [UInt8] = []
+            for c in text.indices {
+                if c > 0 { record.append(delimiter) }
+                if validity[c][r] { CSVQuoting.appendField(text[c].bytes[text[c].range(r)], delimiter: delimiter, to: &record, force: text[c].range(r).isEmpty) }
+            }
+            return TypeFailure(row: r, reason: reasons[r]!, record: String(decoding: record, as: UTF8.self))
+        }
     }
 
     func absolute(_ r: RawReject, base: Int) -> Reject {
@@ -214,25 +220,11 @@ extension CSVFile {
         Trace.mark("typed columns")
         var columns = outcomes.map(\.column)
         // Rows whose values do not fit a declared type go to the rejects, with the record as read.
-        var failed: [Int: String] = [:]
-        for (c, outcome) in outcomes.enumerated() {
-            for r in outcome.failedRows where failed[r] == nil {
-                let what = plans[c].format.map { "\(plans[c].type.rawValue) in format \($0)" } ?? plans[c].type.rawValue
-                failed[r] = "column '\(names[c])': '\(text[c].string(r))' is not a valid \(what)"
-            }
-        }
-        if !failed.isEmpty {
-            let delimiter = file.dialect.delimiter
-            for r in failed.keys.sorted() {
-                var record: [UInt8] = []
-                for c in names.indices {
-                    if c > 0 { record.append(delimiter) }
-                    if validity[c][r] { CSVQuoting.appendField(text[c].bytes[text[c].range(r)], delimiter: delimiter, to: &record, force: text[c].range(r).isEmpty) }
-                }
-                rejects.append(Reject(source: path, line: rowLines[r], code: "E_TYPE", reason: failed[r]!, record: String(decoding: record, as: UTF8.self)))
-            }
-            let keep = (0..<(columns.first?.count ?? 0)).filter { failed[$0] == nil }
-            columns = columns.map { $0.selecting(keep) }
+        let failures = CSVFile.typeFailures(outcomes, text: text, validity: validity, names: names, plans: plans, delimiter: file.dialect.delimiter)
+        if !failures.isEmpty {
+            for f in failures { rejects.append(Reject(source: path, line: rowLines[f.row], code: "E_TYPE", reason: f.reason, record: f.record)) }
+            let table = Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns)
+            columns = table.selecting(keeping: failures, of: table.rowCount).columns
             rejects.sort { $0.line < $1.line }
         }
         text = []
@@ -243,6 +235,23 @@ extension CSVFile {
         for (c, r) in results.enumerated() { if let n = r.note { notes[names[c]] = n } }
         return LoadedTable(table: table, rejects: rejects, recordsRead: read, adjustedRows: adjusted, columnNotes: notes, dialect: file.dialect,
                            headerNotes: file.headerNotes)
+    }
+}
+
+extension Table {
+    /// The rows not named in `failures` (sorted by row), in order.
+    func selecting(keeping failures: [CSVFile.TypeFailure], of rowCount: Int) -> Table {
+        var keep: [Int] = []
+        keep.reserveCapacity(rowCount - failures.count)
+        var next = 0
+        for r in 0..<rowCount {
+            if next < failures.count, failures[next].row == r {
+                next += 1
+                continue
+            }
+            keep.append(r)
+        }
+        return selecting(keep)
     }
 }
 
