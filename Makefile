@@ -22,8 +22,12 @@ release: setup
 test: setup
 	$(SWIFT) test
 
+# The suites live in shared/ beside the checkout; a local clone of a checkout finds them beside its origin.
+ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)
+SUITES ?= $(firstword $(wildcard ../shared/conformance $(ORIGIN)/../shared/conformance) ../shared/conformance)
+
 conformance: build
-	scripts/conformance.sh $(BIN_DEBUG) ../shared/conformance
+	scripts/conformance.sh $(BIN_DEBUG) $(SUITES)
 
 demo: release
 	@mkdir -p out/demo
