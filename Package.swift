@@ -8,9 +8,13 @@ let package = Package(
         .executable(name: "crmflow", targets: ["crmflow"]),
         .library(name: "CRMFlowCore", targets: ["CRMFlowCore"]),
         .library(name: "CRMFlowIO", targets: ["CRMFlowIO"]),
+        .library(name: "CRMFlowPipeline", targets: ["CRMFlowPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // NB: Yams 5 keeps duplicate mapping keys (6.x throws on the first), so the validator can report each one.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(
@@ -19,15 +23,24 @@ let package = Package(
         ),
         .target(name: "CRMFlowCore"),
         .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV"]),
+        .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO"]),
+        .target(
+            name: "CRMFlowPipeline",
+            dependencies: [
+                "CRMFlowCore", "CRMFlowIO", "CRMFlowStages", "Yams",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
         .executableTarget(
             name: "crmflow",
             dependencies: [
-                "CRMFlowCore", "CRMFlowIO", "CLibCSV",
+                "CRMFlowCore", "CRMFlowIO", "CLibCSV", "CRMFlowStages", "CRMFlowPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .testTarget(name: "CRMFlowCoreTests", dependencies: ["CRMFlowCore"]),
         .testTarget(name: "CRMFlowIOTests", dependencies: ["CRMFlowIO", "CRMFlowCore"]),
+        .testTarget(name: "CRMFlowPipelineTests", dependencies: ["CRMFlowPipeline", "CRMFlowStages", "CRMFlowIO", "CRMFlowCore"]),
         .testTarget(name: "CRMFlowCLITests", dependencies: ["crmflow"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,611 @@
+/// Column-at-a-time evaluation of compiled expressions with SQL null semantics.
+///
+/// Each node produces a whole column (or a constant) for the table; typed kernels handle the common operators on
+/// contiguous arrays, and functions run per row over `Value`s.
+
+/// The result of evaluating an expression over a table.
+public struct EvalResult: Sendable {
+    public var column: Column
+    /// Rows whose value could not be computed (bad cast, unparsable date, currency mismatch): row index and reason.
+    /// Their value is null.
+    public var errors: [(row: Int, message: String)]
+}
+
+extension CompiledExpr {
+    /// Evaluates the expression for every row of `table`.
+    /// - Complexity: O(rows × nodes).
+    public func evaluate(_ table: Table, env: EvalEnvironment) -> EvalResult {
+        var e = Evaluator(table: table, env: env, count: table.rowCount)
+        let v = e.eval(root)
+        let column = v.materialized(count: table.rowCount, type: root.type)
+        let errors = e.errors.sorted { $0.key < $1.key }.map { (row: $0.key, message: $0.value) }
+        return EvalResult(column: column, errors: errors)
+    }
+
+    /// Evaluates a boolean expression as a row mask: true only where the value is true (null counts as false).
+    public func mask(_ table: Table, env: EvalEnvironment) -> (mask: [Bool], errors: [(row: Int, message: String)]) {
+        let r = evaluate(table, env: env)
+        guard case .boolean(let values) = r.column.storage else { return ([Bool](repeating: false, count: table.rowCount), r.errors) }
+        if r.column.validity == nil { return (values, r.errors) }
+        return ((0..<values.count).map { values[$0] && !r.column.isNull($0) }, r.errors)
+    }
+}
+
+/// A node's value: one constant for every row, or a column.
+enum Vec {
+    case constant(Value)
+    case column(Column)
+
+    func value(_ i: Int) -> Value {
+        switch self {
+        case .constant(let v): return v
+        case .column(let c): return c.value(at: i)
+        }
+    }
+
+    func isNull(_ i: Int) -> Bool {
+        switch self {
+        case .constant(let v): return v.isNull
+        case .column(let c): return c.isNull(i)
+        }
+    }
+
+    func materialized(count: Int, type: DataType) -> Column {
+        switch self {
+        case .column(let c): return c.type == type ? c : Vec.convert(c, to: type)
+        case .constant(let v):
+            var b = ColumnBuilder(type, capacity: count)
+            for _ in 0..<count { b.append(v) }
+            return b.finish()
+        }
+    }
+
+    static func convert(_ c: Column, to type: DataType) -> Column {
+        var b = ColumnBuilder(type, capacity: c.count)
+        for i in 0..<c.count { b.append(c.value(at: i)) }
+        return b.finish()
+    }
+
+    /// Doubles for numeric vectors (money as major units).
+    func doubles(_ n: Int) -> (values: [Double], valid: [Bool]?) {
+        switch self {
+        case .constant(let v): return ([Double](repeating: v.asDouble ?? 0, count: n), v.isNull ? [Bool](repeating: false, count: n) : nil)
+        case .column(let c):
+            let valid = c.validity.map { v in (0..<n).map { v.isSet($0) } }
+            switch c.storage {
+            case .double(let a): return (a, valid)
+            case .integer(let a): return (a.map(Double.init), valid)
+            case .money(let a, _, _): return (a.map { Double($0) / 100 }, valid)
+            default: return ((0..<n).map { c.value(at: $0).asDouble ?? 0 }, valid)
+            }
+        }
+    }
+
+    func ints(_ n: Int) -> (values: [Int64], valid: [Bool]?) {
+        switch self {
+        case .constant(let v): return ([Int64](repeating: v.asInt ?? 0, count: n), v.isNull ? [Bool](repeating: false, count: n) : nil)
+        case .column(let c):
+            let valid = c.validity.map { v in (0..<n).map { v.isSet($0) } }
+            switch c.storage {
+            case .integer(let a): return (a, valid)
+            case .date(let a): return (a.map(Int64.init), valid)
+            case .timestamp(let a): return (a, valid)
+            default: return ((0..<n).map { c.value(at: $0).asInt ?? 0 }, valid)
+            }
+        }
+    }
+}
+
+/// Appends values of one type and produces a column.
+public struct ColumnBuilder {
+    public let type: DataType
+    var validity = Bitmap()
+    var ints: [Int64] = []
+    var doubles: [Double] = []
+    var bools: [Bool] = []
+    var dates: [Int32] = []
+    var strings = StringBuffer()
+    var currencyCodes: [String] = []
+    var currencyIndex: [UInt8] = []
+
+    public init(_ type: DataType, capacity: Int = 0) {
+        self.type = type
+        validity.reserveCapacity(capacity)
+        switch type {
+        case .integer, .timestamp, .money: ints.reserveCapacity(capacity)
+        case .double: doubles.reserveCapacity(capacity)
+        case .boolean: bools.reserveCapacity(capacity)
+        case .date: dates.reserveCapacity(capacity)
+        case .string: strings.reserveCapacity(values: capacity, bytes: capacity * 8)
+        }
+    }
+
+    public mutating func appendNull() {
+        validity.append(false)
+        switch type {
+        case .integer, .timestamp: ints.append(0)
+        case .money: ints.append(0); currencyIndex.append(0)
+        case .double: doubles.append(0)
+        case .boolean: bools.append(false)
+        case .date: dates.append(0)
+        case .string: strings.appendEmpty()
+        }
+    }
+
+    public mutating func append(_ v: Value) {
+        if v.isNull { appendNull(); return }
+        switch type {
+        case .string:
+            if case .string(let s) = v { strings.append(s) } else { strings.append(v.description) }
+        case .integer:
+            guard let i = v.asInt else { appendNull(); return }
+            ints.append(i)
+        case .double:
+            guard let d = v.asDouble else { appendNull(); return }
+            doubles.append(d)
+        case .boolean:
+            guard case .boolean(let b) = v else { appendNull(); return }
+            bools.append(b)
+        case .date:
+            guard let d = v.asDays else { appendNull(); return }
+            dates.append(d)
+        case .timestamp:
+            guard let t = v.asMicros else { appendNull(); return }
+            ints.append(t)
+        case .money:
+            let (minor, code): (Int64, String)
+            switch v {
+            case .money(let m, let c): (minor, code) = (m, c)
+            case .integer(let i): (minor, code) = (i &* 100, "")
+            case .double(let d): (minor, code) = (Int64((d * 100).rounded(.toNearestOrAwayFromZero)), "")
+            default: appendNull(); return
+            }
+            var idx = currencyCodes.firstIndex(of: code)
+            if idx == nil, currencyCodes.count < 255 {
+                currencyCodes.append(code)
+                idx = currencyCodes.count - 1
+            }
+            ints.append(minor)
+            currencyIndex.append(UInt8(idx ?? 0))
+        }
+        validity.append(true)
+    }
+
+    public func finish() -> Column {
+        switch type {
+        case .string: return Column(storage: .string(strings), validity: validity)
+        case .integer: return Column(storage: .integer(ints), validity: validity)
+        case .double: return Column(storage: .double(doubles), validity: validity)
+        case .boolean: return Column(storage: .boolean(bools), validity: validity)
+        case .date: return Column(storage: .date(dates), validity: validity)
+        case .timestamp: return Column(storage: .timestamp(ints), validity: validity)
+        case .money: return Column(storage: .money(minor: ints, currency: currencyIndex, currencies: currencyCodes), validity: validity)
+        }
+    }
+}
+
+struct Evaluator {
+    let table: Table
+    let env: EvalEnvironment
+    let count: Int
+    var errors: [Int: String] = [:]
+
+    mutating func fail(_ row: Int, _ message: String) {
+        if errors[row] == nil { errors[row] = message }
+    }
+
+    mutating func eval(_ b: Bound) -> Vec {
+        switch b {
+        case .constant(let v, _): return .constant(v)
+        case .column(let i, _): return .column(table.columns[i])
+        case .negate(let inner, let type):
+            let v = eval(inner)
+            return mapRows(type, [v]) { a in
+                switch a[0] {
+                case .integer(let i): return i == .min ? .error("integer overflow") : .value(.integer(-i))
+                case .double(let d): return .value(.double(-d))
+                case .money(let m, let c): return .value(.money(-m, c))
+                default: return .value(.null)
+                }
+            }
+        case .not(let inner):
+            let v = eval(inner)
+            if case .constant(let c) = v { if case .boolean(let x) = c { return .constant(.boolean(!x)) }; return .constant(.null) }
+            guard case .column(let col) = v, case .boolean(let a) = col.storage else { return .constant(.null) }
+            return .column(Column(storage: .boolean(a.map { !$0 }), validity: col.validity))
+        case .logic(let op, let l, let r):
+            return logic(op, eval(l), eval(r))
+        case .arithmetic(let op, let l, let r, let type):
+            return arithmetic(op, eval(l), eval(r), type)
+        case .compare(let op, let l, let r, let domain):
+            return compare(op, eval(l), eval(r), domain)
+        case .concat(let l, let r):
+            let (lv, rv) = (eval(l), eval(r))
+            return mapRows(.string, [lv, rv]) { a in .value(.string(a[0].description + a[1].description)) }
+        case .isNull(let inner, let negated):
+            let v = eval(inner)
+            switch v {
+            case .constant(let c): return .constant(.boolean(c.isNull != negated))
+            case .column(let c): return .column(Column(storage: .boolean((0..<count).map { c.isNull($0) != negated }), validity: nil))
+            }
+        case .inList(let x, let items, let negated, let domain):
+            return inList(eval(x), items.map { eval($0) }, negated: negated, domain)
+        case .like(let x, let compiled, let pattern, let negated):
+            let xv = eval(x)
+            let pv = eval(pattern)
+            var out = [Bool](repeating: false, count: count)
+            var valid = Bitmap()
+            valid.reserveCapacity(count)
+            for i in 0..<count {
+                if xv.isNull(i) || pv.isNull(i) { valid.append(false); continue }
+                valid.append(true)
+                let p = compiled ?? LikePattern(pv.value(i).asString ?? "")
+                out[i] = withBytes(xv, i) { p.matches($0) } != negated
+            }
+            return .column(Column(storage: .boolean(out), validity: valid))
+        case .caseWhen(let whens, let thens, let otherwise, let type):
+            let conds = whens.map { eval($0) }
+            let values = thens.map { eval($0) }
+            let other = otherwise.map { eval($0) }
+            var builder = ColumnBuilder(type, capacity: count)
+            for i in 0..<count {
+                var chosen: Value = other?.value(i) ?? .null
+                for (k, c) in conds.enumerated() {
+                    if case .boolean(true) = c.value(i) { chosen = values[k].value(i); break }
+                }
+                builder.append(chosen)
+            }
+            return .column(builder.finish())
+        case .cast(let inner, let type):
+            let v = eval(inner)
+            return mapRows(type, [v]) { a in Evaluator.cast(a[0], to: type) }
+        case .call(let def, let args, let type):
+            let vs = args.map { eval($0) }
+            let env = env
+            if def.isStrict {
+                return mapRows(type, vs) { a in def.body(a, env) }
+            }
+            return mapRows(type, vs, strict: false) { a in def.body(a, env) }
+        }
+    }
+
+    func withBytes<R>(_ v: Vec, _ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        switch v {
+        case .column(let c):
+            if case .string(let b) = c.storage { return b.withBytes(i, body) }
+            var s = c.value(at: i).description
+            return s.withUTF8(body)
+        case .constant(let value):
+            var s = value.description
+            return s.withUTF8(body)
+        }
+    }
+
+    /// Applies `body` per row; with `strict`, a null argument gives null without calling it.
+    mutating func mapRows(_ type: DataType, _ args: [Vec], strict: Bool = true, _ body: ([Value]) -> RowResult) -> Vec {
+        if args.allSatisfy({ if case .constant = $0 { return true }; return false }) {
+            let values = args.map { $0.value(0) }
+            if strict, values.contains(where: \.isNull) { return .constant(.null) }
+            if count == 0 { return .constant(.null) }
+            switch body(values) {
+            case .value(let v): return .constant(v)
+            case .error(let m):
+                for i in 0..<count { fail(i, m) }
+                return .constant(.null)
+            }
+        }
+        var builder = ColumnBuilder(type, capacity: count)
+        var row = [Value](repeating: .null, count: args.count)
+        for i in 0..<count {
+            var hasNull = false
+            for k in 0..<args.count {
+                row[k] = args[k].value(i)
+                if row[k].isNull { hasNull = true }
+            }
+            if strict, hasNull { builder.appendNull(); continue }
+            switch body(row) {
+            case .value(let v): builder.append(v)
+            case .error(let m):
+                fail(i, m)
+                builder.appendNull()
+            }
+        }
+        return .column(builder.finish())
+    }
+
+    // MARK: kernels
+
+    func validity(_ a: [Bool]?, _ b: [Bool]?) -> Bitmap? {
+        guard a != nil || b != nil else { return nil }
+        var v = Bitmap()
+        v.reserveCapacity(count)
+        for i in 0..<count { v.append((a?[i] ?? true) && (b?[i] ?? true)) }
+        return v
+    }
+
+    mutating func logic(_ op: BinaryOperator, _ l: Vec, _ r: Vec) -> Vec {
+        // Three-valued: false and null = false; true or null = true.
+        var out = [Bool](repeating: false, count: count)
+        var valid = Bitmap()
+        valid.reserveCapacity(count)
+        for i in 0..<count {
+            let a: Bool? = l.isNull(i) ? nil : (l.value(i) == .boolean(true))
+            let b: Bool? = r.isNull(i) ? nil : (r.value(i) == .boolean(true))
+            let result: Bool?
+            if op == .and {
+                if a == false || b == false { result = false } else if a == nil || b == nil { result = nil } else { result = true }
+            } else {
+                if a == true || b == true { result = true } else if a == nil || b == nil { result = nil } else { result = false }
+            }
+            out[i] = result ?? false
+            valid.append(result != nil)
+        }
+        return .column(Column(storage: .boolean(out), validity: valid))
+    }
+
+    mutating func arithmetic(_ op: BinaryOperator, _ l: Vec, _ r: Vec, _ type: DataType) -> Vec {
+        let lt = l.valueType, rt = r.valueType
+        if type == .integer, lt == .integer, rt == .integer {
+            let (a, av) = l.ints(count), (b, bv) = r.ints(count)
+            var out = [Int64](repeating: 0, count: count)
+            var valid = validity(av, bv)
+            for i in 0..<count {
+                let (v, overflow): (Int64, Bool)
+                switch op {
+                case .add: (v, overflow) = a[i].addingReportingOverflow(b[i])
+                case .subtract: (v, overflow) = a[i].subtractingReportingOverflow(b[i])
+                case .multiply: (v, overflow) = a[i].multipliedReportingOverflow(by: b[i])
+                default:
+                    if b[i] == 0 { (v, overflow) = (0, false); valid = markNull(valid, i) } else { (v, overflow) = a[i].remainderReportingOverflow(dividingBy: b[i]) }
+                }
+                if overflow, valid?.isSet(i) ?? true { fail(i, "integer overflow in '\(op.rawValue)'"); valid = markNull(valid, i) }
+                out[i] = v
+            }
+            return .column(Column(storage: .integer(out), validity: valid))
+        }
+        if type == .double, lt != .timestamp {
+            let (a, av) = l.doubles(count), (b, bv) = r.doubles(count)
+            var out = [Double](repeating: 0, count: count)
+            var valid = validity(av, bv)
+            for i in 0..<count {
+                switch op {
+                case .add: out[i] = a[i] + b[i]
+                case .subtract: out[i] = a[i] - b[i]
+                case .multiply: out[i] = a[i] * b[i]
+                case .divide:
+                    if b[i] == 0 { valid = markNull(valid, i) } else { out[i] = a[i] / b[i] }
+                default:
+                    if b[i] == 0 { valid = markNull(valid, i) } else { out[i] = a[i].truncatingRemainder(dividingBy: b[i]) }
+                }
+            }
+            return .column(Column(storage: .double(out), validity: valid))
+        }
+        return mapRows(type, [l, r]) { a in Evaluator.arithmeticValue(op, a[0], a[1], type) }
+    }
+
+    func markNull(_ v: Bitmap?, _ i: Int) -> Bitmap? {
+        var v = v ?? Bitmap(repeating: true, count: count)
+        v[i] = false
+        return v
+    }
+
+    static func arithmeticValue(_ op: BinaryOperator, _ a: Value, _ b: Value, _ type: DataType) -> RowResult {
+        switch type {
+        case .money:
+            switch (a, b) {
+            case (.money(let x, let cx), .money(let y, let cy)):
+                guard cx == cy || cx.isEmpty || cy.isEmpty else { return .error("cannot \(op == .add ? "add" : "subtract") \(cx) and \(cy) amounts") }
+                let (v, o) = op == .add ? x.addingReportingOverflow(y) : x.subtractingReportingOverflow(y)
+                return o ? .error("money overflow") : .value(.money(v, cx.isEmpty ? cy : cx))
+            case (.money(let x, let c), _), (_, .money(let x, let c)):
+                let other = (a.isMoney ? b : a).asDouble ?? 0
+                let amount = Double(x)
+                let r: Double
+                switch op {
+                case .add: r = amount + other * 100
+                case .subtract: r = a.isMoney ? amount - other * 100 : other * 100 - amount
+                case .multiply: r = amount * other
+                case .divide:
+                    guard other != 0 else { return .value(.null) }
+                    r = amount / other
+                default:
+                    guard other != 0 else { return .value(.null) }
+                    r = amount.truncatingRemainder(dividingBy: other * 100)
+                }
+                guard r.isFinite, abs(r) < 9.2e18 else { return .error("money overflow") }
+                return .value(.money(Int64(r.rounded(.toNearestOrAwayFromZero)), c))
+            default: return .value(.null)
+            }
+        case .double:
+            if case .money(let x, let cx) = a, case .money(let y, let cy) = b {
+                guard cx == cy || cx.isEmpty || cy.isEmpty else { return .error("cannot divide \(cx) by \(cy) amounts") }
+                return y == 0 ? .value(.null) : .value(.double(Double(x) / Double(y)))
+            }
+            if let x = a.asMicros, let y = b.asMicros { return .value(.double(Double(x - y) / 86_400_000_000)) }
+            return .value(.null)
+        case .date:
+            if let d = a.asDays, let n = b.asInt { return .value(.date(op == .add ? d + Int32(clamping: n) : d - Int32(clamping: n))) }
+            if let n = a.asInt, let d = b.asDays { return .value(.date(d + Int32(clamping: n))) }
+            return .value(.null)
+        case .integer:
+            if let x = a.asDays, let y = b.asDays { return .value(.integer(Int64(x) - Int64(y))) }
+            return .value(.null)
+        default: return .value(.null)
+        }
+    }
+
+    mutating func compare(_ op: BinaryOperator, _ l: Vec, _ r: Vec, _ domain: ComparisonDomain) -> Vec {
+        @inline(__always) func holds(_ c: Int) -> Bool {
+            switch op {
+            case .equal: return c == 0
+            case .notEqual: return c != 0
+            case .less: return c < 0
+            case .lessEqual: return c <= 0
+            case .greater: return c > 0
+            default: return c >= 0
+            }
+        }
+        var out = [Bool](repeating: false, count: count)
+        switch domain {
+        case .integer, .date, .timestamp:
+            let (a, av) = domain == .timestamp ? micros(l) : l.ints(count)
+            let (b, bv) = domain == .timestamp ? micros(r) : r.ints(count)
+            for i in 0..<count { out[i] = holds(a[i] < b[i] ? -1 : (a[i] > b[i] ? 1 : 0)) }
+            return .column(Column(storage: .boolean(out), validity: validity(av, bv)))
+        case .double:
+            let (a, av) = l.doubles(count), (b, bv) = r.doubles(count)
+            for i in 0..<count { out[i] = holds(a[i] < b[i] ? -1 : (a[i] > b[i] ? 1 : 0)) }
+            return .column(Column(storage: .boolean(out), validity: validity(av, bv)))
+        case .string:
+            var valid = Bitmap()
+            valid.reserveCapacity(count)
+            if case .column(let lc) = l, case .string(let lb) = lc.storage, case .constant(.string(var s)) = r {
+                s.withUTF8 { key in
+                    lb.bytes.withUnsafeBufferPointer { all in
+                        for i in 0..<count {
+                            valid.append(!lc.isNull(i))
+                            out[i] = holds(compareBytes(UnsafeBufferPointer(rebasing: all[lb.range(i)]), key))
+                        }
+                    }
+                }
+                return .column(Column(storage: .boolean(out), validity: valid))
+            }
+            for i in 0..<count {
+                let isNull = l.isNull(i) || r.isNull(i)
+                valid.append(!isNull)
+                if !isNull { out[i] = holds(withBytes(l, i) { a in withBytes(r, i) { b in compareBytes(a, b) } }) }
+            }
+            return .column(Column(storage: .boolean(out), validity: valid))
+        case .boolean, .money:
+            var valid = Bitmap()
+            valid.reserveCapacity(count)
+            for i in 0..<count {
+                let (a, b) = (l.value(i), r.value(i))
+                valid.append(!a.isNull && !b.isNull)
+                if !a.isNull, !b.isNull {
+                    if domain == .money, case .money(_, let cx) = a, case .money(_, let cy) = b, cx != cy, !cx.isEmpty, !cy.isEmpty {
+                        fail(i, "cannot compare \(cx) and \(cy) amounts")
+                        valid[i] = false
+                        continue
+                    }
+                    out[i] = holds(compareValues(a, b))
+                }
+            }
+            return .column(Column(storage: .boolean(out), validity: valid))
+        }
+    }
+
+    func micros(_ v: Vec) -> ([Int64], [Bool]?) {
+        if case .column(let c) = v, case .date(let a) = c.storage {
+            return (a.map { Int64($0) * 86_400_000_000 }, c.validity.map { b in (0..<count).map { b.isSet($0) } })
+        }
+        if case .constant(let c) = v { return ([Int64](repeating: c.asMicros ?? 0, count: count), c.isNull ? [Bool](repeating: false, count: count) : nil) }
+        return v.ints(count)
+    }
+
+    mutating func inList(_ x: Vec, _ items: [Vec], negated: Bool, _ domain: ComparisonDomain) -> Vec {
+        var out = [Bool](repeating: false, count: count)
+        var valid = Bitmap()
+        valid.reserveCapacity(count)
+        // Constant text lists: compare bytes without building strings.
+        if domain == .string, case .column(let c) = x, case .string(let buf) = c.storage,
+           items.allSatisfy({ if case .constant(.string) = $0 { return true }; return false }) {
+            let keys: [[UInt8]] = items.compactMap { if case .constant(.string(let s)) = $0 { return Array(s.utf8) }; return nil }
+            buf.bytes.withUnsafeBufferPointer { all in
+                for i in 0..<count {
+                    valid.append(!c.isNull(i))
+                    let cell = UnsafeBufferPointer(rebasing: all[buf.range(i)])
+                    let found = keys.contains { k in k.withUnsafeBufferPointer { compareBytes(cell, $0) == 0 } }
+                    out[i] = found != negated
+                }
+            }
+            return .column(Column(storage: .boolean(out), validity: valid))
+        }
+        for i in 0..<count {
+            let v = x.value(i)
+            if v.isNull { valid.append(false); continue }
+            var found = false
+            var sawNull = false
+            for item in items {
+                let w = item.value(i)
+                if w.isNull { sawNull = true; continue }
+                if compareValues(v, w) == 0 { found = true; break }
+            }
+            // SQL: x in (..., null) is null when not found.
+            if !found, sawNull { valid.append(false); continue }
+            valid.append(true)
+            out[i] = found != negated
+        }
+        return .column(Column(storage: .boolean(out), validity: valid))
+    }
+
+    static func cast(_ v: Value, to type: DataType) -> RowResult {
+        switch (v, type) {
+        case (_, .string): return .value(.string(v.description))
+        case (.string(let s), _):
+            let bytes = Array(s.utf8)
+            let parsed: Value? = bytes.withUnsafeBufferPointer { raw in
+                let p = Scalars.trimmed(raw)
+                switch type {
+                case .integer: return Scalars.integer(p).map(Value.integer)
+                case .double: return Scalars.double(p).map(Value.double)
+                case .boolean: return Scalars.boolean(p, lenient: true).map(Value.boolean)
+                case .date:
+                    guard let scan = DateParsing.scan(p), scan.shape != .numeric, let d = scan.days(order: nil) else { return nil }
+                    return .date(Int32(d))
+                case .timestamp:
+                    guard let scan = DateParsing.scan(p), scan.shape != .numeric, let t = scan.micros(order: nil) else { return nil }
+                    return .timestamp(t)
+                case .money: return Money.parse(p).map { Value.money($0.0, $0.1) }
+                case .string: return .string(s)
+                }
+            }
+            if let parsed { return .value(parsed) }
+            return .error("cannot cast '\(s)' to \(type.rawValue)")
+        case (.integer(let i), .double): return .value(.double(Double(i)))
+        case (.integer(let i), .money): return .value(.money(i &* 100, ""))
+        case (.integer(let i), .boolean): return .value(.boolean(i != 0))
+        case (.integer, .integer), (.double, .double), (.boolean, .boolean), (.date, .date), (.timestamp, .timestamp), (.money, .money):
+            return .value(v)
+        case (.double(let d), .integer):
+            guard d.isFinite, abs(d) < 9.2e18 else { return .error("cannot cast \(d) to integer") }
+            return .value(.integer(Int64(d.rounded(.toNearestOrAwayFromZero))))
+        case (.double(let d), .money):
+            guard d.isFinite, abs(d) < 9.2e16 else { return .error("cannot cast \(d) to money") }
+            return .value(.money(Int64((d * 100).rounded(.toNearestOrAwayFromZero)), ""))
+        case (.money(let m, _), .double): return .value(.double(Double(m) / 100))
+        case (.money(let m, _), .integer): return .value(.integer(m / 100))
+        case (.boolean(let b), .integer): return .value(.integer(b ? 1 : 0))
+        case (.date(let d), .timestamp): return .value(.timestamp(Int64(d) * 86_400_000_000))
+        case (.timestamp, .date): return .value(.date(v.asDays ?? 0))
+        default: return .error("cannot cast \(v.typeName) to \(type.rawValue)")
+        }
+    }
+}
+
+extension Vec {
+    /// The storage type of a column, or of a non-null constant.
+    var valueType: DataType? {
+        switch self {
+        case .column(let c): return c.type
+        case .constant(let v): return v.typeName == "null" ? nil : DataType(rawValue: v.typeName)
+        }
+    }
+}
+
+extension Value {
+    var isMoney: Bool { if case .money = self { return true }; return false }
+    /// The type name of the value (`null` for null).
+    public var typeName: String {
+        switch self {
+        case .null: return "null"
+        case .string: return "string"
+        case .integer: return "integer"
+        case .double: return "double"
+        case .boolean: return "boolean"
+        case .date: return "date"
+        case .timestamp: return "timestamp"
+        case .money: return "money"
+        }
+    }
+}
