@@ -34,6 +34,8 @@ public struct CSVOptions: Sendable {
     public var threads: Int = 0
     /// Target bytes per parallel chunk.
     public var chunkSize: Int = 8 << 20
+    /// Keep each row's physical line number (`LoadedTable.rowLines`), so later stages can reject rows with their origin.
+    public var keepRowLines = false
 
     public init() {}
 }
@@ -143,5 +145,37 @@ enum DialectSniffer {
         guard let i = head.firstIndex(where: { $0 == 10 || $0 == 13 }) else { return "none" }
         if head[i] == 10 { return "LF" }
         return i + 1 < head.count && head[i + 1] == 10 ? "CRLF" : "CR"
+    }
+}
+
+extension CSVOptions {
+    /// Reads a user-written delimiter: `,`, `;`, `tab`, `|`, `comma`, `semicolon`, `pipe` or any single character.
+    public static func parseDelimiter(_ s: String) throws(CRMFlowError) -> UInt8 {
+        switch s.lowercased() {
+        case ",", "comma": return UInt8(ascii: ",")
+        case ";", "semicolon": return UInt8(ascii: ";")
+        case "\t", "\\t", "tab": return 9
+        case "|", "pipe": return UInt8(ascii: "|")
+        default:
+            guard s.utf8.count == 1, let b = s.utf8.first, b != 34, b != 10, b != 13 else {
+                throw CRMFlowError(.usage, "invalid delimiter '\(s)'", hint: "use one character such as ',', ';', 'tab' or '|'")
+            }
+            return b
+        }
+    }
+}
+
+extension ColumnPlan {
+    /// Reads `TYPE[:FORMAT]` (`date:%d/%m/%Y`, `money:EUR`, `integer`) as a declared plan.
+    public static func parse(declaration spec: String) throws(CRMFlowError) -> ColumnPlan {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let typeName = parts.first.map(String.init) ?? ""
+        let format = parts.count > 1 ? String(parts[1]) : nil
+        guard let type = DataType(userName: typeName) else {
+            throw CRMFlowError(.usage, "unknown type '\(typeName)'", hint: "use " + DataType.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        var plan = ColumnPlan(type: type, isDeclared: true)
+        if type == .money { plan.currency = format ?? "" } else { plan.format = format }
+        return plan
     }
 }

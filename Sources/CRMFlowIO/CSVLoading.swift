@@ -13,6 +13,8 @@ public struct LoadedTable: Sendable {
     public var columnNotes: [String: String]
     public var dialect: CSVDialect?
     public var headerNotes: [String]
+    /// Physical line (1-based) where each row of `table` starts, when `CSVOptions.keepRowLines` asked for it.
+    public var rowLines: [Int32]? = nil
 }
 
 /// A chunk of typed rows plus the rows of that chunk that could not be used.
@@ -165,7 +167,7 @@ extension CSVFile {
         var file = self
         let skip = Set(names.indices.filter { options.declared[names[$0]] != nil })
         let wantEvidence = needsEvidence
-        let wantLines = !options.declared.isEmpty
+        let wantLines = !options.declared.isEmpty || options.keepRowLines
         try readRobustly { f, sequential in
             text = names.map { _ in StringBuffer() }
             validity = names.map { _ in Bitmap() }
@@ -226,6 +228,10 @@ extension CSVFile {
             let table = Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns)
             columns = table.selecting(keeping: failures, of: table.rowCount).columns
             rejects.sort { $0.line < $1.line }
+            if options.keepRowLines {
+                let failed = Set(failures.map(\.row))
+                rowLines = rowLines.indices.filter { !failed.contains($0) }.map { rowLines[$0] }
+            }
         }
         text = []
         validity = []
@@ -234,7 +240,7 @@ extension CSVFile {
         var notes: [String: String] = [:]
         for (c, r) in results.enumerated() { if let n = r.note { notes[names[c]] = n } }
         return LoadedTable(table: table, rejects: rejects, recordsRead: read, adjustedRows: adjusted, columnNotes: notes, dialect: file.dialect,
-                           headerNotes: file.headerNotes)
+                           headerNotes: file.headerNotes, rowLines: options.keepRowLines ? rowLines.map { Int32(truncatingIfNeeded: $0) } : nil)
     }
 }
 

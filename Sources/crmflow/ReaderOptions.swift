@@ -47,19 +47,7 @@ struct ReaderOptions: ParsableArguments {
         return f
     }
 
-    static func parseDelimiter(_ s: String) throws -> UInt8 {
-        switch s.lowercased() {
-        case ",", "comma": return UInt8(ascii: ",")
-        case ";", "semicolon": return UInt8(ascii: ";")
-        case "\t", "\\t", "tab": return 9
-        case "|", "pipe": return UInt8(ascii: "|")
-        default:
-            guard s.utf8.count == 1, let b = s.utf8.first, b != 34, b != 10, b != 13 else {
-                throw CRMFlowError(.usage, "invalid delimiter '\(s)'", hint: "use one character such as ',', ';', 'tab' or '|'")
-            }
-            return b
-        }
-    }
+    static func parseDelimiter(_ s: String) throws -> UInt8 { try CSVOptions.parseDelimiter(s) }
 
     func csvOptions() throws -> CSVOptions {
         var o = CSVOptions()
@@ -92,13 +80,10 @@ struct ReaderOptions: ParsableArguments {
             }
             let name = String(spec[..<eq])
             let rest = spec[spec.index(after: eq)...]
-            let typeName = rest.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-            let format = rest.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init)
-            guard let type = DataType(userName: typeName) else {
-                throw CRMFlowError(.usage, "unknown type '\(typeName)' in --type \(spec)", hint: "use " + DataType.allCases.map(\.rawValue).joined(separator: ", "))
+            let plan: ColumnPlan
+            do { plan = try ColumnPlan.parse(declaration: String(rest)) } catch {
+                throw CRMFlowError(.usage, "\(error.message) in --type \(spec)", hint: error.hint)
             }
-            var plan = ColumnPlan(type: type, isDeclared: true)
-            if type == .money { plan.currency = format ?? "" } else { plan.format = format }
             o.declared[name] = plan
         }
         return o
@@ -120,24 +105,10 @@ struct ReaderOptions: ParsableArguments {
         for spec in types {
             let name = String(spec.prefix { $0 != "=" })
             if !file.columnNames.contains(name) {
-                let near = file.columnNames.min { editDistance($0, name) < editDistance($1, name) }
+                let near = file.columnNames.min { Suggest.distance(Array($0.lowercased().utf8), Array(name.lowercased().utf8)) < Suggest.distance(Array($1.lowercased().utf8), Array(name.lowercased().utf8)) }
                 throw CRMFlowError(.usage, "--type names a column '\(name)' that is not in \(file.path)",
                                    hint: near.map { "did you mean '\($0)'? columns: " + file.columnNames.joined(separator: ", ") })
             }
         }
     }
-}
-
-func editDistance(_ a: String, _ b: String) -> Int {
-    let x = Array(a.lowercased()), y = Array(b.lowercased())
-    if x.isEmpty { return y.count }
-    var prev = Array(0...y.count)
-    for i in 1...x.count {
-        var cur = [i] + Array(repeating: 0, count: y.count)
-        for j in stride(from: 1, through: y.count, by: 1) {
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
-        }
-        prev = cur
-    }
-    return prev[y.count]
 }

@@ -460,13 +460,13 @@ public func compareValues(_ a: Value, _ b: Value) -> Int {
 }
 
 /// Byte-wise (code point) order of UTF-8 text, as the evaluator's string comparisons use.
-func compareBytes(_ a: String, _ b: String) -> Int {
+public func compareBytes(_ a: String, _ b: String) -> Int {
     var a = a, b = b
     return a.withUTF8 { pa in b.withUTF8 { pb in compareBytes(pa, pb) } }
 }
 
 @inline(__always)
-func compareBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
+public func compareBytes(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Int {
     let n = min(a.count, b.count)
     if n > 0 {
         let c = memcmp(a.baseAddress!, b.baseAddress!, n)

@@ -1,0 +1,232 @@
+/// Dense integer codes for key values across one or more tables: the shared machinery of group-by, joins and
+/// de-duplication. Equal keys get equal codes; codes are assigned in first-appearance order (tables in order, rows in
+/// order), so everything built on them is deterministic.
+public enum KeyCoding {
+    /// Composite codes per row for each table. `columns[t][k]` is key column k of table t (same count and
+    /// compatible types in every table). With `nullsMatch` false, a row with a null key gets -1.
+    /// - Returns: the codes per table and the number of distinct keys.
+    /// - Complexity: O(total rows × key columns), hashing bytes in place (no per-row allocation).
+    public static func encode(_ columns: [[Column]], nullsMatch: Bool) -> (codes: [[Int32]], distinct: Int) {
+        let tables = columns.count
+        guard let keyCount = columns.first?.count, keyCount > 0 else {
+            return (columns.map { _ in [] }, 0)
+        }
+        var combined: [[Int32]] = []
+        var distinct = 0
+        for k in 0..<keyCount {
+            let (codes, n) = encodeColumn(columns.map { $0[k] }, nullsMatch: nullsMatch)
+            if k == 0 {
+                combined = codes
+                distinct = n
+                continue
+            }
+            var map: [UInt64: Int32] = [:]
+            map.reserveCapacity(min(distinct * n, 1 << 20))
+            for t in 0..<tables {
+                for r in 0..<combined[t].count {
+                    let a = combined[t][r], b = codes[t][r]
+                    if a < 0 || b < 0 { combined[t][r] = -1; continue }
+                    let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
+                    if let c = map[key] { combined[t][r] = c } else {
+                        let c = Int32(map.count)
+                        map[key] = c
+                        combined[t][r] = c
+                    }
+                }
+            }
+            distinct = map.count
+        }
+        return (combined, distinct)
+    }
+
+    /// Codes for one key column across tables.
+    static func encodeColumn(_ parts: [Column], nullsMatch: Bool) -> ([[Int32]], Int) {
+        var next: Int32 = 0
+        var nullCode: Int32 = -1
+        func codeForNull() -> Int32 {
+            guard nullsMatch else { return -1 }
+            if nullCode < 0 { nullCode = next; next += 1 }
+            return nullCode
+        }
+        switch parts.first?.storage {
+        case .string?:
+            var table = ByteKeyTable()
+            var out: [[Int32]] = []
+            for (t, column) in parts.enumerated() {
+                guard case .string(let buf) = column.storage else { out.append([Int32](repeating: -1, count: column.count)); continue }
+                var codes = [Int32](repeating: -1, count: column.count)
+                buf.bytes.withUnsafeBufferPointer { all in
+                    for r in 0..<column.count {
+                        if column.isNull(r) { codes[r] = codeForNull(); continue }
+                        let key = UnsafeBufferPointer(rebasing: all[buf.range(r)])
+                        codes[r] = table.code(for: key, table: t, row: r, parts: parts, next: &next)
+                    }
+                }
+                out.append(codes)
+            }
+            return (out, Int(next))
+        case .integer?, .date?, .timestamp?, .boolean?, .double?:
+            var map: [Int64: Int32] = [:]
+            var out: [[Int32]] = []
+            for column in parts {
+                var codes = [Int32](repeating: -1, count: column.count)
+                for r in 0..<column.count {
+                    if column.isNull(r) { codes[r] = codeForNull(); continue }
+                    let key: Int64
+                    switch column.storage {
+                    case .integer(let a): key = a[r]
+                    case .timestamp(let a): key = a[r]
+                    case .date(let a): key = Int64(a[r])
+                    case .boolean(let a): key = a[r] ? 1 : 0
+                    case .double(let a): key = Int64(bitPattern: (a[r] == 0 ? 0 : a[r]).bitPattern)
+                    default: key = 0
+                    }
+                    if let c = map[key] { codes[r] = c } else {
+                        map[key] = next
+                        codes[r] = next
+                        next += 1
+                    }
+                }
+                out.append(codes)
+            }
+            return (out, Int(next))
+        default:
+            var map: [Value: Int32] = [:]
+            var out: [[Int32]] = []
+            for column in parts {
+                var codes = [Int32](repeating: -1, count: column.count)
+                for r in 0..<column.count {
+                    if column.isNull(r) { codes[r] = codeForNull(); continue }
+                    let v = column.value(at: r)
+                    if let c = map[v] { codes[r] = c } else {
+                        map[v] = next
+                        codes[r] = next
+                        next += 1
+                    }
+                }
+                out.append(codes)
+            }
+            return (out, Int(next))
+        }
+    }
+}
+
+/// Open-addressing table from byte strings (read in place from the source columns) to codes.
+struct ByteKeyTable {
+    var slots: [Int32] = [Int32](repeating: -1, count: 1024)
+    var hashes: [UInt64] = []
+    /// (table, row) of each code's first occurrence.
+    var owners: [(Int32, Int32)] = []
+    var mask = 1023
+
+    @inline(__always)
+    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        // FNV-1a over 8-byte words, then a final mix.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(p.count)
+        var i = 0
+        let n = p.count
+        if let base = p.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while i + 8 <= n {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0x100_0000_01b3
+                h ^= h >> 29
+                i += 8
+            }
+        }
+        while i < n {
+            h = (h ^ UInt64(p[i])) &* 0x100_0000_01b3
+            i += 1
+        }
+        h ^= h >> 33
+        h = h &* 0xff51_afd7_ed55_8ccd
+        h ^= h >> 33
+        return h
+    }
+
+    mutating func code(for key: UnsafeBufferPointer<UInt8>, table: Int, row: Int, parts: [Column], next: inout Int32) -> Int32 {
+        let h = Self.hash(key)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = slots[i]
+            if c < 0 {
+                let code = next
+                next += 1
+                slots[i] = code
+                hashes.append(h)
+                owners.append((Int32(table), Int32(row)))
+                if hashes.count * 2 > slots.count { grow() }
+                return code
+            }
+            if hashes[Int(c)] == h {
+                let (t, r) = owners[Int(c)]
+                if case .string(let buf) = parts[Int(t)].storage {
+                    let same = buf.withBytes(Int(r)) { existing in
+                        existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0)
+                    }
+                    if same { return c }
+                }
+            }
+            i = (i + 1) & mask
+        }
+    }
+
+    mutating func grow() {
+        let size = slots.count * 2
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        for (code, h) in hashes.enumerated() {
+            var i = Int(truncatingIfNeeded: h) & mask
+            while slots[i] >= 0 { i = (i + 1) & mask }
+            slots[i] = Int32(code)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Grouping {
+    /// Groups rows by the values of `keys` (nulls form their own group), in first-appearance order.
+    public static func make(keys: [Column], rowCount: Int) -> Grouping {
+        guard !keys.isEmpty else { return .single(rows: rowCount) }
+        let (codes, distinct) = KeyCoding.encode([keys], nullsMatch: true)
+        // Renumber so group ids follow first appearance of the composite key.
+        var remap = [Int32](repeating: -1, count: distinct)
+        var firstRow: [Int] = []
+        var groupOfRow = [Int32](repeating: 0, count: rowCount)
+        for r in 0..<rowCount {
+            let c = Int(codes[0][r])
+            if remap[c] < 0 {
+                remap[c] = Int32(firstRow.count)
+                firstRow.append(r)
+            }
+            groupOfRow[r] = remap[c]
+        }
+        return Grouping(groupOfRow: groupOfRow, groupCount: firstRow.count, firstRow: firstRow)
+    }
+}
+
+extension Column {
+    /// The column converted to `type` value by value (numbers widen, anything becomes text).
+    public func converted(to type: DataType) -> Column {
+        if self.type == type { return self }
+        var b = ColumnBuilder(type, capacity: count)
+        for i in 0..<count {
+            let v = value(at: i)
+            if type == .string || v.isNull { b.append(v); continue }
+            switch Evaluator.cast(v, to: type) {
+            case .value(let x): b.append(x)
+            case .error: b.appendNull()
+            }
+        }
+        return b.finish()
+    }
+
+    /// A column of `count` nulls.
+    public static func nulls(_ type: DataType, count: Int) -> Column {
+        var b = ColumnBuilder(type, capacity: count)
+        for _ in 0..<count { b.appendNull() }
+        return b.finish()
+    }
+}

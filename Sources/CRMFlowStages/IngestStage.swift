@@ -1,0 +1,239 @@
+import CRMFlowCore
+import CRMFlowIO
+import Foundation
+
+/// `ingest`: reads a CSV, JSON or NDJSON file into a table.
+public struct IngestStage: Stage {
+    public static let spec = StageSpec(
+        kind: "ingest", summary: "Read a CSV, JSON or NDJSON file. Dialect, encoding, header and types are detected; each can be declared.",
+        minInputs: 0, maxInputs: 0,
+        options: [
+            OptionSpec("path", .scalar, required: true, "File to read, relative to the directory crmflow runs in (use ${vars} for locations)."),
+            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson"], "Input format (default: from the extension)."),
+            OptionSpec("delimiter", .scalar, "CSV field delimiter: ',', ';', 'tab', '|' (default: sniffed)."),
+            OptionSpec("encoding", .scalar, "utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be (default: detected)."),
+            OptionSpec("header", .scalar, default: "true", "false when the CSV has no header line (columns become column_1, column_2, ...)."),
+            OptionSpec("ragged", .scalar, default: "reject", allowed: ["reject", "pad", "error"], "Records with too many or too few fields."),
+            OptionSpec("on_invalid_encoding", .scalar, default: "error", allowed: ["error", "reject"], "Bytes invalid in the encoding."),
+            OptionSpec("all_strings", .scalar, default: "false", "Skip type inference: every column is text."),
+            OptionSpec("date_order", .scalar, allowed: ["dmy", "mdy"], "Day/month order for numeric dates the data cannot decide."),
+            OptionSpec("columns", .mapping, "Declared columns: `name: TYPE[:FORMAT]`, or `name: {type, format, rename}`. A name may be the header as written or its alias."),
+            OptionSpec("aliases", .mapping, "Header alias map: `email: [E-mail, Email Address, Mail]`. Matching ignores case, spaces, '-' and '_'."),
+            OptionSpec("threads", .scalar, "Parser threads (default: the run's --jobs budget for heavy work, i.e. all cores)."),
+        ],
+        example: """
+        contacts:
+          ingest:
+            path: "${data}/salesforce/contacts.csv"
+            aliases: { email: [E-mail, Email Address, Mail] }
+            columns:
+              created: "date:%d/%m/%Y"
+              Account Name: { rename: account }
+        """)
+
+    struct Declared: Sendable {
+        var name: String
+        var location: SourceLocation
+        var plan: ColumnPlan?
+        var rename: String?
+    }
+
+    let path: String
+    let pathLocation: SourceLocation
+    let format: FileFormat?
+    let options: CSVOptions
+    let declared: [Declared]
+    /// Canonical name → header variants.
+    let aliases: [(canonical: String, variants: [String])]
+
+    public init?(_ config: StageConfig) {
+        guard let path = config.string("path"), let pathNode = config.node("path") else { return nil }
+        self.path = path
+        pathLocation = pathNode.textLocation
+        var ok = true
+        var format: FileFormat?
+        if let f = config.choice("format") { format = FileFormat(userName: f) } else if config.node("format") != nil { ok = false }
+        if format == nil, config.node("format") == nil {
+            format = FileFormat(path: path)
+            if format == nil || format == .markdown {
+                config.log.add(.invalidValue, "cannot tell the format of '\(path)' from its extension", at: pathNode.textLocation, length: path.count,
+                               hint: "add format: csv, json or ndjson")
+                ok = false
+            }
+        }
+        self.format = format
+        var o = CSVOptions()
+        o.keepRowLines = true
+        if let d = config.string("delimiter") {
+            do { o.delimiter = try CSVOptions.parseDelimiter(d) } catch {
+                config.log.add(.invalidValue, error.message, at: config.node("delimiter")?.textLocation, hint: error.hint)
+                ok = false
+            }
+        }
+        if let e = config.string("encoding") {
+            if let enc = TextEncoding(userName: e) { o.encoding = enc } else {
+                config.log.add(.invalidValue, "unknown encoding '\(e)'", at: config.node("encoding")?.textLocation, length: e.count,
+                               hint: "use one of: " + TextEncoding.allCases.map(\.rawValue).joined(separator: ", "))
+                ok = false
+            }
+        }
+        if let h = config.bool("header") { o.hasHeader = h }
+        if let r = config.choice("ragged") { o.ragged = RaggedPolicy(rawValue: r) ?? .reject }
+        if let p = config.choice("on_invalid_encoding") { o.onInvalidEncoding = EncodingErrorPolicy(rawValue: p) ?? .error }
+        if let a = config.bool("all_strings") { o.allStrings = a }
+        if let d = config.choice("date_order") { o.dayOrder = DayOrder(rawValue: d) }
+        if let t = config.int("threads", min: 1) { o.threads = t }
+        var declared: [Declared] = []
+        for entry in config.mapping("columns") ?? [] {
+            var d = Declared(name: entry.key, location: entry.keyLocation)
+            func parsePlan(_ text: String, _ node: ConfigNode) {
+                do { d.plan = try ColumnPlan.parse(declaration: text) } catch {
+                    config.log.add(.invalidValue, "\(error.message) for column '\(entry.key)'", at: node.textLocation, length: text.count, hint: error.hint)
+                    ok = false
+                }
+            }
+            if let s = entry.value.scalar {
+                parsePlan(s, entry.value)
+            } else if let fields = entry.value.entries {
+                for f in fields {
+                    switch f.key {
+                    case "type":
+                        let text = (f.value.scalar ?? "") + (entry.value["format"]?.scalar.map { ":" + $0 } ?? "")
+                        parsePlan(text, f.value)
+                    case "format": break
+                    case "rename": d.rename = f.value.scalar
+                    default:
+                        config.log.add(.unknownOption, "unknown column setting '\(f.key)'", at: f.keyLocation, length: f.key.count,
+                                       hint: (Suggest.nearest(f.key, among: ["type", "format", "rename"]).map { "did you mean '\($0)'? " } ?? "") + "use type, format or rename")
+                        ok = false
+                    }
+                }
+            } else {
+                config.log.add(.optionShape, "column '\(entry.key)' needs a type (`date:%d/%m/%Y`) or a mapping {type, format, rename}", at: entry.value.location)
+                ok = false
+            }
+            declared.append(d)
+        }
+        self.declared = declared
+        var aliases: [(String, [String])] = []
+        for entry in config.mapping("aliases") ?? [] {
+            guard let variants = config.strings(of: entry.value, name: "aliases.\(entry.key)") else { ok = false; continue }
+            aliases.append((entry.key, variants))
+        }
+        self.aliases = aliases
+        self.options = o
+        if !ok { return nil }
+    }
+
+    static func normalized(_ header: String) -> String {
+        String(header.lowercased().unicodeScalars.filter { !" -_.\t".unicodeScalars.contains($0) })
+    }
+
+    /// The final name of each raw header, after aliases and renames.
+    func finalNames(_ raw: [String]) -> [String] {
+        raw.map { name in
+            var out = name
+            let key = Self.normalized(name)
+            if let a = aliases.first(where: { a in Self.normalized(a.canonical) == key || a.variants.contains { Self.normalized($0) == key } }) {
+                out = a.canonical
+            }
+            if let d = declared.first(where: { $0.name == name || $0.name == out }), let r = d.rename { out = r }
+            return out
+        }
+    }
+
+    /// Declared plans keyed by the file's own header names.
+    func declaredPlans(raw: [String]) -> [String: ColumnPlan] {
+        let finals = finalNames(raw)
+        var plans: [String: ColumnPlan] = [:]
+        for d in declared {
+            guard let plan = d.plan else { continue }
+            if let i = raw.firstIndex(of: d.name) ?? finals.firstIndex(of: d.name) ?? finals.firstIndex(of: d.rename ?? "\u{0}") {
+                plans[raw[i]] = plan
+            }
+        }
+        return plans
+    }
+
+    func unknownDeclared(raw: [String]) -> [Declared] {
+        let finals = finalNames(raw)
+        return declared.filter { d in !raw.contains(d.name) && !finals.contains(d.name) }
+    }
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        let full = path.hasPrefix("/") ? path : (check.baseDirectory as NSString).appendingPathComponent(path)
+        guard FileManager.default.fileExists(atPath: full) else {
+            check.log.add(.inputFileMissing, "input file '\(path)' does not exist", at: pathLocation, length: path.count,
+                          hint: "check the path, or set it with --var (paths are relative to where crmflow runs)")
+            return nil
+        }
+        guard format == .csv else { return nil }
+        do {
+            let file = try CSVFile.open(full, options: options)
+            let raw = file.columnNames
+            for d in unknownDeclared(raw: raw) {
+                let near = Suggest.nearest(d.name, among: raw)
+                check.log.add(.unknownColumn, "declared column '\(d.name)' is not in the header of '\(path)'", at: d.location, length: d.name.count,
+                              hint: near.map { "did you mean '\($0)'?" } ?? "columns: " + raw.joined(separator: ", "))
+            }
+            let plans = declaredPlans(raw: raw)
+            return ExprSchema(names: finalNames(raw), types: raw.map { plans[$0]?.type ?? (options.allStrings ? .string : nil) })
+        } catch {
+            check.log.add(.inputFileUnreadable, "cannot read the header of '\(path)': \(error.message)", at: pathLocation, length: path.count, hint: error.hint)
+            return nil
+        }
+    }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        let full = context.inputPath(path)
+        var loaded: LoadedTable
+        var lines: [Int32]
+        do {
+            switch format {
+            case .json, .ndjson:
+                loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
+                lines = (0..<loaded.table.rowCount).map { Int32($0 + 1) }
+            default:
+                var o = options
+                if o.threads == 0 { o.threads = context.threads }
+                let file = try CSVFile.open(full, options: o)
+                let missing = unknownDeclared(raw: file.columnNames)
+                if let d = missing.first {
+                    throw StageFailure("\(d.location): declared column '\(d.name)' is not in the header of '\(path)'",
+                                       hint: "columns: " + file.columnNames.joined(separator: ", "), status: .badPipeline)
+                }
+                o.declared = declaredPlans(raw: file.columnNames)
+                let typedFile = try CSVFile.open(full, options: o)
+                loaded = try typedFile.load()
+                lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
+            }
+        } catch let e as CRMFlowError {
+            throw StageFailure(e)
+        } catch let e as StageFailure {
+            throw e
+        } catch {
+            throw StageFailure("\(path): \(error)")
+        }
+        let names = finalNames(loaded.table.schema.names)
+        var seen: [String: Int] = [:]
+        for (i, n) in names.enumerated() {
+            if let j = seen[n] {
+                throw StageFailure("columns \(j + 1) and \(i + 1) of '\(path)' both become '\(n)' after aliases and renames",
+                                   hint: "give one of them another name under columns:", status: .badPipeline)
+            }
+            seen[n] = i
+        }
+        let schema = Schema(zip(names, loaded.table.schema.fields).map { Field(name: $0, type: $1.type) })
+        let table = Table(schema: schema, columns: loaded.table.columns, rowCount: loaded.table.rowCount)
+        var notes = loaded.headerNotes
+        for (name, note) in loaded.columnNotes.sorted(by: { $0.key < $1.key }) { notes.append("column '\(name)': \(note)") }
+        if loaded.adjustedRows > 0 { notes.append("\(loaded.adjustedRows) ragged rows were padded or truncated (ragged: pad)") }
+        context.progress(table.rowCount)
+        return StageResult(
+            data: StageData(table: table, origins: RowOrigins(file: path, lines: lines)),
+            rejects: loaded.rejects.map { var r = $0; r.source = path; return r },
+            accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
+                                   removed: ["padded": 0]),
+            notes: notes, inputFiles: [full])
+    }
+}

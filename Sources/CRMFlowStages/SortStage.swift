@@ -1,0 +1,110 @@
+import CRMFlowCore
+import CRMFlowIO
+
+/// `sort`: orders rows by one or more keys, stably.
+public struct SortStage: Stage {
+    public static let spec = StageSpec(
+        kind: "sort", summary: "Order rows by keys, each `column [asc|desc] [nulls first|last]` (default ascending, nulls last). Stable: equal keys keep their input order. Text sorts by code point.",
+        options: [
+            OptionSpec("input", .scalar, required: true, isInput: true, "The stage whose rows are sorted."),
+            OptionSpec("by", .scalarOrList, required: true, "Sort keys, e.g. `[\"revenue desc\", owner]`."),
+        ],
+        example: """
+        top_owners:
+          sort: { input: revenue_by_owner, by: ["revenue desc", "owner"] }
+        """)
+
+    struct Key: Sendable {
+        var column: String
+        var descending: Bool
+        var nullsFirst: Bool
+        var location: SourceLocation
+    }
+    let keys: [Key]
+
+    public init?(_ config: StageConfig) {
+        guard let n = config.node("by") else { return nil }
+        let items = n.items ?? (n.scalar != nil ? [n] : [])
+        var keys: [Key] = []
+        for item in items {
+            guard let text = item.scalar else { config.log.add(.optionShape, "sort keys must be text like 'amount desc'", at: item.location); return nil }
+            var words = text.split(separator: " ").map(String.init)
+            var key = Key(column: "", descending: false, nullsFirst: false, location: item.textLocation)
+            if words.count >= 2, words[words.count - 2].lowercased() == "nulls" {
+                let w = words.removeLast().lowercased()
+                words.removeLast()
+                guard w == "first" || w == "last" else {
+                    config.log.add(.invalidValue, "write 'nulls first' or 'nulls last' in sort key '\(text)'", at: item.textLocation, length: text.count)
+                    return nil
+                }
+                key.nullsFirst = w == "first"
+            }
+            if let last = words.last?.lowercased(), last == "desc" || last == "asc" {
+                key.descending = last == "desc"
+                words.removeLast()
+            }
+            key.column = words.joined(separator: " ")
+            if key.column.hasPrefix("\""), key.column.hasSuffix("\""), key.column.count >= 2 { key.column = String(key.column.dropFirst().dropLast()) }
+            guard !key.column.isEmpty else { config.log.add(.invalidValue, "empty sort key", at: item.location); return nil }
+            keys.append(key)
+        }
+        guard !keys.isEmpty else { config.log.add(.missingOption, "sort stage '\(config.id)' needs at least one key in 'by'", at: n.location); return nil }
+        self.keys = keys
+    }
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        let schema = inputs.first ?? nil
+        check.checkColumns(keys.map { ($0.column, $0.location) }, in: schema, option: "sort keys")
+        return schema
+    }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        let input = inputs[0]
+        var columns: [Column] = []
+        for k in keys {
+            guard let c = input.table.column(named: k.column) else {
+                throw StageFailure("\(k.location): sort key '\(k.column)' is not a column of the input", status: .badPipeline)
+            }
+            columns.append(c)
+        }
+        let order = Self.order(columns, keys: keys, rowCount: input.table.rowCount)
+        return StageResult(data: input.selecting(order), accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: input.table.rowCount))
+    }
+
+    /// Row order for the keys; ties keep input order.
+    static func order(_ columns: [Column], keys: [Key], rowCount: Int) -> [Int] {
+        // Pre-extract comparable representations so the comparator touches arrays only.
+        enum Rank { case ints([Int64]), doubles([Double]), bytes(StringBuffer), values(Column) }
+        let ranks: [Rank] = columns.map { c in
+            switch c.storage {
+            case .integer(let a), .timestamp(let a): return .ints(a)
+            case .date(let a): return .ints(a.map(Int64.init))
+            case .boolean(let a): return .ints(a.map { $0 ? 1 : 0 })
+            case .double(let a): return .doubles(a)
+            case .string(let b): return .bytes(b)
+            case .money: return .values(c)
+            }
+        }
+        var idx = Array(0..<rowCount)
+        idx.sort { a, b in
+            for (k, c) in columns.enumerated() {
+                let na = c.isNull(a), nb = c.isNull(b)
+                if na || nb {
+                    if na && nb { continue }
+                    return na == keys[k].nullsFirst
+                }
+                var cmp: Int
+                switch ranks[k] {
+                case .ints(let x): cmp = x[a] < x[b] ? -1 : (x[a] > x[b] ? 1 : 0)
+                case .doubles(let x): cmp = x[a] < x[b] ? -1 : (x[a] > x[b] ? 1 : 0)
+                case .bytes(let buf): cmp = buf.withBytes(a) { pa in buf.withBytes(b) { pb in compareBytes(pa, pb) } }
+                case .values(let col): cmp = compareValues(col.value(at: a), col.value(at: b))
+                }
+                if keys[k].descending { cmp = -cmp }
+                if cmp != 0 { return cmp < 0 }
+            }
+            return a < b
+        }
+        return idx
+    }
+}
