@@ -27,7 +27,8 @@ struct CRMFlowMain {
             FileHandle.standardError.write("error: \(error)\n")
             exit(ExitStatus.badData.rawValue)
         } catch {
-            // Help, version and usage errors from the argument parser.
+            // Help, version, explicit exit codes and usage errors from the argument parser.
+            if let code = error as? ExitCode { exit(code.rawValue) }
             let message = CRMFlow.fullMessage(for: error)
             if CRMFlow.exitCode(for: error) == .success {
                 FileHandle.standardOutput.write(message + "\n")
@@ -42,8 +43,8 @@ struct CRMFlowMain {
 struct CRMFlow: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crmflow",
-        abstract: "Consolidate and analyse CRM sales data: convert, profile and (soon) run pipelines.",
+        abstract: "Consolidate and analyse CRM sales data: run declarative pipelines, convert and profile files.",
         version: "0.1.0",
-        subcommands: [Convert.self, Profile.self, Load.self, Generate.self]
+        subcommands: [Run.self, Validate.self, Plan.self, Stages.self, TestPipeline.self, Convert.self, Profile.self, Load.self, Generate.self]
     )
 }

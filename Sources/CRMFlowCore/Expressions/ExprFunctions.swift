@@ -237,6 +237,15 @@ enum FunctionCatalog {
         def("lower", 1, 1, "lower(text)", "lower-case", fixed(.string, [.string]), string { $0.lowercased() }),
         def("upper", 1, 1, "upper(text)", "upper-case", fixed(.string, [.string]), string { $0.uppercased() }),
         def("trim", 1, 1, "trim(text)", "strip leading and trailing white space", fixed(.string, [.string]), string { $0.trimmingCharacters(in: .whitespacesAndNewlines) }),
+        def("initcap", 1, 1, "initcap(text)", "capitalise the first letter of each word, lower-case the rest", fixed(.string, [.string]), string { text in
+            var out = ""
+            var atStart = true
+            for ch in text {
+                out += atStart ? ch.uppercased() : ch.lowercased()
+                atStart = !(ch.isLetter || ch.isNumber || ch == "'")
+            }
+            return out
+        }),
         def("length", 1, 1, "length(text)", "number of characters", fixed(.integer, [.string])) { a, _ in .value(.integer(Int64(a[0].asString?.count ?? 0))) },
         def("substr", 2, 3, "substr(text, start, [length])", "characters from start (1-based)", fixed(.string, [.string, .integer, .integer])) { a, _ in
             let chars = Array(a[0].asString ?? "")
@@ -523,5 +532,12 @@ public struct LikePattern: Sendable, Hashable {
             }
         }
         return si == s.count
+    }
+}
+
+/// The function list for the generated reference.
+public enum ExprReference {
+    public static var functions: [(name: String, signature: String, summary: String)] {
+        FunctionCatalog.all.map { ($0.name, $0.signature, $0.summary) }
     }
 }

@@ -1,0 +1,321 @@
+import CRMFlowCore
+import CRMFlowIO
+import CRMFlowStages
+import Foundation
+
+/// How a stage ended.
+public enum StageStatus: Sendable, Equatable {
+    case succeeded
+    case failed(String)
+    /// Not run because an input failed or the run stopped.
+    case skipped(String)
+    case cancelled
+
+    public var label: String {
+        switch self {
+        case .succeeded: return "ok"
+        case .failed: return "FAILED"
+        case .skipped: return "skipped"
+        case .cancelled: return "cancelled"
+        }
+    }
+}
+
+/// One stage's part of the run summary.
+public struct StageReport: Sendable {
+    public var id: String
+    public var kind: String
+    public var status: StageStatus
+    public var accounting: Accounting?
+    public var seconds: Double
+    /// Offsets from the run's start, for checking overlap.
+    public var startedAt: Double
+    public var endedAt: Double
+    public var notes: [String]
+    public var outputs: [String]
+    public var rejectsFile: String?
+    public var inputFiles: [String]
+    public var hint: String?
+}
+
+/// The outcome of a run.
+public struct RunReport: Sendable {
+    public var pipeline: String
+    public var stages: [StageReport]
+    public var seconds: Double
+    public var wasCancelled: Bool
+    /// Row-accounting problems found after the run (an invariant: empty unless crmflow has a bug).
+    public var accountingProblems: [String]
+
+    public var failed: [StageReport] { stages.filter { if case .failed = $0.status { return true }; return false } }
+
+    public var exitStatus: Int32 {
+        if wasCancelled { return 130 }
+        if !failed.isEmpty || !accountingProblems.isEmpty { return ExitStatus.stageFailed.rawValue }
+        return 0
+    }
+}
+
+/// Progress reporting for a run.
+public protocol RunObserver: Sendable {
+    func stageStarted(_ id: String, kind: String)
+    func stageProgress(_ id: String, rows: Int)
+    func stageFinished(_ report: StageReport)
+}
+
+/// Executes a pipeline's DAG: each stage starts when its inputs are ready, at most `jobs` at once, on Dispatch.
+public final class Runner: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var jobs = defaultThreadCount()
+        public var failFast = false
+        public var outputDirectory = "out"
+        public var baseDirectory = FileManager.default.currentDirectoryPath
+        public var environment = EvalEnvironment.now()
+        /// Threads a heavy stage may use inside itself (parsing, evaluation).
+        public var threadsPerStage = defaultThreadCount()
+        /// Outputs given instead of running a stage (pipeline tests).
+        public var given: [String: StageData] = [:]
+        /// Only these stages and what they need run (nil: all).
+        public var targets: Set<String>?
+        /// Write `<stage>.rejects.csv` files.
+        public var writeRejects = true
+        public init() {}
+    }
+
+    let pipeline: Pipeline
+    let options: Options
+    let observer: RunObserver?
+    private let lock = NSLock()
+    private var cancelled = false
+    private var results: [String: StageResult] = [:]
+    private var reports: [String: StageReport] = [:]
+    private var running = Set<String>()
+    private var remainingConsumers: [String: Int] = [:]
+    private let start = Date()
+    private let finished = DispatchSemaphore(value: 0)
+    /// Final outputs kept for callers (tests) when asked.
+    public private(set) var kept: [String: StageData] = [:]
+    public var keep: Set<String> = []
+
+    public init(pipeline: Pipeline, options: Options, observer: RunObserver? = nil) {
+        self.pipeline = pipeline
+        self.options = options
+        self.observer = observer
+    }
+
+    /// Stops the run: stages not started are skipped; running ones stop at their next check and write nothing.
+    public func cancel() {
+        lock.lock()
+        cancelled = true
+        lock.unlock()
+    }
+
+    public var isCancelled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelled
+    }
+
+    var selectedStages: [StageDeclaration] {
+        guard let targets = options.targets else { return pipeline.stages }
+        var needed = Set<String>()
+        func add(_ id: String) {
+            guard !needed.contains(id) else { return }
+            needed.insert(id)
+            if options.given[id] != nil { return }
+            pipeline.stage(id)?.inputs.forEach(add)
+        }
+        targets.forEach(add)
+        return pipeline.stages.filter { needed.contains($0.id) }
+    }
+
+    /// Runs to completion (or cancellation) and returns the report.
+    public func run() -> RunReport {
+        let stages = selectedStages
+        lock.lock()
+        for s in stages {
+            remainingConsumers[s.id] = stages.filter { $0.inputs.contains(s.id) }.count
+        }
+        lock.unlock()
+        if stages.isEmpty { finished.signal() } else { scheduleReady() }
+        finished.wait()
+        let ordered = stages.compactMap { s in reports[s.id] }
+        let problems = checkAccounting(ordered)
+        return RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: isCancelled,
+                         accountingProblems: problems)
+    }
+
+    /// Starts every stage whose inputs are done, up to the job limit. Called with the lock not held.
+    private func scheduleReady() {
+        var toStart: [StageDeclaration] = []
+        lock.lock()
+        let stages = selectedStages
+        for s in stages where reports[s.id] == nil && !running.contains(s.id) {
+            if running.count + toStart.count >= max(1, options.jobs) { break }
+            let inputReports = options.given[s.id] != nil ? [] : s.inputs.map { reports[$0] }
+            if inputReports.contains(where: { $0 == nil }) { continue }
+            toStart.append(s)
+        }
+        for s in toStart { running.insert(s.id) }
+        let allDone = reports.count == stages.count
+        // NB: cannot happen for a validated DAG; guards against a hang if it ever did.
+        let stuck = toStart.isEmpty && running.isEmpty && !allDone
+        lock.unlock()
+        if allDone || stuck {
+            finished.signal()
+            return
+        }
+        for s in toStart {
+            DispatchQueue.global(qos: .userInitiated).async { [self] in
+                let report = execute(s)
+                lock.lock()
+                reports[s.id] = report
+                running.remove(s.id)
+                if case .failed = report.status, options.failFast { cancelled = true }
+                // Free inputs no later stage needs.
+                for input in s.inputs {
+                    remainingConsumers[input, default: 1] -= 1
+                    if remainingConsumers[input] == 0, !keep.contains(input) { results[input] = nil }
+                }
+                if remainingConsumers[s.id] == 0, !keep.contains(s.id) { results[s.id] = nil }
+                lock.unlock()
+                observer?.stageFinished(report)
+                scheduleReady()
+            }
+        }
+    }
+
+    private func elapsed() -> Double { Date().timeIntervalSince(start) }
+
+    private func execute(_ decl: StageDeclaration) -> StageReport {
+        let began = elapsed()
+        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil) -> StageReport {
+            let ended = elapsed()
+            return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
+                               endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
+                               inputFiles: result?.inputFiles ?? [], hint: hint)
+        }
+        lock.lock()
+        let wasCancelled = cancelled
+        let failedInput = options.given[decl.id] != nil ? nil : decl.inputs.first { id in
+            if case .succeeded = reports[id]?.status { return false }
+            return true
+        }
+        let inputs = decl.inputs.compactMap { results[$0]?.data }
+        lock.unlock()
+        if wasCancelled { return report(.cancelled) }
+        if let failedInput { return report(.skipped("input '\(failedInput)' did not succeed")) }
+        var result: StageResult
+        if let given = options.given[decl.id] {
+            result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
+        } else {
+            guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
+            observer?.stageStarted(decl.id, kind: decl.kind)
+            let context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
+                                     environment: options.environment, threads: options.threadsPerStage,
+                                     isCancelled: { [weak self] in self?.isCancelled ?? true },
+                                     progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
+                                     protectedPaths: inputPaths())
+            do {
+                result = try stage.run(inputs, context)
+            } catch {
+                if isCancelled { return report(.cancelled) }
+                return report(.failed(error.message), hint: error.hint)
+            }
+            if isCancelled { return report(.cancelled, result) }
+        }
+        // The stage's error policy decides what its rejects become.
+        var failure: String?
+        switch decl.onError {
+        case .reject: break
+        case .drop:
+            if !result.rejects.isEmpty {
+                result.accounting.removed["dropped", default: 0] += result.rejects.count
+                result.accounting.rejected -= result.rejects.count
+                result.rejects = []
+            }
+        case .fail:
+            if let first = result.rejects.first {
+                failure = "\(result.rejects.count) row\(result.rejects.count == 1 ? "" : "s") could not be processed (on_error: fail); first: \(first.source):\(first.line): \(first.reason)"
+            }
+        }
+        if failure == nil, let budget = decl.maxRejects {
+            let allowed = budget.allowed(of: result.accounting.rowsIn)
+            if result.accounting.rejected > allowed {
+                failure = "error budget exceeded: \(result.accounting.rejected) rows rejected, max_rejects \(budget) allows \(allowed) of \(result.accounting.rowsIn)"
+            }
+        }
+        var rejectsFile: String?
+        if options.writeRejects {
+            do {
+                rejectsFile = try writeRejects(decl.id, result.rejects)
+            } catch {
+                return report(.failed("cannot write the rejects file: \(error.message)"), result)
+            }
+        }
+        if let failure { return report(.failed(failure), result, rejectsFile: rejectsFile, hint: rejectsFile.map { "see \($0)" }) }
+        lock.lock()
+        results[decl.id] = result
+        if keep.contains(decl.id) { kept[decl.id] = result.data }
+        lock.unlock()
+        return report(.succeeded, result, rejectsFile: rejectsFile)
+    }
+
+    private func inputPaths() -> [String] {
+        pipeline.stages.compactMap { s -> String? in
+            guard s.kind == "ingest", let p = s.config.string("path") else { return nil }
+            return p.hasPrefix("/") ? p : (options.baseDirectory as NSString).appendingPathComponent(p)
+        }
+    }
+
+    /// Writes `<out>/<stage>.rejects.csv` (source, line, stage, code, reason, record); removes a stale one when there are none.
+    private func writeRejects(_ id: String, _ rejects: [Reject]) throws(CRMFlowError) -> String? {
+        let path = (options.outputDirectory as NSString).appendingPathComponent("\(id).rejects.csv")
+        if rejects.isEmpty {
+            if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
+            return nil
+        }
+        do { try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true) } catch {
+            throw CRMFlowError(.cannotWrite, "cannot create '\(options.outputDirectory)': \(error.localizedDescription)")
+        }
+        let names = ["source", "line", "stage", "code", "reason", "record"]
+        let types: [DataType] = [.string, .integer, .string, .string, .string, .string]
+        let rows: [[Value]] = rejects.map { [.string($0.source), .integer(Int64($0.line)), .string(id), .string($0.code), .string($0.reason), .string($0.record)] }
+        let table = Table(names: names, types: types, rows: rows)
+        try TableFileWriter.write(table, to: path, format: .csv, inputs: inputPaths())
+        return path
+    }
+
+    /// Each stage balances (`in + added = out + rejected + removed`), and its rows in are what its inputs produced.
+    func checkAccounting(_ reports: [StageReport]) -> [String] {
+        var problems: [String] = []
+        let byID = Dictionary(uniqueKeysWithValues: reports.map { ($0.id, $0) })
+        for r in reports {
+            guard case .succeeded = r.status, let a = r.accounting else { continue }
+            if !a.balances {
+                problems.append("stage '\(r.id)': \(a.rowsIn) in + \(a.added.values.reduce(0, +)) added ≠ \(a.rowsOut) out + \(a.rejected) rejected + \(a.removed.values.reduce(0, +)) removed")
+            }
+            guard options.given[r.id] == nil, let decl = pipeline.stage(r.id) else { continue }
+            let upstream = decl.kind == "join" ? Array(decl.inputs.prefix(1)) : decl.inputs
+            guard !upstream.isEmpty else { continue }
+            let produced = upstream.compactMap { byID[$0]?.accounting?.rowsOut }.reduce(0, +)
+            if produced != a.rowsIn {
+                problems.append("stage '\(r.id)' received \(a.rowsIn) rows but its inputs produced \(produced)")
+            }
+        }
+        return problems
+    }
+}
+
+extension Error {
+    var message: String {
+        if let e = self as? StageFailure { return e.message }
+        if let e = self as? CRMFlowError { return e.description }
+        return "\(self)"
+    }
+    var hint: String? {
+        if let e = self as? StageFailure { return e.hint }
+        if let e = self as? CRMFlowError { return e.hint }
+        return nil
+    }
+}

@@ -1,0 +1,282 @@
+import CRMFlowCore
+import CRMFlowIO
+import CRMFlowStages
+import Crypto
+import Foundation
+
+/// Progress on stderr: a live line on a terminal, plain log lines otherwise.
+public final class ConsoleObserver: RunObserver, @unchecked Sendable {
+    let isTerminal: Bool
+    let quiet: Bool
+    private let lock = NSLock()
+    private var active: [String: (kind: String, started: Date, rows: Int)] = [:]
+    private var order: [String] = []
+    private var ticker: DispatchSourceTimer?
+
+    public init(isTerminal: Bool = isatty(2) != 0, quiet: Bool = false) {
+        self.isTerminal = isTerminal
+        self.quiet = quiet
+        if isTerminal, !quiet {
+            let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+            t.schedule(deadline: .now() + 0.2, repeating: 0.2)
+            t.setEventHandler { [weak self] in self?.redraw() }
+            t.resume()
+            ticker = t
+        }
+    }
+
+    deinit { ticker?.cancel() }
+
+    /// Stops the live line (call before printing the summary).
+    public func finish() {
+        ticker?.cancel()
+        ticker = nil
+        if isTerminal, !quiet { write("\r\u{1B}[K") }
+    }
+
+    func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+
+    public func stageStarted(_ id: String, kind: String) {
+        lock.lock()
+        active[id] = (kind, Date(), 0)
+        order.append(id)
+        lock.unlock()
+        if !isTerminal, !quiet { write("crmflow: \(id) (\(kind)) started\n") }
+    }
+
+    public func stageProgress(_ id: String, rows: Int) {
+        lock.lock()
+        active[id]?.rows = rows
+        lock.unlock()
+    }
+
+    public func stageFinished(_ report: StageReport) {
+        lock.lock()
+        active[report.id] = nil
+        order.removeAll { $0 == report.id }
+        lock.unlock()
+        guard !quiet else { return }
+        var line = "crmflow: \(report.id) (\(report.kind)) \(report.status.label)"
+        if let a = report.accounting { line += ": \(a.rowsIn) in, \(a.rowsOut) out, \(a.rejected) rejected" }
+        line += String(format: " (%.2f s)", report.seconds)
+        switch report.status {
+        case .failed(let m): line += " — \(m)"
+        case .skipped(let m): line += " — \(m)"
+        default: break
+        }
+        if isTerminal { write("\r\u{1B}[K" + line + "\n") } else { write(line + "\n") }
+    }
+
+    func redraw() {
+        lock.lock()
+        let now = Date()
+        let parts = order.compactMap { id -> String? in
+            guard let a = active[id] else { return nil }
+            let secs = now.timeIntervalSince(a.started)
+            let rate = a.rows > 0 && secs > 0 ? String(format: ", %.0f rows/s", Double(a.rows) / secs) : ""
+            return String(format: "%@ %.1fs%@", id, secs, rate)
+        }
+        lock.unlock()
+        guard !parts.isEmpty else { return }
+        write("\r\u{1B}[K▸ running: " + parts.joined(separator: " · "))
+    }
+}
+
+/// The end-of-run summary as a table and as the JSON run manifest (`--summary FILE`).
+public enum RunSummary {
+    public static func table(_ report: RunReport) -> String {
+        var rows: [[String]] = [["stage", "kind", "status", "rows in", "rows out", "rejected", "other", "time"]]
+        for s in report.stages {
+            let a = s.accounting
+            var other: [String] = []
+            for (k, v) in (a?.removed ?? [:]).sorted(by: { $0.key < $1.key }) { other.append("\(v) \(k)") }
+            for (k, v) in (a?.added ?? [:]).sorted(by: { $0.key < $1.key }) { other.append("+\(v) \(k)") }
+            rows.append([s.id, s.kind, s.status.label, a.map { "\($0.rowsIn)" } ?? "-", a.map { "\($0.rowsOut)" } ?? "-",
+                         a.map { "\($0.rejected)" } ?? "-", other.joined(separator: ", "), String(format: "%.2fs", s.seconds)])
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let numeric: Set<Int> = [3, 4, 5, 7]
+        var out = ""
+        for (i, r) in rows.enumerated() {
+            let cells = r.enumerated().map { c, v in
+                let pad = String(repeating: " ", count: widths[c] - v.count)
+                return numeric.contains(c) && i > 0 ? pad + v : v + pad
+            }
+            out += cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+            if i == 0 { out += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+        }
+        out += String(format: "%@: %d stage%@ in %.2f s", report.pipeline, report.stages.count, report.stages.count == 1 ? "" : "s", report.seconds)
+        let failed = report.failed
+        if report.wasCancelled { out += " — cancelled (interrupted); no partial outputs were written" }
+        else if failed.isEmpty, report.accountingProblems.isEmpty { out += " — every row accounted for" }
+        out += "\n"
+        for f in failed {
+            if case .failed(let m) = f.status { out += "FAILED \(f.id): \(m)\n" }
+            if let h = f.hint { out += "  hint: \(h)\n" }
+        }
+        for p in report.accountingProblems { out += "ACCOUNTING \(p)\n" }
+        let rejectFiles = report.stages.compactMap(\.rejectsFile)
+        if !rejectFiles.isEmpty { out += "rejects: " + rejectFiles.joined(separator: ", ") + "\n" }
+        let outputs = report.stages.flatMap(\.outputs)
+        if !outputs.isEmpty { out += "outputs: " + outputs.joined(separator: ", ") + "\n" }
+        return out
+    }
+
+    /// SHA-256 and size of a file, streamed.
+    public static func fingerprint(_ path: String) -> (bytes: Int, sha256: String)? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var total = 0
+        while true {
+            let chunk = handle.readData(ofLength: 4 << 20)
+            if chunk.isEmpty { break }
+            total += chunk.count
+            hasher.update(data: chunk)
+        }
+        return (total, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+
+    /// The run manifest: stages with their accounting, the pipeline's hash, and every input and output file's size and hash.
+    public static func json(_ report: RunReport, pipeline: Pipeline, asOf: Int32, jobs: Int) -> String {
+        var out = "{\n"
+        out += "  \"pipeline\": \(quote(pipeline.name)),\n"
+        out += "  \"pipeline_file\": \(quote(pipeline.path)),\n"
+        out += "  \"pipeline_sha256\": \(quote(pipeline.sha256)),\n"
+        out += "  \"as_of\": \(quote(Value.date(asOf).description)),\n"
+        out += "  \"jobs\": \(jobs),\n"
+        out += "  \"status\": \(quote(report.wasCancelled ? "cancelled" : (report.exitStatus == 0 ? "succeeded" : "failed"))),\n"
+        out += "  \"exit_code\": \(report.exitStatus),\n"
+        out += String(format: "  \"seconds\": %.3f,\n", report.seconds)
+        out += "  \"stages\": [\n"
+        out += report.stages.map { s in
+            var fields = ["\"id\": \(quote(s.id))", "\"kind\": \(quote(s.kind))", "\"status\": \(quote(s.status.label.lowercased()))"]
+            if let a = s.accounting {
+                fields.append("\"rows_in\": \(a.rowsIn)")
+                fields.append("\"rows_out\": \(a.rowsOut)")
+                fields.append("\"rejected\": \(a.rejected)")
+                fields.append("\"removed\": {" + a.removed.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }.joined(separator: ", ") + "}")
+                fields.append("\"added\": {" + a.added.sorted { $0.key < $1.key }.map { "\(quote($0.key)): \($0.value)" }.joined(separator: ", ") + "}")
+                fields.append("\"balanced\": \(a.balances)")
+            }
+            fields.append(String(format: "\"seconds\": %.3f", s.seconds))
+            switch s.status {
+            case .failed(let m), .skipped(let m): fields.append("\"reason\": \(quote(m))")
+            default: break
+            }
+            if let r = s.rejectsFile { fields.append("\"rejects_file\": \(quote(r))") }
+            if !s.outputs.isEmpty { fields.append("\"outputs\": [" + s.outputs.map(quote).joined(separator: ", ") + "]") }
+            if !s.notes.isEmpty { fields.append("\"notes\": [" + s.notes.map(quote).joined(separator: ", ") + "]") }
+            return "    {" + fields.joined(separator: ", ") + "}"
+        }.joined(separator: ",\n")
+        out += "\n  ],\n"
+        func files(_ paths: [String]) -> String {
+            var seen = Set<String>()
+            return paths.filter { seen.insert($0).inserted }.map { p in
+                let f = fingerprint(p)
+                return "    {\"path\": \(quote(p)), \"bytes\": \(f?.bytes ?? 0), \"sha256\": \(quote(f?.sha256 ?? ""))}"
+            }.joined(separator: ",\n")
+        }
+        out += "  \"inputs\": [\n" + files(report.stages.flatMap(\.inputFiles)) + "\n  ],\n"
+        out += "  \"outputs\": [\n" + files(report.stages.flatMap(\.outputs) + report.stages.compactMap(\.rejectsFile)) + "\n  ],\n"
+        out += "  \"accounting_problems\": [" + report.accountingProblems.map(quote).joined(separator: ", ") + "]\n"
+        out += "}\n"
+        return out
+    }
+
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// The plan: stages by level (a stage's level is one more than its deepest input), as text, Graphviz or Mermaid.
+public enum PlanRenderer {
+    public static func levels(_ p: Pipeline) -> [[StageDeclaration]] {
+        var level: [String: Int] = [:]
+        for s in p.stages { level[s.id] = (s.inputs.compactMap { level[$0] }.max() ?? -1) + 1 }
+        let maxLevel = level.values.max() ?? -1
+        return maxLevel < 0 ? [] : (0...maxLevel).map { l in p.stages.filter { level[$0.id] == l } }
+    }
+
+    public static func text(_ p: Pipeline) -> String {
+        var out = "pipeline \(p.name) (\(p.path)): \(p.stages.count) stages\n"
+        for (i, stages) in levels(p).enumerated() {
+            out += "level \(i)\(stages.count > 1 ? " (run concurrently)" : ""):\n"
+            for s in stages {
+                out += "  \(s.id) [\(s.kind)]"
+                if !s.inputs.isEmpty { out += " ← " + s.inputs.joined(separator: ", ") }
+                if s.kind == "ingest", let node = s.config.node("path") { out += "  (\(node.containsSecret ? (node.rawText ?? "") : (node.scalar ?? "")))" }
+                if s.kind == "emit", let path = s.config.string("path") { out += "  → \(path)" }
+                out += "\n"
+            }
+        }
+        return out
+    }
+
+    public static func dot(_ p: Pipeline) -> String {
+        var out = "digraph \(RunSummary.quote(p.name)) {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n"
+        for s in p.stages { out += "  \(RunSummary.quote(s.id)) [label=\(RunSummary.quote("\(s.id)\n\(s.kind)"))];\n" }
+        for s in p.stages { for i in s.inputs { out += "  \(RunSummary.quote(i)) -> \(RunSummary.quote(s.id));\n" } }
+        return out + "}\n"
+    }
+
+    public static func mermaid(_ p: Pipeline) -> String {
+        var out = "flowchart LR\n"
+        func node(_ id: String) -> String { id.replacingOccurrences(of: "-", with: "_") }
+        for s in p.stages { out += "  \(node(s.id))[\"\(s.id)<br/>\(s.kind)\"]\n" }
+        for s in p.stages { for i in s.inputs { out += "  \(node(i)) --> \(node(s.id))\n" } }
+        return out
+    }
+}
+
+/// The stage reference, generated from the specs (`crmflow stages --markdown`, kept in docs/stages.md).
+public enum StageReference {
+    public static func markdown() -> String {
+        var out = "# Stage reference\n\nGenerated by `crmflow stages --markdown` from the stage specs the validator uses; a test fails when this file is stale.\n\n"
+        out += "Every stage also accepts `on_error` (reject | drop | fail), `max_rejects` (a count or a percentage) and `description`.\n\n"
+        for type in StageRegistry.all {
+            let spec = type.spec
+            out += "## `\(spec.kind)`\n\n\(spec.summary)\n\n| option | form | required | default | description |\n|---|---|---|---|---|\n"
+            for o in spec.options where !StageSpec.common.contains(where: { $0.name == o.name }) {
+                var desc = o.summary
+                if let allowed = o.allowed { desc += " One of: " + allowed.map { "`\($0)`" }.joined(separator: ", ") + "." }
+                out += "| `\(o.name)` | \(o.shape.rawValue) | \(o.isRequired ? "yes" : "") | \(o.defaultValue.map { "`\($0)`" } ?? "") | \(desc.replacingOccurrences(of: "|", with: "\\|")) |\n"
+            }
+            out += "\nExample:\n\n```yaml\n\(spec.example)\n```\n\n"
+        }
+        out += "# Functions\n\n| function | description |\n|---|---|\n"
+        for f in ExprReference.functions { out += "| `\(f.signature)` | \(f.summary) |\n" }
+        out += "\n# Aggregates\n\n| aggregate | description |\n|---|---|\n"
+        for a in AggregateCatalog.reference { out += "| `\(a.signature)` | \(a.summary) |\n" }
+        return out
+    }
+
+    public static func text(kind: String? = nil) -> String {
+        var out = ""
+        for type in StageRegistry.all where kind == nil || type.spec.kind == kind {
+            let spec = type.spec
+            out += "\(spec.kind): \(spec.summary)\n"
+            if kind != nil {
+                for o in spec.options {
+                    out += "  \(o.name)\(o.isRequired ? " (required)" : "")\(o.defaultValue.map { " [default \($0)]" } ?? ""): \(o.summary)"
+                    if let a = o.allowed { out += " One of: " + a.joined(separator: ", ") + "." }
+                    out += "\n"
+                }
+                out += "example:\n" + spec.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            }
+        }
+        return out
+    }
+}

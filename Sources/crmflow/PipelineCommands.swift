@@ -1,0 +1,205 @@
+import ArgumentParser
+import CRMFlowCore
+import CRMFlowIO
+import CRMFlowPipeline
+import CRMFlowStages
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Options shared by the commands that load a pipeline file.
+struct PipelineArguments: ParsableArguments {
+    @Argument(help: "The pipeline file, e.g. pipelines/nightly.yaml.")
+    var pipeline: String
+
+    @Option(name: .customLong("var"), help: ArgumentHelp("Override a variable: NAME=VALUE (repeatable).", valueName: "name=value"))
+    var variables: [String] = []
+
+    @Option(help: "The date today() returns, YYYY-MM-DD (default: the current UTC date), so nightly runs are reproducible.")
+    var asOf: String?
+
+    func loaderOptions() throws -> PipelineLoader.Options {
+        var o = PipelineLoader.Options()
+        for v in variables {
+            guard let eq = v.firstIndex(of: "="), eq != v.startIndex else {
+                throw CRMFlowError(.usage, "--var '\(v)' is not NAME=VALUE", hint: "for example --var data=/srv/exports")
+            }
+            o.variables[String(v[..<eq])] = String(v[v.index(after: eq)...])
+        }
+        if let asOf { o.evalEnvironment = EvalEnvironment(asOf: try Self.parseDate(asOf)) }
+        return o
+    }
+
+    static func parseDate(_ text: String) throws -> Int32 {
+        let bytes = Array(text.utf8)
+        let scan = bytes.withUnsafeBufferPointer { DateParsing.scan($0) }
+        guard let scan, scan.shape == .iso, !scan.hasTime, let d = scan.days(order: nil) else {
+            throw CRMFlowError(.usage, "--as-of '\(text)' is not a date", hint: "write YYYY-MM-DD, e.g. --as-of 2024-06-30")
+        }
+        return Int32(d)
+    }
+
+    /// Loads and validates; prints every diagnostic and exits 78 when there are any.
+    func load(checkSchemas: Bool = true) throws -> (Pipeline, PipelineLoader.Options) {
+        var options = try loaderOptions()
+        options.checkSchemas = checkSchemas
+        let log = DiagnosticLog()
+        let pipeline = try PipelineLoader.load(path: pipeline, options: options, log: log)
+        if let pipeline, log.isEmpty { return (pipeline, options) }
+        let all = log.all
+        let text = PipelineLoader.readText(self.pipeline)
+        FileHandle.standardError.write(DiagnosticRenderer.render(all, sources: [self.pipeline: text]))
+        FileHandle.standardError.write("\n\(all.count) problem\(all.count == 1 ? "" : "s") in \(self.pipeline); nothing was run\n")
+        throw ExitCode(ExitStatus.badPipeline.rawValue)
+    }
+}
+
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a pipeline: every stage as soon as its inputs are ready, independent stages concurrently.",
+        discussion: "Outputs go to out/<pipeline name>/ (or --out); rows a stage cannot use go to <stage>.rejects.csv there. Exit codes: 0 ok, 1 a stage failed, 78 the pipeline file has problems, 130 interrupted.")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "Stages run at once (default: number of cores).")
+    var jobs: Int?
+
+    @Flag(help: "Stop every stage as soon as one fails (default: independent branches finish).")
+    var failFast = false
+
+    @Option(help: "Directory for outputs and rejects (default: out/<pipeline name>).")
+    var out: String?
+
+    @Option(help: "Write the run manifest (stages, row accounting, input and output hashes) as JSON to this file.")
+    var summary: String?
+
+    @Flag(help: "Validate and print the plan, reading only headers; run nothing.")
+    var dryRun = false
+
+    @Flag(help: "No progress lines; only the summary and errors.")
+    var quiet = false
+
+    func run() throws {
+        let (pipeline, loader) = try arguments.load()
+        if dryRun {
+            FileHandle.standardOutput.write(PlanRenderer.text(pipeline))
+            FileHandle.standardOutput.write("dry run: the pipeline is valid; nothing was read beyond headers and nothing was written\n")
+            return
+        }
+        var options = Runner.Options()
+        if let jobs {
+            guard jobs >= 1 else { throw CRMFlowError(.usage, "--jobs must be at least 1") }
+            options.jobs = jobs
+        }
+        options.failFast = failFast
+        options.outputDirectory = out ?? "out/\(pipeline.name)"
+        options.environment = loader.evalEnvironment
+        let observer = ConsoleObserver(quiet: quiet)
+        let runner = Runner(pipeline: pipeline, options: options, observer: observer)
+        signal(SIGINT, SIG_IGN)
+        let interrupt = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        interrupt.setEventHandler {
+            FileHandle.standardError.write("\ncrmflow: interrupted — stopping; outputs not yet written are left as they were\n")
+            runner.cancel()
+        }
+        interrupt.resume()
+        let report = runner.run()
+        interrupt.cancel()
+        observer.finish()
+        FileHandle.standardError.write("\n" + RunSummary.table(report))
+        if let summary {
+            let json = RunSummary.json(report, pipeline: pipeline, asOf: options.environment.asOf, jobs: options.jobs)
+            let output = try AtomicOutput(path: summary)
+            try output.write(json)
+            try output.commit()
+        }
+        if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+    }
+}
+
+struct Validate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a pipeline file and report every problem at once (exit 78 when there are any). Reads only input headers.")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    func run() throws {
+        let (pipeline, _) = try arguments.load()
+        FileHandle.standardOutput.write("\(arguments.pipeline): ok — pipeline '\(pipeline.name)', \(pipeline.stages.count) stages\n")
+    }
+}
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the stage graph: text (levels that run concurrently), Graphviz dot or Mermaid.")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "text, dot or mermaid.")
+    var format: String = "text"
+
+    func run() throws {
+        let (pipeline, _) = try arguments.load(checkSchemas: false)
+        switch format {
+        case "text": FileHandle.standardOutput.write(PlanRenderer.text(pipeline))
+        case "dot": FileHandle.standardOutput.write(PlanRenderer.dot(pipeline))
+        case "mermaid": FileHandle.standardOutput.write(PlanRenderer.mermaid(pipeline))
+        default: throw CRMFlowError(.usage, "unknown plan format '\(format)'", hint: "use text, dot or mermaid")
+        }
+    }
+}
+
+struct Stages: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List every stage kind with its options (the same specs the validator uses).")
+
+    @Argument(help: "Show one kind in detail.")
+    var kind: String?
+
+    @Flag(help: "Print the Markdown reference (docs/stages.md).")
+    var markdown = false
+
+    func run() throws {
+        if markdown {
+            FileHandle.standardOutput.write(StageReference.markdown())
+            return
+        }
+        if let kind, StageRegistry.spec(kind) == nil {
+            throw CRMFlowError(.usage, "unknown stage kind '\(kind)'",
+                               hint: (Suggest.nearest(kind, among: StageRegistry.kinds).map { "did you mean '\($0)'? " } ?? "") + "kinds: " + StageRegistry.kinds.joined(separator: ", "))
+        }
+        FileHandle.standardOutput.write(StageReference.text(kind: kind))
+    }
+}
+
+struct TestPipeline: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "test", abstract: "Run the tests: block of a pipeline file (given rows in, expected rows out).")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    func run() throws {
+        let (pipeline, loader) = try arguments.load(checkSchemas: false)
+        let log = DiagnosticLog()
+        let cases = PipelineTestRunner.cases(pipeline, log: log)
+        if !log.isEmpty {
+            let text = PipelineLoader.readText(arguments.pipeline)
+            FileHandle.standardError.write(DiagnosticRenderer.render(log.all, sources: [arguments.pipeline: text]))
+            throw ExitCode(ExitStatus.badPipeline.rawValue)
+        }
+        if cases.isEmpty {
+            FileHandle.standardError.write("\(arguments.pipeline) has no tests: block\n")
+            throw ExitCode(ExitStatus.badPipeline.rawValue)
+        }
+        var options = Runner.Options()
+        options.environment = loader.evalEnvironment
+        let outcomes = PipelineTestRunner.run(pipeline, cases: cases, options: options)
+        for o in outcomes {
+            FileHandle.standardOutput.write("\(o.passed ? "PASS" : "FAIL") \(o.name)\n")
+            for f in o.failures { FileHandle.standardOutput.write("  \(f)\n") }
+        }
+        let failed = outcomes.filter { !$0.passed }.count
+        FileHandle.standardOutput.write("\(outcomes.count - failed) passed, \(failed) failed\n")
+        if failed > 0 { throw ExitCode(ExitStatus.stageFailed.rawValue) }
+    }
+}
