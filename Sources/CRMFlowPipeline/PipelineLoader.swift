@@ -220,9 +220,10 @@ struct Builder {
         } else {
             log.add(.missingTopLevelKey, "the pipeline has no `stages:`", at: root.location, hint: "add a `stages:` mapping")
         }
-        let ordered = checkGraph(stages)
+        let (ordered, graphIsValid) = checkGraph(stages)
         var known: [String: ExprSchema] = [:]
-        if options.checkSchemas, let ordered {
+        // Schemas are checked for every stage the graph can order, even when other parts of it are broken.
+        if options.checkSchemas {
             let check = SchemaCheck(log: log, environment: options.evalEnvironment, baseDirectory: options.baseDirectory)
             var schemas: [String: KnownSchema] = [:]
             for decl in ordered {
@@ -235,7 +236,7 @@ struct Builder {
         }
         var tests = rootMap["tests"]
         if let t = tests { tests = substitute(t) }
-        guard log.isEmpty, let ordered else { return nil }
+        guard log.isEmpty, graphIsValid else { return nil }
         return Pipeline(name: name, description: rootMap["description"]?.scalar, path: path, text: text, sha256: sha256, stages: ordered,
                         knownSchemas: known, tests: tests, variables: variables)
     }
@@ -359,7 +360,7 @@ struct Builder {
                         hint: "write `\(spec.kind): { option: value }` or indent `option: value` lines under it")
                 continue
             }
-            let errorsBefore = log.all.count
+            let errorsBefore = log.count
             reportDuplicates(optionEntries, what: "option")
             for o in optionEntries {
                 guard let os = spec.option(o.key) else {
@@ -375,7 +376,10 @@ struct Builder {
                         length: kindEntry.key.count, hint: "\(os.name): \(os.summary)")
             }
             let config = StageConfig(id: id, kind: spec.kind, location: e.keyLocation, kindLocation: kindEntry.keyLocation, options: optionEntries, log: log)
-            let stage: (any Stage)? = log.all.count == errorsBefore ? type.init(config) : nil
+            // Unknown options are reported but do not stop the stage from being built, so its expressions and columns
+            // are still checked; wrong shapes and missing options do.
+            let blocking = log.added(since: errorsBefore).contains { $0.code != .unknownOption }
+            let stage: (any Stage)? = blocking ? nil : type.init(config)
             let policy = config.node("on_error")?.scalar.flatMap(ErrorPolicy.init(rawValue:)) ?? .reject
             var budget: RejectBudget?
             if let b = config.string("max_rejects") {
@@ -415,8 +419,9 @@ struct Builder {
         }
     }
 
-    /// Unknown inputs, input counts and cycles; returns the stages in a deterministic topological order.
-    func checkGraph(_ stages: [StageDeclaration]) -> [StageDeclaration]? {
+    /// Unknown inputs, input counts and cycles; returns the stages that can be ordered, in a deterministic topological
+    /// order, and whether the whole graph is valid.
+    func checkGraph(_ stages: [StageDeclaration]) -> ([StageDeclaration], Bool) {
         let ids = stages.map(\.id)
         var ok = true
         for s in stages {
@@ -468,7 +473,7 @@ struct Builder {
                 }
             }
         }
-        return ok ? order : nil
+        return (order, ok)
     }
 
     /// A cycle through `start` among `stages` (ids in dependency order: each reads the next), if any.

@@ -181,6 +181,20 @@ public final class DiagnosticLog: @unchecked Sendable {
         }.map(\.element)
     }
 
+    /// Diagnostics added so far (insertion order), for "since this point" checks.
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return items.count
+    }
+
+    /// Diagnostics added after the first `count`, in insertion order.
+    public func added(since count: Int) -> [Diagnostic] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(items.dropFirst(count))
+    }
+
     public var isEmpty: Bool {
         lock.lock()
         defer { lock.unlock() }

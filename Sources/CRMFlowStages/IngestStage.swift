@@ -39,6 +39,8 @@ public struct IngestStage: Stage {
     }
 
     let path: String
+    /// The path as written when it holds a secret from the environment (what messages and rejects show).
+    let displayPath: String
     let pathLocation: SourceLocation
     let format: FileFormat?
     let options: CSVOptions
@@ -49,6 +51,7 @@ public struct IngestStage: Stage {
     public init?(_ config: StageConfig) {
         guard let path = config.string("path"), let pathNode = config.node("path") else { return nil }
         self.path = path
+        displayPath = pathNode.displayText
         pathLocation = pathNode.textLocation
         var ok = true
         var format: FileFormat?
@@ -163,7 +166,7 @@ public struct IngestStage: Stage {
     public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
         let full = path.hasPrefix("/") ? path : (check.baseDirectory as NSString).appendingPathComponent(path)
         guard FileManager.default.fileExists(atPath: full) else {
-            check.log.add(.inputFileMissing, "input file '\(path)' does not exist", at: pathLocation, length: path.count,
+            check.log.add(.inputFileMissing, "input file '\(displayPath)' does not exist", at: pathLocation, length: displayPath.count,
                           hint: "check the path, or set it with --var (paths are relative to where crmflow runs)")
             return nil
         }
@@ -179,7 +182,7 @@ public struct IngestStage: Stage {
             let plans = declaredPlans(raw: raw)
             return ExprSchema(names: finalNames(raw), types: raw.map { plans[$0]?.type ?? (options.allStrings ? .string : nil) })
         } catch {
-            check.log.add(.inputFileUnreadable, "cannot read the header of '\(path)': \(error.message)", at: pathLocation, length: path.count, hint: error.hint)
+            check.log.add(.inputFileUnreadable, "cannot read the header of '\(displayPath)': \(error.message)", at: pathLocation, length: displayPath.count, hint: error.hint)
             return nil
         }
     }
@@ -230,8 +233,8 @@ public struct IngestStage: Stage {
         if loaded.adjustedRows > 0 { notes.append("\(loaded.adjustedRows) ragged rows were padded or truncated (ragged: pad)") }
         context.progress(table.rowCount)
         return StageResult(
-            data: StageData(table: table, origins: RowOrigins(file: path, lines: lines)),
-            rejects: loaded.rejects.map { var r = $0; r.source = path; return r },
+            data: StageData(table: table, origins: RowOrigins(file: displayPath, lines: lines)),
+            rejects: loaded.rejects.map { var r = $0; r.source = displayPath; return r },
             accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
                                    removed: ["padded": 0]),
             notes: notes, inputFiles: [full])
