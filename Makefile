@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/crmflow
 BIN_RELEASE := .build/release/crmflow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build release test conformance demo bench clean
+.PHONY: setup build release test conformance demo docs bench clean
 
 # Installs libcsv-dev only when its header is missing (idempotent).
 setup:
@@ -29,14 +29,16 @@ SUITES ?= $(firstword $(wildcard ../shared/conformance $(ORIGIN)/../shared/confo
 conformance: build
 	scripts/conformance.sh $(BIN_DEBUG) $(SUITES)
 
+# The nightly consolidation pipeline on sample-data/ (fixed --as-of so the outputs are reproducible).
 demo: release
-	@mkdir -p out/demo
-	$(BIN_RELEASE) profile sample-data/salesforce/contacts.csv
-	$(BIN_RELEASE) convert sample-data/salesforce/contacts.csv out/demo/contacts.ndjson
-	$(BIN_RELEASE) convert sample-data/legacy/customers_1252.csv out/demo/legacy_customers.csv
-	$(BIN_RELEASE) convert sample-data/hubspot/deals.json out/demo/deals.md
+	$(BIN_RELEASE) validate pipelines/nightly.yaml
+	$(BIN_RELEASE) run pipelines/nightly.yaml --as-of 2024-12-31 --summary out/nightly-consolidation/run-summary.json
 	@echo
-	@echo "demo outputs are in out/demo/:"; ls -l out/demo
+	@echo "outputs, rejects and the run manifest are in out/nightly-consolidation/:"; ls -l out/nightly-consolidation
+
+# Regenerates the stage reference from the stage specs (a test fails when it is stale).
+docs: build
+	$(BIN_DEBUG) stages --markdown > docs/stages.md
 
 bench: release
 	Benchmarks/bench.sh

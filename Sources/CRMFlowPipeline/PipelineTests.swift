@@ -168,18 +168,28 @@ public enum PipelineTestRunner {
             failures.append("\(stage): no column '\(c)' (columns: \(actual.schema.names.joined(separator: ", ")))")
         }
         if !failures.isEmpty { return failures }
-        func render(_ r: Int) -> [String] { columns.map { actual.column(named: $0)!.value(at: r).description } }
-        var got = (0..<actual.rowCount).map(render)
-        var want = expected.map { row in columns.map { c in (row.first { $0.0 == c }?.1 ?? nil) ?? "" } }
-        if !ordered {
-            got.sort { $0.lexicographicallyPrecedes($1) }
-            want.sort { $0.lexicographicallyPrecedes($1) }
+        // Each expected row is compared on the columns it names; null is written as an empty value or null.
+        func matches(_ want: [(String, String?)], _ r: Int) -> Bool {
+            want.allSatisfy { k, v in actual.column(named: k)!.value(at: r).description == (v ?? "") }
         }
-        if got.count != want.count { failures.append("\(stage): expected \(want.count) rows, got \(got.count)") }
-        for i in 0..<min(got.count, want.count) where got[i] != want[i] {
-            let diffs = columns.indices.filter { got[i][$0] != want[i][$0] }.map { "\(columns[$0]): expected '\(want[i][$0])', got '\(got[i][$0])'" }
-            failures.append("\(stage) row \(i + 1): " + diffs.joined(separator: "; "))
-            if failures.count > 10 { break }
+        func describe(_ want: [(String, String?)], _ r: Int) -> String {
+            want.filter { k, v in actual.column(named: k)!.value(at: r).description != (v ?? "") }
+                .map { k, v in "\(k): expected '\(v ?? "")', got '\(actual.column(named: k)!.value(at: r).description)'" }
+                .joined(separator: "; ")
+        }
+        if expected.count != actual.rowCount { failures.append("\(stage): expected \(expected.count) rows, got \(actual.rowCount)") }
+        if ordered {
+            for i in 0..<min(expected.count, actual.rowCount) where !matches(expected[i], i) {
+                failures.append("\(stage) row \(i + 1): " + describe(expected[i], i))
+                if failures.count > 10 { break }
+            }
+        } else {
+            var unused = Set(0..<actual.rowCount)
+            for (i, want) in expected.enumerated() {
+                if let r = unused.sorted().first(where: { matches(want, $0) }) { unused.remove(r) } else {
+                    failures.append("\(stage): no row matches expected row \(i + 1) (" + want.map { "\($0.0): '\($0.1 ?? "")'" }.joined(separator: ", ") + ")")
+                }
+            }
         }
         return failures
     }

@@ -19,7 +19,7 @@ public struct IngestStage: Stage {
             OptionSpec("date_order", .scalar, allowed: ["dmy", "mdy"], "Day/month order for numeric dates the data cannot decide."),
             OptionSpec("columns", .mapping, "Declared columns: `name: TYPE[:FORMAT]`, or `name: {type, format, rename}`. A name may be the header as written or its alias."),
             OptionSpec("aliases", .mapping, "Header alias map: `email: [E-mail, Email Address, Mail]`. Matching ignores case, spaces, '-' and '_'."),
-            OptionSpec("threads", .scalar, "Parser threads (default: the run's --jobs budget for heavy work, i.e. all cores)."),
+            OptionSpec("threads", .scalar, "Parser threads (default: all cores)."),
         ],
         example: """
         contacts:

@@ -83,11 +83,20 @@ enum Vec {
 
     func ints(_ n: Int) -> (values: [Int64], valid: [Bool]?) {
         switch self {
-        case .constant(let v): return ([Int64](repeating: v.asInt ?? 0, count: n), v.isNull ? [Bool](repeating: false, count: n) : nil)
+        case .constant(let v):
+            let x: Int64
+            switch v {
+            case .date(let d): x = Int64(d)
+            case .timestamp(let t): x = t
+            case .boolean(let b): x = b ? 1 : 0
+            default: x = v.asInt ?? 0
+            }
+            return ([Int64](repeating: x, count: n), v.isNull ? [Bool](repeating: false, count: n) : nil)
         case .column(let c):
             let valid = c.validity.map { v in (0..<n).map { v.isSet($0) } }
             switch c.storage {
             case .integer(let a): return (a, valid)
+            case .boolean(let a): return (a.map { $0 ? 1 : 0 }, valid)
             case .date(let a): return (a.map(Int64.init), valid)
             case .timestamp(let a): return (a, valid)
             default: return ((0..<n).map { c.value(at: $0).asInt ?? 0 }, valid)

@@ -1,0 +1,308 @@
+import Testing
+@testable import CRMFlowCore
+
+/// A small typed table: amounts with nulls, names, dates, booleans, money.
+private let people: Table = {
+    Table(names: ["id", "name", "amount", "score", "joined", "active", "fee", "Close Date"],
+          types: [.integer, .string, .integer, .double, .date, .boolean, .money, .date],
+          rows: [
+              [.integer(1), .string("Ann"), .integer(10), .double(1.5), .date(19_723), .boolean(true), .money(1050, "USD"), .date(19_723)],
+              [.integer(2), .string("bob"), .null, .double(-2.25), .date(19_800), .boolean(false), .money(99, "USD"), .null],
+              [.integer(3), .null, .integer(-4), .null, .null, .null, .null, .date(19_900)],
+          ])
+}()
+
+private let env = EvalEnvironment(asOf: 19_723)  // 2024-01-01
+
+private func eval(_ text: String) throws -> [String] {
+    let compiled = try ExprCompiler.compile(text, schema: people.schema)
+    let r = compiled.evaluate(people, env: env)
+    return (0..<people.rowCount).map { r.column.isNull($0) ? "null" : r.column.value(at: $0).description }
+}
+
+struct ParseCase: CustomTestStringConvertible, Sendable {
+    let text: String
+    let tree: String
+    var testDescription: String { text }
+}
+
+/// Renders a tree with explicit parentheses, to check precedence.
+private func show(_ n: ExprNode) -> String {
+    switch n {
+    case .literal(let v, _): if case .string(let s) = v { return "'\(s)'" }; return v.isNull ? "null" : v.description
+    case .column(let c, _): return c
+    case .star: return "*"
+    case .negate(let a, _): return "(-\(show(a)))"
+    case .not(let a, _): return "(not \(show(a)))"
+    case .binary(let op, let a, let b, _): return "(\(show(a)) \(op.rawValue) \(show(b)))"
+    case .call(let f, let args, _): return "\(f)(\(args.map(show).joined(separator: ", ")))"
+    case .inList(let a, let l, let neg, _): return "(\(show(a)) \(neg ? "not in" : "in") [\(l.map(show).joined(separator: ", "))])"
+    case .between(let a, let lo, let hi, let neg, _): return "(\(show(a)) \(neg ? "not between" : "between") \(show(lo)) \(show(hi)))"
+    case .isNull(let a, let neg, _): return "(\(show(a)) is \(neg ? "not " : "")null)"
+    case .like(let a, let p, let neg, _): return "(\(show(a)) \(neg ? "not like" : "like") \(show(p)))"
+    case .caseWhen(let w, let t, let e, _):
+        return "case[" + zip(w, t).map { "\(show($0)) => \(show($1))" }.joined(separator: "; ") + (e.map { "; else \(show($0))" } ?? "") + "]"
+    case .cast(let a, let t, _): return "cast(\(show(a)) as \(t.rawValue))"
+    }
+}
+
+@Suite struct ExpressionParserTests {
+    static let cases: [ParseCase] = [
+        ParseCase(text: "1 + 2 * 3", tree: "(1 + (2 * 3))"),
+        ParseCase(text: "(1 + 2) * 3", tree: "((1 + 2) * 3)"),
+        ParseCase(text: "a - b - c", tree: "((a - b) - c)"),
+        ParseCase(text: "a or b and c", tree: "(a or (b and c))"),
+        ParseCase(text: "not a = 1 and b", tree: "((not (a = 1)) and b)"),
+        ParseCase(text: "x || 'y' = 'ab'", tree: "((x || 'y') = 'ab')"),
+        ParseCase(text: "a == 1 or a <> 2", tree: "((a = 1) or (a != 2))"),
+        ParseCase(text: "-a * 2", tree: "((-a) * 2)"),
+        ParseCase(text: "-2 * 3", tree: "(-2 * 3)"),
+        ParseCase(text: "stage in ('Won', 'Lost')", tree: "(stage in ['Won', 'Lost'])"),
+        ParseCase(text: "stage not in ('a')", tree: "(stage not in ['a'])"),
+        ParseCase(text: "x between 1 and 5 and y", tree: "((x between 1 5) and y)"),
+        ParseCase(text: "x not between 1 and 5", tree: "(x not between 1 5)"),
+        ParseCase(text: "x is not null", tree: "(x is not null)"),
+        ParseCase(text: "name NOT LIKE 'A%'", tree: "(name not like 'A%')"),
+        ParseCase(text: "case when a > 1 then 'big' else 'small' end", tree: "case[(a > 1) => 'big'; else 'small']"),
+        ParseCase(text: "case stage when 'Won' then 1 end", tree: "case[(stage = 'Won') => 1]"),
+        ParseCase(text: "cast(x as INT)", tree: "cast(x as integer)"),
+        ParseCase(text: "\"Close Date\" >= date '2024-01-31'", tree: "(Close Date >= 2024-01-31)"),
+        ParseCase(text: "coalesce(a, 'it''s')", tree: "coalesce(a, 'it's')"),
+        ParseCase(text: "count(*)", tree: "count(*)"),
+        ParseCase(text: "1.5e3 + .5", tree: "(1500.0 + 0.5)"),
+        ParseCase(text: "TRUE and null", tree: "(true and null)"),
+    ]
+
+    @Test(arguments: cases)
+    func parses(_ c: ParseCase) throws {
+        #expect(show(try ExprParser.parse(c.text)) == c.tree)
+    }
+
+    struct ErrorCase: CustomTestStringConvertible, Sendable {
+        let text: String
+        let start: Int
+        let message: String
+        var testDescription: String { text }
+    }
+
+    static let errors: [ErrorCase] = [
+        ErrorCase(text: "amount >", start: 8, message: "the expression ends too early"),
+        ErrorCase(text: "a = 'open", start: 4, message: "unterminated string"),
+        ErrorCase(text: "(a + 1", start: 6, message: "expected ')' but found end of expression"),
+        ErrorCase(text: "a b", start: 2, message: "unexpected 'b' after a complete expression"),
+        ErrorCase(text: "x in 1, 2", start: 5, message: "expected '(' but found number 1"),
+        ErrorCase(text: "x is 3", start: 5, message: "expected 'null' but found number 3"),
+        ErrorCase(text: "`a` = 1", start: 0, message: "unexpected character '`'"),
+        ErrorCase(text: "case a end", start: 7, message: "expected 'when' after 'case'"),
+        ErrorCase(text: "date 'tomorrow'", start: 0, message: "'tomorrow' is not a valid date"),
+        ErrorCase(text: "", start: 0, message: "empty expression"),
+    ]
+
+    @Test(arguments: errors)
+    func reportsPosition(_ c: ErrorCase) {
+        #expect(throws: ExprError.self) { try ExprParser.parse(c.text) }
+        do { _ = try ExprParser.parse(c.text) } catch {
+            #expect(error.span.start == c.start)
+            #expect(error.message == c.message)
+        }
+    }
+}
+
+struct EvalCase: CustomTestStringConvertible, Sendable {
+    let text: String
+    let values: [String]
+    var testDescription: String { text }
+}
+
+@Suite struct ExpressionEvaluationTests {
+    static let cases: [EvalCase] = [
+        // arithmetic and nulls
+        EvalCase(text: "amount + 1", values: ["11", "null", "-3"]),
+        EvalCase(text: "amount * 2 - id", values: ["19", "null", "-11"]),
+        EvalCase(text: "amount / 4", values: ["2.5", "null", "-1.0"]),
+        EvalCase(text: "amount % 3", values: ["1", "null", "-1"]),
+        EvalCase(text: "amount / 0", values: ["null", "null", "null"]),
+        EvalCase(text: "score + amount", values: ["11.5", "null", "null"]),
+        EvalCase(text: "-score", values: ["-1.5", "2.25", "null"]),
+        // comparisons, three-valued logic
+        EvalCase(text: "amount > 0", values: ["true", "null", "false"]),
+        EvalCase(text: "amount > 0 or active", values: ["true", "null", "null"]),
+        EvalCase(text: "amount > 0 and active", values: ["true", "false", "false"]),
+        EvalCase(text: "not active", values: ["false", "true", "null"]),
+        EvalCase(text: "name = 'Ann'", values: ["true", "false", "null"]),
+        EvalCase(text: "name < 'a'", values: ["true", "false", "null"]),
+        EvalCase(text: "amount is null", values: ["false", "true", "false"]),
+        EvalCase(text: "name is not null", values: ["true", "true", "false"]),
+        EvalCase(text: "id in (1, 3)", values: ["true", "false", "true"]),
+        EvalCase(text: "id not in (1, null)", values: ["false", "null", "null"]),
+        EvalCase(text: "name in ('bob', 'Ann')", values: ["true", "true", "null"]),
+        EvalCase(text: "amount between -5 and 10", values: ["true", "null", "true"]),
+        EvalCase(text: "name like '_n%'", values: ["true", "false", "null"]),
+        EvalCase(text: "name not like '%b'", values: ["true", "false", "null"]),
+        // dates
+        EvalCase(text: "joined >= '2024-01-01'", values: ["true", "true", "null"]),
+        EvalCase(text: "\"Close Date\" = date '2024-01-01'", values: ["true", "null", "false"]),
+        EvalCase(text: "joined + 31", values: ["2024-02-01", "2024-04-18", "null"]),
+        EvalCase(text: "days_between(joined, today())", values: ["0", "-77", "null"]),
+        EvalCase(text: "year(joined) * 100 + month(joined)", values: ["202401", "202403", "null"]),
+        EvalCase(text: "quarter(joined)", values: ["1", "1", "null"]),
+        EvalCase(text: "week(joined)", values: ["1", "12", "null"]),
+        EvalCase(text: "day_of_week(joined)", values: ["1", "1", "null"]),
+        EvalCase(text: "day_of_week(date '2024-03-17') || week(date '2021-01-03')", values: ["753", "753", "753"]),
+        EvalCase(text: "date_trunc('month', joined)", values: ["2024-01-01", "2024-03-01", "null"]),
+        EvalCase(text: "date_trunc('week', date '2024-03-17')", values: ["2024-03-11", "2024-03-11", "2024-03-11"]),
+        EvalCase(text: "date_add(date '2024-01-31', 1, 'month')", values: ["2024-02-29", "2024-02-29", "2024-02-29"]),
+        EvalCase(text: "date_add(joined, -1, 'year')", values: ["2023-01-01", "2023-03-18", "null"]),
+        EvalCase(text: "months_between(date '2024-01-31', date '2024-03-30')", values: ["1", "1", "1"]),
+        EvalCase(text: "date('2024-02-29')", values: ["2024-02-29", "2024-02-29", "2024-02-29"]),
+        // strings
+        EvalCase(text: "lower(name) || '!'", values: ["ann!", "bob!", "null"]),
+        EvalCase(text: "upper(trim('  x '))", values: ["X", "X", "X"]),
+        EvalCase(text: "initcap('o''neil-SMITH jr')", values: ["O'neil-Smith Jr", "O'neil-Smith Jr", "O'neil-Smith Jr"]),
+        EvalCase(text: "length(name)", values: ["3", "3", "null"]),
+        EvalCase(text: "substr('Müller', 2, 3)", values: ["üll", "üll", "üll"]),
+        EvalCase(text: "contains(name, 'n')", values: ["true", "false", "null"]),
+        EvalCase(text: "starts_with(name, 'A') or ends_with(name, 'b')", values: ["true", "true", "null"]),
+        EvalCase(text: "replace('a-b-c', '-', '+')", values: ["a+b+c", "a+b+c", "a+b+c"]),
+        EvalCase(text: "split_part('a,b,c', ',', -1)", values: ["c", "c", "c"]),
+        EvalCase(text: "regexp_matches('+1 555', '^[+][0-9]')", values: ["true", "true", "true"]),
+        EvalCase(text: "regexp_replace('(555) 010-1234', '[^0-9]', '', 'g')", values: ["5550101234", "5550101234", "5550101234"]),
+        EvalCase(text: "regexp_replace('a1b2', '([a-z])([0-9])', '\\2\\1')", values: ["1ab2", "1ab2", "1ab2"]),
+        EvalCase(text: "concat_ws('-', name, amount, 'x')", values: ["Ann-10-x", "bob-x", "-4-x"]),
+        // math
+        EvalCase(text: "abs(amount)", values: ["10", "null", "4"]),
+        EvalCase(text: "round(score)", values: ["2.0", "-2.0", "null"]),
+        EvalCase(text: "round(2.345, 2)", values: ["2.35", "2.35", "2.35"]),
+        EvalCase(text: "floor(score) + ceil(score)", values: ["3.0", "-5.0", "null"]),
+        EvalCase(text: "sqrt(16) + pow(2, 3) + ln(exp(1))", values: ["13.0", "13.0", "13.0"]),
+        EvalCase(text: "least(amount, id, 5)", values: ["1", "2", "-4"]),
+        EvalCase(text: "greatest(amount, id)", values: ["10", "2", "3"]),
+        // money stays exact
+        EvalCase(text: "fee + fee", values: ["21.00 USD", "1.98 USD", "null"]),
+        EvalCase(text: "fee * 3", values: ["31.50 USD", "2.97 USD", "null"]),
+        EvalCase(text: "round(fee, 0)", values: ["11.00 USD", "1.00 USD", "null"]),
+        EvalCase(text: "fee > 5", values: ["true", "false", "null"]),
+        // other
+        EvalCase(text: "coalesce(amount, id * 100)", values: ["10", "200", "-4"]),
+        EvalCase(text: "nullif(amount, 10)", values: ["null", "null", "-4"]),
+        EvalCase(text: "if(active, 'yes', 'no')", values: ["yes", "no", "no"]),
+        EvalCase(text: "case when amount > 5 then 'big' when amount < 0 then 'neg' end", values: ["big", "null", "neg"]),
+        EvalCase(text: "case when amount > 5 then 1 else 2.5 end", values: ["1.0", "2.5", "2.5"]),
+        EvalCase(text: "cast(amount as string) || '/' || cast(score as integer)", values: ["10/2", "null", "null"]),
+        EvalCase(text: "cast('12,50 €' as money)", values: ["12.50 EUR", "12.50 EUR", "12.50 EUR"]),
+        EvalCase(text: "cast(active as integer)", values: ["1", "0", "null"]),
+    ]
+
+    @Test(arguments: cases)
+    func evaluates(_ c: EvalCase) throws {
+        #expect(try eval(c.text) == c.values)
+    }
+
+    @Test func rowErrorsAreReportedNotFatal() throws {
+        let compiled = try ExprCompiler.compile("cast(name as integer)", schema: people.schema)
+        let r = compiled.evaluate(people, env: env)
+        #expect(r.errors.map(\.row) == [0, 1])
+        #expect(r.errors.first?.message == "cannot cast 'Ann' to integer")
+        #expect(r.column.nullCount == 3)
+    }
+
+    @Test func mixedCurrenciesAreARowErrorNotAWrongSum() throws {
+        let t = Table(names: ["a", "b"], types: [.money, .money], rows: [[.money(100, "USD"), .money(100, "EUR")], [.money(100, "USD"), .money(5, "USD")]])
+        let r = try ExprCompiler.compile("a + b", schema: t.schema).evaluate(t, env: env)
+        #expect(r.errors.map(\.row) == [0])
+        #expect(r.column.value(at: 1) == .money(105, "USD"))
+    }
+
+    struct TypeErrorCase: CustomTestStringConvertible, Sendable {
+        let text: String
+        let code: String
+        let message: String
+        var testDescription: String { text }
+    }
+
+    static let typeErrorCases: [TypeErrorCase] = [
+        TypeErrorCase(text: "name + 1", code: "E_TYPE", message: "cannot apply '+' to string and integer"),
+        TypeErrorCase(text: "amount = 'ten'", code: "E_TYPE", message: "cannot compare integer with string"),
+        TypeErrorCase(text: "amount and active", code: "E_TYPE", message: "'and' needs booleans, got integer"),
+        TypeErrorCase(text: "amonut > 1", code: "E_COLUMN", message: "unknown column 'amonut'"),
+        TypeErrorCase(text: "lowr(name)", code: "E_FUNCTION", message: "unknown function 'lowr'"),
+        TypeErrorCase(text: "lower(name, 1)", code: "E_FUNCTION", message: "lower takes 1 argument, got 2"),
+        TypeErrorCase(text: "year(name)", code: "E_TYPE", message: "year: argument 1 must be date, got string"),
+        TypeErrorCase(text: "sum(amount)", code: "E_FUNCTION", message: "aggregate sum() is not allowed here"),
+        TypeErrorCase(text: "case when amount then 1 end", code: "E_TYPE", message: "a 'when' condition must be boolean, got integer"),
+        TypeErrorCase(text: "joined > '31/12/2024'", code: "E_TYPE", message: "cannot compare date with string"),
+    ]
+
+    @Test(arguments: typeErrorCases)
+    func rejectsIllTyped(_ c: TypeErrorCase) {
+        do {
+            _ = try ExprCompiler.compile(c.text, schema: people.schema)
+            Issue.record("expected an error for \(c.text)")
+        } catch {
+            #expect(error.code == c.code)
+            #expect(error.message == c.message)
+        }
+    }
+
+    @Test func misspeltColumnSuggestsTheNearest() {
+        do { _ = try ExprCompiler.compile("amonut > 1", schema: people.schema) } catch {
+            #expect(error.hint == "did you mean 'amount'?")
+            #expect(error.span == ExprSpan(0, 6))
+        }
+    }
+
+    @Test func unknownTypesAreAcceptedWhileValidating() throws {
+        let schema = ExprSchema(names: ["a", "b"], types: [nil, .string])
+        let c = try ExprCompiler.check(try ExprParser.parse("a + 1 > 2 and b = 'x'"), text: "", schema: schema)
+        #expect(c.type == .boolean)
+        #expect(c.compiled == nil)
+    }
+}
+
+@Suite struct AggregateTests {
+    static let deals = Table(names: ["owner", "amount", "won", "fee"], types: [.string, .integer, .boolean, .money], rows: [
+        [.string("a"), .integer(10), .boolean(true), .money(150, "USD")],
+        [.string("b"), .integer(5), .boolean(false), .money(1, "USD")],
+        [.string("a"), .null, .boolean(false), .null],
+        [.null, .integer(7), .boolean(true), .money(10, "USD")],
+        [.string("a"), .integer(30), .boolean(true), .money(200, "USD")],
+    ])
+
+    func aggregate(_ text: String, by keys: [String]) throws -> [String] {
+        let t = Self.deals
+        let keyCols = keys.map { t.column(named: $0)! }
+        let g = Grouping.make(keys: keyCols, rowCount: t.rowCount)
+        let (_, compiled) = try AggregateCompiler.check(try ExprParser.parse(text), text: text, input: ExprSchema(t.schema), groupKeys: keys)
+        let keysOut = keyCols.map { $0.selecting(g.firstRow) }
+        let col = try compiled!.evaluate(t, grouping: g, keys: keysOut, keySchema: keys.map { Field(name: $0, type: t.column(named: $0)!.type) }, env: env)
+        return (0..<col.count).map { col.isNull($0) ? "null" : col.value(at: $0).description }
+    }
+
+    @Test func groupsInFirstAppearanceOrderWithNullsAsAGroup() throws {
+        #expect(try aggregate("count(*)", by: ["owner"]) == ["3", "1", "1"])
+        #expect(try aggregate("count(amount)", by: ["owner"]) == ["2", "1", "1"])
+        #expect(try aggregate("sum(amount)", by: ["owner"]) == ["40", "5", "7"])
+        #expect(try aggregate("avg(amount)", by: ["owner"]) == ["20.0", "5.0", "7.0"])
+        #expect(try aggregate("count_if(won)", by: ["owner"]) == ["2", "0", "1"])
+        #expect(try aggregate("count_if(won) / count(*)", by: ["owner"]) == ["0.6666666666666666", "0.0", "1.0"])
+        #expect(try aggregate("min(amount) || '-' || max(amount)", by: ["owner"]) == ["10-30", "5-5", "7-7"])
+        #expect(try aggregate("first(amount)", by: ["owner"]) == ["10", "5", "7"])
+        #expect(try aggregate("last(amount)", by: ["owner"]) == ["30", "5", "7"])
+        #expect(try aggregate("sum(fee)", by: ["owner"]) == ["3.50 USD", "0.01 USD", "0.10 USD"])
+    }
+
+    @Test func wholeTableStatistics() throws {
+        #expect(try aggregate("median(amount)", by: []) == ["8.5"])
+        #expect(try aggregate("percentile(amount, 0.25)", by: []) == ["6.5"])
+        #expect(try aggregate("round(stddev(amount), 4)", by: []) == ["11.5181"])
+        #expect(try aggregate("count_distinct(owner)", by: []) == ["2"])
+        #expect(try aggregate("count(*) + 0", by: []) == ["5"])
+    }
+
+    @Test func columnsOutsideAggregatesMustBeGroupKeys() throws {
+        #expect(throws: ExprError.self) { try aggregate("amount + sum(amount)", by: ["owner"]) }
+        #expect(throws: ExprError.self) { try aggregate("owner", by: ["owner"]) }
+        #expect(throws: ExprError.self) { try aggregate("sum(sum(amount))", by: []) }
+        #expect(try aggregate("owner || ':' || count(*)", by: ["owner"]) == ["a:3", "b:1", "null"])
+    }
+}
