@@ -182,7 +182,7 @@ public struct IngestStage: Stage {
             let plans = declaredPlans(raw: raw)
             return ExprSchema(names: finalNames(raw), types: raw.map { plans[$0]?.type ?? (options.allStrings ? .string : nil) })
         } catch {
-            check.log.add(.inputFileUnreadable, "cannot read the header of '\(displayPath)': \(error.message)", at: pathLocation, length: displayPath.count, hint: error.hint)
+            check.log.add(.inputFileUnreadable, "cannot read the header of '\(displayPath)': \(error.message.replacingOccurrences(of: full, with: displayPath))", at: pathLocation, length: displayPath.count, hint: error.hint)
             return nil
         }
     }
