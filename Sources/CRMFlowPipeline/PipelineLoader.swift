@@ -33,7 +33,7 @@ public enum RejectBudget: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .count(let n): return "\(n)"
-        case .share(let p): return "\(DoubleFormatting.string(p))%"
+        case .share(let p): return p == p.rounded() ? "\(Int(p))%" : "\(p)%"
         }
     }
 }

@@ -173,7 +173,7 @@ public final class Runner: @unchecked Sendable {
                 running.remove(s.id)
                 if case .failed = report.status, options.failFast { cancelled = true }
                 // Free inputs no later stage needs.
-                for input in s.inputs {
+                for input in Set(s.inputs) {
                     remainingConsumers[input, default: 1] -= 1
                     if remainingConsumers[input] == 0, !keep.contains(input) { results[input] = nil }
                 }
@@ -205,6 +205,9 @@ public final class Runner: @unchecked Sendable {
         lock.unlock()
         if wasCancelled { return report(.cancelled) }
         if let failedInput { return report(.skipped("input '\(failedInput)' did not succeed")) }
+        if inputs.count != decl.inputs.count, options.given[decl.id] == nil {
+            return report(.failed("internal error: an input of stage '\(decl.id)' was released before it ran"))
+        }
         var result: StageResult
         if let given = options.given[decl.id] {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))

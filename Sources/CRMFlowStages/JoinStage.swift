@@ -145,7 +145,7 @@ public struct JoinStage: Stage {
         let table = Table(schema: Schema(zip(names, types).map { Field(name: $0, type: $1) }), columns: columns, rowCount: leftRows.count)
         var notes: [String] = []
         if manyToMany > 0 {
-            notes.append("many-to-many: \(manyToMany) key value\(manyToMany == 1 ? "" : "s") match several rows on both sides; each pair becomes a row")
+            notes.append("many-to-many: \(manyToMany) key value\(manyToMany == 1 ? " matches" : "s match") several rows on both sides; each pair becomes a row")
         }
         let removed = type == "anti" ? ["matched": unmatched] : ["unmatched": unmatched]
         return StageResult(data: StageData(table: table, origins: left.origins?.selecting(leftRows)),
