@@ -101,8 +101,8 @@ public enum PipelineTestRunner {
     }
 
     /// A table from given rows; column types are inferred from the values as for a CSV file.
-    static func table(_ rows: [[(String, String?)]]) -> Table {
-        var names: [String] = []
+    static func table(_ rows: [[(String, String?)]], columns: [String] = []) -> Table {
+        var names: [String] = columns
         for r in rows { for (k, _) in r where !names.contains(k) { names.append(k) } }
         var fields: [Field] = []
         var columns: [Column] = []

@@ -87,6 +87,8 @@ public final class Runner: @unchecked Sendable {
     let observer: RunObserver?
     private let lock = NSLock()
     private var cancelled = false
+    /// True when the user interrupted (as opposed to --fail-fast stopping the run).
+    private var interrupted = false
     private var results: [String: StageResult] = [:]
     private var reports: [String: StageReport] = [:]
     private var running = Set<String>()
@@ -107,6 +109,7 @@ public final class Runner: @unchecked Sendable {
     public func cancel() {
         lock.lock()
         cancelled = true
+        interrupted = true
         lock.unlock()
     }
 
@@ -141,7 +144,10 @@ public final class Runner: @unchecked Sendable {
         finished.wait()
         let ordered = stages.compactMap { s in reports[s.id] }
         let problems = checkAccounting(ordered)
-        return RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: isCancelled,
+        lock.lock()
+        let wasInterrupted = interrupted
+        lock.unlock()
+        return RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: wasInterrupted,
                          accountingProblems: problems)
     }
 

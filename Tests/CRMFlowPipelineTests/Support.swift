@@ -34,7 +34,7 @@ func load(_ yaml: String, file: String = "test.yaml", checkSchemas: Bool = true,
 
 /// A table from compact rows; types inferred as for a CSV file.
 func table(_ rows: [[String: String?]], columns: [String]) -> Table {
-    PipelineTestRunner.table(rows.map { r in columns.map { ($0, r[$0] ?? nil) } })
+    PipelineTestRunner.table(rows.map { r in columns.map { ($0, r[$0] ?? nil) } }, columns: columns)
 }
 
 /// Runs `stages` (YAML under `stages:`) with `given` tables standing in for source stages named in it.
