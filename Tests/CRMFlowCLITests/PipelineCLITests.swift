@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+
+/// The pipeline commands end to end: the built binary on pipelines/ and sample-data/.
+@Suite(.serialized) struct PipelineCLITests {
+    @Test func runTheNightlyPipelineWritesOutputsRejectsAndAManifest() throws {
+        let out = CLI.scratch("nightly")
+        let summary = out + "/summary.json"
+        let r = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--summary", summary, "--jobs", "4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("nightly-consolidation: 26 stages in"))
+        #expect(r.stderr.contains("every row accounted for"))
+        // Plain log lines when stderr is not a terminal.
+        #expect(r.stderr.contains("crmflow: opportunities (ingest) ok: 40 in, 38 out, 2 rejected"))
+        let revenue = try String(contentsOfFile: out + "/revenue_by_owner_month.csv", encoding: .utf8)
+        #expect(revenue.hasPrefix("owner,close_month,deals,revenue_usd,avg_deal_usd\nDana Lee,2024-04-01,1,42506.31,42506.31\n"))
+        let rejects = try String(contentsOfFile: out + "/opportunities.rejects.csv", encoding: .utf8)
+        #expect(rejects.contains("sample-data/salesforce/opportunities.csv,23,opportunities,E_TYPE,column 'Amount': 'n/a' is not a valid money"))
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: summary))) as? [String: Any]
+        #expect(manifest?["status"] as? String == "succeeded")
+        #expect((manifest?["pipeline_sha256"] as? String)?.count == 64)
+        let inputs = manifest?["inputs"] as? [[String: Any]] ?? []
+        #expect(inputs.count == 5)
+        #expect(inputs.allSatisfy { ($0["sha256"] as? String)?.count == 64 && ($0["bytes"] as? Int ?? 0) > 0 })
+        let stages = manifest?["stages"] as? [[String: Any]] ?? []
+        #expect(stages.count == 26)
+        #expect(stages.allSatisfy { $0["balanced"] as? Bool == true })
+    }
+
+    @Test func validateReportsEveryProblemAndExits78() throws {
+        let bad = CLI.write("""
+        pipeline: bad
+        stages:
+          a:
+            ingest: { path: sample-data/salesforce/contacts.csv }
+          b:
+            filter: { input: a, where: "Emial = 'x'" }
+          c:
+            sort: { input: b, by: [Email], nulls: last }
+        """, "bad.yaml")
+        let r = try CLI.run(["validate", bad])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("bad.yaml:6:33: error[CF402]: unknown column 'Emial'"))
+        #expect(r.stderr.contains("bad.yaml:8:36: error[CF210]: unknown option 'nulls' for sort stage 'c'"))
+        #expect(r.stderr.contains("2 problems in"))
+        let run = try CLI.run(["run", bad])
+        #expect(run.status == 78)
+    }
+
+    @Test func validateTheExamples() throws {
+        for file in ["pipelines/nightly.yaml", "pipelines/legacy-migration.yaml"] {
+            let r = try CLI.run(["validate", file])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+    }
+
+    @Test func failedStageExits1AndNamesTheFailure() throws {
+        let p = CLI.write("""
+        pipeline: partial
+        stages:
+          a:
+            ingest: { path: sample-data/salesforce/contacts.csv }
+          bad:
+            derive: { input: a, columns: { n: "cast(\\"First Name\\" as integer)" }, on_error: fail }
+          good:
+            emit: { input: a, path: good.csv }
+        """, "partial.yaml")
+        let out = CLI.scratch("partial")
+        let r = try CLI.run(["run", p, "--out", out])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("FAILED bad: 9 rows could not be processed (on_error: fail)"))
+        #expect(FileManager.default.fileExists(atPath: out + "/good.csv"))
+    }
+
+    @Test func dryRunPlanAndStages() throws {
+        let dry = try CLI.run(["run", "pipelines/legacy-migration.yaml", "--dry-run", "--out", CLI.scratch("dry")])
+        #expect(dry.status == 0)
+        #expect(dry.stdout.contains("level 2 (run concurrently):"))
+        #expect(dry.stdout.contains("dry run"))
+        let dot = try CLI.run(["plan", "pipelines/nightly.yaml", "--format", "dot"])
+        #expect(dot.stdout.contains("\"opps_staged\" -> \"opps_priced\";"))
+        let mermaid = try CLI.run(["plan", "pipelines/nightly.yaml", "--format", "mermaid"])
+        #expect(mermaid.stdout.hasPrefix("flowchart LR\n"))
+        let stages = try CLI.run(["stages"])
+        #expect(stages.stdout.split(separator: "\n").count == 11)
+        let join = try CLI.run(["stages", "join"])
+        #expect(join.stdout.contains("type [default inner]: Join type. One of: inner, left, anti."))
+        let typo = try CLI.run(["stages", "jion"])
+        #expect(typo.status == 2)
+        #expect(typo.stderr.contains("did you mean 'join'?"))
+        let md = try CLI.run(["stages", "--markdown"])
+        #expect(md.stdout == (try String(contentsOfFile: CLI.packageRoot.appendingPathComponent("docs/stages.md").path, encoding: .utf8)))
+    }
+
+    @Test func pipelineTestsOfTheExamplesPass() throws {
+        for file in ["pipelines/nightly.yaml", "pipelines/legacy-migration.yaml"] {
+            let r = try CLI.run(["test", file, "--as-of", "2024-12-31"])
+            #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+            #expect(r.stdout.contains("passed, 0 failed"))
+        }
+    }
+
+    @Test func varsOverrideAndAsOfMustBeADate() throws {
+        let r = try CLI.run(["validate", "pipelines/nightly.yaml", "--var", "data=/nonexistent"])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("input file '/nonexistent/salesforce/contacts.csv' does not exist"))
+        let d = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "31/12/2024"])
+        #expect(d.status == 2)
+        #expect(d.stderr.contains("write YYYY-MM-DD"))
+    }
+}
