@@ -301,6 +301,12 @@ enum FunctionCatalog {
             if let d = parseDate(text) { return .value(.date(d)) }
             return .error("'\(text)' is not a date")
         },
+        def("parse_date", 2, 2, "parse_date(text, format)", "a date read with a strftime-like format (%Y %m %d %b %H %M %S); null when the text does not match",
+            fixed(.date, [.string, .string])) { a, _ in
+            let text = Array((a[0].asString ?? "").utf8), format = Array((a[1].asString ?? "").utf8)
+            let d = text.withUnsafeBufferPointer { p in DateParsing.parse(Scalars.trimmed(p), format: format)?.days(order: .monthFirst) }
+            return .value(d.map { .date(Int32($0)) } ?? .null)
+        },
         def("year", 1, 1, "year(date)", "the year", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).year))) },
         def("quarter", 1, 1, "quarter(date)", "the quarter, 1-4", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64((CivilDate.components(days: Int(a[0].asDays ?? 0)).month - 1) / 3 + 1))) },
         def("month", 1, 1, "month(date)", "the month, 1-12", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).month))) },
@@ -327,6 +333,10 @@ enum FunctionCatalog {
         },
         def("months_between", 2, 2, "months_between(from, to)", "whole months from the first date to the second", fixed(.integer, [.date, .date])) { a, _ in
             .value(.integer(DateMath.monthsBetween(a[0].asDays ?? 0, a[1].asDays ?? 0)))
+        },
+        def("currency", 1, 1, "currency(money)", "the ISO 4217 code of a money value (empty when none was given)", fixed(.string, [.money])) { a, _ in
+            if case .money(_, let c) = a[0] { return .value(.string(c)) }
+            return .value(.null)
         },
         // math
         def("abs", 1, 1, "abs(x)", "absolute value", sameNumeric) { a, _ in
