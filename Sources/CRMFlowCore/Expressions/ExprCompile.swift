@@ -316,7 +316,8 @@ struct Checker {
         }
         guard let def = FunctionCatalog.byName[name] else {
             let near = Suggest.nearest(name, among: FunctionCatalog.all.map(\.name) + AggregateCatalog.names.sorted())
-            throw ExprError("E_FUNCTION", "unknown function '\(name)'", span, hint: near.map { "did you mean '\($0)'?" } ?? "see the function list in the README")
+            throw ExprError("E_FUNCTION", "unknown function '\(name)'", ExprSpan(span.start, span.start + name.utf8.count),
+                            hint: near.map { "did you mean '\($0)'?" } ?? "see the function list in docs/stages.md")
         }
         guard args.count >= def.minArgs, args.count <= def.maxArgs else {
             throw ExprError("E_FUNCTION", "\(name) takes \(def.arityText), got \(args.count)", span, hint: "usage: \(def.signature)")
