@@ -239,3 +239,46 @@ extension Column {
         }
     }
 }
+
+extension Column {
+    /// The contiguous rows `range`, copied.
+    /// - Complexity: O(rows in range + their bytes).
+    public func slice(_ range: Range<Int>) -> Column {
+        var v: Bitmap? = nil
+        if let validity {
+            var b = Bitmap()
+            b.reserveCapacity(range.count)
+            for i in range { b.append(validity.isSet(i)) }
+            v = b
+        }
+        switch storage {
+        case .string(let buf):
+            let start = Int(buf.offsets[range.lowerBound]), end = Int(buf.offsets[range.upperBound])
+            let base = buf.offsets[range.lowerBound]
+            let out = StringBuffer(bytes: Array(buf.bytes[start..<end]), offsets: buf.offsets[range.lowerBound...range.upperBound].map { $0 - base })
+            return Column(storage: .string(out), validity: v)
+        case .integer(let a): return Column(storage: .integer(Array(a[range])), validity: v)
+        case .double(let a): return Column(storage: .double(Array(a[range])), validity: v)
+        case .boolean(let a): return Column(storage: .boolean(Array(a[range])), validity: v)
+        case .date(let a): return Column(storage: .date(Array(a[range])), validity: v)
+        case .timestamp(let a): return Column(storage: .timestamp(Array(a[range])), validity: v)
+        case .money(let a, let c, let codes): return Column(storage: .money(minor: Array(a[range]), currency: Array(c[range]), currencies: codes), validity: v)
+        }
+    }
+}
+
+extension Table {
+    /// The contiguous rows `range`, copied.
+    public func slice(_ range: Range<Int>) -> Table {
+        Table(schema: schema, columns: columns.map { $0.slice(range) }, rowCount: range.count)
+    }
+
+    /// Contiguous row ranges for `parts` workers (one range when the table is small).
+    public func rowSlices(parts: Int, minimumRows: Int = 50_000) -> [Range<Int>] {
+        let n = rowCount
+        let k = max(1, min(parts, n / max(minimumRows, 1)))
+        guard k > 1 else { return [0..<n] }
+        let size = (n + k - 1) / k
+        return stride(from: 0, to: n, by: size).map { $0..<min(n, $0 + size) }
+    }
+}

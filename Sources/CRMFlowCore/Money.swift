@@ -24,51 +24,72 @@ public enum Money {
     /// Parses amounts like `1234.5`, `$1,234.50`, `-€12`, `1.234,50 €`, `USD 99.99`, `(12.00)`.
     /// - Returns: minor units and the currency code found (empty when none), or nil.
     public static func parse(_ input: UnsafeBufferPointer<UInt8>, defaultCurrency: String = "") -> (Int64, String)? {
-        var s = Substring(String(decoding: input, as: UTF8.self)).trimmingSpaces()
-        var negative = false
-        if s.hasPrefix("("), s.hasSuffix(")") {
-            negative = true
-            s = s.dropFirst().dropLast().trimmingSpaces()
+        // NB: byte-level (no String per cell): this runs for every money cell of a file.
+        var lo = 0
+        var hi = input.count
+        func trim() {
+            while lo < hi {
+                if input[lo] == 32 { lo += 1 } else if input[lo] == 0xC2, lo + 1 < hi, input[lo + 1] == 0xA0 { lo += 2 } else { break }
+            }
+            while hi > lo {
+                if input[hi - 1] == 32 { hi -= 1 } else if hi - 2 >= lo, input[hi - 2] == 0xC2, input[hi - 1] == 0xA0 { hi -= 2 } else { break }
+            }
         }
-        if s.hasPrefix("-") {
+        func hasPrefix(_ p: [UInt8]) -> Bool { hi - lo >= p.count && (0..<p.count).allSatisfy { input[lo + $0] == p[$0] } }
+        func hasSuffix(_ p: [UInt8]) -> Bool { hi - lo >= p.count && (0..<p.count).allSatisfy { input[hi - p.count + $0] == p[$0] } }
+        func isUpper(_ c: UInt8) -> Bool { c >= 65 && c <= 90 }
+        trim()
+        var negative = false
+        if hi - lo >= 2, input[lo] == UInt8(ascii: "("), input[hi - 1] == UInt8(ascii: ")") {
+            negative = true
+            lo += 1
+            hi -= 1
+            trim()
+        }
+        if lo < hi, input[lo] == UInt8(ascii: "-") {
             negative.toggle()
-            s = s.dropFirst().trimmingSpaces()
+            lo += 1
+            trim()
         }
         var currency = ""
         for (sym, code) in symbols {
-            let str = String(decoding: sym, as: UTF8.self)
-            if s.hasPrefix(str) {
+            if hasPrefix(sym) {
                 currency = code
-                s = s.dropFirst(str.count).trimmingSpaces()
+                lo += sym.count
+                trim()
                 break
             }
-            if s.hasSuffix(str) {
+            if hasSuffix(sym) {
                 currency = code
-                s = s.dropLast(str.count).trimmingSpaces()
+                hi -= sym.count
+                trim()
                 break
             }
         }
-        if currency.isEmpty, s.count > 4 {
-            let head = s.prefix(3), tail = s.suffix(3)
-            if head.allSatisfy({ $0.isUppercase && $0.isASCII }), s.dropFirst(3).first == " " {
-                currency = String(head)
-                s = s.dropFirst(4).trimmingSpaces()
-            } else if tail.allSatisfy({ $0.isUppercase && $0.isASCII }), s.dropLast(3).last == " " {
-                currency = String(tail)
-                s = s.dropLast(4).trimmingSpaces()
+        if currency.isEmpty, hi - lo > 4 {
+            if isUpper(input[lo]), isUpper(input[lo + 1]), isUpper(input[lo + 2]), input[lo + 3] == 32 {
+                currency = String(decoding: UnsafeBufferPointer(rebasing: input[lo..<(lo + 3)]), as: UTF8.self)
+                lo += 4
+                trim()
+            } else if isUpper(input[hi - 1]), isUpper(input[hi - 2]), isUpper(input[hi - 3]), input[hi - 4] == 32 {
+                currency = String(decoding: UnsafeBufferPointer(rebasing: input[(hi - 3)..<hi]), as: UTF8.self)
+                hi -= 4
+                trim()
             }
         }
-        if s.hasPrefix("-") {
+        if lo < hi, input[lo] == UInt8(ascii: "-") {
             negative.toggle()
-            s = s.dropFirst()
+            lo += 1
         }
-        guard !s.isEmpty else { return nil }
+        guard lo < hi else { return nil }
+        let chars = UnsafeBufferPointer(rebasing: input[lo..<hi])
+        let dot = UInt8(ascii: "."), comma = UInt8(ascii: ",")
         // Decide which of '.' and ',' is the decimal mark: the last one, when followed by 1-2 digits.
-        let chars = Array(s.utf8)
         var decimalIndex: Int? = nil
-        if let last = chars.lastIndex(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ",") }) {
+        if let last = chars.lastIndex(where: { $0 == dot || $0 == comma }) {
             let after = chars.count - last - 1
-            let others = chars[..<last].filter { $0 == chars[last] }.count
+            var others = 0
+            for i in 0..<last where chars[i] == chars[last] { others += 1 }
             if (after == 1 || after == 2) && others == 0 { decimalIndex = last }
             else if after != 3 { return nil }
         }
@@ -76,8 +97,9 @@ public enum Money {
         var sawDigit = false
         var groupChar: UInt8? = nil
         var groupDigits = 0
-        for (i, c) in chars.enumerated() {
+        for i in 0..<chars.count {
             if i == decimalIndex { break }
+            let c = chars[i]
             if c >= 48 && c <= 57 {
                 groupDigits += 1
                 let (m, o1) = whole.multipliedReportingOverflow(by: 10)
@@ -85,7 +107,7 @@ public enum Money {
                 if o1 || o2 { return nil }
                 whole = a
                 sawDigit = true
-            } else if c == UInt8(ascii: ",") || c == UInt8(ascii: ".") || c == UInt8(ascii: " ") || c == UInt8(ascii: "'") {
+            } else if c == comma || c == dot || c == UInt8(ascii: " ") || c == UInt8(ascii: "'") {
                 // Thousands groups: 1-3 digits first, exactly 3 after each separator.
                 if groupChar == nil {
                     guard (1...3).contains(groupDigits) else { return nil }
@@ -102,10 +124,13 @@ public enum Money {
         if groupChar != nil, groupDigits != 3 { return nil }
         var cents: Int64 = 0
         if let d = decimalIndex {
-            let frac = chars[(d + 1)...]
-            guard frac.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-            for c in frac { cents = cents * 10 + Int64(c - 48) }
-            if frac.count == 1 { cents *= 10 }
+            let count = chars.count - d - 1
+            for i in (d + 1)..<chars.count {
+                let c = chars[i]
+                guard c >= 48 && c <= 57 else { return nil }
+                cents = cents * 10 + Int64(c - 48)
+            }
+            if count == 1 { cents *= 10 }
         }
         let (w, o) = whole.multipliedReportingOverflow(by: 100)
         guard !o else { return nil }

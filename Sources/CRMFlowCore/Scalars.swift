@@ -154,4 +154,14 @@ public enum Scalars {
         while hi > lo, p[hi - 1] == 32 || p[hi - 1] == 9 { hi -= 1 }
         return UnsafeBufferPointer(rebasing: p[lo..<hi])
     }
+
+    /// Strips ASCII white space and line breaks (space, tab, LF, VT, FF, CR) from both ends.
+    public static func trimmedWhitespace(_ p: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        @inline(__always) func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
+        var lo = 0
+        var hi = p.count
+        while lo < hi, isSpace(p[lo]) { lo += 1 }
+        while hi > lo, isSpace(p[hi - 1]) { hi -= 1 }
+        return UnsafeBufferPointer(rebasing: p[lo..<hi])
+    }
 }

@@ -50,27 +50,56 @@ public struct DeriveStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
-        var table = input.table
-        var errors: [Int: String] = [:]
+        // Compile every column against the schema it will see (earlier derived columns included), without data.
+        var schema = input.table.schema
+        var compiled: [CompiledExpr] = []
         for c in columns {
-            try context.checkCancelled()
-            let compiled = try compile(c.expr, table, option: "columns.\(c.name)", stage: context.stageID)
-            let result = compiled.evaluate(table, env: context.environment)
-            for e in result.errors where errors[e.row] == nil { errors[e.row] = "\(c.name): \(e.message)" }
-            var fields = table.schema.fields
-            var cols = table.columns
-            if let i = table.schema.index(of: c.name) {
-                fields[i] = Field(name: c.name, type: compiled.type)
-                cols[i] = result.column
-            } else {
-                fields.append(Field(name: c.name, type: compiled.type))
-                cols.append(result.column)
-            }
-            table = Table(schema: Schema(fields), columns: cols, rowCount: table.rowCount)
+            let probe = Table(emptyWith: schema)
+            let e = try compile(c.expr, probe, option: "columns.\(c.name)", stage: context.stageID)
+            compiled.append(e)
+            var fields = schema.fields
+            if let i = schema.index(of: c.name) { fields[i] = Field(name: c.name, type: e.type) } else { fields.append(Field(name: c.name, type: e.type)) }
+            schema = Schema(fields)
         }
-        var data = StageData(table: table, origins: input.origins)
+        // Large inputs are evaluated in row slices on all cores, then put back together in order.
+        let slices = input.table.rowSlices(parts: context.threads)
+        let env = context.environment
+        let expressions = compiled
+        let names = columns.map(\.name)
+        let table = input.table
+        let parts = ConcurrentMap.map(slices, threads: context.threads) { range -> (Table, [(Int, String)]) in
+            var part = slices.count == 1 ? table : table.slice(range)
+            var errors: [(Int, String)] = []
+            for (k, e) in expressions.enumerated() {
+                let result = e.evaluate(part, env: env)
+                errors.append(contentsOf: result.errors.map { (range.lowerBound + $0.row, "\(names[k]): \($0.message)") })
+                var fields = part.schema.fields
+                var cols = part.columns
+                if let i = part.schema.index(of: names[k]) {
+                    fields[i] = Field(name: names[k], type: e.type)
+                    cols[i] = result.column
+                } else {
+                    fields.append(Field(name: names[k], type: e.type))
+                    cols.append(result.column)
+                }
+                part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+            }
+            return (part, errors)
+        }
+        try context.checkCancelled()
+        let out: Table
+        if parts.count == 1 {
+            out = parts[0].0
+        } else {
+            do { out = try Table.concatenating(parts.map(\.0), schema: schema) } catch {
+                throw StageFailure("derive of stage '\(context.stageID)': \(error)")
+            }
+        }
+        var errors: [Int: String] = [:]
+        for part in parts { for (row, message) in part.1 where errors[row] == nil { errors[row] = message } }
+        var data = StageData(table: out, origins: input.origins)
         let rejects = errors.keys.sorted().map { data.reject(row: $0, stage: context.stageID, code: "E_EXPRESSION", reason: errors[$0]!) }
-        if !errors.isEmpty { data = data.selecting((0..<table.rowCount).filter { errors[$0] == nil }) }
+        if !errors.isEmpty { data = data.selecting((0..<out.rowCount).filter { errors[$0] == nil }) }
         context.progress(input.table.rowCount)
         return StageResult(data: data, rejects: rejects,
                            accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: data.table.rowCount, rejected: rejects.count))

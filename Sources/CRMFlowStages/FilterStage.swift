@@ -36,7 +36,14 @@ public struct FilterStage: Stage {
         guard compiled.type == .boolean else {
             throw StageFailure("'where' of stage '\(context.stageID)' gives \(compiled.type.rawValue), not a condition", status: .badPipeline)
         }
-        let (mask, errors) = compiled.mask(input.table, env: context.environment)
+        let slices = input.table.rowSlices(parts: context.threads)
+        let table = input.table, env = context.environment
+        let parts = ConcurrentMap.map(slices, threads: context.threads) { range in
+            let r = compiled.mask(slices.count == 1 ? table : table.slice(range), env: env)
+            return (r.mask, r.errors.map { (row: range.lowerBound + $0.row, message: $0.message) })
+        }
+        let mask = parts.flatMap(\.0)
+        let errors = parts.flatMap(\.1)
         let failed = Set(errors.map(\.row))
         let keep = (0..<input.table.rowCount).filter { mask[$0] && !failed.contains($0) }
         let rejects = errors.map { input.reject(row: $0.row, stage: context.stageID, code: "E_EXPRESSION", reason: "where: \($0.message)") }

@@ -155,6 +155,8 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         EvalCase(text: "date_add(joined, -1, 'year')", values: ["2023-01-01", "2023-03-18", "null"]),
         EvalCase(text: "months_between(date '2024-01-31', date '2024-03-30')", values: ["1", "1", "1"]),
         EvalCase(text: "date('2024-02-29')", values: ["2024-02-29", "2024-02-29", "2024-02-29"]),
+        EvalCase(text: "parse_date(if(active, '03/04/2024', 'Mar 05, 2024'), '%d.%m.%Y', '%m/%d/%Y', '%b %d, %Y')", values: ["2024-03-04", "2024-03-05", "2024-03-05"]),
+        EvalCase(text: "parse_date(name, '%Y')", values: ["null", "null", "null"]),
         // strings
         EvalCase(text: "lower(name) || '!'", values: ["ann!", "bob!", "null"]),
         EvalCase(text: "upper(trim('  x '))", values: ["X", "X", "X"]),
@@ -168,6 +170,9 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         EvalCase(text: "regexp_matches('+1 555', '^[+][0-9]')", values: ["true", "true", "true"]),
         EvalCase(text: "regexp_replace('(555) 010-1234', '[^0-9]', '', 'g')", values: ["5550101234", "5550101234", "5550101234"]),
         EvalCase(text: "regexp_replace('a1b2', '([a-z])([0-9])', '\\2\\1')", values: ["1ab2", "1ab2", "1ab2"]),
+        EvalCase(text: "regexp_replace(name || ' 1-2', '[^a-z0-9]', '', 'g')", values: ["nn12", "bob12", "null"]),
+        EvalCase(text: "upper(name) || lower('ÄÖ') || trim(name)", values: ["ANNäöAnn", "BOBäöbob", "null"]),
+        EvalCase(text: "currency(fee) || length('Zoë')", values: ["USD3", "USD3", "null"]),
         EvalCase(text: "concat_ws('-', name, amount, 'x')", values: ["Ann-10-x", "bob-x", "-4-x"]),
         // math
         EvalCase(text: "abs(amount)", values: ["10", "null", "4"]),

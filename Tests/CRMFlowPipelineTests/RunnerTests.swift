@@ -138,6 +138,41 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         #expect(outputs[0] == outputs[1])
     }
 
+    @Test func slicedParallelEvaluationEqualsOneSlice() throws {
+        // 150 000 rows: derive and filter split them across threads; every 9 973rd row fails its cast.
+        var text = StringBuffer()
+        for i in 0..<150_000 { text.append(i % 9_973 == 0 ? "x\(i)" : "\(i)") }
+        let t = Table(schema: Schema([Field(name: "v", type: .string)]), columns: [Column(storage: .string(text), validity: nil)])
+        let yaml = """
+          src:
+            ingest: { path: a.csv }
+          d:
+            derive: { input: src, columns: { n: "cast(v as integer)", m: "n % 7" } }
+          f:
+            filter: { input: d, where: "m = 3 or v like '%99'" }
+
+        """
+        var results: [[String: Table]] = []
+        var rejects: [[Int?]] = []
+        for threads in [1, 4] {
+            let (p, _) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
+            var o = Runner.Options()
+            o.threadsPerStage = threads
+            o.given = ["src": StageData(table: t)]
+            o.outputDirectory = Paths.scratch("slices")
+            let runner = Runner(pipeline: try #require(p), options: o)
+            runner.keep = ["d", "f"]
+            let r = runner.run()
+            #expect(r.exitStatus == 0)
+            rejects.append(r.stages.map { $0.accounting?.rejected })
+            results.append(runner.kept.mapValues(\.table))
+        }
+        #expect(results[0]["d"] == results[1]["d"])
+        #expect(results[0]["f"] == results[1]["f"])
+        #expect(rejects[0] == rejects[1])
+        #expect(rejects[0][1] == 16)
+    }
+
     @Test func everyRowIsAccountedForAcrossRandomPipelines() throws {
         // Property: for random tables through every row-changing stage, in + added == out + rejected + removed.
         var rng = SplitMix64(seed: 2024)

@@ -267,9 +267,11 @@ struct Evaluator {
             return .column(builder.finish())
         case .cast(let inner, let type):
             let v = eval(inner)
+            if let fast = castText(v, to: type) { return fast }
             return mapRows(type, [v]) { a in Evaluator.cast(a[0], to: type) }
         case .call(let def, let args, let type):
             let vs = args.map { eval($0) }
+            if let fast = kernel(def.name, vs) { return fast }
             let env = env
             if def.isStrict {
                 return mapRows(type, vs) { a in def.body(a, env) }
@@ -615,6 +617,123 @@ extension Value {
         case .date: return "date"
         case .timestamp: return "timestamp"
         case .money: return "money"
+        }
+    }
+}
+
+// MARK: - Byte-level kernels for the common functions on text columns (no String or Value per row)
+
+extension Evaluator {
+    /// `cast(text as T)` over a text column with the CSV reader's converters.
+    mutating func castText(_ v: Vec, to type: DataType) -> Vec? {
+        guard type != .string, case .column(let c) = v, case .string(let buf) = c.storage else { return nil }
+        let outcome = ColumnConversion.convert(buf, validity: c.validity, plan: ColumnPlan(type: type, isDeclared: true))
+        for r in outcome.failedRows { fail(r, "cannot cast '\(buf.string(r))' to \(type.rawValue)") }
+        return .column(outcome.column)
+    }
+
+    /// Fast paths for functions whose first argument is a text column (and other arguments constants).
+    mutating func kernel(_ name: String, _ args: [Vec]) -> Vec? {
+        guard case .column(let c)? = args.first else { return nil }
+        switch (name, c.storage) {
+        case ("lower", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: false) })
+        case ("upper", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: true) })
+        case ("trim", .string(let buf)):
+            return .column(Self.mapText(c, buf) { cell, out in
+                if cell.allSatisfy({ $0 < 0x80 }) {
+                    out.append(contentsOf: Scalars.trimmedWhitespace(cell))
+                } else {
+                    out.append(contentsOf: String(decoding: cell, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
+                }
+            })
+        case ("length", .string(let buf)):
+            var out = [Int64](repeating: 0, count: c.count)
+            buf.bytes.withUnsafeBufferPointer { all in
+                for i in 0..<c.count where !c.isNull(i) {
+                    let cell = UnsafeBufferPointer(rebasing: all[buf.range(i)])
+                    out[i] = cell.allSatisfy({ $0 < 0x80 }) ? Int64(cell.count) : Int64(String(decoding: cell, as: UTF8.self).count)
+                }
+            }
+            return .column(Column(storage: .integer(out), validity: c.validity))
+        case ("parse_date", .string(let buf)):
+            var formats: [[UInt8]] = []
+            for a in args.dropFirst() {
+                guard case .constant(.string(let f)) = a else { return nil }
+                formats.append(Array(f.utf8))
+            }
+            var out = [Int32](repeating: 0, count: c.count)
+            var valid = Bitmap()
+            valid.reserveCapacity(c.count)
+            buf.bytes.withUnsafeBufferPointer { all in
+                for i in 0..<c.count {
+                    if c.isNull(i) { valid.append(false); continue }
+                    let cell = Scalars.trimmed(UnsafeBufferPointer(rebasing: all[buf.range(i)]))
+                    var found = false
+                    for format in formats {
+                        if let d = DateParsing.parse(cell, format: format)?.days(order: .monthFirst) {
+                            out[i] = Int32(d)
+                            found = true
+                            break
+                        }
+                    }
+                    valid.append(found)
+                }
+            }
+            return .column(Column(storage: .date(out), validity: valid))
+        case ("currency", .money(_, let cur, let codes)):
+            var b = StringBuffer()
+            b.reserveCapacity(values: c.count, bytes: c.count * 3)
+            for i in 0..<c.count {
+                if c.isNull(i) || codes.isEmpty { b.appendEmpty() } else { b.append(codes[Int(cur[i])]) }
+            }
+            return .column(Column(storage: .string(b), validity: c.validity))
+        case ("regexp_replace", .string(let buf)):
+            guard args.count >= 3, case .constant(.string(let pattern)) = args[1], case .constant(.string(let replacement)) = args[2],
+                  let re = CompiledRegex.cache.get(pattern) else { return nil }
+            var global = false
+            if args.count == 4 {
+                guard case .constant(.string(let flags)) = args[3] else { return nil }
+                global = flags.contains("g")
+            }
+            let repl = Array(replacement.utf8)
+            // NB: a text without any match is copied as is; matching needs a NUL-terminated copy of the cell.
+            var scratch: [UInt8] = []
+            return .column(Self.mapText(c, buf) { cell, out in
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(contentsOf: cell)
+                scratch.append(0)
+                scratch.withUnsafeBufferPointer { out.append(contentsOf: FunctionCatalog.regexReplace(cString: $0, re, repl, global: global)) }
+            })
+        default:
+            return nil
+        }
+    }
+
+    /// Applies a byte transform to every non-null cell of a text column.
+    static func mapText(_ c: Column, _ buf: StringBuffer, _ body: (UnsafeBufferPointer<UInt8>, inout [UInt8]) -> Void) -> Column {
+        var out = StringBuffer()
+        out.reserveCapacity(values: c.count, bytes: buf.bytes.count)
+        var cellOut: [UInt8] = []
+        buf.bytes.withUnsafeBufferPointer { all in
+            for i in 0..<c.count {
+                if c.isNull(i) { out.appendEmpty(); continue }
+                cellOut.removeAll(keepingCapacity: true)
+                body(UnsafeBufferPointer(rebasing: all[buf.range(i)]), &cellOut)
+                cellOut.withUnsafeBytes { out.append($0) }
+            }
+        }
+        return Column(storage: .string(out), validity: c.validity)
+    }
+
+    /// ASCII case mapping in place; other text through Swift's Unicode case mapping.
+    static func caseMapped(_ cell: UnsafeBufferPointer<UInt8>, _ out: inout [UInt8], upper: Bool) {
+        if cell.allSatisfy({ $0 < 0x80 }) {
+            for b in cell {
+                if upper { out.append(b >= 97 && b <= 122 ? b - 32 : b) } else { out.append(b >= 65 && b <= 90 ? b + 32 : b) }
+            }
+        } else {
+            let s = String(decoding: cell, as: UTF8.self)
+            out.append(contentsOf: (upper ? s.uppercased() : s.lowercased()).utf8)
         }
     }
 }

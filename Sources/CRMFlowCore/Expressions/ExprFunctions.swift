@@ -189,11 +189,14 @@ final class CompiledRegex: @unchecked Sendable {
     func match(_ bytes: [UInt8], from: Int) -> [Range<Int>?]? {
         var cstring = bytes
         cstring.append(0)
+        return cstring.withUnsafeBufferPointer { match(cString: $0, from: from) }
+    }
+
+    /// As `match`, on a NUL-terminated buffer (the terminator included in `cString`).
+    func match(cString: UnsafeBufferPointer<UInt8>, from: Int) -> [Range<Int>?]? {
         var matches = [regmatch_t](repeating: regmatch_t(), count: groups + 1)
-        let rc = cstring.withUnsafeBufferPointer { p -> Int32 in
-            let base = UnsafeRawPointer(p.baseAddress! + from).assumingMemoryBound(to: CChar.self)
-            return withUnsafeMutablePointer(to: &regex) { regexec($0, base, groups + 1, &matches, from > 0 ? REG_NOTBOL : 0) }
-        }
+        let base = UnsafeRawPointer(cString.baseAddress! + from).assumingMemoryBound(to: CChar.self)
+        let rc = withUnsafeMutablePointer(to: &regex) { regexec($0, base, groups + 1, &matches, from > 0 ? REG_NOTBOL : 0) }
         guard rc == 0 else { return nil }
         return matches.map { $0.rm_so < 0 ? nil : (from + Int($0.rm_so))..<(from + Int($0.rm_eo)) }
     }
@@ -301,11 +304,16 @@ enum FunctionCatalog {
             if let d = parseDate(text) { return .value(.date(d)) }
             return .error("'\(text)' is not a date")
         },
-        def("parse_date", 2, 2, "parse_date(text, format)", "a date read with a strftime-like format (%Y %m %d %b %H %M %S); null when the text does not match",
-            fixed(.date, [.string, .string])) { a, _ in
-            let text = Array((a[0].asString ?? "").utf8), format = Array((a[1].asString ?? "").utf8)
-            let d = text.withUnsafeBufferPointer { p in DateParsing.parse(Scalars.trimmed(p), format: format)?.days(order: .monthFirst) }
-            return .value(d.map { .date(Int32($0)) } ?? .null)
+        def("parse_date", 2, Int.max, "parse_date(text, format, ...)", "a date read with the first matching strftime-like format (%Y %m %d %b %H %M %S); null when none matches",
+            fixed(.date, [.string, .string, .string, .string, .string, .string, .string, .string])) { a, _ in
+            let text = Array((a[0].asString ?? "").utf8)
+            for f in a.dropFirst() {
+                let format = Array((f.asString ?? "").utf8)
+                if let d = text.withUnsafeBufferPointer({ p in DateParsing.parse(Scalars.trimmed(p), format: format)?.days(order: .monthFirst) }) {
+                    return .value(.date(Int32(d)))
+                }
+            }
+            return .value(.null)
         },
         def("year", 1, 1, "year(date)", "the year", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).year))) },
         def("quarter", 1, 1, "quarter(date)", "the quarter, 1-4", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64((CivilDate.components(days: Int(a[0].asDays ?? 0)).month - 1) / 3 + 1))) },
@@ -430,10 +438,22 @@ enum FunctionCatalog {
     }
 
     static func regexReplace(_ text: String, _ re: CompiledRegex, _ replacement: [UInt8], global: Bool) -> String {
-        let bytes = Array(text.utf8)
+        String(decoding: regexReplace(bytes: Array(text.utf8), re, replacement, global: global), as: UTF8.self)
+    }
+
+    static func regexReplace(bytes: [UInt8], _ re: CompiledRegex, _ replacement: [UInt8], global: Bool) -> [UInt8] {
+        var cstring = bytes
+        cstring.append(0)
+        return cstring.withUnsafeBufferPointer { regexReplace(cString: $0, re, replacement, global: global) }
+    }
+
+    /// `bytes` is the text followed by a NUL.
+    static func regexReplace(cString: UnsafeBufferPointer<UInt8>, _ re: CompiledRegex, _ replacement: [UInt8], global: Bool) -> [UInt8] {
+        let bytes = UnsafeBufferPointer(rebasing: cString[..<(cString.count - 1)])
         var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
         var pos = 0
-        while pos <= bytes.count, let m = re.match(bytes, from: pos), let whole = m[0] {
+        while pos <= bytes.count, let m = re.match(cString: cString, from: pos), let whole = m[0] {
             out.append(contentsOf: bytes[pos..<whole.lowerBound])
             var i = 0
             while i < replacement.count {
@@ -456,7 +476,7 @@ enum FunctionCatalog {
             if !global { break }
         }
         if pos < bytes.count { out.append(contentsOf: bytes[pos...]) }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }
 
