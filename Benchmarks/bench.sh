@@ -13,9 +13,6 @@ mkdir -p bench-data "$OUT"
 command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 python3 -c 'import duckdb, pandas' 2>/dev/null || python3 -m pip install --quiet duckdb pandas
 
-[ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
-BYTES=$(stat -c %s "$DATA")
-cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory
 
 results=$(mktemp)
 measure() {  # name, command...
@@ -24,6 +21,43 @@ measure() {  # name, command...
   /usr/bin/time -f "%e %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
   echo "$name $(tail -1 "$log")" >> "$results"
 }
+
+# --- 1. The reference nightly workload (issue 3): the same job as a crmflow pipeline, DuckDB SQL and a pandas script.
+CONTACTS=${BENCH_CONTACTS:-1000000}
+DEALS=${BENCH_DEALS:-3000000}
+NIGHTLY=bench-data/nightly-$CONTACTS-$DEALS
+[ -f "$NIGHTLY/deals.csv" ] || python3 Benchmarks/nightly/generate.py "$NIGHTLY" "$CONTACTS" "$DEALS" 42
+cat "$NIGHTLY"/*.csv > /dev/null
+rm -rf "$OUT/nightly" && mkdir -p "$OUT/nightly/crmflow" "$OUT/nightly/duckdb" "$OUT/nightly/pandas"
+sed -e "s#\${data}#$NIGHTLY#g" -e "s#\${out}#$OUT/nightly/duckdb#g" Benchmarks/nightly/nightly.sql > "$OUT/nightly/nightly.sql"
+nightly=$(mktemp)
+timed() {  # name, command...: wall, user+sys CPU and peak memory
+  local name=$1; shift
+  local log="$OUT/nightly/$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$nightly"
+}
+timed crmflow "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/nightly/crmflow" --quiet
+timed duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(open('$OUT/nightly/nightly.sql').read())"
+timed pandas python3 Benchmarks/nightly/nightly_pandas.py "$NIGHTLY" "$OUT/nightly/pandas"
+python3 Benchmarks/nightly/compare.py "$OUT/nightly/crmflow" "$OUT/nightly/duckdb" "$OUT/nightly/pandas"
+python3 - "$nightly" "$CONTACTS" "$DEALS" <<'PY'
+import sys
+rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
+ref = {n: (w, c, m) for n, w, c, m in rows}["duckdb"]
+print(f"\nnightly workload: {int(sys.argv[2]):,} contacts, {int(sys.argv[3]):,} deals\n")
+print("| tool | wall s | CPU s | peak MiB | wall vs DuckDB | peak vs DuckDB |")
+print("|---|---:|---:|---:|---:|---:|")
+for n, w, c, m in rows:
+    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
+PY
+rm -f "$nightly"
+[ "${BENCH_ONLY:-}" = nightly ] && exit 0
+
+# --- 2. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
+[ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
+BYTES=$(stat -c %s "$DATA")
+cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory
 
 measure "cat (I/O floor)" cat "$DATA"
 measure "crmflow load (table)" "$BIN" load "$DATA" --threads "$THREADS"

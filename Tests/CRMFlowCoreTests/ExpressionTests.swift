@@ -172,6 +172,8 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         EvalCase(text: "regexp_replace('a1b2', '([a-z])([0-9])', '\\2\\1')", values: ["1ab2", "1ab2", "1ab2"]),
         EvalCase(text: "regexp_replace(name || ' 1-2', '[^a-z0-9]', '', 'g')", values: ["nn12", "bob12", "null"]),
         EvalCase(text: "upper(name) || lower('ÄÖ') || trim(name)", values: ["ANNäöAnn", "BOBäöbob", "null"]),
+        EvalCase(text: "lower(name || 'ÆŁĞÉ×ΣSS') || upper('straße ÿ é')", values: ["annæłğé×σss" + "STRASSE Ÿ É", "bobæłğé×σss" + "STRASSE Ÿ É", "null"]),
+        EvalCase(text: "'[' || trim(name || '\u{00A0} \u{3000}') || ']' || length(trim(' \t' || name || ' \u{2003}'))", values: ["[Ann]3", "[bob]3", "null"]),
         EvalCase(text: "currency(fee) || length('Zoë')", values: ["USD3", "USD3", "null"]),
         EvalCase(text: "concat_ws('-', name, amount, 'x')", values: ["Ann-10-x", "bob-x", "-4-x"]),
         // math

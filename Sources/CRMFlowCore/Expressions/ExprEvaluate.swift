@@ -639,13 +639,7 @@ extension Evaluator {
         case ("lower", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: false) })
         case ("upper", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: true) })
         case ("trim", .string(let buf)):
-            return .column(Self.mapText(c, buf) { cell, out in
-                if cell.allSatisfy({ $0 < 0x80 }) {
-                    out.append(contentsOf: Scalars.trimmedWhitespace(cell))
-                } else {
-                    out.append(contentsOf: String(decoding: cell, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).utf8)
-                }
-            })
+            return .column(Self.mapText(c, buf) { cell, out in out.append(contentsOf: Self.trimmedUnicode(cell)) })
         case ("length", .string(let buf)):
             var out = [Int64](repeating: 0, count: c.count)
             buf.bytes.withUnsafeBufferPointer { all in
@@ -725,15 +719,63 @@ extension Evaluator {
         return Column(storage: .string(out), validity: c.validity)
     }
 
-    /// ASCII case mapping in place; other text through Swift's Unicode case mapping.
+    /// Case mapping byte by byte for ASCII and Latin-1 letters; other scalars through Unicode's full case mapping.
     static func caseMapped(_ cell: UnsafeBufferPointer<UInt8>, _ out: inout [UInt8], upper: Bool) {
-        if cell.allSatisfy({ $0 < 0x80 }) {
-            for b in cell {
+        var i = 0
+        let n = cell.count
+        while i < n {
+            let b = cell[i]
+            if b < 0x80 {
                 if upper { out.append(b >= 97 && b <= 122 ? b - 32 : b) } else { out.append(b >= 65 && b <= 90 ? b + 32 : b) }
+                i += 1
+                continue
             }
-        } else {
-            let s = String(decoding: cell, as: UTF8.self)
-            out.append(contentsOf: (upper ? s.uppercased() : s.lowercased()).utf8)
+            // U+00C0-U+00DE <-> U+00E0-U+00FE (C3 80-9E <-> C3 A0-BE), except × and ÷; ß and ÿ have other mappings.
+            if b == 0xC3, i + 1 < n {
+                let t = cell[i + 1]
+                if !upper, t >= 0x80, t <= 0x9E, t != 0x97 { out.append(0xC3); out.append(t + 0x20); i += 2; continue }
+                if upper, t >= 0xA0, t <= 0xBE, t != 0xB7 { out.append(0xC3); out.append(t - 0x20); i += 2; continue }
+            }
+            // Any other scalar: decode it, map it, encode the result.
+            var j = i + 1
+            while j < n, cell[j] & 0xC0 == 0x80 { j += 1 }
+            let scalarText = String(decoding: UnsafeBufferPointer(rebasing: cell[i..<j]), as: UTF8.self)
+            if let scalar = scalarText.unicodeScalars.first, scalarText.unicodeScalars.count == 1 {
+                out.append(contentsOf: (upper ? scalar.properties.uppercaseMapping : scalar.properties.lowercaseMapping).utf8)
+            } else {
+                out.append(contentsOf: scalarText.utf8)
+            }
+            i = j
         }
+    }
+
+    /// Strips white space at both ends: ASCII white space and the Unicode space separators (NBSP, U+2000-U+200A,
+    /// U+2028, U+2029, U+202F, U+205F, U+3000, U+1680, U+0085), byte by byte.
+    static func trimmedUnicode(_ cell: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        var lo = 0, hi = cell.count
+        func spaceLength(at i: Int) -> Int {
+            let b = cell[i]
+            if b == 32 || (b >= 9 && b <= 13) { return 1 }
+            if b == 0xC2, i + 1 < cell.count, cell[i + 1] == 0xA0 || cell[i + 1] == 0x85 { return 2 }
+            if b == 0xE2, i + 2 < cell.count, cell[i + 1] == 0x80, cell[i + 2] <= 0x8A || cell[i + 2] == 0xA8 || cell[i + 2] == 0xA9 || cell[i + 2] == 0xAF { return 3 }
+            if b == 0xE2, i + 2 < cell.count, cell[i + 1] == 0x81, cell[i + 2] == 0x9F { return 3 }
+            if b == 0xE3, i + 2 < cell.count, cell[i + 1] == 0x80, cell[i + 2] == 0x80 { return 3 }
+            if b == 0xE1, i + 2 < cell.count, cell[i + 1] == 0x9A, cell[i + 2] == 0x80 { return 3 }
+            return 0
+        }
+        while lo < hi {
+            let k = spaceLength(at: lo)
+            if k == 0 { break }
+            lo += k
+        }
+        while hi > lo {
+            // Step back to the start of the last scalar.
+            var s = hi - 1
+            while s > lo, cell[s] & 0xC0 == 0x80 { s -= 1 }
+            let k = spaceLength(at: s)
+            if k == 0 || s + k != hi { break }
+            hi = s
+        }
+        return UnsafeBufferPointer(rebasing: cell[lo..<hi])
     }
 }
