@@ -151,6 +151,9 @@ extension Column {
         switch storage {
         case .string(let b):
             var out = StringBuffer()
+            var total = 0
+            for i in indices { total += Int(b.offsets[i + 1] - b.offsets[i]) }
+            out.reserveCapacity(values: indices.count, bytes: total)
             b.bytes.withUnsafeBufferPointer { all in
                 for i in indices { out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[b.range(i)])) }
             }

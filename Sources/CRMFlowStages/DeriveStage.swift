@@ -50,29 +50,36 @@ public struct DeriveStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
-        // Compile every column against the schema it will see (earlier derived columns included), without data.
-        var schema = input.table.schema
+        // Only the columns the expressions read are sliced for the workers; the input's other columns pass through
+        // without a copy. Each expression is compiled against what it will see: those columns plus earlier derived ones.
+        let table = input.table
+        let names = columns.map(\.name)
+        var read = Set<String>()
+        for (k, c) in columns.enumerated() { read.formUnion(c.expr.node.referencedColumns.filter { !names[..<k].contains($0) }) }
+        let readIndices = table.schema.fields.indices.filter { read.contains(table.schema.fields[$0].name) }
+        let readSchema = Schema(readIndices.map { table.schema.fields[$0] })
+        var schema = readSchema
         var compiled: [CompiledExpr] = []
         for c in columns {
-            let probe = Table(emptyWith: schema)
-            let e = try compile(c.expr, probe, option: "columns.\(c.name)", stage: context.stageID)
+            let e = try compile(c.expr, Table(emptyWith: schema), option: "columns.\(c.name)", stage: context.stageID)
             compiled.append(e)
             var fields = schema.fields
             if let i = schema.index(of: c.name) { fields[i] = Field(name: c.name, type: e.type) } else { fields.append(Field(name: c.name, type: e.type)) }
             schema = Schema(fields)
         }
         // Large inputs are evaluated in row slices on all cores, then put back together in order.
-        let slices = input.table.rowSlices(parts: context.threads)
+        let slices = table.rowSlices(parts: context.threads)
         let env = context.environment
         let expressions = compiled
-        let names = columns.map(\.name)
-        let table = input.table
-        let parts = ConcurrentMap.map(slices, threads: context.threads) { range -> (Table, [(Int, String)]) in
-            var part = slices.count == 1 ? table : table.slice(range)
+        let parts = ConcurrentMap.map(slices, threads: context.threads) { range -> ([Column], [(Int, String)]) in
+            var part = Table(schema: readSchema, columns: readIndices.map { slices.count == 1 ? table.columns[$0] : table.columns[$0].slice(range) },
+                             rowCount: range.count)
             var errors: [(Int, String)] = []
+            var produced: [Column] = []
             for (k, e) in expressions.enumerated() {
                 let result = e.evaluate(part, env: env)
                 errors.append(contentsOf: result.errors.map { (range.lowerBound + $0.row, "\(names[k]): \($0.message)") })
+                produced.append(result.column)
                 var fields = part.schema.fields
                 var cols = part.columns
                 if let i = part.schema.index(of: names[k]) {
@@ -84,17 +91,30 @@ public struct DeriveStage: Stage {
                 }
                 part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
             }
-            return (part, errors)
+            return (produced, errors)
         }
         try context.checkCancelled()
-        let out: Table
-        if parts.count == 1 {
-            out = parts[0].0
-        } else {
-            do { out = try Table.concatenating(parts.map(\.0), schema: schema) } catch {
-                throw StageFailure("derive of stage '\(context.stageID)': \(error)")
+        // The last expression for a name wins; earlier ones for the same name were only inputs to later ones.
+        var outFields = table.schema.fields
+        var outColumns = table.columns
+        for (k, e) in expressions.enumerated() {
+            let column: Column
+            if parts.count == 1 {
+                column = parts[0].0[k]
+            } else {
+                do { column = try Column.concatenating(parts.map { $0.0[k] }) } catch {
+                    throw StageFailure("derive of stage '\(context.stageID)': \(error)")
+                }
+            }
+            if let i = outFields.firstIndex(where: { $0.name == names[k] }) {
+                outFields[i] = Field(name: names[k], type: e.type)
+                outColumns[i] = column
+            } else {
+                outFields.append(Field(name: names[k], type: e.type))
+                outColumns.append(column)
             }
         }
+        let out = Table(schema: Schema(outFields), columns: outColumns, rowCount: table.rowCount)
         var errors: [Int: String] = [:]
         for part in parts { for (row, message) in part.1 where errors[row] == nil { errors[row] = message } }
         var data = StageData(table: out, origins: input.origins)

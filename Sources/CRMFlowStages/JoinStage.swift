@@ -139,7 +139,9 @@ public struct JoinStage: Stage {
         var manyToMany = 0
         for c in 0..<distinct where leftUses[c] > 1 && starts[c + 1] - starts[c] > 1 { manyToMany += 1 }
         let (names, rightIdx) = outputNames(left.table.schema.names, right.table.schema.names)
-        var columns = left.table.columns.map { $0.selecting(leftRows) }
+        // Every left row matched exactly once, in order: the left columns pass through without a copy.
+        let isIdentity = leftRows.count == left.table.rowCount && unmatched == 0 && fanout == 0 && type != "anti"
+        var columns = isIdentity ? left.table.columns : left.table.columns.map { $0.selecting(leftRows) }
         for j in rightIdx { columns.append(right.table.columns[j].selectingOptional(rightRows)) }
         let types = left.table.schema.fields.map(\.type) + rightIdx.map { right.table.schema.fields[$0].type }
         let table = Table(schema: Schema(zip(names, types).map { Field(name: $0, type: $1) }), columns: columns, rowCount: leftRows.count)
@@ -148,7 +150,7 @@ public struct JoinStage: Stage {
             notes.append("many-to-many: \(manyToMany) key value\(manyToMany == 1 ? " matches" : "s match") several rows on both sides; each pair becomes a row")
         }
         let removed = type == "anti" ? ["matched": unmatched] : ["unmatched": unmatched]
-        return StageResult(data: StageData(table: table, origins: left.origins?.selecting(leftRows)),
+        return StageResult(data: StageData(table: table, origins: isIdentity ? left.origins : left.origins?.selecting(leftRows)),
                            accounting: Accounting(rowsIn: left.table.rowCount, rowsOut: table.rowCount, removed: removed, added: ["join fan-out": fanout]),
                            notes: notes)
     }

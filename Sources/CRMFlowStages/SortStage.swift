@@ -73,7 +73,51 @@ public struct SortStage: Stage {
 
     /// Row order for the keys; ties keep input order.
     static func order(_ columns: [Column], keys: [Key], rowCount: Int) -> [Int] {
-        // Pre-extract comparable representations so the comparator touches arrays only.
+        // The first key, when numeric, is packed with the row number into one sortable array, so most comparisons
+        // are of plain integers; only rows tied on it are compared on the remaining keys.
+        if let packed = packedFirstKey(columns[0], keys[0], rowCount: rowCount) {
+            var order = packed.sorted { $0.key != $1.key ? $0.key < $1.key : $0.row < $1.row }.map { Int($0.row) }
+            if columns.count > 1 {
+                var start = 0
+                while start < rowCount {
+                    var end = start + 1
+                    while end < rowCount, packed[order[end]].key == packed[order[start]].key { end += 1 }
+                    if end - start > 1 {
+                        let tail = Self.order(Array(columns.dropFirst()), keys: Array(keys.dropFirst()), rows: Array(order[start..<end]))
+                        order.replaceSubrange(start..<end, with: tail)
+                    }
+                    start = end
+                }
+            }
+            return order
+        }
+        return order(columns, keys: keys, rows: Array(0..<rowCount))
+    }
+
+    /// The sort key of every row as one Int64 in ascending order (descending and null placement folded in), for
+    /// integer-like columns.
+    static func packedFirstKey(_ c: Column, _ key: Key, rowCount: Int) -> [(key: Int64, row: Int32)]? {
+        let values: [Int64]
+        switch c.storage {
+        case .integer(let a), .timestamp(let a): values = a
+        case .date(let a): values = a.map(Int64.init)
+        case .boolean(let a): values = a.map { $0 ? 1 : 0 }
+        default: return nil
+        }
+        // Values are clamped one step inside Int64's range so the two ends stay free for nulls.
+        let nullKey: Int64 = key.nullsFirst ? Int64.min : Int64.max
+        var out: [(key: Int64, row: Int32)] = []
+        out.reserveCapacity(rowCount)
+        for r in 0..<rowCount {
+            if c.isNull(r) { out.append((nullKey, Int32(r))); continue }
+            let v = min(max(values[r], Int64.min + 2), Int64.max - 2)
+            out.append((key.descending ? -v : v, Int32(r)))
+        }
+        return out
+    }
+
+    /// Orders `rows` (ascending row numbers) by the keys; ties keep their order.
+    static func order(_ columns: [Column], keys: [Key], rows: [Int]) -> [Int] {
         enum Rank { case ints([Int64]), doubles([Double]), bytes(StringBuffer), values(Column) }
         let ranks: [Rank] = columns.map { c in
             switch c.storage {
@@ -85,7 +129,9 @@ public struct SortStage: Stage {
             case .money: return .values(c)
             }
         }
-        var idx = Array(0..<rowCount)
+        // NB: `rows` is always ascending (all rows, or a run tied on the first key, which the packed sort leaves in row
+        // order), so breaking ties by row number keeps the input order: the sort is stable.
+        var idx = rows
         idx.sort { a, b in
             for (k, c) in columns.enumerated() {
                 let na = c.isNull(a), nb = c.isNull(b)

@@ -152,6 +152,10 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
     @Test func sortIsStableWithNullsPlacement() throws {
         let (t, _) = try stage("  s:\n    sort: { input: deals, by: [\"owner desc nulls first\", \"amount\"] }\n", "s")
         #expect(rendered(t).map { $0[0] } == ["4", "5", "2", "1", "3"])
+        let (n, _) = try stage("  s:\n    sort: { input: deals, by: [\"amount desc nulls first\", id] }\n", "s")
+        #expect(rendered(n).map { $0[0] } == ["3", "1", "4", "2", "5"])
+        let (m, _) = try stage("  d:\n    derive: { input: deals, columns: { big: \"coalesce(amount, 0) >= 70\" } }\n  s:\n    sort: { input: d, by: [\"big desc\", \"owner desc\"] }\n", "s")
+        #expect(rendered(m).map { $0[0] } == ["1", "4", "2", "5", "3"])
         let (u, _) = try stage("  s:\n    sort: { input: deals, by: [stage] }\n", "s")
         #expect(rendered(u).map { $0[0] } == ["2", "3", "1", "4", "5"])
     }
