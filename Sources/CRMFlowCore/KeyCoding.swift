@@ -112,6 +112,13 @@ public enum KeyCoding {
 }
 
 /// Open-addressing table from byte strings (read in place from the source columns) to codes.
+/// Hashing of byte strings for the hash tables of group-by, joins and the profiler.
+public enum ByteHash {
+    /// A 64-bit hash of `p` (FNV-1a over 8-byte words, then a final mix).
+    @inline(__always)
+    public static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 { ByteKeyTable.hash(p) }
+}
+
 struct ByteKeyTable {
     var slots: [Int32] = [Int32](repeating: -1, count: 1024)
     var hashes: [UInt64] = []

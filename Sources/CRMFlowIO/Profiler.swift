@@ -39,28 +39,8 @@ public enum Profiler {
     }
 
     @inline(__always)
-    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(p.count)
-        var i = 0
-        let n = p.count
-        if let base = p.baseAddress {
-            let raw = UnsafeRawPointer(base)
-            while i + 8 <= n {
-                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-                h ^= h >> 32
-                i += 8
-            }
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < n {
-            tail |= UInt64(p[i]) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
-        return h ^ (h >> 29)
-    }
+    static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 { ByteHash.hash(p) }
+
 
     static func profileColumn(_ column: Column, name: String, note: String?) -> ColumnProfile {
         // Distinct values are counted by a 64-bit hash of their bytes or bits (collisions are negligible at these sizes).

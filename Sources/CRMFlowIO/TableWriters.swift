@@ -390,3 +390,14 @@ public enum RejectsWriter {
         try TableFileWriter.write(table, to: path, format: .csv, options: options, inputs: inputs)
     }
 }
+
+/// JSON text helpers for the small documents crmflow writes itself (profiles, run manifests).
+public enum JSONText {
+    /// `s` as a JSON string literal, quotes included (the table writer's escaping).
+    public static func quoted(_ s: String) -> String {
+        var out: [UInt8] = []
+        var text = s
+        text.withUTF8 { TableEncoder.appendJSONString($0, to: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
