@@ -60,7 +60,12 @@ public struct AggregateStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
-        let table = input.table
+        let keys = groupBy.map(\.0)
+        let table = adaptingEmptyColumns(aggregates.map(\.expr.node), input.table) { schema in
+            aggregates.allSatisfy { a in
+                ((try? AggregateCompiler.check(a.expr.node, text: a.expr.text, input: ExprSchema(schema), groupKeys: keys))?.1) != nil
+            }
+        }
         var keyColumns: [Column] = []
         for (k, loc) in groupBy {
             guard let c = table.column(named: k) else {

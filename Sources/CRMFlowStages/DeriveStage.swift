@@ -49,7 +49,18 @@ public struct DeriveStage: Stage {
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
-        let input = inputs[0]
+        var input = inputs[0]
+        let names0 = columns.map(\.name)
+        input.table = adaptingEmptyColumns(columns.map(\.expr.node), input.table) { schema in
+            var s = schema
+            for (k, c) in columns.enumerated() {
+                guard let e = try? ExprCompiler.compile(c.expr.node, text: c.expr.text, schema: s) else { return false }
+                var fields = s.fields
+                if let i = s.index(of: names0[k]) { fields[i] = Field(name: names0[k], type: e.type) } else { fields.append(Field(name: names0[k], type: e.type)) }
+                s = Schema(fields)
+            }
+            return true
+        }
         // Only the columns the expressions read are sliced for the workers; the input's other columns pass through
         // without a copy. Each expression is compiled against what it will see: those columns plus earlier derived ones.
         let table = input.table

@@ -31,7 +31,10 @@ public struct FilterStage: Stage {
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
-        let input = inputs[0]
+        var input = inputs[0]
+        input.table = adaptingEmptyColumns([condition.node], input.table) { schema in
+            (try? ExprCompiler.compile(condition.node, text: condition.text, schema: schema)) != nil
+        }
         let compiled = try compile(condition, input.table, option: "where", stage: context.stageID)
         guard compiled.type == .boolean else {
             throw StageFailure("'where' of stage '\(context.stageID)' gives \(compiled.type.rawValue), not a condition", status: .badPipeline)

@@ -481,6 +481,45 @@ public protocol Stage: Sendable {
 }
 
 extension Stage {
+    /// Retypes columns that hold no value at all when the stage's expressions only type-check that way.
+    ///
+    /// A column of an empty export (or one that is empty in every row) has no evidence of its type and is read as
+    /// text; a nightly file that happens to be empty tonight must not break `amount * 2` or `sum(amount)`. Such a
+    /// column, still all null, is given the first type among double, integer, money, date, timestamp and boolean
+    /// with which every expression checks.
+    public func adaptingEmptyColumns(_ nodes: [ExprNode], _ table: Table, compiles: (Schema) -> Bool) -> Table {
+        if compiles(table.schema) { return table }
+        let referenced = Set(nodes.flatMap(\.referencedColumns))
+        let empties = table.schema.fields.indices.filter {
+            referenced.contains(table.schema.fields[$0].name) && table.schema.fields[$0].type == .string && table.columns[$0].nullCount == table.rowCount
+        }
+        guard !empties.isEmpty else { return table }
+        // Fewest retyped columns first: one column at a time, then pairs, then triples.
+        let candidates: [DataType] = [.double, .integer, .money, .date, .timestamp, .boolean]
+        func subsets(_ size: Int, from start: Int) -> [[Int]] {
+            guard size > 0 else { return [[]] }
+            guard start < empties.count else { return [] }
+            return (start..<empties.count).flatMap { i in subsets(size - 1, from: i + 1).map { [empties[i]] + $0 } }
+        }
+        func assignments(_ n: Int) -> [[DataType]] {
+            n == 0 ? [[]] : assignments(n - 1).flatMap { rest in candidates.map { rest + [$0] } }
+        }
+        for size in 1...min(3, empties.count) {
+            for columnsToRetype in subsets(size, from: 0) {
+                for types in assignments(size) {
+                    var fields = table.schema.fields
+                    var columns = table.columns
+                    for (i, t) in zip(columnsToRetype, types) {
+                        fields[i].type = t
+                        columns[i] = Column.nulls(t, count: table.rowCount)
+                    }
+                    if compiles(Schema(fields)) { return Table(schema: Schema(fields), columns: columns, rowCount: table.rowCount) }
+                }
+            }
+        }
+        return table
+    }
+
     /// Compiles an expression against a concrete table at run time.
     public func compile(_ expr: ExprText, _ table: Table, option: String, stage: String) throws(StageFailure) -> CompiledExpr {
         do {

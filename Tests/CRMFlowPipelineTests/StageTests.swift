@@ -197,6 +197,25 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
         #expect(leftovers.isEmpty)
     }
 
+    @Test func anEmptyExportDoesNotBreakTheTypesOfLaterStages() throws {
+        // Tonight's file has only its header: every column is empty text, yet the expressions written for numbers must run.
+        let empty = table([], columns: ["owner", "amount", "closed"])
+        let yaml = """
+          deals:
+            ingest: { path: deals.csv }
+          f:
+            filter: { input: deals, where: "amount > 10 and closed >= '2024-01-01'" }
+          d:
+            derive: { input: deals, columns: { twice: "amount * 2", who: "upper(owner)" } }
+          a:
+            aggregate: { input: deals, aggregates: { n: count(*), total: sum(amount) } }
+        """ + "\n"
+        let (report, outputs) = try runStages(yaml, given: ["deals": empty], keep: ["f", "d", "a"])
+        #expect(report.exitStatus == 0, "\(report.stages.map(\.status))")
+        #expect(outputs["d"]?.column(named: "twice")?.type == .double)
+        #expect(rendered(outputs["a"]) == [["0", "null"]])
+    }
+
     @Test func ingestAppliesAliasesDeclaredTypesAndRenames() throws {
         let yaml = """
           c:
