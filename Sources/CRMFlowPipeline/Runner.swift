@@ -93,6 +93,7 @@ public final class Runner: @unchecked Sendable {
     private var reports: [String: StageReport] = [:]
     private var running = Set<String>()
     private var remainingConsumers: [String: Int] = [:]
+    private var needed: [String: Set<String>] = [:]
     private let start = Date()
     private let finished = DispatchSemaphore(value: 0)
     /// Final outputs kept for callers (tests) when asked.
@@ -132,10 +133,35 @@ public final class Runner: @unchecked Sendable {
         return pipeline.stages.filter { needed.contains($0.id) }
     }
 
+    /// For each stage, the output columns some later stage reads (nil: all of them). Columns nobody reads are dropped
+    /// as soon as a stage finishes, so they are neither copied by later stages nor kept in memory.
+    func neededColumns(_ stages: [StageDeclaration]) -> [String: Set<String>] {
+        var needed: [String: Set<String>] = [:]
+        for s in stages.reversed() {
+            let consumers = stages.filter { $0.inputs.contains(s.id) }
+            if consumers.isEmpty || keep.contains(s.id) { continue }
+            var union: Set<String> = []
+            var all = false
+            for c in consumers {
+                guard let stage = c.stage, options.given[c.id] == nil else { all = true; break }
+                let wanted = stage.inputColumns(forOutput: needed[c.id])
+                for (k, input) in c.inputs.enumerated() where input == s.id {
+                    guard k < wanted.count, let w = wanted[k] else { all = true; break }
+                    union.formUnion(w)
+                }
+                if all { break }
+            }
+            if !all { needed[s.id] = union }
+        }
+        return needed
+    }
+
     /// Runs to completion (or cancellation) and returns the report.
     public func run() -> RunReport {
         let stages = selectedStages
+        let needed = neededColumns(stages)
         lock.lock()
+        self.needed = needed
         for s in stages {
             remainingConsumers[s.id] = stages.filter { $0.inputs.contains(s.id) }.count
         }
@@ -264,10 +290,21 @@ public final class Runner: @unchecked Sendable {
         }
         if let failure { return report(.failed(failure), result, rejectsFile: rejectsFile, hint: rejectsFile.map { "see \($0)" }) }
         lock.lock()
+        if let wanted = needed[decl.id] { result.data = Self.pruned(result.data, to: wanted) }
         results[decl.id] = result
         if keep.contains(decl.id) { kept[decl.id] = result.data }
         lock.unlock()
         return report(.succeeded, result, rejectsFile: rejectsFile)
+    }
+
+    /// The data with only the `wanted` columns (at least one, so the row count stays with the table).
+    static func pruned(_ data: StageData, to wanted: Set<String>) -> StageData {
+        let t = data.table
+        var keepIndices = t.schema.fields.indices.filter { wanted.contains(t.schema.fields[$0].name) }
+        if keepIndices.count == t.schema.count { return data }
+        if keepIndices.isEmpty, !t.columns.isEmpty { keepIndices = [0] }
+        let table = Table(schema: Schema(keepIndices.map { t.schema.fields[$0] }), columns: keepIndices.map { t.columns[$0] }, rowCount: t.rowCount)
+        return StageData(table: table, origins: data.origins)
     }
 
     private func inputPaths() -> [String] {

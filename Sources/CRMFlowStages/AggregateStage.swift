@@ -58,6 +58,12 @@ public struct AggregateStage: Stage {
         return ExprSchema(names: names, types: types)
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        var read = Set(groupBy.map(\.0))
+        for a in aggregates { read.formUnion(a.expr.node.referencedColumns) }
+        return [read]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
         let keys = groupBy.map(\.0)

@@ -48,6 +48,14 @@ public struct DeriveStage: Stage {
         return schema
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        guard let needed else { return [nil] }
+        // Columns the expressions read, and needed columns they do not produce, come from the input.
+        var read = needed.subtracting(columns.map(\.name))
+        for c in columns { read.formUnion(c.expr.node.referencedColumns) }
+        return [read]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         var input = inputs[0]
         let names0 = columns.map(\.name)

@@ -30,6 +30,10 @@ public struct FilterStage: Stage {
         return schema
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        [needed.map { $0.union(condition.node.referencedColumns) }]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         var input = inputs[0]
         input.table = adaptingEmptyColumns([condition.node], input.table) { schema in

@@ -78,6 +78,21 @@ public struct JoinStage: Stage {
         return ExprSchema(names: names, types: left.types + idx.map { right.types[$0] })
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        guard let needed else { return [nil, nil] }
+        // A right column may appear with the suffix added: read the unsuffixed names too.
+        var right = Set(keys.map(\.right))
+        for n in needed {
+            var name = n
+            right.insert(name)
+            while !suffix.isEmpty, name.hasSuffix(suffix) {
+                name = String(name.dropLast(suffix.count))
+                right.insert(name)
+            }
+        }
+        return [needed.union(keys.map(\.left)), type == "anti" ? Set(keys.map(\.right)) : right]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let left = inputs[0], right = inputs[1]
         var leftKeys: [Column] = [], rightKeys: [Column] = []

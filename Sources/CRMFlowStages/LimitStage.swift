@@ -26,6 +26,8 @@ public struct LimitStage: Stage {
 
     public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema { inputs.first ?? nil }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] { [needed] }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
         let n = input.table.rowCount
@@ -69,6 +71,8 @@ public struct SampleStage: Stage {
     }
 
     public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema { inputs.first ?? nil }
+
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] { [needed] }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]

@@ -66,6 +66,11 @@ public struct SelectStage: Stage {
         return ExprSchema(names: p.names, types: p.indices.map { schema.types[$0] })
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        guard let keep else { return [nil] }
+        return [Set(keep.map(\.0))]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
         let p = plan(input.table.schema.names)

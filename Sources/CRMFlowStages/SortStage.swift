@@ -58,6 +58,10 @@ public struct SortStage: Stage {
         return schema
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        [needed.map { $0.union(keys.map(\.column)) }]
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
         var columns: [Column] = []

@@ -53,6 +53,11 @@ public struct UnionStage: Stage {
         return ExprSchema(names: names, types: types)
     }
 
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        let perInput = needed.map { n -> Set<String> in var m = n; if let s = sourceColumn { m.remove(s) }; return m }
+        return inputNames.map { _ in perInput }
+    }
+
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         var fields: [Field] = []
         for data in inputs {

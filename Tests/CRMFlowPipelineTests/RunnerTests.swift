@@ -173,6 +173,34 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         #expect(rejects[0][1] == 16)
     }
 
+    @Test func columnsNoLaterStageReadsAreDroppedEarly() throws {
+        let yaml = """
+        pipeline: t
+        stages:
+          src:
+            ingest: { path: a.csv }
+          f:
+            filter: { input: src, where: "a > 1" }
+          d:
+            derive: { input: f, columns: { e: "lower(b)" } }
+          g:
+            aggregate: { input: d, group_by: [e], aggregates: { total: sum(c) } }
+          s:
+            sort: { input: src, by: [z] }
+          out:
+            emit: { input: s, path: s.csv }
+        """
+        let (p, d) = load(yaml, checkSchemas: false)
+        #expect(d.isEmpty)
+        let runner = Runner(pipeline: try #require(p), options: Runner.Options())
+        let needed = runner.neededColumns(p!.stages)
+        #expect(needed["d"] == ["e", "c"])
+        #expect(needed["f"] == ["b", "c"])
+        #expect(needed["src"] == nil, "src feeds the emit through the sort, which needs every column")
+        #expect(needed["s"] == nil)
+        #expect(Runner.pruned(StageData(table: table([["a": "1", "b": "x"]], columns: ["a", "b"])), to: ["b"]).table.schema.names == ["b"])
+    }
+
     @Test func everyRowIsAccountedForAcrossRandomPipelines() throws {
         // Property: for random tables through every row-changing stage, in + added == out + rejected + removed.
         var rng = SplitMix64(seed: 2024)
