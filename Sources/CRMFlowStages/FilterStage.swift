@@ -54,7 +54,7 @@ public struct FilterStage: Stage {
         let failed = Set(errors.map(\.row))
         let keep = (0..<input.table.rowCount).filter { mask[$0] && !failed.contains($0) }
         let rejects = errors.map { input.reject(row: $0.row, stage: context.stageID, code: "E_EXPRESSION", reason: "where: \($0.message)") }
-        let out = keep.count == input.table.rowCount ? input : input.selecting(keep)
+        let out = keep.count == input.table.rowCount ? input : input.selecting(keep, threads: context.threads)
         context.progress(input.table.rowCount)
         return StageResult(data: out, rejects: rejects,
                            accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: keep.count, rejected: rejects.count,

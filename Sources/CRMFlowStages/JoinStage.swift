@@ -156,8 +156,12 @@ public struct JoinStage: Stage {
         let (names, rightIdx) = outputNames(left.table.schema.names, right.table.schema.names)
         // Every left row matched exactly once, in order: the left columns pass through without a copy.
         let isIdentity = leftRows.count == left.table.rowCount && unmatched == 0 && fanout == 0 && type != "anti"
-        var columns = isIdentity ? left.table.columns : left.table.columns.map { $0.selecting(leftRows) }
-        for j in rightIdx { columns.append(right.table.columns[j].selectingOptional(rightRows)) }
+        var columns = isIdentity ? left.table.columns : left.table.selecting(leftRows, threads: context.threads).columns
+        let rightColumns = rightIdx.map { right.table.columns[$0] }
+        let selectedRows = rightRows
+        columns.append(contentsOf: ConcurrentMap.map(Array(rightColumns.indices), threads: rightColumns.count > 1 ? context.threads : 1) {
+            rightColumns[$0].selectingOptional(selectedRows)
+        })
         let types = left.table.schema.fields.map(\.type) + rightIdx.map { right.table.schema.fields[$0].type }
         let table = Table(schema: Schema(zip(names, types).map { Field(name: $0, type: $1) }), columns: columns, rowCount: leftRows.count)
         var notes: [String] = []

@@ -308,9 +308,9 @@ public struct StageData: Sendable {
         self.origins = origins
     }
 
-    /// The rows at `indices`, origins kept.
-    public func selecting(_ indices: [Int]) -> StageData {
-        StageData(table: table.selecting(indices), origins: origins?.selecting(indices))
+    /// The rows at `indices`, origins kept; columns are gathered on `threads` threads.
+    public func selecting(_ indices: [Int], threads: Int = 1) -> StageData {
+        StageData(table: table.selecting(indices, threads: threads), origins: origins?.selecting(indices))
     }
 
     /// A reject for row `row`: its origin when known, and the row as CSV.
@@ -346,6 +346,16 @@ public struct Accounting: Sendable, Hashable {
 
     public var balances: Bool {
         rowsIn + added.values.reduce(0, +) == rowsOut + rejected + removed.values.reduce(0, +)
+    }
+}
+
+extension Table {
+    /// The rows at `indices`, gathering columns in parallel when there are many rows.
+    public func selecting(_ indices: [Int], threads: Int) -> Table {
+        guard threads > 1, indices.count >= 100_000, columns.count > 1 else { return selecting(indices) }
+        let source = columns
+        let gathered = ConcurrentMap.map(Array(source.indices), threads: threads) { source[$0].selecting(indices) }
+        return Table(schema: schema, columns: gathered, rowCount: indices.count)
     }
 }
 
