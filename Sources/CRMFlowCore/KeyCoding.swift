@@ -52,17 +52,20 @@ public enum KeyCoding {
         case .string?:
             var table = ByteKeyTable()
             var out: [[Int32]] = []
-            for (t, column) in parts.enumerated() {
-                guard case .string(let buf) = column.storage else { out.append([Int32](repeating: -1, count: column.count)); continue }
-                var codes = [Int32](repeating: -1, count: column.count)
-                buf.bytes.withUnsafeBufferPointer { all in
+            let buffers: [StringBuffer] = parts.map { if case .string(let b) = $0.storage { return b }; return StringBuffer() }
+            // NB: every part's bytes are opened once, so probing compares raw memory without touching the arrays.
+            ByteKeyTable.withViews(buffers) { views in
+                for (t, column) in parts.enumerated() {
+                    guard case .string = column.storage else { out.append([Int32](repeating: -1, count: column.count)); continue }
+                    var codes = [Int32](repeating: -1, count: column.count)
+                    let view = views[t]
                     for r in 0..<column.count {
                         if column.isNull(r) { codes[r] = codeForNull(); continue }
-                        let key = UnsafeBufferPointer(rebasing: all[buf.range(r)])
-                        codes[r] = table.code(for: key, table: t, row: r, parts: parts, next: &next)
+                        let key = view.cell(r)
+                        codes[r] = table.code(for: key, table: t, row: r, views: views, next: &next)
                     }
+                    out.append(codes)
                 }
-                out.append(codes)
             }
             return (out, Int(next))
         case .integer?, .date?, .timestamp?, .boolean?, .double?:
@@ -120,7 +123,12 @@ public enum ByteHash {
 }
 
 struct ByteKeyTable {
-    var slots: [Int32] = [Int32](repeating: -1, count: 1024)
+    /// Open addressing: each slot holds the key's hash beside its code (-1: empty), so a probe reads one cache line.
+    struct Slot {
+        var hash: UInt64
+        var code: Int32
+    }
+    var slots: [Slot] = [Slot](repeating: Slot(hash: 0, code: -1), count: 1024)
     var hashes: [UInt64] = []
     /// (table, row) of each code's first occurrence.
     var owners: [(Int32, Int32)] = []
@@ -150,28 +158,42 @@ struct ByteKeyTable {
         return h
     }
 
-    mutating func code(for key: UnsafeBufferPointer<UInt8>, table: Int, row: Int, parts: [Column], next: inout Int32) -> Int32 {
+    /// A text column's bytes and offsets, opened.
+    struct View {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let offsets: UnsafeBufferPointer<UInt32>
+        @inline(__always)
+        func cell(_ r: Int) -> UnsafeBufferPointer<UInt8> {
+            let start = Int(offsets[r]), end = Int(offsets[r + 1])
+            return UnsafeBufferPointer(start: bytes.baseAddress.map { $0 + start }, count: end - start)
+        }
+    }
+
+    static func withViews<R>(_ buffers: [StringBuffer], _ i: Int = 0, _ opened: [View] = [], _ body: ([View]) -> R) -> R {
+        if i == buffers.count { return body(opened) }
+        return buffers[i].bytes.withUnsafeBufferPointer { b in
+            buffers[i].offsets.withUnsafeBufferPointer { o in withViews(buffers, i + 1, opened + [View(bytes: b, offsets: o)], body) }
+        }
+    }
+
+    mutating func code(for key: UnsafeBufferPointer<UInt8>, table: Int, row: Int, views: [View], next: inout Int32) -> Int32 {
         let h = Self.hash(key)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
-            let c = slots[i]
-            if c < 0 {
+            let slot = slots[i]
+            if slot.code < 0 {
                 let code = next
                 next += 1
-                slots[i] = code
+                slots[i] = Slot(hash: h, code: code)
                 hashes.append(h)
                 owners.append((Int32(table), Int32(row)))
                 if hashes.count * 2 > slots.count { grow() }
                 return code
             }
-            if hashes[Int(c)] == h {
-                let (t, r) = owners[Int(c)]
-                if case .string(let buf) = parts[Int(t)].storage {
-                    let same = buf.withBytes(Int(r)) { existing in
-                        existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0)
-                    }
-                    if same { return c }
-                }
+            if slot.hash == h {
+                let (t, r) = owners[Int(slot.code)]
+                let existing = views[Int(t)].cell(Int(r))
+                if existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0) { return slot.code }
             }
             i = (i + 1) & mask
         }
@@ -179,12 +201,12 @@ struct ByteKeyTable {
 
     mutating func grow() {
         let size = slots.count * 2
-        slots = [Int32](repeating: -1, count: size)
+        slots = [Slot](repeating: Slot(hash: 0, code: -1), count: size)
         mask = size - 1
         for (code, h) in hashes.enumerated() {
             var i = Int(truncatingIfNeeded: h) & mask
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            slots[i] = Int32(code)
+            while slots[i].code >= 0 { i = (i + 1) & mask }
+            slots[i] = Slot(hash: h, code: Int32(code))
         }
     }
 }
