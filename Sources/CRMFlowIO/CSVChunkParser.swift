@@ -53,8 +53,14 @@ final class ChunkParserState {
     /// With no columns declared, every record's fields (used to read a header).
     var capturedRows: [[[UInt8]?]] = []
 
-    init(columnCount: Int, delimiter: UInt8, ragged: RaggedPolicy, rejectInvalidEncoding: Bool, expectedBytes: Int) {
+    /// Columns whose text is not kept (stored as null); their current field is kept only to rebuild a rejected record.
+    let skip: [Bool]
+    var skippedField: [[UInt8]?]
+
+    init(columnCount: Int, delimiter: UInt8, ragged: RaggedPolicy, rejectInvalidEncoding: Bool, expectedBytes: Int, skip: Set<Int> = []) {
         self.columnCount = columnCount
+        self.skip = (0..<columnCount).map { skip.contains($0) }
+        skippedField = [[UInt8]?](repeating: nil, count: columnCount)
         self.delimiter = delimiter
         self.ragged = ragged
         self.rejectInvalidEncoding = rejectInvalidEncoding
@@ -90,7 +96,10 @@ final class ChunkParserState {
         if let data {
             let p = UnsafeRawBufferPointer(start: data, count: length)
             if length > 0 { inspect(p.bindMemory(to: UInt8.self)) }
-            if field < columnCount {
+            if field < columnCount, skip[field] {
+                skippedField[field] = Array(p.bindMemory(to: UInt8.self))
+                builders[field].appendNull()
+            } else if field < columnCount {
                 if builders[field].byteCount + length > Int(UInt32.max) - 16 {
                     // NB: offsets are 32-bit; rather than wrap silently, stop with an error (see `readChunks`).
                     overflowed = true
@@ -103,6 +112,7 @@ final class ChunkParserState {
             }
         } else {
             if field < columnCount {
+                if skip[field] { skippedField[field] = nil }
                 builders[field].appendNull()
             } else {
                 extra.append(nil)
@@ -227,7 +237,7 @@ final class ChunkParserState {
     /// The last `fields` fields re-encoded as one CSV record.
     func rawRecord(fields: Int, pending: [UInt8]? = nil) -> String {
         var values: [[UInt8]?] = []
-        for c in 0..<min(fields, columnCount) { values.append(builders[c].last()) }
+        for c in 0..<min(fields, columnCount) { values.append(skip[c] ? skippedField[c] : builders[c].last()) }
         values.append(contentsOf: extra)
         var out: [UInt8] = []
         for (k, v) in values.enumerated() {
@@ -246,7 +256,7 @@ final class ChunkParserState {
     func detach(endedClean: Bool) -> RawChunk {
         var carried: [[UInt8]?] = []
         for c in stride(from: min(field, columnCount) - 1, through: 0, by: -1) {
-            carried.append(builders[c].last())
+            carried.append(skip[c] ? nil : builders[c].last())
             builders[c].removeLast()
         }
         carried.reverse()

@@ -34,6 +34,9 @@ public struct CSVOptions: Sendable {
     public var threads: Int = 0
     /// Target bytes per parallel chunk.
     public var chunkSize: Int = 8 << 20
+    /// Columns (by position) whose text is not kept: they read as all null. Records are still checked in full (field
+    /// count, encoding, NUL) and rejected records keep every field.
+    public var skipColumns: Set<Int> = []
     /// Keep each row's physical line number (`LoadedTable.rowLines`), so later stages can reject rows with their origin.
     public var keepRowLines = false
 

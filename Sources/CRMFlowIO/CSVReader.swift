@@ -222,6 +222,7 @@ extension CSVFile {
         let columnCount = columnNames.count
         let delimiter = dialect.delimiter, quote = dialect.quote, ragged = options.ragged
         let rejectInvalid = options.onInvalidEncoding == .reject
+        let skip = options.skipColumns.count < columnCount ? options.skipColumns : []
         let work = OrderedWork<ChunkResult<R>>(threads: threadCount, limit: threadCount + 1)
         var lineBase = dataStartLine
         let path = self.path
@@ -257,7 +258,8 @@ extension CSVFile {
             return
         }
         if sequential {
-            let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid, expectedBytes: chunkSize)
+            let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid, expectedBytes: chunkSize,
+                                         skip: skip)
             let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote)
             var block: [UInt8] = []
             while offset < total {
@@ -291,7 +293,7 @@ extension CSVFile {
             let bytes = block
             try work.submit({
                 let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid,
-                                             expectedBytes: bytes.count)
+                                             expectedBytes: bytes.count, skip: skip)
                 let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote)
                 _ = bytes.withUnsafeBytes { parser.parse($0) }
                 let clean = parser.isAtRecordBoundary

@@ -246,11 +246,14 @@ public final class Runner: @unchecked Sendable {
         } else {
             guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
             observer?.stageStarted(decl.id, kind: decl.kind)
-            let context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
+            var context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
                                      environment: options.environment, threads: options.threadsPerStage,
                                      isCancelled: { [weak self] in self?.isCancelled ?? true },
                                      progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
                                      protectedPaths: inputPaths())
+            lock.lock()
+            context.neededColumns = needed[decl.id]
+            lock.unlock()
             do {
                 result = try stage.run(inputs, context)
             } catch {

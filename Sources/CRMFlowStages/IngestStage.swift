@@ -191,6 +191,7 @@ public struct IngestStage: Stage {
         let full = context.inputPath(path)
         var loaded: LoadedTable
         var lines: [Int32]
+        var skipped: Set<String> = []
         do {
             switch format {
             case .json, .ndjson:
@@ -206,6 +207,12 @@ public struct IngestStage: Stage {
                                        hint: "columns: " + file.columnNames.joined(separator: ", "), status: .badPipeline)
                 }
                 o.declared = declaredPlans(raw: file.columnNames)
+                // Columns no later stage reads are not stored (declared ones are, so their values are still checked).
+                if let needed = context.neededColumns {
+                    let finals = finalNames(file.columnNames)
+                    o.skipColumns = Set(file.columnNames.indices.filter { !needed.contains(finals[$0]) && o.declared[file.columnNames[$0]] == nil })
+                }
+                skipped = Set(o.skipColumns.map { file.columnNames[$0] })
                 let typedFile = try CSVFile.open(full, options: o)
                 loaded = try typedFile.load()
                 lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
@@ -229,7 +236,7 @@ public struct IngestStage: Stage {
         let schema = Schema(zip(names, loaded.table.schema.fields).map { Field(name: $0, type: $1.type) })
         let table = Table(schema: schema, columns: loaded.table.columns, rowCount: loaded.table.rowCount)
         var notes = loaded.headerNotes
-        for (name, note) in loaded.columnNotes.sorted(by: { $0.key < $1.key }) { notes.append("column '\(name)': \(note)") }
+        for (name, note) in loaded.columnNotes.sorted(by: { $0.key < $1.key }) where !skipped.contains(name) { notes.append("column '\(name)': \(note)") }
         if loaded.adjustedRows > 0 { notes.append("\(loaded.adjustedRows) ragged rows were padded or truncated (ragged: pad)") }
         context.progress(table.rowCount)
         return StageResult(

@@ -413,6 +413,8 @@ public struct RunContext: Sendable {
     public var progress: @Sendable (Int) -> Void
     /// Paths the pipeline reads, so an emit never overwrites one.
     public var protectedPaths: [String]
+    /// The output columns later stages read (nil: all); a source may skip reading the others.
+    public var neededColumns: Set<String>? = nil
 
     public init(stageID: String, outputDirectory: String, baseDirectory: String, environment: EvalEnvironment, threads: Int,
                 isCancelled: @escaping @Sendable () -> Bool = { false }, progress: @escaping @Sendable (Int) -> Void = { _ in },

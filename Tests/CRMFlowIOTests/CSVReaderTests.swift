@@ -257,3 +257,34 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         #expect(cells(loaded.table) == [["2024-02-01"]])
     }
 }
+
+@Suite struct SkippedColumnTests {
+    /// Skipping columns changes nothing but those columns: same rows, same rejects (with whole records), any chunking.
+    @Test(arguments: [1, 2])
+    func skippedColumnsReadAsNullAndRejectsKeepEveryField(threads: Int) throws {
+        var text = "id,name,notes,amount\n"
+        for i in 0..<3_000 {
+            switch i % 97 {
+            case 5: text += "\(i),N\(i)\n"                                   // too few fields
+            case 9: text += "\(i),\"multi\nline \(i)\",\"a, b\",\(i)\n"     // quoted newline and comma
+            default: text += "\(i),N\(i),\"note \(i)\",\(i * 2)\n"
+            }
+        }
+        func load(skip: Set<Int>) throws -> LoadedTable {
+            try loadCSV(text) {
+                $0.allStrings = true
+                $0.threads = threads
+                $0.chunkSize = 4_096
+                $0.skipColumns = skip
+            }
+        }
+        let full = try load(skip: [])
+        let skipped = try load(skip: [1, 2])
+        #expect(skipped.table.rowCount == full.table.rowCount)
+        #expect(skipped.table.columns[0] == full.table.columns[0])
+        #expect(skipped.table.columns[3] == full.table.columns[3])
+        #expect(skipped.table.columns[1].nullCount == skipped.table.rowCount)
+        #expect(skipped.rejects.map { "\($0.line) \($0.code) \($0.record)" } == full.rejects.map { "\($0.line) \($0.code) \($0.record)" })
+        #expect(full.rejects.first?.record == "5,N5")
+    }
+}

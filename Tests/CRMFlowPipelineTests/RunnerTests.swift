@@ -201,6 +201,20 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         #expect(Runner.pruned(StageData(table: table([["a": "1", "b": "x"]], columns: ["a", "b"])), to: ["b"]).table.schema.names == ["b"])
     }
 
+    @Test func unreadColumnsAreNotStoredYetRejectedRecordsStayWhole() throws {
+        let csv = Paths.scratch("skip.csv")
+        try "id,name,notes,amount\n1,Ann,\"long, quoted\",10\n2,Bob,x\n3,Cy,\"multi\nline\",30\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        let yaml = "  src:\n    ingest: { path: \"\(csv)\" }\n  total:\n    aggregate: { input: src, aggregates: { n: count(*), s: sum(amount) } }\n"
+        let dir = Paths.scratch("skip-out")
+        let (report, outputs) = try runStages(yaml, keep: ["total"], outputDirectory: dir)
+        #expect(rendered(outputs["total"]) == [["2", "40"]])
+        let src = try #require(report.stages.first { $0.id == "src" })
+        #expect(src.accounting == Accounting(rowsIn: 3, rowsOut: 2, rejected: 1))
+        #expect(src.notes.allSatisfy { !$0.contains("notes") && !$0.contains("name") }, "\(src.notes)")
+        let rejects = try String(contentsOfFile: try #require(src.rejectsFile), encoding: .utf8)
+        #expect(rejects.contains(",3,src,E_TOO_FEW_FIELDS,\"expected 4 field(s), found 3\",\"2,Bob,x\""))
+    }
+
     @Test func everyRowIsAccountedForAcrossRandomPipelines() throws {
         // Property: for random tables through every row-changing stage, in + added == out + rejected + removed.
         var rng = SplitMix64(seed: 2024)
