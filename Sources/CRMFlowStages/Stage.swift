@@ -490,16 +490,15 @@ public protocol Stage: Sendable {
     func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema
     /// Runs the stage on its inputs' outputs, in input order.
     func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult
-    /// The columns of each input the stage reads to produce `needed` columns of its output (nil: every column).
+    /// The columns of each input the stage reads to produce `needed` columns of its output (nil, or no entry for that
+    /// input: every column).
     /// The runner uses this to drop columns no later stage reads as soon as they are produced.
     func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?]
 }
 
 extension Stage {
-    /// Every column of every input (the safe default).
-    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
-        Array(repeating: nil, count: 8)
-    }
+    /// Every column of every input (the safe default: an input with no entry is read whole).
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] { [] }
 }
 
 extension Stage {

@@ -305,7 +305,12 @@ enum FunctionCatalog {
             return .error("'\(text)' is not a date")
         },
         def("parse_date", 2, Int.max, "parse_date(text, format, ...)", "a date read with the first matching strftime-like format (%Y %m %d %b %H %M %S); null when none matches",
-            fixed(.date, [.string, .string, .string, .string, .string, .string, .string, .string])) { a, _ in
+            { types in
+                for (i, t) in types.enumerated() where t != nil && t != .string {
+                    return .failure(TypeRuleError("argument \(i + 1) must be string, got \(t!.rawValue)"))
+                }
+                return .success(.date)
+            }) { a, _ in
             let text = Array((a[0].asString ?? "").utf8)
             for f in a.dropFirst() {
                 let format = Array((f.asString ?? "").utf8)
