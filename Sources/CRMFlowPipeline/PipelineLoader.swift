@@ -220,6 +220,19 @@ struct Builder {
         } else {
             log.add(.missingTopLevelKey, "the pipeline has no `stages:`", at: root.location, hint: "add a `stages:` mapping")
         }
+        // Two emits to one file would race (the later rename wins): each output path belongs to one stage.
+        var writers: [String: String] = [:]
+        for s in stages where s.kind == "emit" {
+            guard let path = s.config.string("path") else { continue }
+            var key = (path as NSString).standardizingPath
+            while key.hasPrefix("./") { key.removeFirst(2) }
+            if let first = writers[key] {
+                log.add(.invalidValue, "stages '\(first)' and '\(s.id)' both write '\(path)'", at: s.config.node("path")?.textLocation, length: path.count,
+                        hint: "give each emit its own path")
+            } else {
+                writers[key] = s.id
+            }
+        }
         let (ordered, graphIsValid) = checkGraph(stages)
         var known: [String: ExprSchema] = [:]
         // Schemas are checked for every stage the graph can order, even when other parts of it are broken.

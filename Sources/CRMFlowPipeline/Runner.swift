@@ -325,7 +325,8 @@ public final class Runner: @unchecked Sendable {
             return nil
         }
         do { try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true) } catch {
-            throw CRMFlowError(.cannotWrite, "cannot create '\(options.outputDirectory)': \(error.localizedDescription)")
+            throw CRMFlowError(.cannotWrite, "cannot create the output directory '\(options.outputDirectory)'",
+                               hint: "check that its parent exists and is writable, or choose another with --out DIR")
         }
         let names = ["source", "line", "stage", "code", "reason", "record"]
         let types: [DataType] = [.string, .integer, .string, .string, .string, .string]

@@ -64,7 +64,8 @@ public struct EmitStage: Stage {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw StageFailure("cannot create the output directory '\(dir)': \(error.localizedDescription)", status: .cannotWrite)
+            throw StageFailure("cannot create the output directory '\(dir)'", hint: "check that its parent exists and is writable, or choose another with --out DIR",
+                               status: .cannotWrite)
         }
         do {
             let writer = try TableFileWriter(path: target, encoder: TableEncoder(format: format, schema: input.table.schema, options: options),

@@ -90,6 +90,14 @@ private let contacts = "sample-data/salesforce/contacts.csv"
         #expect(d[2].hint == "did you mean 'Email'?")
     }
 
+    @Test func twoEmitsToOneFileAreRefused() {
+        let yaml = "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    emit: { input: a, path: x.csv }\n  c:\n    emit: { input: a, path: ./x.csv }\n"
+        let (p, d) = load(yaml)
+        #expect(p == nil)
+        #expect(d.map(\.message) == ["stages 'b' and 'c' both write './x.csv'"])
+        #expect(d.first?.location?.line == 8)
+    }
+
     @Test func secretsFromTheEnvironmentAreNeverShown() {
         let yaml = "pipeline: x\nstages:\n  a:\n    ingest: { path: \"${env:CRMFLOW_SECRET_DIR}/nope.csv\" }\n"
         let (_, d) = load(yaml, environment: ["CRMFLOW_SECRET_DIR": "/s3cr3t"])
