@@ -109,3 +109,65 @@ import Testing
         #expect(d.stderr.contains("write YYYY-MM-DD"))
     }
 }
+
+/// Ctrl-C on a running pipeline: the binary stops, exits 130 and leaves no output behind.
+@Suite(.serialized) struct InterruptTests {
+    @Test func sigintStopsCleanlyWithoutPartialOutput() throws {
+        let data = CLI.scratch("contacts.csv")
+        #expect(try CLI.run(["generate", "contacts", "--rows", "150000", "--seed", "3", "--out", data]).status == 0)
+        let out = CLI.scratch("interrupted")
+        let pipeline = CLI.write("""
+        pipeline: interrupted
+        stages:
+          src:
+            ingest: { path: "\(data)", all_strings: true }
+          slow:
+            derive:
+              input: src
+              columns:
+                a: "regexp_replace(lower(email) || upper(email), '[aeiou]', '', 'g')"
+                b: "regexp_replace(upper(email) || lower(email), '[^a-z]', '-', 'g')"
+                c: "concat_ws('/', a, b, email, a, b)"
+          out:
+            emit: { input: slow, path: slow.csv }
+        """, "interrupted.yaml")
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["run", pipeline, "--out", out, "--jobs", "1"]
+        p.currentDirectoryURL = CLI.packageRoot
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        let sawSlowStart = DispatchSemaphore(value: 0)
+        let collected = Collected()
+        err.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            if collected.append(d).contains("slow (derive) started") { sawSlowStart.signal() }
+        }
+        try p.run()
+        #expect(sawSlowStart.wait(timeout: .now() + 60) == .success)
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        err.fileHandleForReading.readabilityHandler = nil
+        #expect(p.terminationStatus == 130, "\(collected.text)")
+        #expect(collected.text.contains("cancelled (interrupted); no partial outputs were written"))
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        #expect(left.isEmpty, "nothing written: \(left)")
+    }
+}
+
+final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var data = Data()
+    func append(_ d: Data) -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        data.append(d)
+        return String(decoding: data, as: UTF8.self)
+    }
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return String(decoding: data, as: UTF8.self)
+    }
+}
