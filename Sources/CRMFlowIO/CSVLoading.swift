@@ -155,7 +155,7 @@ extension CSVFile {
     /// Chunks are parsed on worker threads while this thread appends each finished chunk's text to the table's
     /// columns (so concatenation overlaps parsing and every chunk is freed as soon as it is copied); the columns are
     /// then typed in parallel.
-    public func load() throws -> LoadedTable {
+    public func load(progress: ((Int) -> Void)? = nil) throws -> LoadedTable {
         Trace.mark("load start")
         let names = columnNames
         var text: [StringBuffer] = []
@@ -203,6 +203,7 @@ extension CSVFile {
                 rejects.append(contentsOf: raw.rejects.map { f.absolute($0, base: base) })
                 read += raw.rowCount + raw.rejects.count
                 adjusted += raw.adjustedRows
+                progress?(read)
             })
         }
         Trace.mark("parsed and concatenated")

@@ -214,7 +214,7 @@ public struct IngestStage: Stage {
                 }
                 skipped = Set(o.skipColumns.map { file.columnNames[$0] })
                 let typedFile = try CSVFile.open(full, options: o)
-                loaded = try typedFile.load()
+                loaded = try typedFile.load(progress: context.progress)
                 lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             }
         } catch let e as CRMFlowError {
