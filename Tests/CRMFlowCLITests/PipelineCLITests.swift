@@ -139,16 +139,29 @@ import Testing
         p.standardError = err
         p.standardOutput = Pipe()
         let sawSlowStart = DispatchSemaphore(value: 0)
+        let finished = DispatchSemaphore(value: 0)
         let collected = Collected()
-        err.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            if collected.append(d).contains("slow (derive) started") { sawSlowStart.signal() }
+        // NB: a plain thread doing blocking reads; Foundation's readabilityHandler has crashed the test process here.
+        let fd = err.fileHandleForReading.fileDescriptor
+        let reader = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var signalled = false
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n <= 0 { break }
+                if collected.append(Data(buffer[0..<n])).contains("slow (derive) started"), !signalled {
+                    signalled = true
+                    sawSlowStart.signal()
+                }
+            }
+            finished.signal()
         }
         try p.run()
+        reader.start()
         #expect(sawSlowStart.wait(timeout: .now() + 60) == .success)
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
-        err.fileHandleForReading.readabilityHandler = nil
+        _ = finished.wait(timeout: .now() + 10)
         #expect(p.terminationStatus == 130, "\(collected.text)")
         #expect(collected.text.contains("cancelled (interrupted); no partial outputs were written"))
         let left = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
