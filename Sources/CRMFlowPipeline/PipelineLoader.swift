@@ -50,6 +50,8 @@ public struct Pipeline: Sendable {
     /// Output schemas known before reading data (names, and types where declared).
     public var knownSchemas: [String: ExprSchema]
     public var tests: ConfigNode?
+    /// The `tests:` block, parsed.
+    public var testCases: [PipelineTestCase] = []
     public var variables: [String: String]
 
     public func stage(_ id: String) -> StageDeclaration? { stages.first { $0.id == id } }
@@ -249,9 +251,13 @@ struct Builder {
         }
         var tests = rootMap["tests"]
         if let t = tests { tests = substitute(t) }
-        guard log.isEmpty, graphIsValid else { return nil }
-        return Pipeline(name: name, description: rootMap["description"]?.scalar, path: path, text: text, sha256: sha256, stages: ordered,
-                        knownSchemas: known, tests: tests, variables: variables)
+        guard graphIsValid else { return nil }
+        var pipeline = Pipeline(name: name, description: rootMap["description"]?.scalar, path: path, text: text, sha256: sha256, stages: ordered,
+                                knownSchemas: known, tests: tests, variables: variables)
+        // The tests: block is part of the file: its problems are reported with the others.
+        pipeline.testCases = PipelineTestRunner.cases(pipeline, log: log)
+        guard log.isEmpty else { return nil }
+        return pipeline
     }
 
     func reportDuplicates(_ entries: [ConfigEntry], what: String) {

@@ -180,13 +180,7 @@ struct TestPipeline: ParsableCommand {
 
     func run() throws {
         let (pipeline, loader) = try arguments.load(checkSchemas: false)
-        let log = DiagnosticLog()
-        let cases = PipelineTestRunner.cases(pipeline, log: log)
-        if !log.isEmpty {
-            let text = PipelineLoader.readText(arguments.pipeline)
-            FileHandle.standardError.write(DiagnosticRenderer.render(log.all, sources: [arguments.pipeline: text]))
-            throw ExitCode(ExitStatus.badPipeline.rawValue)
-        }
+        let cases = pipeline.testCases
         if cases.isEmpty {
             FileHandle.standardError.write("\(arguments.pipeline) has no tests: block\n")
             throw ExitCode(ExitStatus.badPipeline.rawValue)

@@ -263,7 +263,7 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         let log = DiagnosticLog()
         let pipeline = try #require(try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent(file).path, options: o, log: log),
                                     "\(DiagnosticRenderer.render(log.all, sources: [:]))")
-        let cases = PipelineTestRunner.cases(pipeline, log: log)
+        let cases = pipeline.testCases
         #expect(log.isEmpty)
         #expect(!cases.isEmpty)
         var ro = Runner.Options()
@@ -293,8 +293,7 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         """
         let (p, d) = load(yaml, checkSchemas: false)
         #expect(d.isEmpty)
-        let log = DiagnosticLog()
-        let outcomes = PipelineTestRunner.run(try #require(p), cases: PipelineTestRunner.cases(p!, log: log), options: Runner.Options())
+        let outcomes = PipelineTestRunner.run(try #require(p), cases: p!.testCases, options: Runner.Options())
         #expect(outcomes.map(\.failures) == [["f row 2: n: expected '4', got '3'"]])
     }
 
