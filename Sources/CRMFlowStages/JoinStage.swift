@@ -110,8 +110,21 @@ public struct JoinStage: Stage {
             leftKeys.append(l)
             rightKeys.append(r)
         }
-        let (codes, distinct) = KeyCoding.encode([rightKeys, leftKeys], nullsMatch: false)
-        let rc = codes[0], lc = codes[1]
+        let rc: [Int32], lc: [Int32], distinct: Int
+        if keys.count == 1, case .string(let leftText) = leftKeys[0].storage, let index = ByteKeyIndex(rightKeys[0]) {
+            // One text key (the usual email or id join): index the right side, probe the left in slices on all cores.
+            let leftKey = leftKeys[0]
+            let slices = left.table.rowSlices(parts: context.threads)
+            let parts = ConcurrentMap.map(slices, threads: context.threads) { range -> [Int32] in
+                leftText.bytes.withUnsafeBufferPointer { all in
+                    range.map { r in leftKey.isNull(r) ? -1 : index.code(of: UnsafeBufferPointer(rebasing: all[leftText.range(r)])) }
+                }
+            }
+            (rc, lc, distinct) = (index.rowCodes, parts.flatMap { $0 }, index.count)
+        } else {
+            let (codes, n) = KeyCoding.encode([rightKeys, leftKeys], nullsMatch: false)
+            (rc, lc, distinct) = (codes[0], codes[1], n)
+        }
         // Right rows per key, as a CSR index (rows in order).
         var starts = [Int32](repeating: 0, count: distinct + 1)
         for c in rc where c >= 0 { starts[Int(c) + 1] += 1 }
