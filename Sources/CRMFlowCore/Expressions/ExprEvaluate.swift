@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Column-at-a-time evaluation of compiled expressions with SQL null semantics.
 ///
 /// Each node produces a whole column (or a constant) for the table; typed kernels handle the common operators on
@@ -624,17 +628,31 @@ extension Value {
 // MARK: - Byte-level kernels for the common functions on text columns (no String or Value per row)
 
 extension Evaluator {
-    /// `cast(text as T)` over a text column with the CSV reader's converters.
+    /// `cast(text as T)` over a text column with the CSV reader's converters; numbers to numbers without `Value`s.
     mutating func castText(_ v: Vec, to type: DataType) -> Vec? {
+        if case .column(let c) = v, let fast = Self.castNumeric(c, to: type) { return .column(fast) }
         guard type != .string, case .column(let c) = v, case .string(let buf) = c.storage else { return nil }
         let outcome = ColumnConversion.convert(buf, validity: c.validity, plan: ColumnPlan(type: type, isDeclared: true))
         for r in outcome.failedRows { fail(r, "cannot cast '\(buf.string(r))' to \(type.rawValue)") }
         return .column(outcome.column)
     }
 
-    /// Fast paths for functions whose first argument is a text column (and other arguments constants).
+    /// Fast paths for functions whose first argument is a column (and other arguments constants).
     mutating func kernel(_ name: String, _ args: [Vec]) -> Vec? {
+        if name == "date_trunc", args.count == 2, case .constant(.string(let u)) = args[0], let unit = DateUnit(text: u),
+           case .column(let d) = args[1], case .date(let days) = d.storage {
+            return .column(Column(storage: .date(days.map { DateMath.truncate($0, unit) }), validity: d.validity))
+        }
         guard case .column(let c)? = args.first else { return nil }
+        if name == "round", case .double(let a) = c.storage {
+            var digits = 0
+            if args.count == 2 {
+                guard case .constant(.integer(let d)) = args[1] else { return nil }
+                digits = Int(d)
+            }
+            let f = pow(10, Double(digits))
+            return .column(Column(storage: .double(a.map { ($0 * f).rounded(.toNearestOrAwayFromZero) / f }), validity: c.validity))
+        }
         switch (name, c.storage) {
         case ("lower", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: false) })
         case ("upper", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: true) })
@@ -700,6 +718,23 @@ extension Evaluator {
             })
         default:
             return nil
+        }
+    }
+
+    /// Casts between integer, double and money columns (money as major units; to money rounds half away from zero).
+    static func castNumeric(_ c: Column, to type: DataType) -> Column? {
+        switch (c.storage, type) {
+        case (.money(let minor, _, _), .double): return Column(storage: .double(minor.map { Double($0) / 100 }), validity: c.validity)
+        case (.integer(let a), .double): return Column(storage: .double(a.map(Double.init)), validity: c.validity)
+        case (.double(let a), .money):
+            // Values beyond ±9e16 cannot be cents in an Int64: those take the row-by-row path, which reports them.
+            guard a.allSatisfy({ !$0.isFinite || abs($0) < 9.2e16 }), a.allSatisfy(\.isFinite) else { return nil }
+            return Column(storage: .money(minor: a.map { Int64(($0 * 100).rounded(.toNearestOrAwayFromZero)) }, currency: [UInt8](repeating: 0, count: a.count),
+                                          currencies: [""]), validity: c.validity)
+        case (.integer(let a), .money):
+            guard a.allSatisfy({ abs($0) < Int64.max / 100 }) else { return nil }
+            return Column(storage: .money(minor: a.map { $0 * 100 }, currency: [UInt8](repeating: 0, count: a.count), currencies: [""]), validity: c.validity)
+        default: return nil
         }
     }
 
