@@ -122,21 +122,31 @@ public struct SortStage: Stage {
 
     /// Orders `rows` (ascending row numbers) by the keys; ties keep their order.
     static func order(_ columns: [Column], keys: [Key], rows: [Int]) -> [Int] {
-        enum Rank { case ints([Int64]), doubles([Double]), bytes(StringBuffer), values(Column) }
+        enum Rank { case ints([Int64]), doubles([Double]), bytes(StringBuffer, prefixes: [UInt64]), values(Column) }
+        // Text keys compare their first 8 bytes as one big-endian integer first (the same order as the bytes); only
+        // equal prefixes compare the whole text. Prefixes are indexed by position in `rows`.
+        func prefix(_ buf: StringBuffer, _ r: Int) -> UInt64 {
+            buf.withBytes(r) { p in
+                var v: UInt64 = 0
+                for i in 0..<8 { v = v << 8 | UInt64(i < p.count ? p[i] : 0) }
+                return v
+            }
+        }
         let ranks: [Rank] = columns.map { c in
             switch c.storage {
             case .integer(let a), .timestamp(let a): return .ints(a)
             case .date(let a): return .ints(a.map(Int64.init))
             case .boolean(let a): return .ints(a.map { $0 ? 1 : 0 })
             case .double(let a): return .doubles(a)
-            case .string(let b): return .bytes(b)
+            case .string(let b): return .bytes(b, prefixes: rows.map { prefix(b, $0) })
             case .money: return .values(c)
             }
         }
         // NB: `rows` is always ascending (all rows, or a run tied on the first key, which the packed sort leaves in row
-        // order), so breaking ties by row number keeps the input order: the sort is stable.
-        var idx = rows
-        idx.sort { a, b in
+        // order), so breaking ties by position keeps the input order: the sort is stable.
+        var positions = Array(0..<rows.count)
+        positions.sort { x, y in
+            let a = rows[x], b = rows[y]
             for (k, c) in columns.enumerated() {
                 let na = c.isNull(a), nb = c.isNull(b)
                 if na || nb {
@@ -145,16 +155,18 @@ public struct SortStage: Stage {
                 }
                 var cmp: Int
                 switch ranks[k] {
-                case .ints(let x): cmp = x[a] < x[b] ? -1 : (x[a] > x[b] ? 1 : 0)
-                case .doubles(let x): cmp = x[a] < x[b] ? -1 : (x[a] > x[b] ? 1 : 0)
-                case .bytes(let buf): cmp = buf.withBytes(a) { pa in buf.withBytes(b) { pb in compareBytes(pa, pb) } }
+                case .ints(let v): cmp = v[a] < v[b] ? -1 : (v[a] > v[b] ? 1 : 0)
+                case .doubles(let v): cmp = v[a] < v[b] ? -1 : (v[a] > v[b] ? 1 : 0)
+                case .bytes(let buf, let prefixes):
+                    let pa = prefixes[x], pb = prefixes[y]
+                    cmp = pa != pb ? (pa < pb ? -1 : 1) : buf.withBytes(a) { sa in buf.withBytes(b) { sb in compareBytes(sa, sb) } }
                 case .values(let col): cmp = compareValues(col.value(at: a), col.value(at: b))
                 }
                 if keys[k].descending { cmp = -cmp }
                 if cmp != 0 { return cmp < 0 }
             }
-            return a < b
+            return x < y
         }
-        return idx
+        return positions.map { rows[$0] }
     }
 }

@@ -160,6 +160,15 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
         #expect(rendered(u).map { $0[0] } == ["2", "3", "1", "4", "5"])
     }
 
+    @Test func textKeysLongerThanTheirPrefixSortByEveryByte() throws {
+        let words = ["customer-000b", "customer-000a", "customer", "", "Customer-000a", "customer-000a ", "customer-000a", "ü", "u"]
+        let t = table(words.map { ["w": $0] }, columns: ["w"])
+        let keys = [SortStage.Key(column: "w", descending: false, nullsFirst: false, location: SourceLocation(file: "t", line: 1, column: 1))]
+        let order = SortStage.order([t.columns[0]], keys: keys, rowCount: t.rowCount)
+        #expect(order.map { words[$0] } == ["", "Customer-000a", "customer", "customer-000a", "customer-000a", "customer-000a ", "customer-000b", "u", "ü"])
+        #expect(order[3] == 1 && order[4] == 6, "equal texts keep their input order")
+    }
+
     @Test func limitAndSeededSample() throws {
         let (l, lr) = try stage("  l:\n    limit: { input: deals, rows: 2, offset: 1 }\n", "l")
         #expect(rendered(l).map { $0[0] } == ["2", "3"])
