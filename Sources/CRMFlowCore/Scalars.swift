@@ -164,4 +164,21 @@ public enum Scalars {
         while hi > lo, isSpace(p[hi - 1]) { hi -= 1 }
         return UnsafeBufferPointer(rebasing: p[lo..<hi])
     }
+
+    /// True when every byte is ASCII (checked 8 bytes at a time).
+    @inline(__always)
+    public static func isASCII(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = p.baseAddress else { return true }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= p.count {
+            if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+            i += 8
+        }
+        while i < p.count {
+            if p[i] >= 0x80 { return false }
+            i += 1
+        }
+        return true
+    }
 }

@@ -202,9 +202,15 @@ extension CompiledAggregate {
             return Column(storage: .integer(counts), validity: nil)
         case "count_distinct":
             guard let arg else { break }
-            var seen = [Set<Value>](repeating: [], count: n)
-            for r in 0..<rowCount where !arg.isNull(r) { seen[Int(g.groupOfRow[r])].insert(arg.value(at: r)) }
-            return Column(storage: .integer(seen.map { Int64($0.count) }), validity: nil)
+            // Values as dense codes (bytes hashed in place), then distinct (group, code) pairs.
+            let codes = KeyCoding.encode([[arg]], nullsMatch: false).codes[0]
+            var seen = Set<UInt64>()
+            var counts = [Int64](repeating: 0, count: n)
+            for r in 0..<rowCount where codes[r] >= 0 {
+                let k = UInt64(UInt32(g.groupOfRow[r])) << 32 | UInt64(UInt32(codes[r]))
+                if seen.insert(k).inserted { counts[Int(g.groupOfRow[r])] += 1 }
+            }
+            return Column(storage: .integer(counts), validity: nil)
         case "sum", "avg", "stddev":
             guard let arg else { break }
             if call.name != "stddev", case .money(let minor, let cur, let codes) = arg.storage {

@@ -756,6 +756,19 @@ extension Evaluator {
 
     /// Case mapping byte by byte for ASCII and Latin-1 letters; other scalars through Unicode's full case mapping.
     static func caseMapped(_ cell: UnsafeBufferPointer<UInt8>, _ out: inout [UInt8], upper: Bool) {
+        // All-ASCII text (the usual case): copy, then flip the letters in place.
+        if Scalars.isASCII(cell) {
+            let start = out.count
+            out.append(contentsOf: cell)
+            out.withUnsafeMutableBufferPointer { o in
+                if upper {
+                    for i in start..<o.count where o[i] &- 97 < 26 { o[i] -= 32 }
+                } else {
+                    for i in start..<o.count where o[i] &- 65 < 26 { o[i] += 32 }
+                }
+            }
+            return
+        }
         var i = 0
         let n = cell.count
         while i < n {
