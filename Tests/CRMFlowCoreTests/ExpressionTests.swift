@@ -171,6 +171,7 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         EvalCase(text: "regexp_replace('(555) 010-1234', '[^0-9]', '', 'g')", values: ["5550101234", "5550101234", "5550101234"]),
         EvalCase(text: "regexp_replace('a1b2', '([a-z])([0-9])', '\\2\\1')", values: ["1ab2", "1ab2", "1ab2"]),
         EvalCase(text: "regexp_replace(name || ' 1-2', '[^a-z0-9]', '', 'g')", values: ["nn12", "bob12", "null"]),
+        EvalCase(text: "regexp_replace(name || ' +1 (555) 010-12ü', '[^0-9+]', '', 'g') || regexp_replace(name || '-x y', '[ -]', '', 'g')", values: ["+155501012Annxy", "+155501012bobxy", "null"]),
         EvalCase(text: "upper(name) || lower('ÄÖ') || trim(name)", values: ["ANNäöAnn", "BOBäöbob", "null"]),
         EvalCase(text: "lower(name || 'ÆŁĞÉ×ΣSS') || upper('straße ÿ é')", values: ["annæłğé×σss" + "STRASSE Ÿ É", "bobæłğé×σss" + "STRASSE Ÿ É", "null"]),
         EvalCase(text: "'[' || trim(name || '\u{00A0} \u{3000}') || ']' || length(trim(' \t' || name || ' \u{2003}'))", values: ["[Ann]3", "[bob]3", "null"]),

@@ -708,6 +708,12 @@ extension Evaluator {
                 global = flags.contains("g")
             }
             let repl = Array(replacement.utf8)
+            // Deleting a character class everywhere (`[^0-9+]` → '', 'g': keep digits and '+') is a byte filter.
+            if global, repl.isEmpty, let keep = Self.byteClassToKeep(pattern) {
+                return .column(Self.mapText(c, buf) { cell, out in
+                    for b in cell where keep[Int(b)] { out.append(b) }
+                })
+            }
             // NB: a text without any match is copied as is; matching needs a NUL-terminated copy of the cell.
             var scratch: [UInt8] = []
             return .column(Self.mapText(c, buf) { cell, out in
@@ -736,6 +742,31 @@ extension Evaluator {
             return Column(storage: .money(minor: a.map { $0 * 100 }, currency: [UInt8](repeating: 0, count: a.count), currencies: [""]), validity: c.validity)
         default: return nil
         }
+    }
+
+    /// For a pattern that is one bracket expression of ASCII characters and ranges (`[^0-9+]`, `[ -]`), the bytes a
+    /// global replacement by '' keeps. Bytes of other characters match a negated class (as POSIX regex does in the
+    /// C locale, byte by byte), so they are dropped by `[^...]` and kept by `[...]`.
+    static func byteClassToKeep(_ pattern: String) -> [Bool]? {
+        var p = Array(pattern.utf8)
+        guard p.count >= 3, p.first == UInt8(ascii: "["), p.last == UInt8(ascii: "]") else { return nil }
+        p = Array(p.dropFirst().dropLast())
+        let negated = p.first == UInt8(ascii: "^")
+        if negated { p.removeFirst() }
+        guard !p.isEmpty, p.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: "\\") }) else { return nil }
+        var inClass = [Bool](repeating: false, count: 256)
+        var i = 0
+        while i < p.count {
+            if i + 2 < p.count, p[i + 1] == UInt8(ascii: "-") {
+                guard p[i] <= p[i + 2] else { return nil }
+                for b in p[i]...p[i + 2] { inClass[Int(b)] = true }
+                i += 3
+            } else {
+                inClass[Int(p[i])] = true
+                i += 1
+            }
+        }
+        return (0..<256).map { negated ? inClass[$0] : !inClass[$0] }
     }
 
     /// Applies a byte transform to every non-null cell of a text column.
