@@ -20,6 +20,25 @@ public enum KeyCoding {
                 distinct = n
                 continue
             }
+            // Few combinations (the usual group-by on stage, owner, month): a dense table instead of hashing.
+            if distinct > 0, n > 0, distinct.multipliedReportingOverflow(by: n).partialValue <= 1 << 22, distinct * n > 0 {
+                var dense = [Int32](repeating: -1, count: distinct * n)
+                var next: Int32 = 0
+                for t in 0..<tables {
+                    for r in 0..<combined[t].count {
+                        let a = combined[t][r], b = codes[t][r]
+                        if a < 0 || b < 0 { combined[t][r] = -1; continue }
+                        let slot = Int(a) * n + Int(b)
+                        if dense[slot] < 0 {
+                            dense[slot] = next
+                            next += 1
+                        }
+                        combined[t][r] = dense[slot]
+                    }
+                }
+                distinct = Int(next)
+                continue
+            }
             var map: [UInt64: Int32] = [:]
             map.reserveCapacity(min(distinct * n, 1 << 20))
             for t in 0..<tables {

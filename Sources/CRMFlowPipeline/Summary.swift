@@ -160,6 +160,7 @@ public enum RunSummary {
                 fields.append("\"balanced\": \(a.balances)")
             }
             fields.append(String(format: "\"seconds\": %.3f", s.seconds))
+            fields.append(String(format: "\"started_at\": %.3f", s.startedAt))
             switch s.status {
             case .failed(let m), .skipped(let m): fields.append("\"reason\": \(quote(m))")
             default: break
