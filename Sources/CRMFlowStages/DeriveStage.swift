@@ -90,27 +90,77 @@ public struct DeriveStage: Stage {
         let slices = table.rowSlices(parts: context.threads)
         let env = context.environment
         let expressions = compiled
-        let parts = ConcurrentMap.map(slices, threads: context.threads) { range -> ([Column], [(Int, String)]) in
-            var part = Table(schema: readSchema, columns: readIndices.map { slices.count == 1 ? table.columns[$0] : table.columns[$0].slice(range) },
-                             rowCount: range.count)
+        // Expressions that do not read each other's results form waves. When the first wave alone can keep every core
+        // busy, whole columns are computed side by side on the input as it is (no copies); otherwise the rows are cut
+        // into slices, each evaluated on its own copy of the columns read.
+        var level = [Int](repeating: 0, count: columns.count)
+        for k in columns.indices {
+            let refs = Set(columns[k].expr.node.referencedColumns)
+            for j in 0..<k where refs.contains(names[j]) || names[j] == names[k] { level[k] = max(level[k], level[j] + 1) }
+        }
+        var parts: [([Column], [(Int, String)])] = []
+        if context.threads > 1, slices.count > 1, level.filter({ $0 == 0 }).count >= context.threads {
+            var part = Table(schema: readSchema, columns: readIndices.map { table.columns[$0] }, rowCount: table.rowCount)
+            var produced = [Column?](repeating: nil, count: columns.count)
             var errors: [(Int, String)] = []
-            var produced: [Column] = []
-            for (k, e) in expressions.enumerated() {
-                let result = e.evaluate(part, env: env)
-                errors.append(contentsOf: result.errors.map { (range.lowerBound + $0.row, "\(names[k]): \($0.message)") })
-                produced.append(result.column)
-                var fields = part.schema.fields
-                var cols = part.columns
-                if let i = part.schema.index(of: names[k]) {
-                    fields[i] = Field(name: names[k], type: e.type)
-                    cols[i] = result.column
-                } else {
-                    fields.append(Field(name: names[k], type: e.type))
-                    cols.append(result.column)
+            let specs = columns
+            for wave in 0...(level.max() ?? 0) {
+                let ks = columns.indices.filter { level[$0] == wave }
+                let snapshot = part
+                let results = ConcurrentMap.map(ks, threads: context.threads) { k -> Result<(Column, [(Int, String)], DataType), ExprError> in
+                    do throws(ExprError) {
+                        let e = try ExprCompiler.compile(specs[k].expr.node, text: specs[k].expr.text, schema: snapshot.schema)
+                        let r = e.evaluate(snapshot, env: env)
+                        return .success((r.column, r.errors.map { ($0.row, "\(names[k]): \($0.message)") }, e.type))
+                    } catch {
+                        return .failure(error)
+                    }
                 }
-                part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+                for (i, k) in ks.enumerated() {
+                    switch results[i] {
+                    case .failure(let e):
+                        throw StageFailure("\(specs[k].expr.location(of: e.span)): in columns.\(names[k]) of stage '\(context.stageID)': \(e.message)",
+                                           hint: e.hint, status: .badPipeline)
+                    case .success(let (column, errs, type)):
+                        produced[k] = column
+                        errors.append(contentsOf: errs)
+                        var fields = part.schema.fields
+                        var cols = part.columns
+                        if let j = part.schema.index(of: names[k]) {
+                            fields[j] = Field(name: names[k], type: type)
+                            cols[j] = column
+                        } else {
+                            fields.append(Field(name: names[k], type: type))
+                            cols.append(column)
+                        }
+                        part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+                    }
+                }
             }
-            return (produced, errors)
+            parts = [(produced.map { $0! }, errors)]
+        } else {
+            parts = ConcurrentMap.map(slices, threads: context.threads) { range -> ([Column], [(Int, String)]) in
+                var part = Table(schema: readSchema, columns: readIndices.map { slices.count == 1 ? table.columns[$0] : table.columns[$0].slice(range) },
+                                 rowCount: range.count)
+                var errors: [(Int, String)] = []
+                var produced: [Column] = []
+                for (k, e) in expressions.enumerated() {
+                    let result = e.evaluate(part, env: env)
+                    errors.append(contentsOf: result.errors.map { (range.lowerBound + $0.row, "\(names[k]): \($0.message)") })
+                    produced.append(result.column)
+                    var fields = part.schema.fields
+                    var cols = part.columns
+                    if let i = part.schema.index(of: names[k]) {
+                        fields[i] = Field(name: names[k], type: e.type)
+                        cols[i] = result.column
+                    } else {
+                        fields.append(Field(name: names[k], type: e.type))
+                        cols.append(result.column)
+                    }
+                    part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+                }
+                return (produced, errors)
+            }
         }
         try context.checkCancelled()
         // The last expression for a name wins; earlier ones for the same name were only inputs to later ones.

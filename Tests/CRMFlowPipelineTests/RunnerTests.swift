@@ -150,26 +150,35 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
             derive: { input: src, columns: { n: "cast(v as integer)", m: "n % 7" } }
           f:
             filter: { input: d, where: "m = 3 or v like '%99'" }
+          w:
+            derive: { input: src, columns: { a: "cast(v as integer)", v: "upper(v) || '!'", b: "length(v)", c: "a % 10" } }
 
         """
         var results: [[String: Table]] = []
         var rejects: [[Int?]] = []
-        for threads in [1, 4] {
+        // 1 thread: one slice; 2 threads: w's first wave (a, v) fills both cores, so whole columns run side by side;
+        // 4 threads: row slices.
+        for threads in [1, 2, 4] {
             let (p, _) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
             var o = Runner.Options()
             o.threadsPerStage = threads
             o.given = ["src": StageData(table: t)]
             o.outputDirectory = Paths.scratch("slices")
             let runner = Runner(pipeline: try #require(p), options: o)
-            runner.keep = ["d", "f"]
+            runner.keep = ["d", "f", "w"]
             let r = runner.run()
             #expect(r.exitStatus == 0)
             rejects.append(r.stages.map { $0.accounting?.rejected })
             results.append(runner.kept.mapValues(\.table))
         }
-        #expect(results[0]["d"] == results[1]["d"])
-        #expect(results[0]["f"] == results[1]["f"])
-        #expect(rejects[0] == rejects[1])
+        for other in 1...2 {
+            #expect(results[0]["d"] == results[other]["d"])
+            #expect(results[0]["f"] == results[other]["f"])
+            #expect(results[0]["w"] == results[other]["w"])
+            #expect(rejects[0] == rejects[other])
+        }
+        #expect(results[0]["w"]?.schema.names == ["v", "a", "b", "c"])
+        #expect(rendered(results[0]["w"]).prefix(2) == [["1!", "1", "2", "1"], ["2!", "2", "2", "2"]], "row 0 (x0) is rejected by the cast")
         #expect(rejects[0][1] == 16)
     }
 
