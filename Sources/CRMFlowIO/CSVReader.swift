@@ -222,7 +222,8 @@ extension CSVFile {
         let columnCount = columnNames.count
         let delimiter = dialect.delimiter, quote = dialect.quote, ragged = options.ragged
         let rejectInvalid = options.onInvalidEncoding == .reject
-        let skip = options.skipColumns.count < columnCount ? options.skipColumns : []
+        // At least one column is stored, so rows keep a count (and a one-column file its blank-line-as-null rule).
+        let skip = options.skipColumns.count < columnCount ? options.skipColumns : options.skipColumns.subtracting([0])
         let work = OrderedWork<ChunkResult<R>>(threads: threadCount, limit: threadCount + 1)
         var lineBase = dataStartLine
         let path = self.path
