@@ -88,52 +88,53 @@ public enum KeyCoding {
             }
             return (out, Int(next))
         case .integer?, .date?, .timestamp?, .boolean?, .double?:
-            var map: [Int64: Int32] = [:]
-            var out: [[Int32]] = []
-            for column in parts {
-                var codes = [Int32](repeating: -1, count: column.count)
-                for r in 0..<column.count {
-                    if column.isNull(r) { codes[r] = codeForNull(); continue }
-                    let key: Int64
-                    switch column.storage {
-                    case .integer(let a): key = a[r]
-                    case .timestamp(let a): key = a[r]
-                    case .date(let a): key = Int64(a[r])
-                    case .boolean(let a): key = a[r] ? 1 : 0
-                    case .double(let a): key = Int64(bitPattern: (a[r] == 0 ? 0 : a[r]).bitPattern)
-                    default: key = 0
-                    }
-                    if let c = map[key] { codes[r] = c } else {
-                        map[key] = next
-                        codes[r] = next
-                        next += 1
-                    }
-                }
-                out.append(codes)
+            func newCode() -> Int32 {
+                next += 1
+                return next - 1
             }
-            return (out, Int(next))
+            let codes = codesOfHashable(parts, codeForNull: codeForNull, newCode: newCode) { column, r -> Int64 in
+                switch column.storage {
+                case .integer(let a): return a[r]
+                case .timestamp(let a): return a[r]
+                case .date(let a): return Int64(a[r])
+                case .boolean(let a): return a[r] ? 1 : 0
+                case .double(let a): return Int64(bitPattern: (a[r] == 0 ? 0 : a[r]).bitPattern)
+                default: return 0
+                }
+            }
+            return (codes, Int(next))
         default:
-            var map: [Value: Int32] = [:]
-            var out: [[Int32]] = []
-            for column in parts {
-                var codes = [Int32](repeating: -1, count: column.count)
-                for r in 0..<column.count {
-                    if column.isNull(r) { codes[r] = codeForNull(); continue }
-                    let v = column.value(at: r)
-                    if let c = map[v] { codes[r] = c } else {
-                        map[v] = next
-                        codes[r] = next
-                        next += 1
-                    }
-                }
-                out.append(codes)
+            func newCode() -> Int32 {
+                next += 1
+                return next - 1
             }
-            return (out, Int(next))
+            let codes = codesOfHashable(parts, codeForNull: codeForNull, newCode: newCode) { column, r in column.value(at: r) }
+            return (codes, Int(next))
         }
+    }
+
+    /// Codes through a dictionary, for keys other than text: `key` reads row `r` of a column.
+    static func codesOfHashable<K: Hashable>(_ parts: [Column], codeForNull: () -> Int32, newCode: () -> Int32,
+                                             _ key: (Column, Int) -> K) -> [[Int32]] {
+        var map: [K: Int32] = [:]
+        var out: [[Int32]] = []
+        for column in parts {
+            var codes = [Int32](repeating: -1, count: column.count)
+            for r in 0..<column.count {
+                if column.isNull(r) { codes[r] = codeForNull(); continue }
+                let k = key(column, r)
+                if let c = map[k] { codes[r] = c } else {
+                    let c = newCode()
+                    map[k] = c
+                    codes[r] = c
+                }
+            }
+            out.append(codes)
+        }
+        return out
     }
 }
 
-/// Open-addressing table from byte strings (read in place from the source columns) to codes.
 /// Hashing of byte strings for the hash tables of group-by, joins and the profiler.
 public enum ByteHash {
     /// A 64-bit hash of `p` (FNV-1a over 8-byte words, then a final mix).
@@ -141,6 +142,7 @@ public enum ByteHash {
     public static func hash(_ p: UnsafeBufferPointer<UInt8>) -> UInt64 { ByteKeyTable.hash(p) }
 }
 
+/// Open-addressing table from byte strings (read in place from the source columns) to codes.
 struct ByteKeyTable {
     /// Open addressing: each slot holds the key's hash beside its code (-1: empty), so a probe reads one cache line.
     struct Slot {

@@ -43,3 +43,21 @@ public struct Table: Sendable, Hashable {
         return Table(schema: schema, columns: columns)
     }
 }
+
+extension Schema {
+    /// The schema with the field `name` given `type` in place, or appended when there is none.
+    public func setting(_ name: String, _ type: DataType) -> Schema {
+        var fields = self.fields
+        if let i = index(of: name) { fields[i] = Field(name: name, type: type) } else { fields.append(Field(name: name, type: type)) }
+        return Schema(fields)
+    }
+}
+
+extension Table {
+    /// The table with column `name` replaced in place, or appended when there is none.
+    public func setting(_ name: String, _ column: Column) -> Table {
+        var columns = self.columns
+        if let i = schema.index(of: name) { columns[i] = column } else { columns.append(column) }
+        return Table(schema: schema.setting(name, column.type), columns: columns, rowCount: rowCount)
+    }
+}

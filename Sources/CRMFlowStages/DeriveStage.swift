@@ -63,9 +63,7 @@ public struct DeriveStage: Stage {
             var s = schema
             for (k, c) in columns.enumerated() {
                 guard let e = try? ExprCompiler.compile(c.expr.node, text: c.expr.text, schema: s) else { return false }
-                var fields = s.fields
-                if let i = s.index(of: names0[k]) { fields[i] = Field(name: names0[k], type: e.type) } else { fields.append(Field(name: names0[k], type: e.type)) }
-                s = Schema(fields)
+                s = s.setting(names0[k], e.type)
             }
             return true
         }
@@ -82,9 +80,7 @@ public struct DeriveStage: Stage {
         for c in columns {
             let e = try compile(c.expr, Table(emptyWith: schema), option: "columns.\(c.name)", stage: context.stageID)
             compiled.append(e)
-            var fields = schema.fields
-            if let i = schema.index(of: c.name) { fields[i] = Field(name: c.name, type: e.type) } else { fields.append(Field(name: c.name, type: e.type)) }
-            schema = Schema(fields)
+            schema = schema.setting(c.name, e.type)
         }
         // Large inputs are evaluated in row slices on all cores, then put back together in order.
         let slices = table.rowSlices(parts: context.threads)
@@ -107,11 +103,11 @@ public struct DeriveStage: Stage {
             for wave in 0...(level.max() ?? 0) {
                 let ks = columns.indices.filter { level[$0] == wave }
                 let snapshot = part
-                let results = ConcurrentMap.map(ks, threads: context.threads) { k -> Result<(Column, [(Int, String)], DataType), ExprError> in
+                let results = ConcurrentMap.map(ks, threads: context.threads) { k -> Result<(Column, [(Int, String)]), ExprError> in
                     do throws(ExprError) {
                         let e = try ExprCompiler.compile(specs[k].expr.node, text: specs[k].expr.text, schema: snapshot.schema)
                         let r = e.evaluate(snapshot, env: env)
-                        return .success((r.column, r.errors.map { ($0.row, "\(names[k]): \($0.message)") }, e.type))
+                        return .success((r.column, r.errors.map { ($0.row, "\(names[k]): \($0.message)") }))
                     } catch {
                         return .failure(error)
                     }
@@ -121,19 +117,10 @@ public struct DeriveStage: Stage {
                     case .failure(let e):
                         throw StageFailure("\(specs[k].expr.location(of: e.span)): in columns.\(names[k]) of stage '\(context.stageID)': \(e.message)",
                                            hint: e.hint, status: .badPipeline)
-                    case .success(let (column, errs, type)):
+                    case .success(let (column, errs)):
                         produced[k] = column
                         errors.append(contentsOf: errs)
-                        var fields = part.schema.fields
-                        var cols = part.columns
-                        if let j = part.schema.index(of: names[k]) {
-                            fields[j] = Field(name: names[k], type: type)
-                            cols[j] = column
-                        } else {
-                            fields.append(Field(name: names[k], type: type))
-                            cols.append(column)
-                        }
-                        part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+                        part = part.setting(names[k], column)
                     }
                 }
             }
@@ -148,25 +135,15 @@ public struct DeriveStage: Stage {
                     let result = e.evaluate(part, env: env)
                     errors.append(contentsOf: result.errors.map { (range.lowerBound + $0.row, "\(names[k]): \($0.message)") })
                     produced.append(result.column)
-                    var fields = part.schema.fields
-                    var cols = part.columns
-                    if let i = part.schema.index(of: names[k]) {
-                        fields[i] = Field(name: names[k], type: e.type)
-                        cols[i] = result.column
-                    } else {
-                        fields.append(Field(name: names[k], type: e.type))
-                        cols.append(result.column)
-                    }
-                    part = Table(schema: Schema(fields), columns: cols, rowCount: part.rowCount)
+                    part = part.setting(names[k], result.column)
                 }
                 return (produced, errors)
             }
         }
         try context.checkCancelled()
         // The last expression for a name wins; earlier ones for the same name were only inputs to later ones.
-        var outFields = table.schema.fields
-        var outColumns = table.columns
-        for (k, e) in expressions.enumerated() {
+        var out = table
+        for k in expressions.indices {
             let column: Column
             if parts.count == 1 {
                 column = parts[0].0[k]
@@ -175,15 +152,8 @@ public struct DeriveStage: Stage {
                     throw StageFailure("derive of stage '\(context.stageID)': \(error)")
                 }
             }
-            if let i = outFields.firstIndex(where: { $0.name == names[k] }) {
-                outFields[i] = Field(name: names[k], type: e.type)
-                outColumns[i] = column
-            } else {
-                outFields.append(Field(name: names[k], type: e.type))
-                outColumns.append(column)
-            }
+            out = out.setting(names[k], column)
         }
-        let out = Table(schema: Schema(outFields), columns: outColumns, rowCount: table.rowCount)
         var errors: [Int: String] = [:]
         for part in parts { for (row, message) in part.1 where errors[row] == nil { errors[row] = message } }
         var data = StageData(table: out, origins: input.origins)
