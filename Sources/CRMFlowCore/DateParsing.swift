@@ -24,6 +24,8 @@ public struct DateScan: Sendable, Equatable {
     public var microsOfDay: Int64 = 0
     /// Seconds east of UTC given in the text, if any.
     public var utcOffsetSeconds: Int = 0
+    /// The text named its zone (`Z` or an offset); otherwise the time is local time of an unknown zone.
+    public var hasZone: Bool = false
 
     /// Days since the epoch, using `order` for numeric dates; nil if the date is invalid.
     public func days(order: DayOrder?) -> Int? {
@@ -154,6 +156,7 @@ public enum DateParsing {
             }
         }
         var offset = 0
+        let zoned = i < n
         if i < n {
             if p[i] == UInt8(ascii: "Z") {
                 i += 1
@@ -171,6 +174,7 @@ public enum DateParsing {
         result.hasTime = true
         result.microsOfDay = Int64(h.value * 3600 + mi.value * 60 + seconds) * 1_000_000 + micros
         result.utcOffsetSeconds = offset
+        result.hasZone = zoned
         return plausible(result) ? result : nil
     }
 

@@ -93,7 +93,13 @@ public struct TableEncoder: Sendable {
     @inline(__always)
     static func isFormulaLike(_ v: ArraySlice<UInt8>) -> Bool {
         guard let f = v.first else { return false }
-        return f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13
+        if f == UInt8(ascii: "+") || f == UInt8(ascii: "-") {
+            // A signed number or an E.164 phone number (`+15550101234`, `-12.5`) is data, not a formula.
+            let rest = v.dropFirst()
+            if !rest.isEmpty, rest.allSatisfy({ $0 &- 48 < 10 || $0 == UInt8(ascii: ".") }) { return false }
+            return true
+        }
+        return f == UInt8(ascii: "=") || f == UInt8(ascii: "@") || f == 9 || f == 13
     }
 
     static func appendMarkdown(_ v: ArraySlice<UInt8>, to out: inout [UInt8]) {
@@ -152,7 +158,8 @@ public struct TableEncoder: Sendable {
                 Self.appendJSONString(v, to: &out)
             } else if format == .markdown {
                 Self.appendMarkdown(ArraySlice(v), to: &out)
-            } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13 {
+            } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13,
+                      Self.isFormulaLike(ArraySlice(v)) {
                 var guarded: [UInt8] = [UInt8(ascii: "'")]
                 guarded.append(contentsOf: v)
                 CSVQuoting.appendField(guarded[...], delimiter: options.delimiter, to: &out)

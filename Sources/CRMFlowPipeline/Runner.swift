@@ -36,6 +36,8 @@ public struct StageReport: Sendable {
     public var rejectsFile: String?
     public var inputFiles: [String]
     public var hint: String?
+    /// A clean stage's change report.
+    public var changes: [CleanChange] = []
 }
 
 /// The outcome of a run.
@@ -68,6 +70,8 @@ public final class Runner: @unchecked Sendable {
     public struct Options: Sendable {
         public var jobs = defaultThreadCount()
         public var failFast = false
+        /// Mask e-mails, phones and names in change-report examples.
+        public var maskPII = false
         public var outputDirectory = "out"
         public var baseDirectory = FileManager.default.currentDirectoryPath
         public var environment = EvalEnvironment.now()
@@ -225,7 +229,7 @@ public final class Runner: @unchecked Sendable {
             let ended = elapsed()
             return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                                endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
-                               inputFiles: result?.inputFiles ?? [], hint: hint)
+                               inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [])
         }
         lock.lock()
         let wasCancelled = cancelled
@@ -253,6 +257,7 @@ public final class Runner: @unchecked Sendable {
                                      protectedPaths: inputPaths())
             lock.lock()
             context.neededColumns = needed[decl.id]
+            context.maskPII = options.maskPII
             lock.unlock()
             do {
                 result = try stage.run(inputs, context)

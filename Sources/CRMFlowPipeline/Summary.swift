@@ -115,6 +115,7 @@ public enum RunSummary {
             if let h = f.hint { out += "  hint: \(h)\n" }
         }
         for p in report.accountingProblems { out += "ACCOUNTING \(p)\n" }
+        for s in report.stages where !s.changes.isEmpty { out += changeReport(s) }
         let rejectFiles = report.stages.compactMap(\.rejectsFile)
         if !rejectFiles.isEmpty { out += "rejects: " + rejectFiles.joined(separator: ", ") + "\n" }
         let outputs = report.stages.flatMap(\.outputs)
@@ -168,6 +169,7 @@ public enum RunSummary {
             if let r = s.rejectsFile { fields.append("\"rejects_file\": \(quote(r))") }
             if !s.outputs.isEmpty { fields.append("\"outputs\": [" + s.outputs.map(quote).joined(separator: ", ") + "]") }
             if !s.notes.isEmpty { fields.append("\"notes\": [" + s.notes.map(quote).joined(separator: ", ") + "]") }
+            if !s.changes.isEmpty { fields.append("\"changes\": [\n" + s.changes.map(changeJSON).joined(separator: ",\n") + "\n    ]") }
             return "    {" + fields.joined(separator: ", ") + "}"
         }.joined(separator: ",\n")
         out += "\n  ],\n"
@@ -186,6 +188,46 @@ public enum RunSummary {
     }
 
     public static func quote(_ s: String) -> String { JSONText.quoted(s) }
+
+    static func changeJSON(_ c: CleanChange) -> String {
+        var f = ["\"step\": \(c.step)", "\"kind\": \(quote(c.kind))", "\"column\": \(quote(c.column))", "\"examined\": \(c.examined)",
+                 "\"changed\": \(c.changed)", "\"nulled\": \(c.nulled)", "\"rejected\": \(c.rejected)", "\"invalid_kept\": \(c.invalidKept)",
+                 "\"deduplicated\": \(c.deduplicated)"]
+        f.append("\"samples\": [" + c.samples.map { "{\"before\": \(quote($0.before)), \"after\": \(quote($0.after))}" }.joined(separator: ", ") + "]")
+        f.append("\"notes\": [" + c.notes.map(quote).joined(separator: ", ") + "]")
+        return "      {" + f.joined(separator: ", ") + "}"
+    }
+
+    /// A value as it can be read on one line: quoted, with line breaks and tabs shown.
+    static func visible(_ s: String) -> String {
+        "\"" + s.replacingOccurrences(of: "\r\n", with: "⏎").replacingOccurrences(of: "\n", with: "⏎").replacingOccurrences(of: "\t", with: "⇥") + "\""
+    }
+
+    /// A clean stage's change report: one line per step and column that did something, with an example.
+    public static func changeReport(_ s: StageReport) -> String {
+        let active = s.changes.filter { !$0.isEmpty }
+        var out = "\nchanges made by \(s.id) (clean):\n"
+        var rows: [[String]] = [["step", "column", "values", "changed", "nulled", "rejected", "kept invalid", "removed", "example"]]
+        for c in active {
+            let example = c.samples.first.map { "\(visible($0.before)) → \(visible($0.after))" } ?? ""
+            let clipped = example.count > 70 ? String(example.prefix(69)) + "…" : example
+            rows.append(["\(c.step) \(c.kind)", c.column, "\(c.examined)", "\(c.changed)", "\(c.nulled)", "\(c.rejected)", "\(c.invalidKept)",
+                         "\(c.deduplicated)", clipped])
+        }
+        let widths = (0..<rows[0].count).map { c in rows.map { $0[c].count }.max() ?? 0 }
+        let numeric: Set<Int> = [2, 3, 4, 5, 6, 7]
+        for (i, r) in rows.enumerated() {
+            let cells = r.enumerated().map { c, v in
+                let pad = String(repeating: " ", count: widths[c] - v.count)
+                return numeric.contains(c) && i > 0 ? pad + v : v + pad
+            }
+            out += "  " + cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+        }
+        let idle = s.changes.count - active.count
+        if idle > 0 { out += "  (\(idle) step/column pair\(idle == 1 ? "" : "s") changed nothing)\n" }
+        for c in s.changes { for n in c.notes { out += "  step \(c.step) \(c.kind) \(c.column): \(n)\n" } }
+        return out
+    }
 
 }
 

@@ -370,14 +370,18 @@ public struct StageResult: Sendable {
     public var outputs: [String]
     /// Input files read (for the run manifest).
     public var inputFiles: [String]
+    /// What a `clean` stage changed, per step and column.
+    public var changes: [CleanChange]
 
-    public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = []) {
+    public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = [],
+                changes: [CleanChange] = []) {
         self.data = data
         self.rejects = rejects
         self.accounting = accounting
         self.notes = notes
         self.outputs = outputs
         self.inputFiles = inputFiles
+        self.changes = changes
     }
 }
 
@@ -415,6 +419,8 @@ public struct RunContext: Sendable {
     public var protectedPaths: [String]
     /// The output columns later stages read (nil: all); a source may skip reading the others.
     public var neededColumns: Set<String>? = nil
+    /// Mask personal data (e-mails, phones, names) in examples shown in summaries.
+    public var maskPII = false
 
     public init(stageID: String, outputDirectory: String, baseDirectory: String, environment: EvalEnvironment, threads: Int,
                 isCancelled: @escaping @Sendable () -> Bool = { false }, progress: @escaping @Sendable (Int) -> Void = { _ in },

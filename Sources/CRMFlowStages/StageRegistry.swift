@@ -1,7 +1,7 @@
 /// The one explicit list of stage kinds. The loader, `crmflow validate`, `crmflow stages` and the reference read it.
 public enum StageRegistry {
     public static let all: [any Stage.Type] = [
-        IngestStage.self, FilterStage.self, DeriveStage.self, SelectStage.self, UnionStage.self, JoinStage.self,
+        IngestStage.self, CleanStage.self, FilterStage.self, DeriveStage.self, SelectStage.self, UnionStage.self, JoinStage.self,
         AggregateStage.self, SortStage.self, LimitStage.self, SampleStage.self, EmitStage.self,
     ]
 

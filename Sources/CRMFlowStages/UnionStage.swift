@@ -33,6 +33,11 @@ public struct UnionStage: Stage {
     }
 
     public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        Self.unionSchema(inputs, sourceColumn: sourceColumn)
+    }
+
+    /// The schema of inputs stacked by column name, with the source column appended when asked for.
+    static func unionSchema(_ inputs: [KnownSchema], sourceColumn: String?) -> KnownSchema {
         var names: [String] = []
         var types: [DataType?] = []
         for s in inputs {
@@ -59,6 +64,13 @@ public struct UnionStage: Stage {
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        let (data, notes) = try Self.stack(inputs, names: inputNames, sourceColumn: sourceColumn, stageID: context.stageID)
+        let total = data.table.rowCount
+        return StageResult(data: data, accounting: Accounting(rowsIn: total, rowsOut: total), notes: notes)
+    }
+
+    /// Stacks inputs by column name (types widened), origins kept; notes say which columns had differing types.
+    static func stack(_ inputs: [StageData], names inputNames: [String], sourceColumn: String?, stageID: String) throws(StageFailure) -> (StageData, [String]) {
         var fields: [Field] = []
         for data in inputs {
             for f in data.table.schema.fields {
@@ -67,7 +79,7 @@ public struct UnionStage: Stage {
         }
         if let sourceColumn {
             if fields.contains(where: { $0.name == sourceColumn }) {
-                throw StageFailure("source_column '\(sourceColumn)' of stage '\(context.stageID)' is already a column of an input",
+                throw StageFailure("source_column '\(sourceColumn)' of stage '\(stageID)' is already a column of an input",
                                    hint: "choose another name", status: .badPipeline)
             }
             fields.append(Field(name: sourceColumn, type: .string))
@@ -87,7 +99,7 @@ public struct UnionStage: Stage {
                 }
             }
             do { columns.append(try Column.concatenating(parts)) } catch {
-                throw StageFailure("union of stage '\(context.stageID)': \(error)")
+                throw StageFailure("union of stage '\(stageID)': \(error)")
             }
         }
         let total = inputs.reduce(0) { $0 + $1.table.rowCount }
@@ -98,6 +110,6 @@ public struct UnionStage: Stage {
             let kinds = Set(inputs.compactMap { $0.table.schema.fields.first { $0.name == f.name }?.type })
             if kinds.count > 1 { notes.append("column '\(f.name)' has types \(kinds.map(\.rawValue).sorted().joined(separator: ", ")) across inputs; unioned as \(f.type.rawValue)") }
         }
-        return StageResult(data: StageData(table: table, origins: origins), accounting: Accounting(rowsIn: total, rowsOut: total), notes: notes)
+        return (StageData(table: table, origins: origins), notes)
     }
 }

@@ -82,6 +82,9 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress lines; only the summary and errors.")
     var quiet = false
 
+    @Flag(help: "Mask e-mail addresses, phone numbers and names in the examples of clean stages' change reports.")
+    var maskPii = false
+
     func run() throws {
         let (pipeline, loader) = try arguments.load()
         if dryRun {
@@ -95,6 +98,7 @@ struct Run: ParsableCommand {
             options.jobs = jobs
         }
         options.failFast = failFast
+        options.maskPII = maskPii
         options.outputDirectory = out ?? "out/\(pipeline.name)"
         options.environment = loader.evalEnvironment
         let observer = ConsoleObserver(quiet: quiet)

@@ -1,0 +1,135 @@
+/// White space and letter case, byte by byte, for the `clean` stage's `trim` and `case` steps.
+public enum TextCleaning {
+    /// The length of a white-space scalar at `i` (0 if none). Zero-width characters are reported negative: they are
+    /// removed rather than turned into a space.
+    @inline(__always)
+    static func spaceLength(_ p: UnsafeBufferPointer<UInt8>, _ i: Int) -> Int {
+        let b = p[i]
+        if b < 0x80 { return b == 32 || (b >= 9 && b <= 13) ? 1 : 0 }
+        let n = p.count
+        if b == 0xC2, i + 1 < n, p[i + 1] == 0xA0 || p[i + 1] == 0x85 { return 2 }
+        if b == 0xE2, i + 2 < n, p[i + 1] == 0x80 {
+            let c = p[i + 2]
+            if c <= 0x8A || c == 0xA8 || c == 0xA9 || c == 0xAF { return 3 }
+            if c >= 0x8B && c <= 0x8D { return -3 }  // U+200B-U+200D zero-width space / (non-)joiner
+        }
+        if b == 0xE2, i + 2 < n, p[i + 1] == 0x81 {
+            if p[i + 2] == 0x9F { return 3 }
+            if p[i + 2] == 0xA0 { return -3 }  // U+2060 word joiner
+        }
+        if b == 0xE3, i + 2 < n, p[i + 1] == 0x80, p[i + 2] == 0x80 { return 3 }
+        if b == 0xE1, i + 2 < n, p[i + 1] == 0x9A, p[i + 2] == 0x80 { return 3 }
+        if b == 0xEF, i + 2 < n, p[i + 1] == 0xBB, p[i + 2] == 0xBF { return -3 }  // U+FEFF (a BOM inside a field)
+        return 0
+    }
+
+    /// Trims white space at both ends (ASCII and Unicode spaces), removes zero-width characters, and with `collapse`
+    /// turns every inner run of white space into one ASCII space. Returns false when the value is unchanged (nothing
+    /// was written).
+    public static func trim(_ p: UnsafeBufferPointer<UInt8>, collapse: Bool, into out: inout [UInt8]) -> Bool {
+        let n = p.count
+        // Fast check: printable ASCII with no leading/trailing space and no double spaces needs no work.
+        var clean = n == 0 || (p[0] != 32 && p[n - 1] != 32)
+        if clean {
+            var previousSpace = false
+            for i in 0..<n {
+                let b = p[i]
+                if b >= 0x80 || b < 32 { clean = false; break }
+                if b == 32 {
+                    if previousSpace && collapse { clean = false; break }
+                    previousSpace = true
+                } else {
+                    previousSpace = false
+                }
+            }
+        }
+        if clean { return false }
+        var pending: [UInt8] = []
+        var hasPending = false
+        var wroteAny = false
+        var i = 0
+        while i < n {
+            let k = spaceLength(p, i)
+            if k < 0 { i -= k; continue }
+            if k > 0 {
+                if wroteAny {
+                    hasPending = true
+                    if !collapse { pending.append(contentsOf: UnsafeBufferPointer(rebasing: p[i..<(i + k)])) }
+                }
+                i += k
+                continue
+            }
+            if hasPending {
+                if collapse { out.append(32) } else { out.append(contentsOf: pending) }
+                pending.removeAll(keepingCapacity: true)
+                hasPending = false
+            }
+            // Other control characters are dropped.
+            if p[i] < 32 || p[i] == 127 { i += 1; continue }
+            out.append(p[i])
+            wroteAny = true
+            i += 1
+        }
+        return !(out.count == n && out.elementsEqual(p))
+    }
+
+    /// Lower-cases (`upper: false`) or upper-cases text; false when unchanged.
+    public static func changeCase(_ p: UnsafeBufferPointer<UInt8>, upper: Bool, into out: inout [UInt8]) -> Bool {
+        Evaluator.caseMapped(p, &out, upper: upper)
+        return !out.elementsEqual(p)
+    }
+
+    /// Words written in lower case inside names ("van der Berg", "Ludwig van Beethoven").
+    static let particles: Set<String> = [
+        "van", "von", "der", "den", "de", "del", "della", "dei", "di", "da", "das", "dos", "du", "la", "le", "ter", "ten",
+        "te", "zu", "zum", "zur", "y", "e", "bin", "binti", "al", "el", "af", "av",
+    ]
+
+    /// Title case with the rules names need: each word part (split at spaces, hyphens and apostrophes) that is all
+    /// upper or all lower case is re-cased; a part already in mixed case ("McDonald", "DeShawn") is left as written.
+    /// `Mc` and `O'` prefixes get a capital after them; particles stay lower case when more words follow.
+    public static func titleCaseName(_ text: String) -> String {
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        let words = text.split(separator: " ", omittingEmptySubsequences: false)
+        for (w, word) in words.enumerated() {
+            if w > 0 { result.append(" ") }
+            let lowerWord = word.lowercased()
+            if w < words.count - 1, particles.contains(lowerWord), words.count > 1, word == word.lowercased() || word == word.uppercased() {
+                result.append(lowerWord)
+                continue
+            }
+            // Parts between hyphens, then apostrophes.
+            let hyphenParts = word.split(separator: "-", omittingEmptySubsequences: false)
+            for (h, part) in hyphenParts.enumerated() {
+                if h > 0 { result.append("-") }
+                let apostropheParts = part.split(omittingEmptySubsequences: false) { $0 == "'" || $0 == "’" }
+                var offset = part.startIndex
+                for (a, piece) in apostropheParts.enumerated() {
+                    if a > 0 {
+                        result.append(part[offset])
+                        offset = part.index(after: offset)
+                    }
+                    offset = part.index(offset, offsetBy: piece.count)
+                    result.append(recasePart(piece, afterApostrophe: a > 0, previous: a > 0 ? apostropheParts[a - 1] : nil))
+                }
+            }
+        }
+        return result
+    }
+
+    static func recasePart(_ piece: Substring, afterApostrophe: Bool, previous: Substring?) -> String {
+        guard !piece.isEmpty else { return "" }
+        let lower = piece.lowercased(), upper = piece.uppercased()
+        let isUniform = piece == lower || piece == upper
+        guard isUniform, lower != upper else { return String(piece) }
+        // After an apostrophe: a capital follows one-letter prefixes (O'Brien, D'Angelo); endings stay lower ("Joe's").
+        if afterApostrophe, let previous, previous.count != 1 { return lower }
+        if afterApostrophe, lower.count <= 1 { return lower }
+        var out = lower.prefix(1).uppercased() + lower.dropFirst()
+        if lower.hasPrefix("mc"), lower.count > 3 {
+            out = "Mc" + lower.dropFirst(2).prefix(1).uppercased() + lower.dropFirst(3)
+        }
+        return out
+    }
+}

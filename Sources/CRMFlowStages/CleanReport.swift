@@ -1,0 +1,236 @@
+import CRMFlowCore
+import CRMFlowIO
+
+/// What one step of a `clean` stage did to one column: the change report's line.
+public struct CleanChange: Sendable, Hashable {
+    /// 1-based position of the step in `steps:`.
+    public var step: Int
+    public var kind: String
+    public var column: String
+    /// Non-null values the step looked at.
+    public var examined: Int
+    public var changed: Int
+    /// Values turned into null (invalid values with `on_invalid: null`).
+    public var nulled: Int
+    /// Rows sent to the rejects because of this step and column.
+    public var rejected: Int
+    /// Invalid values kept as written (`on_invalid: keep`).
+    public var invalidKept: Int
+    /// Rows removed as duplicates (dedupe).
+    public var deduplicated: Int
+    /// A few `before → after` examples (masked for personal data with `--mask-pii`).
+    public var samples: [Sample]
+    /// Findings, e.g. the date order detected and the evidence for it.
+    public var notes: [String]
+
+    public struct Sample: Sendable, Hashable {
+        public var before: String
+        public var after: String
+    }
+
+    public init(step: Int, kind: String, column: String) {
+        self.step = step
+        self.kind = kind
+        self.column = column
+        examined = 0; changed = 0; nulled = 0; rejected = 0; invalidKept = 0; deduplicated = 0
+        samples = []
+        notes = []
+    }
+
+    public var isEmpty: Bool { changed == 0 && nulled == 0 && rejected == 0 && invalidKept == 0 && deduplicated == 0 && notes.isEmpty }
+}
+
+/// How a step treats a value it finds invalid.
+enum InvalidPolicy: String, Sendable {
+    /// The row goes to the rejects with the reason.
+    case reject
+    /// The value becomes null; the row stays.
+    case null
+    /// The value is kept as written; the row stays (counted).
+    case keep
+}
+
+/// What a cell transform made of one value.
+enum CellStatus {
+    case unchanged
+    case changed
+    case null
+    case invalid(String)
+}
+
+/// Outputs of one cell: the main value and any extra columns (extension, key, currency, …).
+struct CellWriter {
+    var main: [UInt8] = []
+    var extra: [[UInt8]]
+    var extraSet: [Bool]
+    /// What the change report shows as "after" when it is not the main value (a name split into parts).
+    var sample: String?
+
+    init(extras: Int) {
+        extra = [[UInt8]](repeating: [], count: extras)
+        extraSet = [Bool](repeating: false, count: extras)
+    }
+
+    mutating func reset() {
+        main.removeAll(keepingCapacity: true)
+        sample = nil
+        for i in extra.indices {
+            extra[i].removeAll(keepingCapacity: true)
+            extraSet[i] = false
+        }
+    }
+
+    mutating func setMain(_ s: String) {
+        main.removeAll(keepingCapacity: true)
+        main.append(contentsOf: s.utf8)
+    }
+
+    mutating func setExtra(_ i: Int, _ s: String?) {
+        extra[i].removeAll(keepingCapacity: true)
+        guard let s else { extraSet[i] = false; return }
+        extra[i].append(contentsOf: s.utf8)
+        extraSet[i] = true
+    }
+}
+
+/// The result of mapping one text column.
+struct TextMapResult {
+    var main: Column
+    var extras: [Column]
+    /// Rows (of the mapped table) whose value was invalid under `reject`, with the reason.
+    var invalid: [(row: Int, reason: String)]
+    var change: CleanChange
+}
+
+enum TextMapper {
+    static let sampleLimit = 3
+
+    /// Applies `makeBody()`'s transform to every non-null value of a text column, in row slices on `threads` threads.
+    /// Unchanged values are copied; `extras` extra text columns are filled where the transform sets them (an extra
+    /// of an unchanged, null or invalid value is null unless set).
+    static func map(_ column: Column, extras: Int, threads: Int, policy: InvalidPolicy, change: CleanChange,
+                    mask: (@Sendable (String) -> String)?,
+                    makeBody: @escaping @Sendable () -> (Int, UnsafeBufferPointer<UInt8>, inout CellWriter) -> CellStatus) -> TextMapResult {
+        let text = column.type == .string ? column : column.converted(to: .string)
+        guard case .string(let buffer) = text.storage else { fatalError("text column expected") }
+        let slices: [Range<Int>] = {
+            guard text.count >= 100_000, threads > 1 else { return [0..<text.count] }
+            let parts = min(threads * 4, text.count / 25_000)
+            return (0..<parts).map { text.count * $0 / parts..<text.count * ($0 + 1) / parts }
+        }()
+        struct Part: Sendable {
+            var main: StringBuffer
+            var mainValid: Bitmap
+            var extras: [StringBuffer]
+            var extraValid: [Bitmap]
+            var invalid: [(Int, String)]
+            var change: CleanChange
+        }
+        let parts = ConcurrentMap.map(slices, threads: threads) { range -> Part in
+            let body = makeBody()
+            var part = Part(main: StringBuffer(), mainValid: Bitmap(), extras: [StringBuffer](repeating: StringBuffer(), count: extras),
+                            extraValid: [Bitmap](repeating: Bitmap(), count: extras), invalid: [], change: change)
+            part.main.reserveCapacity(values: range.count, bytes: Int(buffer.offsets[range.upperBound] - buffer.offsets[range.lowerBound]) + 16)
+            part.mainValid.reserveCapacity(range.count)
+            var writer = CellWriter(extras: extras)
+            buffer.bytes.withUnsafeBufferPointer { all in
+                for row in range {
+                    if text.isNull(row) {
+                        part.main.appendEmpty()
+                        part.mainValid.append(false)
+                        for e in 0..<extras { part.extras[e].appendEmpty(); part.extraValid[e].append(false) }
+                        continue
+                    }
+                    let cell = UnsafeBufferPointer(rebasing: all[buffer.range(row)])
+                    writer.reset()
+                    part.change.examined += 1
+                    let status = body(row, cell, &writer)
+                    var outputNull = false
+                    switch status {
+                    case .unchanged:
+                        part.main.append(UnsafeRawBufferPointer(cell))
+                    case .changed:
+                        writer.main.withUnsafeBytes { part.main.append($0) }
+                        part.change.changed += 1
+                        if part.change.samples.count < sampleLimit {
+                            let before = String(decoding: cell, as: UTF8.self)
+                            let after = writer.sample ?? String(decoding: writer.main, as: UTF8.self)
+                            part.change.samples.append(.init(before: mask?(before) ?? before, after: mask?(after) ?? after))
+                        }
+                    case .null:
+                        part.main.appendEmpty()
+                        outputNull = true
+                        part.change.nulled += 1
+                    case .invalid(let reason):
+                        switch policy {
+                        case .reject:
+                            part.invalid.append((row, reason))
+                            part.main.append(UnsafeRawBufferPointer(cell))
+                        case .null:
+                            part.main.appendEmpty()
+                            outputNull = true
+                            part.change.nulled += 1
+                            for e in 0..<extras { writer.extraSet[e] = false }
+                        case .keep:
+                            part.main.append(UnsafeRawBufferPointer(cell))
+                            part.change.invalidKept += 1
+                            for e in 0..<extras { writer.extraSet[e] = false }
+                        }
+                    }
+                    part.mainValid.append(!outputNull)
+                    for e in 0..<extras {
+                        if writer.extraSet[e] {
+                            writer.extra[e].withUnsafeBytes { part.extras[e].append($0) }
+                            part.extraValid[e].append(true)
+                        } else {
+                            part.extras[e].appendEmpty()
+                            part.extraValid[e].append(false)
+                        }
+                    }
+                }
+            }
+            return part
+        }
+        var change = change
+        var invalid: [(row: Int, reason: String)] = []
+        for p in parts {
+            change.examined += p.change.examined
+            change.changed += p.change.changed
+            change.nulled += p.change.nulled
+            change.invalidKept += p.change.invalidKept
+            for s in p.change.samples where change.samples.count < sampleLimit { change.samples.append(s) }
+            invalid.append(contentsOf: p.invalid.map { (row: $0.0, reason: $0.1) })
+        }
+        change.rejected = invalid.count
+        func joined(_ buffers: [StringBuffer], _ bitmaps: [Bitmap]) -> Column {
+            let columns = zip(buffers, bitmaps).map { Column(storage: .string($0), validity: $1) }
+            if columns.count == 1 { return columns[0] }
+            // NB: a column over 4 GiB of text fails in concatenation; a clean stage keeps sizes of its input.
+            return (try? Column.concatenating(columns)) ?? columns[0]
+        }
+        let main = joined(parts.map { $0.main }, parts.map { $0.mainValid })
+        let extraColumns = (0..<extras).map { e in joined(parts.map { $0.extras[e] }, parts.map { $0.extraValid[e] }) }
+        return TextMapResult(main: main, extras: extraColumns, invalid: invalid, change: change)
+    }
+}
+
+/// Masks personal data in samples: `ann.lee@example.com` → `a•••@e•••.com`, `+15550101234` → `+1•••••••34`.
+enum PIIMask {
+    static func email(_ s: String) -> String {
+        guard let at = s.firstIndex(of: "@") else { return generic(s) }
+        let local = s[..<at], domain = s[s.index(after: at)...]
+        let tld = domain.lastIndex(of: ".").map { String(domain[$0...]) } ?? ""
+        return String(local.prefix(1)) + "•••@" + String(domain.prefix(1)) + "•••" + tld
+    }
+
+    static func phone(_ s: String) -> String {
+        let chars = Array(s)
+        guard chars.count > 4 else { return String(repeating: "•", count: chars.count) }
+        return String(chars.prefix(2)) + String(repeating: "•", count: chars.count - 4) + String(chars.suffix(2))
+    }
+
+    static func generic(_ s: String) -> String {
+        guard let first = s.first else { return s }
+        return String(first) + "•••"
+    }
+}
