@@ -151,8 +151,10 @@ struct ByteKeyTable {
     }
     var slots: [Slot] = [Slot](repeating: Slot(hash: 0, code: -1), count: 1024)
     var hashes: [UInt64] = []
-    /// (table, row) of each code's first occurrence.
+    /// (table, row) of each entry's first occurrence; a slot's `code` is the entry's index here.
     var owners: [(Int32, Int32)] = []
+    /// The code handed out for each entry (not its index: codes for nulls are interleaved by the caller's counter).
+    var codes: [Int32] = []
     var mask = 1023
 
     @inline(__always)
@@ -205,16 +207,17 @@ struct ByteKeyTable {
             if slot.code < 0 {
                 let code = next
                 next += 1
-                slots[i] = Slot(hash: h, code: code)
+                slots[i] = Slot(hash: h, code: Int32(owners.count))
                 hashes.append(h)
                 owners.append((Int32(table), Int32(row)))
+                codes.append(code)
                 if hashes.count * 2 > slots.count { grow() }
                 return code
             }
             if slot.hash == h {
                 let (t, r) = owners[Int(slot.code)]
                 let existing = views[Int(t)].cell(Int(r))
-                if existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0) { return slot.code }
+                if existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0) { return codes[Int(slot.code)] }
             }
             i = (i + 1) & mask
         }

@@ -285,6 +285,12 @@ public enum StageReference {
                 out += "| `\(o.name)` | \(o.shape.rawValue) | \(o.isRequired ? "yes" : "") | \(o.defaultValue.map { "`\($0)`" } ?? "") | \(desc.replacingOccurrences(of: "|", with: "\\|")) |\n"
             }
             out += "\nExample:\n\n```yaml\n\(spec.example)\n```\n\n"
+            if spec.kind == "clean" {
+                out += "### Clean steps\n\nEvery step accepts `column`/`columns` (names, `all`, or a type such as `string`) and `on_invalid` (reject | null | keep, overriding the stage's).\n\n"
+                out += "| step | written as | what it does |\n|---|---|---|\n"
+                for s in CleanStage.stepReference { out += "| `\(s.step)` | \(s.form.replacingOccurrences(of: "|", with: "\\|")) | \(s.summary.replacingOccurrences(of: "|", with: "\\|")) |\n" }
+                out += "\n"
+            }
         }
         out += "# Functions\n\n| function | description |\n|---|---|\n"
         for f in ExprReference.functions { out += "| `\(f.signature)` | \(f.summary) |\n" }
@@ -305,6 +311,10 @@ public enum StageReference {
                     out += "\n"
                 }
                 out += "example:\n" + spec.example.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+                if spec.kind == "clean" {
+                    out += "steps (each also takes column/columns and on_invalid):\n"
+                    for s in CleanStage.stepReference { out += "  \(s.step): \(s.summary)\n    \(s.form.replacingOccurrences(of: "`", with: ""))\n" }
+                }
             }
         }
         return out

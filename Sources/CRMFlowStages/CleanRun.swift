@@ -193,7 +193,15 @@ extension CleanStage {
 
         case .phone(let defaultRegion, let regionColumn, let extensionColumn):
             let regions = try regionColumn.map { name throws(StageFailure) in try column(name, outcome.table, step: step).converted(to: .string) }
+            // An extension already split off (by an earlier run) is kept when the number no longer carries one.
+            var existingExtensions: [String: Column] = [:]
+            for c in try resolve(step.columns, in: outcome.table, textOnly: true, step: step) {
+                let name = outcome.table.schema.fields[c].name
+                if let e = outcome.table.column(named: extensionColumn ?? "\(name)_ext") { existingExtensions[name] = e.converted(to: .string) }
+            }
+            let extensionsBefore = existingExtensions
             try mapColumns(code: "E_PHONE", extras: { [extensionColumn ?? "\($0)_ext"] }) { name in {
+                let existing = extensionsBefore[name]
                 var cache: [String: Countries.Resolved] = [:]
                 return { row, cell, w in
                     let s = Self.text(cell)
@@ -206,7 +214,9 @@ extension CleanStage {
                     }
                     switch PhoneNumbers.parse(s, defaultRegion: region) {
                     case .valid(let p):
-                        w.setExtra(0, p.extension)
+                        var ext = p.extension
+                        if ext == nil, let existing, !existing.isNull(row) { ext = existing.value(at: row).description }
+                        w.setExtra(0, ext)
                         if p.e164 == s { return .unchanged }
                         w.setMain(p.e164)
                         return .changed

@@ -133,8 +133,9 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
             for f in files { contents[f] = FileManager.default.contents(atPath: ro.outputDirectory + "/" + f) }
             outputs.append(contents)
         }
-        #expect(outputs[0].keys.sorted() == ["customers.csv", "deals.ndjson", "opportunities.rejects.csv", "revenue_by_owner_month.csv",
-                                             "sf_contacts.rejects.csv", "stage_counts.csv", "win_rate.md"])
+        #expect(outputs[0].keys.sorted() == ["contacts_clean.lineage.csv", "contacts_clean.rejects.csv", "customers.csv", "deals.ndjson",
+                                             "leads_clean.rejects.csv", "opportunities.rejects.csv", "revenue_by_owner_month.csv",
+                                             "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv", "win_rate.md"])
         #expect(outputs[0] == outputs[1])
     }
 

@@ -143,8 +143,9 @@ public enum PhoneNumbers {
             let before = m - mk.count
             if before > 0, lower[before - 1].properties.isAlphabetic { continue }
             let digits = String(String.UnicodeScalarView(lower[start..<end]))
-            let main = String(String.UnicodeScalarView(Array(s.unicodeScalars)[..<before]))
-            return (main, digits)
+            var main = Array(s.unicodeScalars)[..<before]
+            while let last = main.last, [" ", ";", ",", ":", "-", "."].contains(last) { main.removeLast() }
+            return (String(String.UnicodeScalarView(main)), digits)
         }
         return (s, nil)
     }
