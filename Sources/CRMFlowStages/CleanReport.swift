@@ -65,6 +65,8 @@ struct CellWriter {
     var extraSet: [Bool]
     /// What the change report shows as "after" when it is not the main value (a name split into parts).
     var sample: String?
+    /// The report still wants examples (so a transform builds `sample` only then).
+    var wantsSample = true
 
     init(extras: Int) {
         extra = [[UInt8]](repeating: [], count: extras)
@@ -143,6 +145,7 @@ enum TextMapper {
                     }
                     let cell = UnsafeBufferPointer(rebasing: all[buffer.range(row)])
                     writer.reset()
+                    writer.wantsSample = part.change.samples.count < sampleLimit
                     part.change.examined += 1
                     let status = body(row, cell, &writer)
                     var outputNull = false

@@ -33,7 +33,9 @@ extension CleanStage {
         for step in steps {
             try context.checkCancelled()
             if case .dedupe = step.kind { hasDedupe = true }
+            Trace.mark("clean: before step \(step.number) \(step.name)")
             let outcome = try apply(step, to: data.table, context)
+            Trace.mark("clean: step \(step.number) \(step.name)")
             data.table = outcome.table
             changes.append(contentsOf: outcome.changes)
             guard !outcome.invalid.isEmpty || !outcome.duplicates.isEmpty else { continue }
@@ -47,6 +49,7 @@ extension CleanStage {
             let keep = (0..<data.table.rowCount).filter { outcome.invalid[$0] == nil && outcome.duplicates[$0] == nil }
             data = data.selecting(keep, threads: context.threads)
             rowMap = keep.map { rowMap[$0] }
+            Trace.mark("clean: removed rows after step \(step.number)")
         }
         context.progress(rowsIn)
         var outputs: [String] = []
@@ -176,18 +179,17 @@ extension CleanStage {
             } }
 
         case .email(let typos, let canonical):
+            let normaliser = EmailNormaliser(typos: typos)
             try mapColumns(code: "E_EMAIL", extras: { _ in canonical.map { [$0] } ?? [] }) { name in {
                 { _, cell, w in
-                    let s = Self.text(cell)
-                    switch EmailCleaning.normalise(s, typos: typos) {
-                    case .valid(let v):
-                        if canonical != nil { w.setExtra(0, EmailCleaning.canonicalKey(v)) }
-                        if v == s { return .unchanged }
-                        w.setMain(v)
-                        return .changed
-                    case .invalid(let why):
-                        return .invalid("\(name): '\(s)' is not a valid e-mail address: \(why)")
+                    if let why = normaliser.normalise(cell, into: &w.main) {
+                        return .invalid("\(name): '\(Self.text(cell))' is not a valid e-mail address: \(why)")
                     }
+                    if canonical != nil {
+                        w.main.withUnsafeBufferPointer { EmailNormaliser.canonicalKey($0, into: &w.extra[0]) }
+                        w.extraSet[0] = true
+                    }
+                    return w.main.elementsEqual(cell) ? .unchanged : .changed
                 }
             } }
 
@@ -202,27 +204,44 @@ extension CleanStage {
             let extensionsBefore = existingExtensions
             try mapColumns(code: "E_PHONE", extras: { [extensionColumn ?? "\($0)_ext"] }) { name in {
                 let existing = extensionsBefore[name]
-                var cache: [String: Countries.Resolved] = [:]
+                let home = defaultRegion.flatMap(PhoneNumbers.plan(region:))
+                var cache: [String: PhoneNumbers.Plan?] = [:]
+                var ext: [UInt8] = []
+                var region: String? = nil
                 return { row, cell, w in
-                    let s = Self.text(cell)
-                    var region = defaultRegion
+                    var plan = home
                     if let regions, !regions.isNull(row), case .string(let b) = regions.storage {
                         let r = b.string(row)
-                        let resolved = cache[r] ?? Countries.Resolved(Countries.code(r))
-                        cache[r] = resolved
-                        if let code = resolved.code, PhoneNumbers.plan(region: code) != nil { region = code }
+                        if let cached = cache[r] { plan = cached ?? home } else {
+                            let resolved = Countries.code(r).flatMap(PhoneNumbers.plan(region:))
+                            cache[r] = .some(resolved)
+                            plan = resolved ?? home
+                        }
                     }
-                    switch PhoneNumbers.parse(s, defaultRegion: region) {
-                    case .valid(let p):
-                        var ext = p.extension
-                        if ext == nil, let existing, !existing.isNull(row) { ext = existing.value(at: row).description }
-                        w.setExtra(0, ext)
-                        if p.e164 == s { return .unchanged }
-                        w.setMain(p.e164)
-                        return .changed
-                    case .invalid(let why):
-                        return .invalid("\(name): '\(s)' is not a valid phone number: \(why)")
+                    ext.removeAll(keepingCapacity: true)
+                    let problem: String?
+                    if Scalars.isASCII(cell) {
+                        problem = PhoneNumbers.parse(cell, home: plan, into: &w.main, extension: &ext, region: &region)
+                    } else {
+                        switch PhoneNumbers.parse(Self.text(cell), defaultRegion: plan?.region) {
+                        case .valid(let p):
+                            w.main.append(contentsOf: p.e164.utf8)
+                            if let e = p.extension { ext.append(contentsOf: e.utf8) }
+                            problem = nil
+                        case .invalid(let why):
+                            problem = why
+                        }
                     }
+                    if let problem {
+                        return .invalid("\(name): '\(Self.text(cell))' is not a valid phone number: \(problem.replacingOccurrences(of: "{raw}", with: Self.text(cell)))")
+                    }
+                    if !ext.isEmpty {
+                        w.extra[0].append(contentsOf: ext)
+                        w.extraSet[0] = true
+                    } else if let existing, !existing.isNull(row) {
+                        w.setExtra(0, existing.value(at: row).description)
+                    }
+                    return w.main.elementsEqual(cell) ? .unchanged : .changed
                 }
             } }
 
@@ -230,11 +249,11 @@ extension CleanStage {
             let named = outputs.enumerated().compactMap { i, n in n.map { (i, $0) } }
             try mapColumns(code: "E_NAME", extras: { _ in named.map(\.1) }, extraTypes: named.map { $0.0 == 5 ? .boolean : .string }) { _ in {
                 { _, cell, w in
-                    let parts = PersonNames.split(Self.text(cell), recase: recase)
+                    let parts = PersonNames.split(cell, recase: recase)
                     let values = [parts.first, parts.middle, parts.last, parts.honorific, parts.suffix, parts.isCompany ? "true" : "false"]
                     for (k, (i, _)) in named.enumerated() { w.setExtra(k, values[i]) }
                     w.main.append(contentsOf: cell)
-                    w.sample = parts.isCompany ? "(company)" : [parts.first, parts.middle, parts.last].map { $0 ?? "–" }.joined(separator: " | ")
+                    if w.wantsSample { w.sample = parts.isCompany ? "(company)" : [parts.first, parts.middle, parts.last].map { $0 ?? "–" }.joined(separator: " | ") }
                     return .changed
                 }
             } }
@@ -576,34 +595,50 @@ extension CleanStage {
             var amounts = ColumnBuilder(.money, capacity: col.count)
             var currencies = ColumnBuilder(.string, capacity: col.count)
             var missingRates: [String: Int] = [:]
+            let textBuffer: StringBuffer? = { if case .string(let b) = col.storage { return b }; return nil }()
+            var currencyOf: [String: String] = [:]
             for row in 0..<col.count {
                 if col.isNull(row) { amounts.appendNull(); currencies.appendNull(); continue }
                 change.examined += 1
                 var rowCurrency = defaultCurrency
-                if let fromColumn, !fromColumn.isNull(row) { rowCurrency = fromColumn.value(at: row).description.trimmingCharacters(in: .whitespaces).uppercased() }
-                let parsed: (minor: Int64, currency: String)?
-                let before = col.value(at: row)
-                switch before {
-                case .money(let m, let cur): parsed = (m, cur.isEmpty ? rowCurrency : cur)
-                case .integer(let i): parsed = i.multipliedReportingOverflow(by: 100).overflow ? nil : (i * 100, rowCurrency)
-                case .double(let d): parsed = abs(d) < 9e16 ? (Int64((d * 100).rounded()), rowCurrency) : nil
-                default:
-                    let bytes = Array(before.description.utf8)
-                    parsed = bytes.withUnsafeBufferPointer { MoneyCleaning.parse($0, defaultCurrency: rowCurrency) }
+                if let fromColumn, !fromColumn.isNull(row), case .string(let b) = fromColumn.storage {
+                    let raw = b.string(row)
+                    if let code = currencyOf[raw] { rowCurrency = code } else {
+                        let code = raw.trimmingCharacters(in: .whitespaces).uppercased()
+                        currencyOf[raw] = code
+                        rowCurrency = code
+                    }
                 }
-                func invalid(_ reason: String) {
+                // The value as written, built only for messages and examples.
+                func before() -> String { textBuffer?.string(row) ?? col.value(at: row).description }
+                let parsed: (minor: Int64, currency: String)?
+                var wasMoney = false
+                if let textBuffer {
+                    parsed = textBuffer.withBytes(row) { MoneyCleaning.parse($0, defaultCurrency: rowCurrency) }
+                } else {
+                    switch col.value(at: row) {
+                    case .money(let m, let cur): parsed = (m, cur.isEmpty ? rowCurrency : cur); wasMoney = true
+                    case .integer(let i): parsed = i.multipliedReportingOverflow(by: 100).overflow ? nil : (i * 100, rowCurrency)
+                    case .double(let d): parsed = abs(d) < 9e16 ? (Int64((d * 100).rounded()), rowCurrency) : nil
+                    case let other:
+                        let bytes = Array(other.description.utf8)
+                        parsed = bytes.withUnsafeBufferPointer { MoneyCleaning.parse($0, defaultCurrency: rowCurrency) }
+                    }
+                }
+                func invalid(_ reason: @autoclosure () -> String) {
                     amounts.appendNull()
                     currencies.appendNull()
                     switch policy {
-                    case .reject: if outcome.invalid[row] == nil { outcome.invalid[row] = ("E_MONEY", reason) }; change.rejected += 1
+                    case .reject: if outcome.invalid[row] == nil { outcome.invalid[row] = ("E_MONEY", reason()) }; change.rejected += 1
                     case .null: change.nulled += 1
                     case .keep: change.invalidKept += 1
                     }
                 }
-                guard var (minor, currency) = parsed else { invalid("\(name): '\(before.description)' is not an amount"); continue }
+                guard var (minor, currency) = parsed else { invalid("\(name): '\(before())' is not an amount"); continue }
+                let original = (minor, currency)
                 if let target {
                     let t = target.uppercased()
-                    if currency.isEmpty { invalid("\(name): '\(before.description)' has no currency to convert from (set default_currency or currency_from)"); continue }
+                    if currency.isEmpty { invalid("\(name): '\(before())' has no currency to convert from (set default_currency or currency_from)"); continue }
                     if currency != t {
                         guard let rate = rates[currency] else { missingRates[currency, default: 0] += 1; invalid("\(name): no rate for \(currency) in \(ratesPath ?? "the rates file")"); continue }
                         guard let targetRate = rates[t] else { invalid("\(name): no rate for \(t)"); continue }
@@ -614,12 +649,11 @@ extension CleanStage {
                         currency = t
                     }
                 }
-                let after = Value.money(minor, currency)
-                amounts.append(after)
+                amounts.append(.money(minor, currency))
                 if currency.isEmpty { currencies.appendNull() } else { currencies.append(.string(currency)) }
-                if before.description != after.description || !before.isMoney {
+                if !wasMoney || original.0 != minor || original.1 != currency {
                     change.changed += 1
-                    if change.samples.count < TextMapper.sampleLimit { change.samples.append(.init(before: before.description, after: after.description)) }
+                    if change.samples.count < TextMapper.sampleLimit { change.samples.append(.init(before: before(), after: Value.money(minor, currency).description)) }
                 }
             }
             for (code, n) in missingRates.sorted(by: { $0.key < $1.key }) { change.notes.append("\(n) amounts in \(code) have no rate") }

@@ -15,7 +15,19 @@ struct Profile: ParsableCommand {
         let loaded = try reader.load(input)
         let profile = Profiler.profile(loaded, path: input, format: format)
         FileHandle.standardOutput.write(json ? ProfileRendering.json(profile) : ProfileRendering.text(profile))
+        if !json {
+            let suggestions = CleanSuggestions.suggest(loaded.table)
+            if !suggestions.isEmpty { FileHandle.standardOutput.write("\n" + CleanSuggestions.yaml(suggestions, input: stageName(input))) }
+        }
     }
+}
+
+/// A stage id for a file: its base name, letters, digits and underscores.
+func stageName(_ path: String) -> String {
+    let base = path.split(separator: "/").last.map(String.init) ?? path
+    let stem = base.split(separator: ".").first.map(String.init) ?? base
+    let id = String(stem.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "_" })
+    return id.first?.isLetter == true ? id : "source_" + id
 }
 
 enum ProfileRendering {

@@ -46,73 +46,150 @@ public enum EmailCleaning {
     /// typo'd domain when `typos` has it, and checks the practical subset of RFC 5322 (dot-atom local part of at most
     /// 64 bytes; a domain of at least two labels of letters, digits and hyphens, or IDN letters; at most 254 bytes).
     public static func normalise(_ raw: String, typos: [String: String]? = nil) -> Outcome {
-        var s = Substring(raw.trimmingSpaces())
-        if s.count >= 7, s.prefix(7).lowercased() == "mailto:" { s = s.dropFirst(7) }
-        if let open = s.lastIndex(of: "<"), s.last == ">" {
-            s = s[s.index(after: open)..<s.index(before: s.endIndex)]
-        } else if s.first == "<", s.last == ">" {
-            s = s.dropFirst().dropLast()
-        }
-        if let q = s.firstIndex(of: "?") { s = s[..<q] }  // mailto: query (?subject=...)
-        s = Substring(String(s).trimmingSpaces())
-        if s.isEmpty { return .invalid("empty e-mail address") }
-        let lower = s.lowercased()
-        let bytes = Array(lower.utf8)
-        guard bytes.count <= 254 else { return .invalid("e-mail address longer than 254 characters") }
-        let ats = bytes.indices.filter { bytes[$0] == UInt8(ascii: "@") }
-        guard ats.count == 1 else { return .invalid(ats.isEmpty ? "no '@' in e-mail address" : "more than one '@' in e-mail address") }
-        let local = bytes[..<ats[0]], domainBytes = bytes[(ats[0] + 1)...]
-        guard !local.isEmpty else { return .invalid("nothing before '@'") }
-        guard local.count <= 64 else { return .invalid("the part before '@' is longer than 64 characters") }
-        guard local.first != UInt8(ascii: "."), local.last != UInt8(ascii: ".") else { return .invalid("the part before '@' starts or ends with '.'") }
-        var previousDot = false
-        for c in local {
-            if c == UInt8(ascii: ".") {
-                if previousDot { return .invalid("'..' in e-mail address") }
-                previousDot = true
-                continue
-            }
-            previousDot = false
-            guard isAtext(c) else { return .invalid("character '\(String(decoding: [c], as: UTF8.self))' not allowed before '@'") }
-        }
-        var domain = String(decoding: domainBytes, as: UTF8.self)
-        if let fixed = (typos ?? [:])[domain] { domain = fixed }
-        if let problem = domainProblem(domain) { return .invalid(problem) }
-        return .valid(String(decoding: local, as: UTF8.self) + "@" + domain)
-    }
-
-    static func domainProblem(_ domain: String) -> String? {
-        if domain.isEmpty { return "nothing after '@'" }
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2 else { return "domain '\(domain)' has no '.'" }
-        for label in labels {
-            guard !label.isEmpty else { return "empty label in domain '\(domain)'" }
-            guard label.utf8.count <= 63 else { return "domain label longer than 63 characters" }
-            guard label.first != "-", label.last != "-" else { return "domain label '\(label)' starts or ends with '-'" }
-            for c in label.utf8 where !(c >= 0x80 || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c == UInt8(ascii: "-")) {
-                return "character '\(String(decoding: [c], as: UTF8.self))' not allowed in domain"
-            }
-        }
-        let tld = labels.last!
-        let isPunycode = tld.hasPrefix("xn--")
-        guard isPunycode || (tld.count >= 2 && tld.unicodeScalars.allSatisfy { $0.properties.isAlphabetic }) else {
-            return "top-level domain '\(tld)' is not a name"
-        }
-        return nil
+        let n = EmailNormaliser(typos: typos)
+        var out: [UInt8] = []
+        let problem = Array(raw.utf8).withUnsafeBufferPointer { n.normalise($0, into: &out) }
+        return problem.map { .invalid($0) } ?? .valid(String(decoding: out, as: UTF8.self))
     }
 
     /// A key under which addresses reaching the same mailbox are equal: for providers known to ignore them, dots
     /// (Gmail) and `+tags` are removed, and googlemail.com becomes gmail.com. Other domains are left as they are.
     public static func canonicalKey(_ normalised: String) -> String {
-        guard let at = normalised.lastIndex(of: "@") else { return normalised }
-        var local = normalised[..<at]
-        var domain = String(normalised[normalised.index(after: at)...])
-        if plusTagged.contains(domain), let plus = local.firstIndex(of: "+") { local = local[..<plus] }
-        if dotInsensitive.contains(domain) {
-            local = Substring(local.filter { $0 != "." })
-            domain = "gmail.com"
+        var out: [UInt8] = []
+        Array(normalised.utf8).withUnsafeBufferPointer { EmailNormaliser.canonicalKey($0, into: &out) }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// E-mail normalisation on UTF-8 bytes, set up once per step (this runs for every row of an e-mail column).
+public struct EmailNormaliser: Sendable {
+    let typos: [[UInt8]: [UInt8]]
+
+    public init(typos: [String: String]?) {
+        var t: [[UInt8]: [UInt8]] = [:]
+        for (k, v) in typos ?? [:] { t[Array(k.utf8)] = Array(v.utf8) }
+        self.typos = t
+    }
+
+    static let dotInsensitive: Set<[UInt8]> = Set(EmailCleaning.dotInsensitive.map { Array($0.utf8) })
+    static let plusTagged: Set<[UInt8]> = Set(EmailCleaning.plusTagged.map { Array($0.utf8) })
+    static let gmail = Array("gmail.com".utf8)
+
+    @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
+
+    /// Writes the normalised address to `out`; returns why it is invalid, or nil.
+    public func normalise(_ raw: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> String? {
+        var lo = 0, hi = raw.count
+        func trim() {
+            while lo < hi {
+                if Self.isSpace(raw[lo]) { lo += 1 } else if raw[lo] == 0xC2, lo + 1 < hi, raw[lo + 1] == 0xA0 { lo += 2 } else { break }
+            }
+            while hi > lo {
+                if Self.isSpace(raw[hi - 1]) { hi -= 1 } else if hi - 2 >= lo, raw[hi - 2] == 0xC2, raw[hi - 1] == 0xA0 { hi -= 2 } else { break }
+            }
         }
-        return local + "@" + domain
+        trim()
+        if hi - lo >= 7, zip(raw[lo..<(lo + 7)], "mailto:".utf8).allSatisfy({ ($0 | 0x20) == $1 }) { lo += 7 }
+        if hi > lo, raw[hi - 1] == UInt8(ascii: ">") {
+            if let open = raw[lo..<hi].lastIndex(of: UInt8(ascii: "<")) {
+                lo = open + 1
+                hi -= 1
+            }
+        }
+        if let q = raw[lo..<hi].firstIndex(of: UInt8(ascii: "?")) { hi = q }  // mailto: query (?subject=...)
+        trim()
+        if lo >= hi { return "empty e-mail address" }
+        let start = out.count
+        var ascii = true
+        for i in lo..<hi {
+            let c = raw[i]
+            if c >= 0x80 { ascii = false; break }
+            out.append(c &- 65 < 26 ? c + 32 : c)
+        }
+        if !ascii {
+            out.removeSubrange(start...)
+            out.append(contentsOf: String(decoding: UnsafeBufferPointer(rebasing: raw[lo..<hi]), as: UTF8.self).lowercased().utf8)
+        }
+        guard out.count - start <= 254 else { return "e-mail address longer than 254 characters" }
+        var at = -1
+        for i in start..<out.count where out[i] == UInt8(ascii: "@") {
+            if at >= 0 { return "more than one '@' in e-mail address" }
+            at = i
+        }
+        if at < 0 { return "no '@' in e-mail address" }
+        let local = start..<at
+        if local.isEmpty { return "nothing before '@'" }
+        if local.count > 64 { return "the part before '@' is longer than 64 characters" }
+        if out[local.lowerBound] == UInt8(ascii: ".") || out[local.upperBound - 1] == UInt8(ascii: ".") { return "the part before '@' starts or ends with '.'" }
+        var previousDot = false
+        for i in local {
+            let c = out[i]
+            if c == UInt8(ascii: ".") {
+                if previousDot { return "'..' in e-mail address" }
+                previousDot = true
+                continue
+            }
+            previousDot = false
+            guard EmailCleaning.isAtext(c) else { return "character '\(String(decoding: [c], as: UTF8.self))' not allowed before '@'" }
+        }
+        if !typos.isEmpty, let fixed = typos[Array(out[(at + 1)...])] {
+            out.removeSubrange((at + 1)...)
+            out.append(contentsOf: fixed)
+        }
+        return out.withUnsafeBufferPointer { Self.domainProblem(UnsafeBufferPointer(rebasing: $0[(at + 1)...])) }
+    }
+
+    static func domainProblem(_ d: UnsafeBufferPointer<UInt8>) -> String? {
+        func text() -> String { String(decoding: d, as: UTF8.self) }
+        if d.isEmpty { return "nothing after '@'" }
+        var labelStart = 0
+        var labels = 0
+        var lastLabel = 0..<0
+        for i in 0...d.count where i == d.count || d[i] == UInt8(ascii: ".") {
+            let label = labelStart..<i
+            labels += 1
+            if label.isEmpty { return labels == 1 && i == d.count ? "nothing after '@'" : "empty label in domain '\(text())'" }
+            if label.count > 63 { return "domain label longer than 63 characters" }
+            if d[label.lowerBound] == UInt8(ascii: "-") || d[label.upperBound - 1] == UInt8(ascii: "-") {
+                return "domain label '\(String(decoding: UnsafeBufferPointer(rebasing: d[label]), as: UTF8.self))' starts or ends with '-'"
+            }
+            for j in label {
+                let c = d[j]
+                if !(c >= 0x80 || c &- 97 < 26 || c &- 48 < 10 || c == UInt8(ascii: "-")) {
+                    return "character '\(String(decoding: [c], as: UTF8.self))' not allowed in domain"
+                }
+            }
+            lastLabel = label
+            labelStart = i + 1
+        }
+        if labels < 2 { return "domain '\(text())' has no '.'" }
+        let tld = UnsafeBufferPointer(rebasing: d[lastLabel])
+        let isPunycode = tld.count > 4 && tld[0] == UInt8(ascii: "x") && tld[1] == UInt8(ascii: "n") && tld[2] == UInt8(ascii: "-") && tld[3] == UInt8(ascii: "-")
+        if !isPunycode {
+            let name = String(decoding: tld, as: UTF8.self)
+            if tld.contains(where: { $0 >= 0x80 }) ? !name.unicodeScalars.allSatisfy({ $0.properties.isAlphabetic }) || name.count < 2
+                : tld.count < 2 || !tld.allSatisfy({ $0 &- 97 < 26 }) {
+                return "top-level domain '\(name)' is not a name"
+            }
+        }
+        return nil
+    }
+
+    /// Writes the provider-aware key of a normalised address (see `EmailCleaning.canonicalKey`).
+    public static func canonicalKey(_ e: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
+        guard let at = e.lastIndex(of: UInt8(ascii: "@")) else { out.append(contentsOf: e); return }
+        let domain = Array(e[(at + 1)...])
+        var localEnd = at
+        if plusTagged.contains(domain), let plus = e[..<at].firstIndex(of: UInt8(ascii: "+")) { localEnd = plus }
+        if dotInsensitive.contains(domain) {
+            for i in 0..<localEnd where e[i] != UInt8(ascii: ".") { out.append(e[i]) }
+            out.append(UInt8(ascii: "@"))
+            out.append(contentsOf: gmail)
+        } else {
+            out.append(contentsOf: e[..<localEnd])
+            out.append(UInt8(ascii: "@"))
+            out.append(contentsOf: domain)
+        }
     }
 }
 

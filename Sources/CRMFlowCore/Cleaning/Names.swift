@@ -36,83 +36,148 @@ public enum PersonNames {
         "labs", "ventures", "capital", "hospital", "school", "college", "department", "ministry", "council", "club",
     ]
 
-    static func bare(_ token: Substring) -> String {
-        String(token.lowercased().filter { $0 != "." && $0 != "," })
+    /// A short ASCII word as a number: lower case, without `.` and `,`, at most 8 letters; nil otherwise.
+    @inline(__always)
+    static func key(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> UInt64? {
+        var k: UInt64 = 0, n = 0
+        for i in r {
+            var c = p[i]
+            if c == 46 || c == 44 { continue }
+            if c >= 0x80 || n == 8 { return nil }
+            if c &- 65 < 26 { c += 32 }
+            k |= UInt64(c) << UInt64(8 * n)
+            n += 1
+        }
+        return n == 0 ? nil : k
     }
 
-    /// Whether the text reads as an organisation: a legal form or organisation word, `&`, or digits.
+    static func keys(_ words: Set<String>) -> Set<UInt64> {
+        Set(words.compactMap { w in Array(w.utf8).withUnsafeBufferPointer { key($0, 0..<$0.count) } })
+    }
+
+    static let honorificKeys = keys(honorifics)
+    static let suffixKeys = keys(suffixes)
+    static let particleKeys = keys(TextCleaning.particles)
+    static let companyKeys = keys(companyWords)
+    static let longCompanyWords = companyWords.filter { $0.utf8.count > 8 }
+    static let coKey = keys(["co"]).first!
+    static let vKey = keys(["v"]).first!
+
+    @inline(__always)
+    static func isCompanyWord(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Bool {
+        if let k = key(p, r) { return companyKeys.contains(k) }
+        guard r.count > 8, r.count <= 16 else { return false }
+        var s = ""
+        for i in r where p[i] != 46 && p[i] != 44 { s.unicodeScalars.append(Unicode.Scalar(p[i] &- 65 < 26 ? p[i] + 32 : p[i])) }
+        return longCompanyWords.contains(s)
+    }
+
+    /// Word ranges of `p[r]`, split at spaces (and at commas when `commas`).
+    static func words(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, commas: Bool = false) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var start = -1
+        for i in r {
+            let c = p[i]
+            if c == 32 || (commas && c == 44) {
+                if start >= 0 { out.append(start..<i); start = -1 }
+            } else if start < 0 {
+                start = i
+            }
+        }
+        if start >= 0 { out.append(start..<r.upperBound) }
+        return out
+    }
+
+    /// Whether the text reads as an organisation: a legal form or organisation word, `&`, `@`, or digits.
     public static func looksLikeCompany(_ text: String) -> Bool {
-        if text.contains("&") || text.contains("@") { return true }
-        if text.unicodeScalars.contains(where: { $0.properties.numericType != nil }) { return true }
-        let tokens = text.split(whereSeparator: { $0 == " " || $0 == "," })
-        return tokens.contains { companyWords.contains(bare($0)) && bare($0) != "co" || (bare($0) == "co" && tokens.count > 1 && $0 != tokens.first) }
+        Array(text.utf8).withUnsafeBufferPointer { looksLikeCompany($0, 0..<$0.count) }
+    }
+
+    static func looksLikeCompany(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Bool {
+        for i in r where p[i] == UInt8(ascii: "&") || p[i] == UInt8(ascii: "@") || p[i] &- 48 < 10 { return true }
+        let tokens = words(p, r, commas: true)
+        for (i, t) in tokens.enumerated() where isCompanyWord(p, t) {
+            if key(p, t) != coKey || i > 0 { return true }
+        }
+        return false
     }
 
     /// Splits a full name. Handles `Last, First Middle`, honorifics (`Dr.`, `Mrs`), suffixes (`Jr.`, `III`, `PhD`),
     /// and surname particles (`Ludwig van Beethoven` → last `van Beethoven`). With `recase`, parts written all in
     /// upper or lower case are title-cased with the name rules.
     public static func split(_ raw: String, recase: Bool = true) -> Parts {
-        let text = raw.trimmingSpaces()
-        guard !text.isEmpty else { return Parts() }
-        if looksLikeCompany(text) { return Parts(isCompany: true) }
-        var honorific: [String] = [], suffix: [String] = []
-        var tokens: [Substring]
-        var commaFirst: [Substring]? = nil
+        Array(raw.utf8).withUnsafeBufferPointer { split($0, recase: recase) }
+    }
+
+    /// `split` on UTF-8 bytes (no String per word: this runs for every row of a name column).
+    public static func split(_ raw: UnsafeBufferPointer<UInt8>, recase: Bool = true) -> Parts {
+        let trimmed = Scalars.trimmedWhitespace(raw)
+        guard !trimmed.isEmpty, let base = trimmed.baseAddress else { return Parts() }
+        let p = UnsafeBufferPointer(start: base, count: trimmed.count)
+        let all = 0..<p.count
+        if looksLikeCompany(p, all) { return Parts(isCompany: true) }
+        var honorific: [Range<Int>] = [], suffix: [Range<Int>] = []
+        var given: [Range<Int>], family: [Range<Int>] = []
+        var commaForm = false
         // "Last, First" (but not "First Last, Jr." where the part after the comma is only suffixes).
-        let commaParts = text.split(separator: ",", omittingEmptySubsequences: true).map { $0.split(separator: " ") }
-        if commaParts.count >= 2 {
-            let after = commaParts[1...].flatMap { $0 }
-            if after.allSatisfy({ suffixes.contains(bare($0)) }) {
-                tokens = commaParts[0]
-                suffix = after.map(String.init)
+        if let comma = all.first(where: { p[$0] == 44 }) {
+            let before = words(p, 0..<comma)
+            let after = words(p, (comma + 1)..<p.count, commas: true)
+            let afterSecond = all[(comma + 1)...].firstIndex(where: { p[$0] == 44 })
+            if !before.isEmpty, !after.isEmpty, after.allSatisfy({ key(p, $0).map(suffixKeys.contains) ?? false }) {
+                given = before
+                suffix = after
+            } else if !before.isEmpty, !after.isEmpty {
+                commaForm = true
+                family = before
+                given = words(p, (comma + 1)..<(afterSecond ?? p.count))
+                if let second = afterSecond { suffix = words(p, (second + 1)..<p.count, commas: true) }
             } else {
-                tokens = commaParts[0]
-                commaFirst = Array(commaParts[1])
-                for extra in commaParts.dropFirst(2) { suffix.append(contentsOf: extra.map(String.init)) }
+                given = words(p, all, commas: true)
             }
         } else {
-            tokens = text.split(separator: " ")
+            given = words(p, all)
         }
-        var given = commaFirst ?? tokens
-        var family: [Substring] = commaFirst == nil ? [] : tokens
-        while let f = given.first, honorifics.contains(bare(f)), given.count > 1 || !family.isEmpty {
-            honorific.append(String(f))
+        while let f = given.first, key(p, f).map(honorificKeys.contains) ?? false, given.count > 1 || !family.isEmpty {
+            honorific.append(f)
             given.removeFirst()
         }
-        if commaFirst == nil {
-            while let l = given.last, suffixes.contains(bare(l)), given.count > 2 || (given.count == 2 && bare(l) != "v") {
-                suffix.insert(String(l), at: 0)
+        if !commaForm {
+            while let l = given.last, let k = key(p, l), suffixKeys.contains(k), given.count > 2 || (given.count == 2 && k != vKey) {
+                suffix.insert(l, at: 0)
                 given.removeLast()
             }
-        } else {
-            while let l = family.last, suffixes.contains(bare(l)), family.count > 1 {
-                suffix.insert(String(l), at: 0)
-                family.removeLast()
-            }
-        }
-        if commaFirst == nil {
             // The last name is the last word and the particles before it.
             if given.count >= 2 {
                 var start = given.count - 1
-                while start > 1, TextCleaning.particles.contains(given[start - 1].lowercased()) { start -= 1 }
+                while start > 1, key(p, given[start - 1]).map(particleKeys.contains) ?? false { start -= 1 }
                 family = Array(given[start...])
                 given = Array(given[..<start])
             }
+        } else {
+            while let l = family.last, key(p, l).map(suffixKeys.contains) ?? false, family.count > 1 {
+                suffix.insert(l, at: 0)
+                family.removeLast()
+            }
         }
-        func joined(_ words: ArraySlice<Substring>) -> String? {
-            guard !words.isEmpty else { return nil }
-            let s = words.joined(separator: " ")
-            return recase ? TextCleaning.titleCaseName(s) : s
+        func joined(_ ws: ArraySlice<Range<Int>>, recase: Bool) -> String? {
+            guard !ws.isEmpty else { return nil }
+            var out: [UInt8] = []
+            for (k, w) in ws.enumerated() {
+                if k > 0 { out.append(32) }
+                if recase { TextCleaning.appendTitleCasedWord(p, w, isLast: k == ws.count - 1, into: &out) } else { out.append(contentsOf: p[w]) }
+            }
+            return String(decoding: out, as: UTF8.self)
         }
         var parts = Parts()
-        parts.honorific = honorific.isEmpty ? nil : honorific.joined(separator: " ")
-        parts.suffix = suffix.isEmpty ? nil : suffix.joined(separator: " ")
+        parts.honorific = joined(honorific[...], recase: false)
+        parts.suffix = joined(suffix[...], recase: false)
         if family.isEmpty && given.count == 1 {
-            parts.first = joined(given[...])
+            parts.first = joined(given[...], recase: recase)
         } else {
-            parts.first = joined(given.prefix(1))
-            parts.middle = joined(given.dropFirst())
-            parts.last = joined(family[...])
+            parts.first = joined(given.prefix(1), recase: recase)
+            parts.middle = joined(given.dropFirst(), recase: recase)
+            parts.last = joined(family[...], recase: recase)
         }
         return parts
     }

@@ -105,8 +105,6 @@ public enum PhoneNumbers {
     }
 
     static let byRegion: [String: Plan] = Dictionary(plans.map { ($0.region, $0) }, uniquingKeysWith: { a, _ in a })
-    /// The first (main) plan for each calling code.
-    static let byCallingCode: [String: Plan] = Dictionary(plans.map { ($0.callingCode, $0) }, uniquingKeysWith: { a, _ in a })
 
     public static func plan(region: String) -> Plan? { byRegion[region.uppercased()] }
 
@@ -123,111 +121,147 @@ public enum PhoneNumbers {
         case invalid(String)
     }
 
+    /// The first (main) plan for each calling code.
+    static let byCode: [Int: Plan] = Dictionary(plans.map { (Int($0.callingCode)!, $0) }, uniquingKeysWith: { a, _ in a })
+    static let extensionMarkers: [[UInt8]] = ["extension", "ext", "ex", "x", "#", ";ext", "doorkiesnummer", "poste", "durchwahl", "anexo"].map { Array($0.utf8) }
+
     /// Splits a trailing extension: `ext. 12`, `extension 12`, `x12`, `#12`, `;ext=12`, `ext12`.
     static func splitExtension(_ s: String) -> (String, String?) {
-        let lower = Array(s.lowercased().unicodeScalars)
-        guard !lower.isEmpty else { return (s, nil) }
-        // Trailing digits.
-        var end = lower.count
-        while end > 0, lower[end - 1] == " " { end -= 1 }
-        var start = end
-        while start > 0, lower[start - 1].properties.numericType != nil, lower[start - 1].isASCII { start -= 1 }
-        guard start < end, start > 0 else { return (s, nil) }
-        var m = start
-        while m > 0, lower[m - 1] == " " || lower[m - 1] == "." || lower[m - 1] == ":" || lower[m - 1] == "=" { m -= 1 }
-        let markers = ["extension", "ext", "ex", "x", "#", ";ext", "doorkiesnummer", "poste", "durchwahl", "anexo"]
-        for marker in markers {
-            let mk = Array(marker.unicodeScalars)
-            guard m >= mk.count, Array(lower[(m - mk.count)..<m]) == mk else { continue }
-            // A letter marker must not be the end of a word ("box 12" is not an extension).
-            let before = m - mk.count
-            if before > 0, lower[before - 1].properties.isAlphabetic { continue }
-            let digits = String(String.UnicodeScalarView(lower[start..<end]))
-            var main = Array(s.unicodeScalars)[..<before]
-            while let last = main.last, [" ", ";", ",", ":", "-", "."].contains(last) { main.removeLast() }
-            return (String(String.UnicodeScalarView(main)), digits)
+        let bytes = Array(s.utf8)
+        return bytes.withUnsafeBufferPointer { p in
+            let (end, ext) = splitExtension(p, 0..<p.count)
+            return (String(decoding: p[..<end], as: UTF8.self), ext.map { String(decoding: p[$0], as: UTF8.self) })
         }
-        return (s, nil)
+    }
+
+    /// Where the number ends, and the range of the extension's digits.
+    static func splitExtension(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> (Int, Range<Int>?) {
+        var end = r.upperBound
+        while end > r.lowerBound, p[end - 1] == 32 { end -= 1 }
+        var start = end
+        while start > r.lowerBound, p[start - 1] &- 48 < 10 { start -= 1 }
+        guard start < end, start > r.lowerBound else { return (r.upperBound, nil) }
+        var m = start
+        while m > r.lowerBound, p[m - 1] == 32 || p[m - 1] == UInt8(ascii: ".") || p[m - 1] == UInt8(ascii: ":") || p[m - 1] == UInt8(ascii: "=") { m -= 1 }
+        for marker in extensionMarkers where m - r.lowerBound >= marker.count {
+            let before = m - marker.count
+            guard (0..<marker.count).allSatisfy({ (p[before + $0] | (marker[$0] >= 97 ? 0x20 : 0)) == marker[$0] }) else { continue }
+            // A letter marker must not be the end of a word ("box 12" is not an extension).
+            if before > r.lowerBound, (p[before - 1] | 0x20) &- 97 < 26 || p[before - 1] >= 0x80 { continue }
+            var mainEnd = before
+            while mainEnd > r.lowerBound, [32, 59, 44, 58, 45, 46].contains(p[mainEnd - 1]) { mainEnd -= 1 }
+            return (mainEnd, start..<end)
+        }
+        return (r.upperBound, nil)
     }
 
     /// Parses a number written nationally (for `defaultRegion`) or internationally (`+44 20 7946 0958`,
     /// `0044 20 ...`, `+44 (0)20 ...`), with an optional extension, and checks its length against the plan.
     public static func parse(_ raw: String, defaultRegion: String?) -> Outcome {
-        let (main, ext) = splitExtension(raw.trimmingSpaces())
-        var digits = ""
-        var plus = false
-        var sawDigit = false
-        var scalars = Array(main.unicodeScalars)
-        // "(0)" after a calling code: the trunk prefix written for national callers.
-        if let idx = (0..<max(0, scalars.count - 2)).first(where: { scalars[$0] == "(" && scalars[$0 + 1] == "0" && scalars[$0 + 2] == ")" }),
-           scalars.prefix(idx).contains("+") || main.hasPrefix("00") {
-            scalars.removeSubrange(idx..<(idx + 3))
+        // Full-width and other decimal digits become ASCII digits; no-break spaces and dashes become separators.
+        var bytes: [UInt8] = []
+        for c in raw.unicodeScalars {
+            if c.isASCII { bytes.append(UInt8(c.value)) }
+            else if c.properties.numericType == .decimal, let d = c.properties.numericValue { bytes.append(48 + UInt8(Int(d))) }
+            else if c.properties.isWhitespace { bytes.append(32) }
+            else if c == "–" || c == "‐" || c == "‑" { bytes.append(45) }
+            else { bytes.append(contentsOf: String(c).utf8) }
         }
-        for c in scalars {
-            if c.isASCII, c.properties.numericType != nil {
-                digits.unicodeScalars.append(c)
-                sawDigit = true
-            } else if c == "+", !sawDigit, !plus {
-                plus = true
-            } else if c == " " || c == "-" || c == "." || c == "(" || c == ")" || c == "/" || c == "\u{A0}" || c == "–" {
-                continue
-            } else if let v = c.properties.numericType, v == .decimal, let d = c.properties.numericValue {
-                digits.append(String(Int(d)))  // full-width and other decimal digits
-                sawDigit = true
-            } else {
-                return .invalid("'\(c)' is not part of a phone number")
+        var e164: [UInt8] = [], ext: [UInt8] = []
+        var region: String? = nil
+        let problem = bytes.withUnsafeBufferPointer { parse($0, home: defaultRegion.flatMap { plan(region: $0) }, into: &e164, extension: &ext, region: &region) }
+        if let problem { return .invalid(problem.replacingOccurrences(of: "{raw}", with: raw)) }
+        return .valid(Parsed(e164: String(decoding: e164, as: UTF8.self), extension: ext.isEmpty ? nil : String(decoding: ext, as: UTF8.self), region: region))
+    }
+
+    /// `parse` on UTF-8 bytes: writes the E.164 number and the extension's digits; returns why the number is
+    /// invalid, or nil. (This runs for every row of a phone column: no String per value.)
+    public static func parse(_ p: UnsafeBufferPointer<UInt8>, home: Plan?, into out: inout [UInt8], extension ext: inout [UInt8], region: inout String?) -> String? {
+        var lo = 0, hi = p.count
+        while lo < hi, p[lo] == 32 || p[lo] == 9 { lo += 1 }
+        while hi > lo, p[hi - 1] == 32 || p[hi - 1] == 9 { hi -= 1 }
+        let (end, extRange) = splitExtension(p, lo..<hi)
+        if let extRange { ext.append(contentsOf: p[extRange]) }
+        var digits: [UInt8] = []
+        digits.reserveCapacity(20)
+        var plus = false
+        var i = lo
+        // "(0)" after a calling code: the trunk prefix written for national callers.
+        var skipZero = -1
+        if end - lo >= 3 {
+            for k in lo..<(end - 2) where p[k] == UInt8(ascii: "(") && p[k + 1] == UInt8(ascii: "0") && p[k + 2] == UInt8(ascii: ")") {
+                let international = p[lo..<k].contains(UInt8(ascii: "+")) || (end - lo >= 2 && p[lo] == 48 && p[lo + 1] == 48)
+                if international { skipZero = k }
+                break
             }
         }
-        guard !digits.isEmpty else { return .invalid("no digits in phone number") }
-        let home = defaultRegion.flatMap { plan(region: $0) }
+        while i < end {
+            let c = p[i]
+            if i == skipZero { i += 3; continue }
+            if c &- 48 < 10 {
+                digits.append(c)
+            } else if c == UInt8(ascii: "+"), digits.isEmpty, !plus {
+                plus = true
+            } else if c == 32 || c == UInt8(ascii: "-") || c == UInt8(ascii: ".") || c == UInt8(ascii: "(") || c == UInt8(ascii: ")") || c == UInt8(ascii: "/") {
+                // separator
+            } else {
+                var j = i + 1
+                while j < end, p[j] & 0xC0 == 0x80 { j += 1 }
+                return "'\(String(decoding: UnsafeBufferPointer(rebasing: p[i..<j]), as: UTF8.self))' is not part of a phone number"
+            }
+            i += 1
+        }
+        guard !digits.isEmpty else { return "no digits in phone number" }
+        func hasPrefix(_ a: [UInt8], _ prefix: String) -> Bool { a.count >= prefix.utf8.count && zip(a, prefix.utf8).allSatisfy { $0 == $1 } }
         var international = plus
-        if !international, let home, !home.internationalPrefix.isEmpty, digits.hasPrefix(home.internationalPrefix),
-           digits.count > home.internationalPrefix.count + 6 {
-            digits.removeFirst(home.internationalPrefix.count)
+        if !international, let home, !home.internationalPrefix.isEmpty, hasPrefix(digits, home.internationalPrefix),
+           digits.count > home.internationalPrefix.utf8.count + 6 {
+            digits.removeFirst(home.internationalPrefix.utf8.count)
             international = true
-        } else if !international, home == nil || home!.internationalPrefix != "00", digits.hasPrefix("00"), digits.count > 9 {
+        } else if !international, home == nil || home!.internationalPrefix != "00", hasPrefix(digits, "00"), digits.count > 9 {
             digits.removeFirst(2)
             international = true
         }
         if international {
+            var code = 0
             for length in 1...3 where digits.count > length {
-                let code = String(digits.prefix(length))
-                guard let candidate = byCallingCode[code] else { continue }
+                code = code * 10 + Int(digits[length - 1] - 48)
+                guard let candidate = byCode[code], digits[0] != 48 else { continue }
                 // Several regions share +1 and +7: prefer the caller's own when it has that code.
-                let p = (home?.callingCode == code) ? home! : candidate
-                var nsn = String(digits.dropFirst(length))
-                stripTrunk(&nsn, p)
-                return checked(nsn, plan: p, ext: ext)
+                let plan = (home?.callingCode == candidate.callingCode) ? home! : candidate
+                digits.removeFirst(length)
+                return checked(&digits, plan: plan, into: &out, region: &region)
             }
             // A calling code not in the table: E.164 allows at most 15 digits in all.
             guard digits.count >= 8, digits.count <= 15 else {
-                return .invalid("+\(digits) has \(digits.count) digits; an international number has 8 to 15")
+                return "+\(String(decoding: digits, as: UTF8.self)) has \(digits.count) digits; an international number has 8 to 15"
             }
-            return .valid(Parsed(e164: "+" + digits, extension: ext, region: nil))
+            out.append(UInt8(ascii: "+"))
+            out.append(contentsOf: digits)
+            return nil
         }
-        guard let home else {
-            return .invalid("'\(raw)' has no country code and no default_region is set")
-        }
-        var nsn = digits
-        stripTrunk(&nsn, home)
-        return checked(nsn, plan: home, ext: ext)
+        guard let home else { return "'{raw}' has no country code and no default_region is set" }
+        return checked(&digits, plan: home, into: &out, region: &region)
     }
 
-    /// Removes a trunk prefix written before the national number. A "0…" trunk prefix is never part of a national
-    /// number in countries that have one; "1" (North America) and "8" (Russia) only when the number is too long without.
-    static func stripTrunk(_ nsn: inout String, _ p: Plan) {
-        guard !p.trunkPrefix.isEmpty, nsn.hasPrefix(p.trunkPrefix), nsn.count - p.trunkPrefix.count >= p.minLength else { return }
-        if p.trunkPrefix.hasPrefix("0") || nsn.count > p.maxLength { nsn.removeFirst(p.trunkPrefix.count) }
-    }
-
-    static func checked(_ nsn: String, plan p: Plan, ext: String?) -> Outcome {
+    static func checked(_ nsn: inout [UInt8], plan p: Plan, into out: inout [UInt8], region: inout String?) -> String? {
+        let trunk = Array(p.trunkPrefix.utf8)
+        // A "0…" trunk prefix is never part of a national number in countries that have one; "1" (North America) and
+        // "8" (Russia) only when the number is too long without.
+        if !trunk.isEmpty, nsn.starts(with: trunk), nsn.count - trunk.count >= p.minLength, trunk[0] == 48 || nsn.count > p.maxLength {
+            nsn.removeFirst(trunk.count)
+        }
         guard nsn.count >= p.minLength, nsn.count <= p.maxLength else {
             let need = p.minLength == p.maxLength ? "\(p.minLength)" : "\(p.minLength) to \(p.maxLength)"
-            return .invalid("\(nsn.count) digits is too \(nsn.count < p.minLength ? "short" : "long") for a \(p.region) number (+\(p.callingCode), needs \(need))")
+            return "\(nsn.count) digits is too \(nsn.count < p.minLength ? "short" : "long") for a \(p.region) number (+\(p.callingCode), needs \(need))"
         }
-        if p.callingCode == "1", let first = nsn.first, first == "0" || first == "1" {
-            return .invalid("North American area codes do not start with \(first)")
+        if p.callingCode == "1", let first = nsn.first, first == 48 || first == 49 {
+            return "North American area codes do not start with \(first - 48)"
         }
-        return .valid(Parsed(e164: "+" + p.callingCode + nsn, extension: ext, region: p.region))
+        out.append(UInt8(ascii: "+"))
+        out.append(contentsOf: p.callingCode.utf8)
+        out.append(contentsOf: nsn)
+        region = p.region
+        return nil
     }
 }

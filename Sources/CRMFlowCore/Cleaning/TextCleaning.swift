@@ -89,30 +89,88 @@ public enum TextCleaning {
     /// upper or all lower case is re-cased; a part already in mixed case ("McDonald", "DeShawn") is left as written.
     /// `Mc` and `O'` prefixes get a capital after them; particles stay lower case when more words follow.
     public static func titleCaseName(_ text: String) -> String {
-        var result = ""
-        result.reserveCapacity(text.utf8.count)
-        let words = text.split(separator: " ", omittingEmptySubsequences: false)
-        for (w, word) in words.enumerated() {
-            if w > 0 { result.append(" ") }
-            let lowerWord = word.lowercased()
-            if w < words.count - 1, particles.contains(lowerWord), words.count > 1, word == word.lowercased() || word == word.uppercased() {
-                result.append(lowerWord)
-                continue
+        Array(text.utf8).withUnsafeBufferPointer { p in
+            var out: [UInt8] = []
+            out.reserveCapacity(p.count)
+            var start = 0
+            var ranges: [Range<Int>] = []
+            for i in 0..<p.count where p[i] == 32 {
+                ranges.append(start..<i)
+                start = i + 1
             }
-            // Parts between hyphens, then apostrophes.
-            let hyphenParts = word.split(separator: "-", omittingEmptySubsequences: false)
-            for (h, part) in hyphenParts.enumerated() {
-                if h > 0 { result.append("-") }
-                let apostropheParts = part.split(omittingEmptySubsequences: false) { $0 == "'" || $0 == "’" }
-                var offset = part.startIndex
-                for (a, piece) in apostropheParts.enumerated() {
-                    if a > 0 {
-                        result.append(part[offset])
-                        offset = part.index(after: offset)
-                    }
-                    offset = part.index(offset, offsetBy: piece.count)
-                    result.append(recasePart(piece, afterApostrophe: a > 0, previous: a > 0 ? apostropheParts[a - 1] : nil))
+            ranges.append(start..<p.count)
+            for (k, r) in ranges.enumerated() {
+                if k > 0 { out.append(32) }
+                appendTitleCasedWord(p, r, isLast: k == ranges.count - 1, into: &out)
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+
+    /// One word of a name, title-cased by the rules above; ASCII words byte by byte, others through Unicode case mapping.
+    static func appendTitleCasedWord(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, isLast: Bool, into out: inout [UInt8]) {
+        guard !r.isEmpty else { return }
+        var hasLower = false, hasUpper = false
+        for i in r {
+            let c = p[i]
+            if c >= 0x80 {
+                out.append(contentsOf: recaseWord(String(decoding: UnsafeBufferPointer(rebasing: p[r]), as: UTF8.self), isLast: isLast).utf8)
+                return
+            }
+            if c &- 97 < 26 { hasLower = true } else if c &- 65 < 26 { hasUpper = true }
+        }
+        if !isLast, !(hasLower && hasUpper), let k = PersonNames.key(p, r), PersonNames.particleKeys.contains(k) {
+            for i in r { out.append(p[i] &- 65 < 26 ? p[i] + 32 : p[i]) }
+            return
+        }
+        var partStart = r.lowerBound
+        for i in r.lowerBound...r.upperBound where i == r.upperBound || p[i] == UInt8(ascii: "-") {
+            // Pieces between apostrophes.
+            var pieceStart = partStart
+            var previousLength = -1
+            for j in partStart...i where j == i || p[j] == UInt8(ascii: "'") {
+                if previousLength >= 0 { out.append(UInt8(ascii: "'")) }
+                appendPiece(p, pieceStart..<j, previousLength: previousLength, into: &out)
+                previousLength = j - pieceStart
+                pieceStart = j + 1
+            }
+            if i < r.upperBound { out.append(UInt8(ascii: "-")) }
+            partStart = i + 1
+        }
+    }
+
+    /// An ASCII piece of a word: re-cased when written all in one case. `previousLength` is the length of the piece
+    /// before an apostrophe (-1: none).
+    static func appendPiece(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, previousLength: Int, into out: inout [UInt8]) {
+        var hasLower = false, hasUpper = false
+        for i in r {
+            if p[i] &- 97 < 26 { hasLower = true } else if p[i] &- 65 < 26 { hasUpper = true }
+        }
+        guard hasLower != hasUpper else { out.append(contentsOf: p[r]); return }
+        let lowerAll = previousLength >= 0 && (previousLength != 1 || r.count <= 1)
+        for (n, i) in r.enumerated() {
+            let c = p[i]
+            let lower = c &- 65 < 26 ? c + 32 : c
+            let capital = !lowerAll && (n == 0 || (n == 2 && r.count > 3 && (p[r.lowerBound] | 0x20) == UInt8(ascii: "m") && (p[r.lowerBound + 1] | 0x20) == UInt8(ascii: "c")))
+            out.append(capital && lower &- 97 < 26 ? lower - 32 : lower)
+        }
+    }
+
+    /// `appendTitleCasedWord` for a word with non-ASCII letters (María, Müller), through Unicode case mapping.
+    static func recaseWord(_ word: String, isLast: Bool) -> String {
+        if !isLast, particles.contains(word.lowercased()), word == word.lowercased() || word == word.uppercased() { return word.lowercased() }
+        var result = ""
+        for (h, part) in word.split(separator: "-", omittingEmptySubsequences: false).enumerated() {
+            if h > 0 { result.append("-") }
+            let pieces = part.split(omittingEmptySubsequences: false) { $0 == "'" || $0 == "’" }
+            var offset = part.startIndex
+            for (a, piece) in pieces.enumerated() {
+                if a > 0 {
+                    result.append(part[offset])
+                    offset = part.index(after: offset)
                 }
+                offset = part.index(offset, offsetBy: piece.count)
+                result.append(recasePart(piece, afterApostrophe: a > 0, previous: a > 0 ? pieces[a - 1] : nil))
             }
         }
         return result
