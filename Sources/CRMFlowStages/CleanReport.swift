@@ -110,7 +110,7 @@ enum TextMapper {
     /// Applies `makeBody()`'s transform to every non-null value of a text column, in row slices on `threads` threads.
     /// Unchanged values are copied; `extras` extra text columns are filled where the transform sets them (an extra
     /// of an unchanged, null or invalid value is null unless set).
-    static func map(_ column: Column, extras: Int, threads: Int, policy: InvalidPolicy, change: CleanChange,
+    static func map(_ column: Column, extras: Int, threads: Int, policy: InvalidPolicy, dead: [Bool]? = nil, change: CleanChange,
                     mask: (@Sendable (String) -> String)?,
                     makeBody: @escaping @Sendable () -> (Int, UnsafeBufferPointer<UInt8>, inout CellWriter) -> CellStatus) -> TextMapResult {
         let text = column.type == .string ? column : column.converted(to: .string)
@@ -127,6 +127,8 @@ enum TextMapper {
             var extraValid: [Bitmap]
             var invalid: [(Int, String)]
             var change: CleanChange
+            /// Every value of the slice came out as it went in: the main column is the input's (nothing was built).
+            var untouched = true
         }
         let parts = ConcurrentMap.map(slices, threads: threads) { range -> Part in
             let body = makeBody()
@@ -136,9 +138,25 @@ enum TextMapper {
             part.mainValid.reserveCapacity(range.count)
             var writer = CellWriter(extras: extras)
             buffer.bytes.withUnsafeBufferPointer { all in
+                // Until a value changes, nothing is copied; the rows before the first change are copied then.
+                func materialize(upTo row: Int) {
+                    part.untouched = false
+                    for r in range.lowerBound..<row {
+                        if text.isNull(r) { part.main.appendEmpty() } else { part.main.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[buffer.range(r)])) }
+                    }
+                }
                 for row in range {
+                    if dead?[row] == true {
+                        // A row already rejected or removed: kept as it is (it leaves the table after this step).
+                        if !part.untouched {
+                            if text.isNull(row) { part.main.appendEmpty() } else { part.main.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[buffer.range(row)])) }
+                        }
+                        part.mainValid.append(!text.isNull(row))
+                        for e in 0..<extras { part.extras[e].appendEmpty(); part.extraValid[e].append(false) }
+                        continue
+                    }
                     if text.isNull(row) {
-                        part.main.appendEmpty()
+                        if !part.untouched { part.main.appendEmpty() }
                         part.mainValid.append(false)
                         for e in 0..<extras { part.extras[e].appendEmpty(); part.extraValid[e].append(false) }
                         continue
@@ -149,9 +167,16 @@ enum TextMapper {
                     part.change.examined += 1
                     let status = body(row, cell, &writer)
                     var outputNull = false
+                    if part.untouched {
+                        switch status {
+                        case .unchanged: break
+                        case .invalid where policy != .null: break
+                        default: materialize(upTo: row)
+                        }
+                    }
                     switch status {
                     case .unchanged:
-                        part.main.append(UnsafeRawBufferPointer(cell))
+                        if !part.untouched { part.main.append(UnsafeRawBufferPointer(cell)) }
                     case .changed:
                         writer.main.withUnsafeBytes { part.main.append($0) }
                         part.change.changed += 1
@@ -168,14 +193,14 @@ enum TextMapper {
                         switch policy {
                         case .reject:
                             part.invalid.append((row, reason))
-                            part.main.append(UnsafeRawBufferPointer(cell))
+                            if !part.untouched { part.main.append(UnsafeRawBufferPointer(cell)) }
                         case .null:
                             part.main.appendEmpty()
                             outputNull = true
                             part.change.nulled += 1
                             for e in 0..<extras { writer.extraSet[e] = false }
                         case .keep:
-                            part.main.append(UnsafeRawBufferPointer(cell))
+                            if !part.untouched { part.main.append(UnsafeRawBufferPointer(cell)) }
                             part.change.invalidKept += 1
                             for e in 0..<extras { writer.extraSet[e] = false }
                         }
@@ -211,7 +236,13 @@ enum TextMapper {
             // NB: a column over 4 GiB of text fails in concatenation; a clean stage keeps sizes of its input.
             return (try? Column.concatenating(columns)) ?? columns[0]
         }
-        let main = joined(parts.map { $0.main }, parts.map { $0.mainValid })
+        let main: Column
+        if parts.allSatisfy(\.untouched) {
+            main = text
+        } else {
+            let built = zip(parts, slices).map { p, range -> Column in p.untouched ? text.slice(range) : Column(storage: .string(p.main), validity: p.mainValid) }
+            main = built.count == 1 ? built[0] : ((try? Column.concatenating(built)) ?? built[0])
+        }
         let extraColumns = (0..<extras).map { e in joined(parts.map { $0.extras[e] }, parts.map { $0.extraValid[e] }) }
         return TextMapResult(main: main, extras: extraColumns, invalid: invalid, change: change)
     }

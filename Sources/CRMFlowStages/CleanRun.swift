@@ -30,11 +30,23 @@ extension CleanStage {
         var lineage: [(duplicate: Int, kept: Int, keys: String)] = []
         var deduplicated = 0
         var hasDedupe = false
+        // Rows a step rejects or removes are marked dead and skipped by the steps that follow; they leave the table
+        // in one gather, before a step that evaluates expressions (which would otherwise see them) or at the end.
+        var dead: [Bool]? = nil
+        func removeDead() {
+            guard let d = dead else { return }
+            let keep = (0..<data.table.rowCount).filter { !d[$0] }
+            data = data.selecting(keep, threads: context.threads)
+            rowMap = keep.map { rowMap[$0] }
+            dead = nil
+            Trace.mark("clean: removed rows")
+        }
         for step in steps {
             try context.checkCancelled()
             if case .dedupe = step.kind { hasDedupe = true }
+            if !step.skipsDeadRows { removeDead() }
             Trace.mark("clean: before step \(step.number) \(step.name)")
-            let outcome = try apply(step, to: data.table, context)
+            let outcome = try apply(step, to: data.table, dead: dead, context)
             Trace.mark("clean: step \(step.number) \(step.name)")
             data.table = outcome.table
             changes.append(contentsOf: outcome.changes)
@@ -46,11 +58,12 @@ extension CleanStage {
             let keyText = step.columns.map { s -> String in if case .column(let n, _) = s { return n }; return "all columns" }.joined(separator: ", ")
             for (dup, kept) in outcome.duplicates.sorted(by: { $0.key < $1.key }) { lineage.append((rowMap[dup], rowMap[kept], keyText)) }
             deduplicated += outcome.duplicates.count
-            let keep = (0..<data.table.rowCount).filter { outcome.invalid[$0] == nil && outcome.duplicates[$0] == nil }
-            data = data.selecting(keep, threads: context.threads)
-            rowMap = keep.map { rowMap[$0] }
-            Trace.mark("clean: removed rows after step \(step.number)")
+            var d = dead ?? [Bool](repeating: false, count: data.table.rowCount)
+            for r in outcome.invalid.keys { d[r] = true }
+            for r in outcome.duplicates.keys { d[r] = true }
+            dead = d
         }
+        removeDead()
         context.progress(rowsIn)
         var outputs: [String] = []
         if hasDedupe {
@@ -121,7 +134,7 @@ extension CleanStage {
 
     // MARK: - Steps
 
-    func apply(_ step: Step, to table: Table, _ context: RunContext) throws(StageFailure) -> StepOutcome {
+    func apply(_ step: Step, to table: Table, dead: [Bool]?, _ context: RunContext) throws(StageFailure) -> StepOutcome {
         let policy = step.policy ?? onInvalid
         var outcome = StepOutcome(table: table)
         let threads = context.threads
@@ -139,7 +152,7 @@ extension CleanStage {
             for c in try resolve(step.columns, in: outcome.table, textOnly: textOnly, step: step) {
                 let name = outcome.table.schema.fields[c].name
                 let extraNames = extras(name)
-                let result = TextMapper.map(outcome.table.columns[c], extras: extraNames.count, threads: threads, policy: policy,
+                let result = TextMapper.map(outcome.table.columns[c], extras: extraNames.count, threads: threads, policy: policy, dead: dead,
                                             change: CleanChange(step: step.number, kind: step.name, column: name), mask: mask,
                                             makeBody: body(name))
                 outcome.table = outcome.table.setting(name, result.main)
@@ -194,7 +207,10 @@ extension CleanStage {
             } }
 
         case .phone(let defaultRegion, let regionColumn, let extensionColumn):
-            let regions = try regionColumn.map { name throws(StageFailure) in try column(name, outcome.table, step: step).converted(to: .string) }
+            // Each distinct region is resolved to a numbering plan once.
+            let regionPlans = try regionColumn.map { name throws(StageFailure) in
+                Self.resolvedDistinct(try column(name, outcome.table, step: step)) { Countries.code($0).flatMap(PhoneNumbers.plan(region:)) }
+            }
             // An extension already split off (by an earlier run) is kept when the number no longer carries one.
             var existingExtensions: [String: Column] = [:]
             for c in try resolve(step.columns, in: outcome.table, textOnly: true, step: step) {
@@ -205,19 +221,11 @@ extension CleanStage {
             try mapColumns(code: "E_PHONE", extras: { [extensionColumn ?? "\($0)_ext"] }) { name in {
                 let existing = extensionsBefore[name]
                 let home = defaultRegion.flatMap(PhoneNumbers.plan(region:))
-                var cache: [String: PhoneNumbers.Plan?] = [:]
                 var ext: [UInt8] = []
                 var region: String? = nil
                 return { row, cell, w in
                     var plan = home
-                    if let regions, !regions.isNull(row), case .string(let b) = regions.storage {
-                        let r = b.string(row)
-                        if let cached = cache[r] { plan = cached ?? home } else {
-                            let resolved = Countries.code(r).flatMap(PhoneNumbers.plan(region:))
-                            cache[r] = .some(resolved)
-                            plan = resolved ?? home
-                        }
-                    }
+                    if let regionPlans, let code = regionPlans.codes?[row], code >= 0 { plan = regionPlans.values[Int(code)] ?? home }
                     ext.removeAll(keepingCapacity: true)
                     let problem: String?
                     if Scalars.isASCII(cell) {
@@ -248,36 +256,47 @@ extension CleanStage {
         case .name(let outputs, let recase):
             let named = outputs.enumerated().compactMap { i, n in n.map { (i, $0) } }
             try mapColumns(code: "E_NAME", extras: { _ in named.map(\.1) }, extraTypes: named.map { $0.0 == 5 ? .boolean : .string }) { _ in {
-                { _, cell, w in
-                    let parts = PersonNames.split(cell, recase: recase)
-                    let values = [parts.first, parts.middle, parts.last, parts.honorific, parts.suffix, parts.isCompany ? "true" : "false"]
-                    for (k, (i, _)) in named.enumerated() { w.setExtra(k, values[i]) }
+                var parts = PersonNames.Buffers()
+                return { _, cell, w in
+                    PersonNames.split(cell, recase: recase, into: &parts)
+                    for (k, (i, _)) in named.enumerated() {
+                        if i == 5 {
+                            w.setExtra(k, parts.isCompany ? "true" : "false")
+                        } else if parts.present[i] {
+                            w.extra[k].append(contentsOf: parts.parts[i])
+                            w.extraSet[k] = true
+                        }
+                    }
                     w.main.append(contentsOf: cell)
-                    if w.wantsSample { w.sample = parts.isCompany ? "(company)" : [parts.first, parts.middle, parts.last].map { $0 ?? "–" }.joined(separator: " | ") }
+                    if w.wantsSample { w.sample = parts.isCompany ? "(company)" : (0..<3).map { parts.string($0) ?? "–" }.joined(separator: " | ") }
                     return .changed
                 }
             } }
             if let last = outcome.changes.indices.last {
                 let flags = outputs[5].flatMap { outcome.table.column(named: $0) }
                 if let flags, case .boolean(let b) = flags.storage {
-                    let n = b.indices.filter { b[$0] && !flags.isNull($0) }.count
+                    let n = b.indices.filter { b[$0] && !flags.isNull($0) && dead?[$0] != true }.count
                     if n > 0 { outcome.changes[last].notes.append("\(n) values look like company names and were not split (flagged in \(outputs[5]!))") }
                 }
             }
 
         case .date(let format, let order, let timestamp, let timezone):
-            try applyDates(step, &outcome, format: format, order: order, timestamp: timestamp, timezone: timezone, policy: policy)
+            try applyDates(step, &outcome, format: format, order: order, timestamp: timestamp, timezone: timezone, policy: policy, dead: dead)
 
         case .country(let output):
+            // Each distinct value is looked up once.
+            var resolved: [String: Distinct<String>] = [:]
+            for c in try resolve(step.columns, in: outcome.table, textOnly: true, step: step) {
+                resolved[outcome.table.schema.fields[c].name] = Self.resolvedDistinct(outcome.table.columns[c]) { Countries.code($0) }
+            }
+            let lookups = resolved
             try mapColumns(code: "E_COUNTRY", extras: { _ in output.map { [$0] } ?? [] }) { name in {
-                var cache: [String: Countries.Resolved] = [:]
-                return { _, cell, w in
-                    let s = Self.text(cell)
-                    let resolved = cache[s] ?? Countries.Resolved(Countries.code(s))
-                    cache[s] = resolved
-                    guard let code = resolved.code else { return .invalid("\(name): '\(s)' is not a country crmflow knows") }
+                let lookup = lookups[name]
+                return { row, cell, w in
+                    let code = lookup?.codes.map { $0[row] >= 0 ? lookup!.values[Int($0[row])] : nil } ?? Countries.code(Self.text(cell))
+                    guard let code else { return .invalid("\(name): '\(Self.text(cell))' is not a country crmflow knows") }
                     if output != nil { w.setExtra(0, code); return .unchanged }
-                    if code == s { return .unchanged }
+                    if cell.elementsEqual(code.utf8) { return .unchanged }
                     w.setMain(code)
                     return .changed
                 }
@@ -316,15 +335,16 @@ extension CleanStage {
                 let name = outcome.changes[k].column
                 let keyName = key ?? "\(name)_key"
                 guard let names = outcome.table.column(named: name), let keys = outcome.table.column(named: keyName) else { continue }
-                let distinctNames = Set((0..<names.count).compactMap { names.isNull($0) ? nil : names.value(at: $0).description }).count
-                let distinctKeys = Set((0..<keys.count).compactMap { keys.isNull($0) ? nil : keys.value(at: $0).description }).count
+                let live = (0..<names.count).filter { dead?[$0] != true }
+                let distinctNames = Set(live.compactMap { names.isNull($0) ? nil : names.value(at: $0).description }).count
+                let distinctKeys = Set(live.compactMap { keys.isNull($0) ? nil : keys.value(at: $0).description }).count
                 outcome.changes[k].changed = 0
                 outcome.changes[k].notes.append("\(distinctNames) distinct names give \(distinctKeys) distinct keys in \(keyName)")
             }
 
         case .money(let currencyColumn, let defaultCurrency, let currencyFrom, let target, let ratesPath):
             try applyMoney(step, &outcome, currencyColumn: currencyColumn, defaultCurrency: defaultCurrency, currencyFrom: currencyFrom,
-                           target: target, ratesPath: ratesPath, policy: policy, context: context)
+                           target: target, ratesPath: ratesPath, policy: policy, dead: dead, context: context)
 
         case .map(let values, let ignoreCase, let unmapped):
             try mapColumns(code: "E_MAP") { name in {
@@ -420,9 +440,23 @@ extension CleanStage {
             }
 
         case .dedupe(let keep, _):
-            try applyDedupe(step, &outcome, keep: keep)
+            try applyDedupe(step, &outcome, keep: keep, dead: dead, context: context)
         }
         return outcome
+    }
+
+    /// A column's distinct values, each resolved once: `values[codes[row]]` (codes nil when the column is not text).
+    struct Distinct<T: Sendable>: Sendable {
+        var codes: [Int32]?
+        var values: [T?]
+    }
+
+    static func resolvedDistinct<T: Sendable>(_ column: Column, _ resolve: (String) -> T?) -> Distinct<T> {
+        let text = column.type == .string ? column : column.converted(to: .string)
+        guard let index = ByteKeyIndex(text), case .string(let b) = text.storage else { return Distinct(codes: nil, values: []) }
+        var firstRow = [Int](repeating: -1, count: index.count)
+        for (row, code) in index.rowCodes.enumerated() where code >= 0 && firstRow[Int(code)] < 0 { firstRow[Int(code)] = row }
+        return Distinct(codes: index.rowCodes, values: firstRow.map { resolve(b.string($0)) })
     }
 
     static func parse(_ text: String) throws(StageFailure) -> ExprNode {
@@ -494,7 +528,7 @@ extension CleanStage {
     // MARK: Dates
 
     func applyDates(_ step: Step, _ outcome: inout StepOutcome, format: [UInt8]?, order: DayOrder?, timestamp: Bool, timezone: String?,
-                    policy: InvalidPolicy) throws(StageFailure) {
+                    policy: InvalidPolicy, dead: [Bool]?) throws(StageFailure) {
         let zone = timezone.flatMap(Self.zoneOffset)
         for c in try resolve(step.columns, in: outcome.table, textOnly: false, step: step) {
             let name = outcome.table.schema.fields[c].name
@@ -524,7 +558,7 @@ extension CleanStage {
             var invalidRows: [(Int, String)] = []
             buffer.bytes.withUnsafeBufferPointer { all in
                 for row in 0..<text.count {
-                    if text.isNull(row) { builder.appendNull(); continue }
+                    if text.isNull(row) || dead?[row] == true { builder.appendNull(); continue }
                     let cell = UnsafeBufferPointer(rebasing: all[buffer.range(row)])
                     change.examined += 1
                     let value: Value?
@@ -561,7 +595,7 @@ extension CleanStage {
     // MARK: Money
 
     func applyMoney(_ step: Step, _ outcome: inout StepOutcome, currencyColumn: String?, defaultCurrency: String, currencyFrom: String?,
-                    target: String?, ratesPath: String?, policy: InvalidPolicy, context: RunContext) throws(StageFailure) {
+                    target: String?, ratesPath: String?, policy: InvalidPolicy, dead: [Bool]?, context: RunContext) throws(StageFailure) {
         var rates: [String: (units: Int64, scale: Int64)] = [:]
         if let ratesPath {
             let full = context.inputPath(ratesPath)
@@ -588,17 +622,61 @@ extension CleanStage {
             if let target, rates[target.uppercased()] == nil { rates[target.uppercased()] = (1, 1) }
         }
         let fromColumn = try currencyFrom.map { n throws(StageFailure) in try column(n, outcome.table, step: step).converted(to: .string) }
+        let ratesFound = rates
         for c in try resolve(step.columns, in: outcome.table, textOnly: false, step: step) {
             let name = outcome.table.schema.fields[c].name
             let col = outcome.table.columns[c]
-            var change = CleanChange(step: step.number, kind: step.name, column: name)
-            var amounts = ColumnBuilder(.money, capacity: col.count)
-            var currencies = ColumnBuilder(.string, capacity: col.count)
+            let base = CleanChange(step: step.number, kind: step.name, column: name)
+            let slices: [Range<Int>] = col.count >= 100_000 && context.threads > 1
+                ? (0..<(context.threads * 4)).map { col.count * $0 / (context.threads * 4)..<col.count * ($0 + 1) / (context.threads * 4) }
+                : [0..<col.count]
+            let parts = ConcurrentMap.map(slices, threads: context.threads) { range in
+                Self.moneyPart(col, range, name: name, change: base, fromColumn: fromColumn, defaultCurrency: defaultCurrency,
+                               target: target, rates: ratesFound, ratesPath: ratesPath, policy: policy, dead: dead)
+            }
+            var change = base
             var missingRates: [String: Int] = [:]
-            let textBuffer: StringBuffer? = { if case .string(let b) = col.storage { return b }; return nil }()
-            var currencyOf: [String: String] = [:]
-            for row in 0..<col.count {
-                if col.isNull(row) { amounts.appendNull(); currencies.appendNull(); continue }
+            for p in parts {
+                change.examined += p.change.examined
+                change.changed += p.change.changed
+                change.nulled += p.change.nulled
+                change.rejected += p.change.rejected
+                change.invalidKept += p.change.invalidKept
+                for x in p.change.samples where change.samples.count < TextMapper.sampleLimit { change.samples.append(x) }
+                for (row, reason) in p.invalid where outcome.invalid[row] == nil { outcome.invalid[row] = ("E_MONEY", reason) }
+                for (k, n) in p.missing { missingRates[k, default: 0] += n }
+            }
+            for (code, n) in missingRates.sorted(by: { $0.key < $1.key }) { change.notes.append("\(n) amounts in \(code) have no rate") }
+            do {
+                outcome.table = outcome.table.setting(name, try Column.concatenating(parts.map(\.amounts)))
+                outcome.table = outcome.table.setting(currencyColumn ?? "\(name)_currency", try Column.concatenating(parts.map(\.currencies)))
+            } catch {
+                throw StageFailure("money step of stage '\(context.stageID)': \(error)")
+            }
+            outcome.changes.append(change)
+        }
+    }
+
+    struct MoneyPart: Sendable {
+        var amounts: Column
+        var currencies: Column
+        var invalid: [(Int, String)] = []
+        var change: CleanChange
+        var missing: [String: Int] = [:]
+    }
+
+    /// The money step over rows `range` of one column.
+    static func moneyPart(_ col: Column, _ range: Range<Int>, name: String, change base: CleanChange, fromColumn: Column?, defaultCurrency: String,
+                          target: String?, rates: [String: (units: Int64, scale: Int64)], ratesPath: String?, policy: InvalidPolicy, dead: [Bool]?) -> MoneyPart {
+        var change = base
+        var amounts = ColumnBuilder(.money, capacity: range.count)
+        var currencies = ColumnBuilder(.string, capacity: range.count)
+        var invalidRows: [(Int, String)] = []
+        var missingRates: [String: Int] = [:]
+        let textBuffer: StringBuffer? = { if case .string(let b) = col.storage { return b }; return nil }()
+        var currencyOf: [String: String] = [:]
+        for row in range {
+                if col.isNull(row) || dead?[row] == true { amounts.appendNull(); currencies.appendNull(); continue }
                 change.examined += 1
                 var rowCurrency = defaultCurrency
                 if let fromColumn, !fromColumn.isNull(row), case .string(let b) = fromColumn.storage {
@@ -629,7 +707,7 @@ extension CleanStage {
                     amounts.appendNull()
                     currencies.appendNull()
                     switch policy {
-                    case .reject: if outcome.invalid[row] == nil { outcome.invalid[row] = ("E_MONEY", reason()) }; change.rejected += 1
+                    case .reject: invalidRows.append((row, reason())); change.rejected += 1
                     case .null: change.nulled += 1
                     case .keep: change.invalidKept += 1
                     }
@@ -655,26 +733,103 @@ extension CleanStage {
                     change.changed += 1
                     if change.samples.count < TextMapper.sampleLimit { change.samples.append(.init(before: before(), after: Value.money(minor, currency).description)) }
                 }
-            }
-            for (code, n) in missingRates.sorted(by: { $0.key < $1.key }) { change.notes.append("\(n) amounts in \(code) have no rate") }
-            outcome.table = outcome.table.setting(name, amounts.finish())
-            outcome.table = outcome.table.setting(currencyColumn ?? "\(name)_currency", currencies.finish())
-            outcome.changes.append(change)
         }
+        return MoneyPart(amounts: amounts.finish(), currencies: currencies.finish(), invalid: invalidRows, change: change, missing: missingRates)
     }
 
     // MARK: Dedupe
 
-    func applyDedupe(_ step: Step, _ outcome: inout StepOutcome, keep: KeepRule) throws(StageFailure) {
+    /// For each row, the first row whose key columns hold the same values (itself when none before it does), or -1
+    /// when a key is null. Rows are hashed in parallel slices, then partitioned by hash so that each thread resolves
+    /// its own share of the keys; within a partition rows are visited in order, so "first" means first in the table.
+    static func firstOccurrence(_ keys: [Column], rowCount n: Int, threads: Int, dead: [Bool]? = nil) -> [Int32] {
+        let text = keys.map { $0.type == .string ? $0 : $0.converted(to: .string) }
+        let buffers = text.map { c -> StringBuffer in if case .string(let b) = c.storage { return b }; return StringBuffer() }
+        let slices: [Range<Int>] = n >= 100_000 && threads > 1 ? (0..<(threads * 2)).map { n * $0 / (threads * 2)..<n * ($0 + 1) / (threads * 2) } : [0..<n]
+        let hashParts = ConcurrentMap.map(slices, threads: threads) { range -> [UInt64] in
+            var out = [UInt64](repeating: 0, count: range.count)
+            for row in range {
+                var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+                var null = dead?[row] == true
+                for (k, c) in text.enumerated() where !null {
+                    if c.isNull(row) { null = true; break }
+                    h = (h ^ buffers[k].withBytes(row) { ByteHash.hash($0) }) &* 0x100_0000_01B3
+                }
+                // 0 marks a null key; a real key hashing to 0 is moved to 1 (only equality of bytes decides a match).
+                out[row - range.lowerBound] = null ? 0 : (h == 0 ? 1 : h)
+            }
+            return out
+        }
+        let hashes = hashParts.count == 1 ? hashParts[0] : Array(hashParts.joined())
+        let partitions = threads > 1 && n >= 100_000 ? threads * 2 : 1
+        let reps = ConcurrentMap.map(Array(0..<partitions), threads: threads) { part -> [Int32] in
+            var out: [Int32] = []
+            out.reserveCapacity(n / partitions + 16)
+            var size = 16
+            while size < (n / partitions) * 2 + 16 { size <<= 1 }
+            var slots = [Int32](repeating: -1, count: size)
+            var mask = size - 1
+            var used = 0
+            func equal(_ a: Int, _ b: Int) -> Bool {
+                for k in buffers.indices {
+                    let same = buffers[k].withBytes(a) { x in buffers[k].withBytes(b) { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
+                    if !same { return false }
+                }
+                return true
+            }
+            for row in 0..<n {
+                let h = hashes[row]
+                guard Int(truncatingIfNeeded: h >> 48) % partitions == part else { continue }
+                if h == 0 { out.append(-1); continue }
+                var i = Int(truncatingIfNeeded: h) & mask
+                while true {
+                    let r = slots[i]
+                    if r < 0 {
+                        slots[i] = Int32(row)
+                        out.append(Int32(row))
+                        used += 1
+                        if used * 2 > slots.count {
+                            // Grow: more keys landed in this partition than expected.
+                            let old = slots
+                            slots = [Int32](repeating: -1, count: old.count * 2)
+                            mask = slots.count - 1
+                            for r in old where r >= 0 {
+                                var j = Int(truncatingIfNeeded: hashes[Int(r)]) & mask
+                                while slots[j] >= 0 { j = (j + 1) & mask }
+                                slots[j] = r
+                            }
+                        }
+                        break
+                    }
+                    if hashes[Int(r)] == h, equal(Int(r), row) {
+                        out.append(r)
+                        break
+                    }
+                    i = (i + 1) & mask
+                }
+            }
+            return out
+        }
+        var first = [Int32](repeating: -1, count: n)
+        var cursor = [Int](repeating: 0, count: partitions)
+        for row in 0..<n {
+            let part = Int(truncatingIfNeeded: hashes[row] >> 48) % partitions
+            first[row] = reps[part][cursor[part]]
+            cursor[part] += 1
+        }
+        return first
+    }
+
+    func applyDedupe(_ step: Step, _ outcome: inout StepOutcome, keep: KeepRule, dead: [Bool]?, context: RunContext) throws(StageFailure) {
         let table = outcome.table
         let keyIndices = try resolve(step.columns, in: table, textOnly: false, step: step)
         let keys = keyIndices.map { table.columns[$0] }
         let keyNames = keyIndices.map { table.schema.fields[$0].name }
         var change = CleanChange(step: step.number, kind: step.name, column: keyNames.count == table.schema.fields.count ? "all columns" : keyNames.joined(separator: ", "))
-        let grouping = Grouping.make(keys: keys, rowCount: table.rowCount)
-        // A row with a null key duplicates nothing (null is no value, as in SQL).
-        let hasNullKey: (Int) -> Bool = { row in keys.contains { $0.isNull(row) } }
-        var winner = [Int](repeating: -1, count: grouping.groupCount)
+        // Each row's group is the first row with the same key (-1: a null key, which duplicates nothing, as in SQL).
+        let first = Self.firstOccurrence(keys, rowCount: table.rowCount, threads: context.threads, dead: dead)
+        let hasNullKey: (Int) -> Bool = { first[$0] < 0 }
+        var winner = [Int](repeating: -1, count: table.rowCount)
         var completeness: [Int] = []
         if keep == .mostComplete {
             completeness = (0..<table.rowCount).map { r in table.columns.reduce(0) { $0 + ($1.isNull(r) ? 0 : 1) } }
@@ -683,7 +838,7 @@ extension CleanStage {
         if case .latest(let by) = keep { latest = try column(by, table, step: step) }
         for row in 0..<table.rowCount {
             if hasNullKey(row) { continue }
-            let g = Int(grouping.groupOfRow[row])
+            let g = Int(first[row])
             let w = winner[g]
             if w < 0 { winner[g] = row; continue }
             switch keep {
@@ -696,10 +851,10 @@ extension CleanStage {
                 else if !col.isNull(row), compareValues(col.value(at: row), col.value(at: w)) > 0 { winner[g] = row }
             }
         }
-        for row in 0..<table.rowCount {
+        for row in 0..<table.rowCount where dead?[row] != true {
             change.examined += 1
             if hasNullKey(row) { continue }
-            let w = winner[Int(grouping.groupOfRow[row])]
+            let w = winner[Int(first[row])]
             if w != row { outcome.duplicates[row] = w }
         }
         change.deduplicated = outcome.duplicates.count

@@ -121,6 +121,14 @@ public struct CleanStage: Stage {
     }
 
     struct Step: Sendable {
+        /// Steps that skip rows already rejected or removed (the others evaluate expressions over every row, so those
+        /// rows leave the table first).
+        var skipsDeadRows: Bool {
+            switch kind {
+            case .fill, .cast, .derive, .require, .validate: return false
+            default: return true
+            }
+        }
         var number: Int
         var name: String
         var kind: Kind

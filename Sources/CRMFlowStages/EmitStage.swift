@@ -72,7 +72,15 @@ public struct EmitStage: Stage {
                                               inputs: context.protectedPaths)
             do {
                 try context.checkCancelled()
-                try writer.write(input.table)
+                // Large tables are encoded in row slices on all cores and written in order.
+                let slices = input.table.rowSlices(parts: context.threads * 2)
+                if context.threads > 1, slices.count > 1 {
+                    let encoder = writer.encoder, table = input.table
+                    let chunks = ConcurrentMap.map(slices, threads: context.threads) { encoder.rows(table.slice($0)) }
+                    for (chunk, range) in zip(chunks, slices) { try writer.write(encodedRows: chunk, rowCount: range.count) }
+                } else {
+                    try writer.write(input.table)
+                }
                 try context.checkCancelled()
                 try writer.commit()
             } catch let e as StageFailure {

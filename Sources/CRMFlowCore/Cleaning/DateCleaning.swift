@@ -146,12 +146,18 @@ public enum DateCleaning {
 /// Money as exports write it: symbols, codes, both decimal conventions, accounting negatives and `k`/`M` suffixes.
 public enum MoneyCleaning {
     /// Parses `$1,234.50`, `1.234,50 €`, `(100.00)`, `USD 12k`, `1.2M EUR`; nil when it is not an amount.
+    /// Magnitude suffixes right after the number: 12k, 1.5M, 3bn, 2 mn (before any currency code that follows).
+    static let suffixes: [([UInt8], Int64)] = [(Array("bn".utf8), 1_000_000_000), (Array("mn".utf8), 1_000_000), (Array("k".utf8), 1000),
+                                               (Array("m".utf8), 1_000_000), (Array("b".utf8), 1_000_000_000)]
+
     public static func parse(_ raw: UnsafeBufferPointer<UInt8>, defaultCurrency: String = "") -> (minor: Int64, currency: String)? {
-        var bytes = Array(Scalars.trimmedWhitespace(raw))
+        let trimmed = Scalars.trimmedWhitespace(raw)
+        // Most amounts have no magnitude letter: parsed in place.
+        if !trimmed.contains(where: { let c = $0 | 0x20; return c == UInt8(ascii: "k") || c == UInt8(ascii: "m") || c == UInt8(ascii: "b") }) {
+            return Money.parse(trimmed, defaultCurrency: defaultCurrency).map { (minor: $0.0, currency: $0.1) }
+        }
+        var bytes = Array(trimmed)
         var multiplier: Int64 = 1
-        // A magnitude suffix right after the number: 12k, 1.5M, 3bn, 2 mn (before any currency code that follows).
-        let suffixes: [([UInt8], Int64)] = [(Array("bn".utf8), 1_000_000_000), (Array("mn".utf8), 1_000_000), (Array("k".utf8), 1000),
-                                            (Array("m".utf8), 1_000_000), (Array("b".utf8), 1_000_000_000)]
         var tail: [UInt8] = []
         // Peel a trailing currency code or symbol to find the suffix before it.
         if let space = bytes.lastIndex(of: 32), bytes.count - space - 1 == 3, bytes[(space + 1)...].allSatisfy({ $0 >= 65 && $0 <= 90 }) {

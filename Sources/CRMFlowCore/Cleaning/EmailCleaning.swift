@@ -63,17 +63,30 @@ public enum EmailCleaning {
 
 /// E-mail normalisation on UTF-8 bytes, set up once per step (this runs for every row of an e-mail column).
 public struct EmailNormaliser: Sendable {
-    let typos: [[UInt8]: [UInt8]]
+    /// Domain fixes by the hash of the wrong domain (looked up without building an array per row).
+    let typos: [UInt64: [([UInt8], [UInt8])]]
 
     public init(typos: [String: String]?) {
-        var t: [[UInt8]: [UInt8]] = [:]
-        for (k, v) in typos ?? [:] { t[Array(k.utf8)] = Array(v.utf8) }
+        var t: [UInt64: [([UInt8], [UInt8])]] = [:]
+        for (k, v) in typos ?? [:] {
+            let key = Array(k.utf8)
+            t[key.withUnsafeBufferPointer { ByteHash.hash($0) }, default: []].append((key, Array(v.utf8)))
+        }
         self.typos = t
     }
 
-    static let dotInsensitive: Set<[UInt8]> = Set(EmailCleaning.dotInsensitive.map { Array($0.utf8) })
-    static let plusTagged: Set<[UInt8]> = Set(EmailCleaning.plusTagged.map { Array($0.utf8) })
+    static func hashed(_ domains: Set<String>) -> [UInt64: [UInt8]] {
+        Dictionary(domains.map { d in (Array(d.utf8).withUnsafeBufferPointer { ByteHash.hash($0) }, Array(d.utf8)) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    static let dotInsensitive = hashed(EmailCleaning.dotInsensitive)
+    static let plusTagged = hashed(EmailCleaning.plusTagged)
     static let gmail = Array("gmail.com".utf8)
+
+    /// Whether `domain` is one of `set`'s domains (by hash, then by the bytes).
+    static func contains(_ set: [UInt64: [UInt8]], _ domain: UnsafeBufferPointer<UInt8>) -> Bool {
+        set[ByteHash.hash(domain)]?.elementsEqual(domain) ?? false
+    }
 
     @inline(__always) static func isSpace(_ c: UInt8) -> Bool { c == 32 || (c >= 9 && c <= 13) }
 
@@ -132,9 +145,15 @@ public struct EmailNormaliser: Sendable {
             previousDot = false
             guard EmailCleaning.isAtext(c) else { return "character '\(String(decoding: [c], as: UTF8.self))' not allowed before '@'" }
         }
-        if !typos.isEmpty, let fixed = typos[Array(out[(at + 1)...])] {
-            out.removeSubrange((at + 1)...)
-            out.append(contentsOf: fixed)
+        if !typos.isEmpty {
+            let fixed: [UInt8]? = out.withUnsafeBufferPointer { o in
+                let domain = UnsafeBufferPointer(rebasing: o[(at + 1)...])
+                return typos[ByteHash.hash(domain)]?.first { $0.0.elementsEqual(domain) }?.1
+            }
+            if let fixed {
+                out.removeSubrange((at + 1)...)
+                out.append(contentsOf: fixed)
+            }
         }
         return out.withUnsafeBufferPointer { Self.domainProblem(UnsafeBufferPointer(rebasing: $0[(at + 1)...])) }
     }
@@ -178,10 +197,10 @@ public struct EmailNormaliser: Sendable {
     /// Writes the provider-aware key of a normalised address (see `EmailCleaning.canonicalKey`).
     public static func canonicalKey(_ e: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) {
         guard let at = e.lastIndex(of: UInt8(ascii: "@")) else { out.append(contentsOf: e); return }
-        let domain = Array(e[(at + 1)...])
+        let domain = UnsafeBufferPointer(rebasing: e[(at + 1)...])
         var localEnd = at
-        if plusTagged.contains(domain), let plus = e[..<at].firstIndex(of: UInt8(ascii: "+")) { localEnd = plus }
-        if dotInsensitive.contains(domain) {
+        if contains(plusTagged, domain), let plus = e[..<at].firstIndex(of: UInt8(ascii: "+")) { localEnd = plus }
+        if contains(dotInsensitive, domain) {
             for i in 0..<localEnd where e[i] != UInt8(ascii: ".") { out.append(e[i]) }
             out.append(UInt8(ascii: "@"))
             out.append(contentsOf: gmail)

@@ -51,8 +51,8 @@ public enum PersonNames {
         return n == 0 ? nil : k
     }
 
-    static func keys(_ words: Set<String>) -> Set<UInt64> {
-        Set(words.compactMap { w in Array(w.utf8).withUnsafeBufferPointer { key($0, 0..<$0.count) } })
+    static func keys(_ words: Set<String>) -> WordSet {
+        WordSet(words.compactMap { w in Array(w.utf8).withUnsafeBufferPointer { key($0, 0..<$0.count) } })
     }
 
     static let honorificKeys = keys(honorifics)
@@ -60,21 +60,21 @@ public enum PersonNames {
     static let particleKeys = keys(TextCleaning.particles)
     static let companyKeys = keys(companyWords)
     static let longCompanyWords = companyWords.filter { $0.utf8.count > 8 }
-    static let coKey = keys(["co"]).first!
-    static let vKey = keys(["v"]).first!
+    static let longCompanyLengths = Set(longCompanyWords.map(\.utf8.count))
+    static let coKey = Array("co".utf8).withUnsafeBufferPointer { key($0, 0..<2)! }
+    static let vKey = Array("v".utf8).withUnsafeBufferPointer { key($0, 0..<1)! }
 
     @inline(__always)
     static func isCompanyWord(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Bool {
         if let k = key(p, r) { return companyKeys.contains(k) }
-        guard r.count > 8, r.count <= 16 else { return false }
+        guard r.count > 8, r.count <= 16, longCompanyLengths.contains(r.count) || p[r].contains(46) || p[r].contains(44) else { return false }
         var s = ""
         for i in r where p[i] != 46 && p[i] != 44 { s.unicodeScalars.append(Unicode.Scalar(p[i] &- 65 < 26 ? p[i] + 32 : p[i])) }
         return longCompanyWords.contains(s)
     }
 
-    /// Word ranges of `p[r]`, split at spaces (and at commas when `commas`).
-    static func words(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, commas: Bool = false) -> [Range<Int>] {
-        var out: [Range<Int>] = []
+    /// Appends the word ranges of `p[r]`, split at spaces (and at commas when `commas`).
+    static func words(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, commas: Bool = false, into out: inout [Range<Int>]) {
         var start = -1
         for i in r {
             let c = p[i]
@@ -85,6 +85,11 @@ public enum PersonNames {
             }
         }
         if start >= 0 { out.append(start..<r.upperBound) }
+    }
+
+    static func words(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, commas: Bool = false) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        words(p, r, commas: commas, into: &out)
         return out
     }
 
@@ -94,92 +99,160 @@ public enum PersonNames {
     }
 
     static func looksLikeCompany(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> Bool {
-        for i in r where p[i] == UInt8(ascii: "&") || p[i] == UInt8(ascii: "@") || p[i] &- 48 < 10 { return true }
-        let tokens = words(p, r, commas: true)
-        for (i, t) in tokens.enumerated() where isCompanyWord(p, t) {
-            if key(p, t) != coKey || i > 0 { return true }
+        var index = 0, start = -1
+        for i in r.lowerBound...r.upperBound {
+            if i < r.upperBound {
+                let c = p[i]
+                if c == UInt8(ascii: "&") || c == UInt8(ascii: "@") || c &- 48 < 10 { return true }
+                if c != 32 && c != 44 {
+                    if start < 0 { start = i }
+                    continue
+                }
+            }
+            guard start >= 0 else { continue }
+            let word = start..<i
+            if isCompanyWord(p, word), index > 0 || key(p, word) != coKey { return true }
+            index += 1
+            start = -1
         }
         return false
+    }
+
+    /// The parts of a split name as UTF-8 bytes, reused from row to row (no String per value).
+    public struct Buffers {
+        /// first, middle, last, honorific, suffix.
+        public var parts: [[UInt8]] = [[], [], [], [], []]
+        public var present: [Bool] = [false, false, false, false, false]
+        public var isCompany = false
+        var given: [Range<Int>] = [], family: [Range<Int>] = [], honorific: [Range<Int>] = [], suffix: [Range<Int>] = []
+
+        public init() {}
+
+        mutating func reset() {
+            for i in 0..<5 {
+                parts[i].removeAll(keepingCapacity: true)
+                present[i] = false
+            }
+            isCompany = false
+            given.removeAll(keepingCapacity: true)
+            family.removeAll(keepingCapacity: true)
+            honorific.removeAll(keepingCapacity: true)
+            suffix.removeAll(keepingCapacity: true)
+        }
+
+        public func string(_ i: Int) -> String? { present[i] ? String(decoding: parts[i], as: UTF8.self) : nil }
     }
 
     /// Splits a full name. Handles `Last, First Middle`, honorifics (`Dr.`, `Mrs`), suffixes (`Jr.`, `III`, `PhD`),
     /// and surname particles (`Ludwig van Beethoven` → last `van Beethoven`). With `recase`, parts written all in
     /// upper or lower case are title-cased with the name rules.
     public static func split(_ raw: String, recase: Bool = true) -> Parts {
-        Array(raw.utf8).withUnsafeBufferPointer { split($0, recase: recase) }
+        var b = Buffers()
+        Array(raw.utf8).withUnsafeBufferPointer { split($0, recase: recase, into: &b) }
+        return Parts(honorific: b.string(3), first: b.string(0), middle: b.string(1), last: b.string(2), suffix: b.string(4), isCompany: b.isCompany)
     }
 
-    /// `split` on UTF-8 bytes (no String per word: this runs for every row of a name column).
-    public static func split(_ raw: UnsafeBufferPointer<UInt8>, recase: Bool = true) -> Parts {
+    /// `split` on UTF-8 bytes into reusable buffers (this runs for every row of a name column).
+    public static func split(_ raw: UnsafeBufferPointer<UInt8>, recase: Bool = true, into b: inout Buffers) {
+        b.reset()
         let trimmed = Scalars.trimmedWhitespace(raw)
-        guard !trimmed.isEmpty, let base = trimmed.baseAddress else { return Parts() }
+        guard !trimmed.isEmpty, let base = trimmed.baseAddress else { return }
         let p = UnsafeBufferPointer(start: base, count: trimmed.count)
         let all = 0..<p.count
-        if looksLikeCompany(p, all) { return Parts(isCompany: true) }
-        var honorific: [Range<Int>] = [], suffix: [Range<Int>] = []
-        var given: [Range<Int>], family: [Range<Int>] = []
+        if looksLikeCompany(p, all) { b.isCompany = true; return }
         var commaForm = false
         // "Last, First" (but not "First Last, Jr." where the part after the comma is only suffixes).
         if let comma = all.first(where: { p[$0] == 44 }) {
-            let before = words(p, 0..<comma)
-            let after = words(p, (comma + 1)..<p.count, commas: true)
+            words(p, 0..<comma, into: &b.family)
+            words(p, (comma + 1)..<p.count, commas: true, into: &b.given)
             let afterSecond = all[(comma + 1)...].firstIndex(where: { p[$0] == 44 })
-            if !before.isEmpty, !after.isEmpty, after.allSatisfy({ key(p, $0).map(suffixKeys.contains) ?? false }) {
-                given = before
-                suffix = after
-            } else if !before.isEmpty, !after.isEmpty {
+            if !b.family.isEmpty, !b.given.isEmpty, b.given.allSatisfy({ key(p, $0).map(suffixKeys.contains) ?? false }) {
+                swap(&b.suffix, &b.given)
+                swap(&b.given, &b.family)
+            } else if !b.family.isEmpty, !b.given.isEmpty {
                 commaForm = true
-                family = before
-                given = words(p, (comma + 1)..<(afterSecond ?? p.count))
-                if let second = afterSecond { suffix = words(p, (second + 1)..<p.count, commas: true) }
+                b.given.removeAll(keepingCapacity: true)
+                words(p, (comma + 1)..<(afterSecond ?? p.count), into: &b.given)
+                if let second = afterSecond { words(p, (second + 1)..<p.count, commas: true, into: &b.suffix) }
             } else {
-                given = words(p, all, commas: true)
+                b.given.removeAll(keepingCapacity: true)
+                b.family.removeAll(keepingCapacity: true)
+                words(p, all, commas: true, into: &b.given)
             }
         } else {
-            given = words(p, all)
+            words(p, all, into: &b.given)
         }
-        while let f = given.first, key(p, f).map(honorificKeys.contains) ?? false, given.count > 1 || !family.isEmpty {
-            honorific.append(f)
-            given.removeFirst()
+        var g = 0  // honorifics are the first g given words
+        while g < b.given.count, key(p, b.given[g]).map(honorificKeys.contains) ?? false, b.given.count - g > 1 || !b.family.isEmpty {
+            b.honorific.append(b.given[g])
+            g += 1
         }
+        var givenEnd = b.given.count
         if !commaForm {
-            while let l = given.last, let k = key(p, l), suffixKeys.contains(k), given.count > 2 || (given.count == 2 && k != vKey) {
-                suffix.insert(l, at: 0)
-                given.removeLast()
+            while givenEnd > g, let k = key(p, b.given[givenEnd - 1]), suffixKeys.contains(k), givenEnd - g > 2 || (givenEnd - g == 2 && k != vKey) {
+                givenEnd -= 1
             }
+            b.suffix.insert(contentsOf: b.given[givenEnd..<b.given.count], at: 0)
             // The last name is the last word and the particles before it.
-            if given.count >= 2 {
-                var start = given.count - 1
-                while start > 1, key(p, given[start - 1]).map(particleKeys.contains) ?? false { start -= 1 }
-                family = Array(given[start...])
-                given = Array(given[..<start])
+            if givenEnd - g >= 2 {
+                var start = givenEnd - 1
+                while start > g + 1, key(p, b.given[start - 1]).map(particleKeys.contains) ?? false { start -= 1 }
+                b.family.append(contentsOf: b.given[start..<givenEnd])
+                givenEnd = start
             }
         } else {
-            while let l = family.last, key(p, l).map(suffixKeys.contains) ?? false, family.count > 1 {
-                suffix.insert(l, at: 0)
-                family.removeLast()
-            }
+            var familyEnd = b.family.count
+            while familyEnd > 1, key(p, b.family[familyEnd - 1]).map(suffixKeys.contains) ?? false { familyEnd -= 1 }
+            b.suffix.insert(contentsOf: b.family[familyEnd...], at: 0)
+            b.family.removeSubrange(familyEnd...)
         }
-        func joined(_ ws: ArraySlice<Range<Int>>, recase: Bool) -> String? {
-            guard !ws.isEmpty else { return nil }
-            var out: [UInt8] = []
+        func write(_ i: Int, _ ws: ArraySlice<Range<Int>>, recase: Bool) {
+            guard !ws.isEmpty else { return }
+            b.present[i] = true
             for (k, w) in ws.enumerated() {
-                if k > 0 { out.append(32) }
-                if recase { TextCleaning.appendTitleCasedWord(p, w, isLast: k == ws.count - 1, into: &out) } else { out.append(contentsOf: p[w]) }
+                if k > 0 { b.parts[i].append(32) }
+                if recase { TextCleaning.appendTitleCasedWord(p, w, isLast: k == ws.count - 1, into: &b.parts[i]) } else { b.parts[i].append(contentsOf: p[w]) }
             }
-            return String(decoding: out, as: UTF8.self)
         }
-        var parts = Parts()
-        parts.honorific = joined(honorific[...], recase: false)
-        parts.suffix = joined(suffix[...], recase: false)
-        if family.isEmpty && given.count == 1 {
-            parts.first = joined(given[...], recase: recase)
+        write(3, b.honorific[...], recase: false)
+        write(4, b.suffix[...], recase: false)
+        let given = b.given[g..<givenEnd]
+        if b.family.isEmpty && given.count == 1 {
+            write(0, given, recase: recase)
         } else {
-            parts.first = joined(given.prefix(1), recase: recase)
-            parts.middle = joined(given.dropFirst(), recase: recase)
-            parts.last = joined(family[...], recase: recase)
+            write(0, given.prefix(1), recase: recase)
+            write(1, given.dropFirst(), recase: recase)
+            write(2, b.family[...], recase: recase)
         }
-        return parts
+    }
+}
+
+/// A small set of words encoded as numbers (see `PersonNames.key`), probed with one multiply per lookup.
+struct WordSet: Sendable {
+    private var slots: [UInt64]
+    private let shift: UInt64
+
+    init(_ words: [UInt64]) {
+        var bits = 4
+        while (1 << bits) < words.count * 4 { bits += 1 }
+        slots = [UInt64](repeating: 0, count: 1 << bits)
+        shift = UInt64(64 - bits)
+        for w in words where !contains(w) {
+            var i = Int(truncatingIfNeeded: (w &* 0x9E37_79B9_7F4A_7C15) >> shift)
+            while slots[i] != 0 { i = (i + 1) & (slots.count - 1) }
+            slots[i] = w
+        }
+    }
+
+    @inline(__always)
+    func contains(_ w: UInt64) -> Bool {
+        var i = Int(truncatingIfNeeded: (w &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        while true {
+            let s = slots[i]
+            if s == w { return true }
+            if s == 0 { return false }
+            i = (i + 1) & (slots.count - 1)
+        }
     }
 }
 

@@ -107,17 +107,38 @@ public enum TextCleaning {
         }
     }
 
-    /// One word of a name, title-cased by the rules above; ASCII words byte by byte, others through Unicode case mapping.
+    /// The case of the letter at `i`: ASCII, or Latin-1 letters written `C3 xx` (À-Þ upper, ß-þ lower). Returns the
+    /// letter's byte length (0: not a letter this fast path knows; -1: a scalar it cannot map).
+    @inline(__always)
+    static func letter(_ p: UnsafeBufferPointer<UInt8>, _ i: Int, _ end: Int) -> (length: Int, upper: Bool) {
+        let c = p[i]
+        if c < 0x80 {
+            if c &- 97 < 26 { return (1, false) }
+            if c &- 65 < 26 { return (1, true) }
+            return (0, false)
+        }
+        if c == 0xC3, i + 1 < end {
+            let t = p[i + 1]
+            if t >= 0x80, t <= 0x9E, t != 0x97 { return (2, true) }
+            if t >= 0x9F, t <= 0xBE, t != 0xB7 { return (2, false) }
+        }
+        return (-1, false)
+    }
+
+    /// One word of a name, title-cased by the rules above; ASCII and Latin-1 letters byte by byte, other scripts
+    /// through Unicode case mapping.
     static func appendTitleCasedWord(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, isLast: Bool, into out: inout [UInt8]) {
         guard !r.isEmpty else { return }
         var hasLower = false, hasUpper = false
-        for i in r {
-            let c = p[i]
-            if c >= 0x80 {
+        var i = r.lowerBound
+        while i < r.upperBound {
+            let (length, upper) = letter(p, i, r.upperBound)
+            if length < 0 {
                 out.append(contentsOf: recaseWord(String(decoding: UnsafeBufferPointer(rebasing: p[r]), as: UTF8.self), isLast: isLast).utf8)
                 return
             }
-            if c &- 97 < 26 { hasLower = true } else if c &- 65 < 26 { hasUpper = true }
+            if length > 0 { if upper { hasUpper = true } else { hasLower = true } }
+            i += max(length, 1)
         }
         if !isLast, !(hasLower && hasUpper), let k = PersonNames.key(p, r), PersonNames.particleKeys.contains(k) {
             for i in r { out.append(p[i] &- 65 < 26 ? p[i] + 32 : p[i]) }
@@ -139,20 +160,37 @@ public enum TextCleaning {
         }
     }
 
-    /// An ASCII piece of a word: re-cased when written all in one case. `previousLength` is the length of the piece
-    /// before an apostrophe (-1: none).
+    /// A piece of a word (ASCII and Latin-1 letters): re-cased when written all in one case. `previousLength` is the
+    /// byte length of the piece before an apostrophe (-1: none).
     static func appendPiece(_ p: UnsafeBufferPointer<UInt8>, _ r: Range<Int>, previousLength: Int, into out: inout [UInt8]) {
-        var hasLower = false, hasUpper = false
-        for i in r {
-            if p[i] &- 97 < 26 { hasLower = true } else if p[i] &- 65 < 26 { hasUpper = true }
+        var hasLower = false, hasUpper = false, letters = 0
+        var i = r.lowerBound
+        while i < r.upperBound {
+            let (length, upper) = letter(p, i, r.upperBound)
+            if length > 0 { if upper { hasUpper = true } else { hasLower = true } }
+            letters += 1
+            i += max(length, 1)
         }
         guard hasLower != hasUpper else { out.append(contentsOf: p[r]); return }
-        let lowerAll = previousLength >= 0 && (previousLength != 1 || r.count <= 1)
-        for (n, i) in r.enumerated() {
-            let c = p[i]
-            let lower = c &- 65 < 26 ? c + 32 : c
-            let capital = !lowerAll && (n == 0 || (n == 2 && r.count > 3 && (p[r.lowerBound] | 0x20) == UInt8(ascii: "m") && (p[r.lowerBound + 1] | 0x20) == UInt8(ascii: "c")))
-            out.append(capital && lower &- 97 < 26 ? lower - 32 : lower)
+        let lowerAll = previousLength >= 0 && (previousLength != 1 || letters <= 1)
+        let mc = letters > 3 && (p[r.lowerBound] | 0x20) == UInt8(ascii: "m") && (p[r.lowerBound + 1] | 0x20) == UInt8(ascii: "c")
+        var n = 0
+        i = r.lowerBound
+        while i < r.upperBound {
+            let (length, upper) = letter(p, i, r.upperBound)
+            let capital = !lowerAll && (n == 0 || (n == 2 && mc))
+            if length == 1 {
+                out.append(capital ? (upper ? p[i] : p[i] - 32) : (upper ? p[i] + 32 : p[i]))
+            } else if length == 2 {
+                let t = p[i + 1]
+                out.append(0xC3)
+                // ß has no one-letter capital: it stays as written.
+                if t == 0x9F { out.append(t) } else { out.append(capital ? (upper ? t : t - 0x20) : (upper ? t + 0x20 : t)) }
+            } else {
+                out.append(p[i])
+            }
+            i += max(length, 1)
+            n += 1
         }
     }
 
