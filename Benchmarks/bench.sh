@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
+# BENCH_ONLY=nightly | clean runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,7 @@ measure() {  # name, command...
   echo "$name $(tail -1 "$log")" >> "$results"
 }
 
+if [ "${BENCH_ONLY:-}" != clean ]; then
 # --- 1. The reference nightly workload (issue 3): the same job as a crmflow pipeline, DuckDB SQL and a pandas script.
 CONTACTS=${BENCH_CONTACTS:-1000000}
 DEALS=${BENCH_DEALS:-3000000}
@@ -52,9 +54,39 @@ for n, w, c, m in rows:
     print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
 PY
 rm -f "$nightly"
+fi
 [ "${BENCH_ONLY:-}" = nightly ] && exit 0
 
-# --- 2. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
+# --- 2. The clean stage (issue 4): the same normalisations of 1M messy contacts in crmflow and in pandas.
+CLEAN_ROWS=${BENCH_CLEAN_ROWS:-1000000}
+CLEAN=bench-data/clean-contacts-$CLEAN_ROWS.csv
+[ -f "$CLEAN" ] || python3 Benchmarks/clean/generate.py "$CLEAN" "$CLEAN_ROWS" 42
+cat "$CLEAN" > /dev/null
+rm -rf "$OUT/clean" && mkdir -p "$OUT/clean/crmflow" "$OUT/clean/pandas"
+clean=$(mktemp)
+ctimed() {  # name, command...
+  local name=$1; shift
+  local log="$OUT/clean/$name.err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$clean"
+}
+ctimed crmflow "$BIN" run Benchmarks/clean/clean.yaml --var "data=$CLEAN" --out "$OUT/clean/crmflow" --quiet
+ctimed pandas python3 Benchmarks/clean/clean_pandas.py "$CLEAN" "$OUT/clean/pandas"
+python3 Benchmarks/clean/compare.py "$OUT/clean/crmflow/cleaned.csv" "$OUT/clean/pandas/cleaned.csv"
+python3 - "$clean" "$CLEAN_ROWS" <<'PY'
+import sys
+rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
+ref = {n: (w, c, m) for n, w, c, m in rows}["pandas"]
+print(f"\nclean workload: {int(sys.argv[2]):,} contacts (trim, name, email, country, phone, date, money, dedupe)\n")
+print("| tool | wall s | CPU s | peak MiB | pandas / tool (wall) | peak vs pandas |")
+print("|---|---:|---:|---:|---:|---:|")
+for n, w, c, m in rows:
+    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {ref[0] / w:.1f}x | {m / ref[2]:.2f} |")
+PY
+rm -f "$clean"
+[ "${BENCH_ONLY:-}" = clean ] && exit 0
+
+# --- 3. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
 [ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
 BYTES=$(stat -c %s "$DATA")
 cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory

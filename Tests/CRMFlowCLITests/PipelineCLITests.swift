@@ -25,6 +25,45 @@ import Testing
         let stages = manifest?["stages"] as? [[String: Any]] ?? []
         #expect(stages.count == 28)
         #expect(stages.allSatisfy { $0["balanced"] as? Bool == true })
+        // The clean stages' change reports: in the summary on stderr and in the manifest.
+        #expect(r.stderr.contains("changes made by contacts_clean (clean):"))
+        #expect(r.stderr.contains("\"+1 555 010 1234\" → \"+15550101234\""))
+        let clean = try #require(stages.first { $0["id"] as? String == "contacts_clean" })
+        let changes = clean["changes"] as? [[String: Any]] ?? []
+        let email = try #require(changes.first { $0["kind"] as? String == "email" })
+        #expect(email["rejected"] as? Int == 2)
+        #expect((email["samples"] as? [[String: String]])?.first?["after"] == "maria.oneil@globex.com")
+        #expect((clean["removed"] as? [String: Int])?["deduplicated"] == 8)
+        let customers = try String(contentsOfFile: out + "/customers.csv", encoding: .utf8)
+        #expect(customers.contains("507,Ann,Lee,ann.lee@gmail.com,+15550101234,\"Lee & Partners, LLC\",2024-06-01T14:00:00Z,US,hs_contacts_std,annlee@gmail.com,12,lee and partners"))
+        let lineage = try String(contentsOfFile: out + "/contacts_clean.lineage.csv", encoding: .utf8)
+        #expect(lineage.contains("sample-data/salesforce/contacts.csv,2,0035e00001,sample-data/hubspot/contacts.json,3,503,exact duplicate on email_key"))
+    }
+
+    @Test func maskPIIHidesPersonalDataInTheChangeReport() throws {
+        let r = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", CLI.scratch("masked"), "--mask-pii"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let report = r.stderr.components(separatedBy: "changes made by contacts_clean (clean):").last ?? ""
+        #expect(report.contains("email"))
+        #expect(!report.contains("maria.oneil@globex.com") && !report.contains("+15550101234"))
+        #expect(report.contains("m•••@g•••.com"))
+    }
+
+    @Test func profileSuggestsACleanStage() throws {
+        let r = try CLI.run(["profile", "sample-data/events/trade_show_leads.csv"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("suggested clean stage (paste under stages:, then adjust):"))
+        for step in ["- trim: all", "- name: { column: Full Name }", "- email: { column: E-Mail, fix_typos: true, canonical: e_mail_key }",
+                     "- phone: { column: Phone, default_region: US, region_column: Country }", "- country: Country",
+                     "- money: { column: Budget, default_currency: USD }", "- dedupe: { keys: [e_mail_key], keep: first }"] {
+            #expect(r.stdout.contains(step), "\(step)")
+        }
+        // The suggested block is a valid clean stage.
+        let yaml = "pipeline: s\nstages:\n  trade_show_leads:\n    ingest: { path: sample-data/events/trade_show_leads.csv }\n"
+            + r.stdout.components(separatedBy: "then adjust):\n\n").last!
+        let p = CLI.write(yaml, "suggested.yaml")
+        let v = try CLI.run(["validate", p])
+        #expect(v.status == 0, "\(v.stderr)")
     }
 
     @Test func validateReportsEveryProblemAndExits78() throws {
