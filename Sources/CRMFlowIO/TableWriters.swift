@@ -279,7 +279,9 @@ public struct ColumnView {
         case boolean(UnsafeBufferPointer<Bool>)
         case date(UnsafeBufferPointer<Int32>)
         case timestamp(UnsafeBufferPointer<Int64>)
-        case money(UnsafeBufferPointer<Int64>, UnsafeBufferPointer<UInt8>, [String])
+        /// Minor units, currency index per row, and the currency codes (pointers keep the view free of reference
+        /// counting: it is copied for every cell written).
+        case money(UnsafeBufferPointer<Int64>, UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<String>)
     }
     public var kind: Kind
     /// Validity words, or nil when every value is present.
@@ -327,8 +329,10 @@ public struct ColumnView {
             case .money(let a, let c, let codes):
                 return try a.withUnsafeBufferPointer { minor in
                     try c.withUnsafeBufferPointer { cur in
-                        views.append(ColumnView(kind: .money(minor, cur, codes), validity: validity))
-                        return try nest(columns, k + 1, &views, body)
+                        try codes.withUnsafeBufferPointer { codes in
+                            views.append(ColumnView(kind: .money(minor, cur, codes), validity: validity))
+                            return try nest(columns, k + 1, &views, body)
+                        }
                     }
                 }
             }

@@ -67,6 +67,10 @@ struct CellWriter {
     var sample: String?
     /// The report still wants examples (so a transform builds `sample` only then).
     var wantsSample = true
+    /// Scratch space a transform reuses from row to row. (Kept here, in the writer passed `inout`, rather than in
+    /// variables its closure captures: captured variables are boxed and checked for exclusive access on every use.)
+    var scratch: [UInt8] = []
+    var names = PersonNames.Buffers()
 
     init(extras: Int) {
         extra = [[UInt8]](repeating: [], count: extras)
@@ -139,10 +143,11 @@ enum TextMapper {
             var writer = CellWriter(extras: extras)
             buffer.bytes.withUnsafeBufferPointer { all in
                 // Until a value changes, nothing is copied; the rows before the first change are copied then.
-                func materialize(upTo row: Int) {
+                func materialize(_ part: inout Part, upTo row: Int) {
                     part.untouched = false
                     for r in range.lowerBound..<row {
                         if text.isNull(r) { part.main.appendEmpty() } else { part.main.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[buffer.range(r)])) }
+                        part.mainValid.append(!text.isNull(r))
                     }
                 }
                 for row in range {
@@ -151,13 +156,15 @@ enum TextMapper {
                         if !part.untouched {
                             if text.isNull(row) { part.main.appendEmpty() } else { part.main.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(all)[buffer.range(row)])) }
                         }
-                        part.mainValid.append(!text.isNull(row))
+                        if !part.untouched { part.mainValid.append(!text.isNull(row)) }
                         for e in 0..<extras { part.extras[e].appendEmpty(); part.extraValid[e].append(false) }
                         continue
                     }
                     if text.isNull(row) {
-                        if !part.untouched { part.main.appendEmpty() }
-                        part.mainValid.append(false)
+                        if !part.untouched {
+                            part.main.appendEmpty()
+                            part.mainValid.append(false)
+                        }
                         for e in 0..<extras { part.extras[e].appendEmpty(); part.extraValid[e].append(false) }
                         continue
                     }
@@ -171,7 +178,7 @@ enum TextMapper {
                         switch status {
                         case .unchanged: break
                         case .invalid where policy != .null: break
-                        default: materialize(upTo: row)
+                        default: materialize(&part, upTo: row)
                         }
                     }
                     switch status {
@@ -205,7 +212,7 @@ enum TextMapper {
                             for e in 0..<extras { writer.extraSet[e] = false }
                         }
                     }
-                    part.mainValid.append(!outputNull)
+                    if !part.untouched { part.mainValid.append(!outputNull) }
                     for e in 0..<extras {
                         if writer.extraSet[e] {
                             writer.extra[e].withUnsafeBytes { part.extras[e].append($0) }

@@ -135,7 +135,9 @@ extension CleanStage {
     // MARK: - Steps
 
     func apply(_ step: Step, to table: Table, dead: [Bool]?, _ context: RunContext) throws(StageFailure) -> StepOutcome {
-        let policy = step.policy ?? onInvalid
+        var policy = step.policy ?? onInvalid
+        // `unmapped: reject` says what happens to those values, whatever the stage's on_invalid.
+        if case .map(_, _, "reject") = step.kind, step.policy == nil { policy = .reject }
         var outcome = StepOutcome(table: table)
         let threads = context.threads
         let mask: (@Sendable (String) -> String)?
@@ -221,20 +223,19 @@ extension CleanStage {
             try mapColumns(code: "E_PHONE", extras: { [extensionColumn ?? "\($0)_ext"] }) { name in {
                 let existing = extensionsBefore[name]
                 let home = defaultRegion.flatMap(PhoneNumbers.plan(region:))
-                var ext: [UInt8] = []
-                var region: String? = nil
                 return { row, cell, w in
+                    var region: String? = nil
                     var plan = home
                     if let regionPlans, let code = regionPlans.codes?[row], code >= 0 { plan = regionPlans.values[Int(code)] ?? home }
-                    ext.removeAll(keepingCapacity: true)
+                    w.scratch.removeAll(keepingCapacity: true)
                     let problem: String?
                     if Scalars.isASCII(cell) {
-                        problem = PhoneNumbers.parse(cell, home: plan, into: &w.main, extension: &ext, region: &region)
+                        problem = PhoneNumbers.parse(cell, home: plan, into: &w.main, extension: &w.scratch, region: &region)
                     } else {
                         switch PhoneNumbers.parse(Self.text(cell), defaultRegion: plan?.region) {
                         case .valid(let p):
                             w.main.append(contentsOf: p.e164.utf8)
-                            if let e = p.extension { ext.append(contentsOf: e.utf8) }
+                            if let e = p.extension { w.scratch.append(contentsOf: e.utf8) }
                             problem = nil
                         case .invalid(let why):
                             problem = why
@@ -243,8 +244,8 @@ extension CleanStage {
                     if let problem {
                         return .invalid("\(name): '\(Self.text(cell))' is not a valid phone number: \(problem.replacingOccurrences(of: "{raw}", with: Self.text(cell)))")
                     }
-                    if !ext.isEmpty {
-                        w.extra[0].append(contentsOf: ext)
+                    if !w.scratch.isEmpty {
+                        w.extra[0].append(contentsOf: w.scratch)
                         w.extraSet[0] = true
                     } else if let existing, !existing.isNull(row) {
                         w.setExtra(0, existing.value(at: row).description)
@@ -256,19 +257,18 @@ extension CleanStage {
         case .name(let outputs, let recase):
             let named = outputs.enumerated().compactMap { i, n in n.map { (i, $0) } }
             try mapColumns(code: "E_NAME", extras: { _ in named.map(\.1) }, extraTypes: named.map { $0.0 == 5 ? .boolean : .string }) { _ in {
-                var parts = PersonNames.Buffers()
                 return { _, cell, w in
-                    PersonNames.split(cell, recase: recase, into: &parts)
+                    PersonNames.split(cell, recase: recase, into: &w.names)
                     for (k, (i, _)) in named.enumerated() {
                         if i == 5 {
-                            w.setExtra(k, parts.isCompany ? "true" : "false")
-                        } else if parts.present[i] {
-                            w.extra[k].append(contentsOf: parts.parts[i])
+                            w.setExtra(k, w.names.isCompany ? "true" : "false")
+                        } else if w.names.present[i] {
+                            w.extra[k].append(contentsOf: w.names.parts[i])
                             w.extraSet[k] = true
                         }
                     }
                     w.main.append(contentsOf: cell)
-                    if w.wantsSample { w.sample = parts.isCompany ? "(company)" : (0..<3).map { parts.string($0) ?? "–" }.joined(separator: " | ") }
+                    if w.wantsSample { w.sample = w.names.isCompany ? "(company)" : (0..<3).map { w.names.string($0) ?? "–" }.joined(separator: " | ") }
                     return .changed
                 }
             } }
@@ -744,19 +744,16 @@ extension CleanStage {
     /// its own share of the keys; within a partition rows are visited in order, so "first" means first in the table.
     static func firstOccurrence(_ keys: [Column], rowCount n: Int, threads: Int, dead: [Bool]? = nil) -> [Int32] {
         let text = keys.map { $0.type == .string ? $0 : $0.converted(to: .string) }
-        let buffers = text.map { c -> StringBuffer in if case .string(let b) = c.storage { return b }; return StringBuffer() }
+        let views = KeyViews(text)
+        defer { views.deallocate() }
         let slices: [Range<Int>] = n >= 100_000 && threads > 1 ? (0..<(threads * 2)).map { n * $0 / (threads * 2)..<n * ($0 + 1) / (threads * 2) } : [0..<n]
         let hashParts = ConcurrentMap.map(slices, threads: threads) { range -> [UInt64] in
             var out = [UInt64](repeating: 0, count: range.count)
             for row in range {
-                var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-                var null = dead?[row] == true
-                for (k, c) in text.enumerated() where !null {
-                    if c.isNull(row) { null = true; break }
-                    h = (h ^ buffers[k].withBytes(row) { ByteHash.hash($0) }) &* 0x100_0000_01B3
-                }
                 // 0 marks a null key; a real key hashing to 0 is moved to 1 (only equality of bytes decides a match).
-                out[row - range.lowerBound] = null ? 0 : (h == 0 ? 1 : h)
+                if dead?[row] == true { continue }
+                let h = views.hash(row)
+                out[row - range.lowerBound] = h
             }
             return out
         }
@@ -770,42 +767,37 @@ extension CleanStage {
             var slots = [Int32](repeating: -1, count: size)
             var mask = size - 1
             var used = 0
-            func equal(_ a: Int, _ b: Int) -> Bool {
-                for k in buffers.indices {
-                    let same = buffers[k].withBytes(a) { x in buffers[k].withBytes(b) { y in x.count == y.count && (x.isEmpty || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0) } }
-                    if !same { return false }
-                }
-                return true
-            }
-            for row in 0..<n {
-                let h = hashes[row]
-                guard Int(truncatingIfNeeded: h >> 48) % partitions == part else { continue }
-                if h == 0 { out.append(-1); continue }
-                var i = Int(truncatingIfNeeded: h) & mask
-                while true {
-                    let r = slots[i]
-                    if r < 0 {
-                        slots[i] = Int32(row)
-                        out.append(Int32(row))
-                        used += 1
-                        if used * 2 > slots.count {
-                            // Grow: more keys landed in this partition than expected.
-                            let old = slots
-                            slots = [Int32](repeating: -1, count: old.count * 2)
-                            mask = slots.count - 1
-                            for r in old where r >= 0 {
-                                var j = Int(truncatingIfNeeded: hashes[Int(r)]) & mask
-                                while slots[j] >= 0 { j = (j + 1) & mask }
-                                slots[j] = r
+            hashes.withUnsafeBufferPointer { hashes in
+                for row in 0..<n {
+                    let h = hashes[row]
+                    guard Int(truncatingIfNeeded: h >> 48) % partitions == part else { continue }
+                    if h == 0 { out.append(-1); continue }
+                    var i = Int(truncatingIfNeeded: h) & mask
+                    while true {
+                        let r = slots[i]
+                        if r < 0 {
+                            slots[i] = Int32(row)
+                            out.append(Int32(row))
+                            used += 1
+                            if used * 2 > slots.count {
+                                // Grow: more keys landed in this partition than expected.
+                                let old = slots
+                                slots = [Int32](repeating: -1, count: old.count * 2)
+                                mask = slots.count - 1
+                                for r in old where r >= 0 {
+                                    var j = Int(truncatingIfNeeded: hashes[Int(r)]) & mask
+                                    while slots[j] >= 0 { j = (j + 1) & mask }
+                                    slots[j] = r
+                                }
                             }
+                            break
                         }
-                        break
+                        if hashes[Int(r)] == h, views.equal(Int(r), row) {
+                            out.append(r)
+                            break
+                        }
+                        i = (i + 1) & mask
                     }
-                    if hashes[Int(r)] == h, equal(Int(r), row) {
-                        out.append(r)
-                        break
-                    }
-                    i = (i + 1) & mask
                 }
             }
             return out
@@ -818,6 +810,62 @@ extension CleanStage {
             cursor[part] += 1
         }
         return first
+    }
+
+    /// Key columns' bytes and offsets copied to raw memory once, so hashing and comparing rows on several threads
+    /// touches no array (no reference counting in the inner loops). Freed by `deallocate()`.
+    struct KeyViews: @unchecked Sendable {
+        let bytes: [UnsafeMutableBufferPointer<UInt8>]
+        let offsets: [UnsafeMutableBufferPointer<UInt32>]
+        let valid: [Bitmap?]
+
+        init(_ columns: [Column]) {
+            var b: [UnsafeMutableBufferPointer<UInt8>] = [], o: [UnsafeMutableBufferPointer<UInt32>] = [], v: [Bitmap?] = []
+            for c in columns {
+                guard case .string(let buffer) = c.storage else { continue }
+                let bytes = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(1, buffer.bytes.count))
+                _ = bytes.initialize(from: buffer.bytes)
+                let offsets = UnsafeMutableBufferPointer<UInt32>.allocate(capacity: buffer.offsets.count)
+                _ = offsets.initialize(from: buffer.offsets)
+                b.append(bytes)
+                o.append(offsets)
+                v.append(c.validity)
+            }
+            bytes = b
+            offsets = o
+            valid = v
+        }
+
+        func deallocate() {
+            for b in bytes { b.deallocate() }
+            for o in offsets { o.deallocate() }
+        }
+
+        @inline(__always)
+        func cell(_ k: Int, _ row: Int) -> UnsafeBufferPointer<UInt8> {
+            let start = Int(offsets[k][row]), end = Int(offsets[k][row + 1])
+            return UnsafeBufferPointer(start: bytes[k].baseAddress! + start, count: end - start)
+        }
+
+        /// The row's key hash; 0 when a key is null.
+        @inline(__always)
+        func hash(_ row: Int) -> UInt64 {
+            var h: UInt64 = 0x9E37_79B9_7F4A_7C15
+            for k in bytes.indices {
+                if let v = valid[k], !v.isSet(row) { return 0 }
+                h = (h ^ ByteHash.hash(cell(k, row))) &* 0x100_0000_01B3
+            }
+            return h == 0 ? 1 : h
+        }
+
+        @inline(__always)
+        func equal(_ a: Int, _ b: Int) -> Bool {
+            for k in bytes.indices {
+                let x = cell(k, a), y = cell(k, b)
+                if x.count != y.count || (x.count > 0 && memcmp(x.baseAddress!, y.baseAddress!, x.count) != 0) { return false }
+            }
+            return true
+        }
     }
 
     func applyDedupe(_ step: Step, _ outcome: inout StepOutcome, keep: KeepRule, dead: [Bool]?, context: RunContext) throws(StageFailure) {

@@ -105,6 +105,32 @@ private func change(_ r: StageReport, _ step: Int, _ column: String) -> CleanCha
         #expect(change(r, 2, "company")?.notes == ["5 distinct names give 4 distinct keys in company_key"])
     }
 
+    @Test func regionsTimestampsInAZoneCaseAndStrictMaps() throws {
+        let rows = table([
+            ["state": "California", "country": "USA", "seen": "2024-07-01 09:30", "tag": "VIP", "city": "NEW YORK"],
+            ["state": "Québec", "country": "Canada", "seen": "2024-01-15 09:30", "tag": "vip", "city": "montréal"],
+            ["state": "NSW", "country": "Australia", "seen": "2024-01-15T09:30:00+11:00", "tag": "nope", "city": "Sydney"],
+            ["state": "Bavaria", "country": "US", "seen": "not a time", "tag": "std", "city": nil],
+        ], columns: ["state", "country", "seen", "tag", "city"])
+        let steps = """
+                - region: { column: state, country: country }
+                - timestamp: { columns: [seen], timezone: America/New_York }
+                - case: { columns: [city], to: lower }
+                - map: { column: tag, values: { vip: VIP, std: Standard }, unmapped: reject }
+
+        """
+        let (t, r, out) = try clean(steps, options: "      on_invalid: null\n", input: rows)
+        #expect(column(t, "state") == ["US-CA", "CA-QC", "null"])
+        // New York is UTC-4 in July and UTC-5 in January; an explicit offset wins.
+        #expect(column(t, "seen") == ["2024-07-01T13:30:00Z", "2024-01-15T14:30:00Z", "null"])
+        #expect(column(t, "city") == ["new york", "montréal", "null"])
+        #expect(column(t, "tag") == ["VIP", "VIP", "Standard"])
+        let rejects = try String(contentsOfFile: out + "/c.rejects.csv", encoding: .utf8)
+        #expect(rejects.contains("E_MAP,tag: 'nope' is not one of the mapped values"))
+        #expect(change(r, 1, "state")?.nulled == 1)
+        #expect(change(r, 2, "seen")?.nulled == 1)
+    }
+
     @Test func fillCastDeriveRequireAndValidate() throws {
         let steps = """
                 - default: { since: "01/01/2020", stage: unknown }
