@@ -73,18 +73,24 @@ public enum KeyCoding {
             var out: [[Int32]] = []
             let buffers: [StringBuffer] = parts.map { if case .string(let b) = $0.storage { return b }; return StringBuffer() }
             // NB: every part's bytes are opened once, so probing compares raw memory without touching the arrays.
+            // Nulls get their code after every value has one, so that value codes index the table's owners.
+            var sawNull = false
             ByteKeyTable.withViews(buffers) { views in
                 for (t, column) in parts.enumerated() {
                     guard case .string = column.storage else { out.append([Int32](repeating: -1, count: column.count)); continue }
                     var codes = [Int32](repeating: -1, count: column.count)
                     let view = views[t]
                     for r in 0..<column.count {
-                        if column.isNull(r) { codes[r] = codeForNull(); continue }
+                        if column.isNull(r) { codes[r] = -2; sawNull = true; continue }
                         let key = view.cell(r)
                         codes[r] = table.code(for: key, table: t, row: r, views: views, next: &next)
                     }
                     out.append(codes)
                 }
+            }
+            if sawNull {
+                let null = codeForNull()
+                for t in out.indices { for r in out[t].indices where out[t][r] == -2 { out[t][r] = null } }
             }
             return (out, Int(next))
         case .integer?, .date?, .timestamp?, .boolean?, .double?:
@@ -151,10 +157,9 @@ struct ByteKeyTable {
     }
     var slots: [Slot] = [Slot](repeating: Slot(hash: 0, code: -1), count: 1024)
     var hashes: [UInt64] = []
-    /// (table, row) of each entry's first occurrence; a slot's `code` is the entry's index here.
+    /// (table, row) of each code's first occurrence: codes are handed out densely from 0, so a code is its index here
+    /// (callers give nulls their code only after every value has one).
     var owners: [(Int32, Int32)] = []
-    /// The code handed out for each entry (not its index: codes for nulls are interleaved by the caller's counter).
-    var codes: [Int32] = []
     var mask = 1023
 
     @inline(__always)
@@ -207,17 +212,16 @@ struct ByteKeyTable {
             if slot.code < 0 {
                 let code = next
                 next += 1
-                slots[i] = Slot(hash: h, code: Int32(owners.count))
+                slots[i] = Slot(hash: h, code: code)
                 hashes.append(h)
                 owners.append((Int32(table), Int32(row)))
-                codes.append(code)
                 if hashes.count * 2 > slots.count { grow() }
                 return code
             }
             if slot.hash == h {
                 let (t, r) = owners[Int(slot.code)]
                 let existing = views[Int(t)].cell(Int(r))
-                if existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0) { return codes[Int(slot.code)] }
+                if existing.count == key.count && (key.count == 0 || memcmp(existing.baseAddress!, key.baseAddress!, key.count) == 0) { return slot.code }
             }
             i = (i + 1) & mask
         }
