@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+@testable import CRMFlowCore
+@testable import CRMFlowIO
+@testable import CRMFlowPipeline
+@testable import CRMFlowStages
+
+private func run(_ yaml: String, given: [String: Table], keep id: String) throws -> (Table, StageReport) {
+    let (report, outputs) = try runStages(yaml, given: given, keep: [id], outputDirectory: Paths.scratch("funnel"))
+    let r = try #require(report.stages.first { $0.id == id })
+    guard case .succeeded = r.status else { throw TestFailure("\(id): \(r.status)") }
+    #expect(report.accountingProblems.isEmpty)
+    return (try #require(outputs[id]), r)
+}
+
+private func col(_ t: Table, _ name: String) -> [String] {
+    guard let c = t.column(named: name) else { return ["no column \(name)"] }
+    return (0..<t.rowCount).map { c.isNull($0) ? "null" : c.value(at: $0).description }
+}
+
+@Suite struct FunnelTests {
+    /// Hand-checked: 9 deals, any-stage counting from current stages (no history).
+    static let deals = table([
+        ["id": "1", "stage": "Lead", "owner": "ann", "amount": "100", "lost_at": nil, "created": "2024-01-01", "closed": nil],
+        ["id": "2", "stage": "Qualified", "owner": "ann", "amount": "200", "lost_at": nil, "created": "2024-01-05", "closed": nil],
+        ["id": "3", "stage": "Proposal", "owner": "bob", "amount": "300", "lost_at": nil, "created": "2024-02-01", "closed": nil],
+        ["id": "4", "stage": "Won", "owner": "bob", "amount": "1000", "lost_at": nil, "created": "2024-01-01", "closed": "2024-01-31"],
+        ["id": "5", "stage": "won", "owner": "ann", "amount": "3000", "lost_at": nil, "created": "2024-01-10", "closed": "2024-03-10"],
+        ["id": "6", "stage": "Lost", "owner": "bob", "amount": "500", "lost_at": "Proposal", "created": "2024-02-01", "closed": "2024-02-20"],
+        ["id": "7", "stage": "Lost", "owner": "ann", "amount": "50", "lost_at": nil, "created": "2024-02-03", "closed": "2024-02-04"],
+        ["id": "8", "stage": "Qualified", "owner": "bob", "amount": "400", "lost_at": nil, "created": "2024-02-09", "closed": nil],
+        ["id": "9", "stage": "Mystery", "owner": "ann", "amount": "1", "lost_at": nil, "created": "2024-02-09", "closed": nil],
+    ], columns: ["id", "stage", "owner", "amount", "lost_at", "created", "closed"])
+
+    static let source = "  deals:\n    ingest: { path: deals.csv }\n  history:\n    ingest: { path: history.csv }\n"
+
+    @Test func anyStageCountingFromCurrentStages() throws {
+        let yaml = Self.source + """
+          f:
+            funnel: { input: deals, stages: [Lead, Qualified, Proposal], won: Won, lost: Lost, lost_stage: lost_at, amount: amount, created: created, closed: closed }
+
+        """
+        let (t, r) = try run(yaml, given: ["deals": Self.deals], keep: "f")
+        #expect(col(t, "stage") == ["Lead", "Qualified", "Proposal"])
+        #expect(col(t, "deals") == ["8", "6", "4"])
+        #expect(col(t, "conversion") == ["null", "0.75", "0.6667"])
+        #expect(col(t, "overall_conversion") == ["1.0", "0.75", "0.5"])
+        #expect(col(t, "drop_off") == ["0", "2", "2"])
+        #expect(col(t, "bottleneck") == ["null", "null", "largest drop"])
+        #expect(col(t, "win_rate") == ["0.5", "0.5", "0.5"])
+        #expect(col(t, "open") == ["4", "4", "4"])
+        // Won deals: 1000 in 30 days and 3000 in 60 days → average 2000, median cycle 45 days.
+        #expect(col(t, "avg_deal_size")[0] == "2000.0" && col(t, "median_cycle_days")[0] == "45.0")
+        // Open pipeline 100 + 200 + 300 + 400 = 1000; velocity 1000 × 0.5 ÷ 45 per day.
+        #expect(col(t, "open_pipeline")[0] == "1000.0" && col(t, "velocity_per_day")[0] == "11.11")
+        #expect(r.notes.contains("1 deal in stage 'Mystery' outside the funnel's stages are not counted"))
+        #expect(r.notes.contains { $0.hasPrefix("funnel: win rate = won ÷ (won + lost) = 2 ÷ (2 + 2) = 50.0%; largest drop: Qualified → Proposal") })
+    }
+
+    @Test func strictAndAnyStageCountingWithAHistory() throws {
+        let deals = table([["id": "A", "stage": "Won"], ["id": "B", "stage": "Proposal"], ["id": "C", "stage": "Qualified"]], columns: ["id", "stage"])
+        let history = table([
+            ["id": "A", "stage": "Lead", "entered_at": "2024-01-01"], ["id": "A", "stage": "Qualified", "entered_at": "2024-01-11"],
+            ["id": "A", "stage": "Proposal", "entered_at": "2024-01-21"], ["id": "A", "stage": "Won", "entered_at": "2024-02-01"],
+            ["id": "B", "stage": "Lead", "entered_at": "2024-01-01"], ["id": "B", "stage": "Proposal", "entered_at": "2024-01-05"],
+            ["id": "C", "stage": "Qualified", "entered_at": "2024-01-03"],
+        ], columns: ["id", "stage", "entered_at"])
+        let yaml = Self.source + """
+          f:
+            funnel: { input: deals, history: history, id: id, stages: [Lead, Qualified, Proposal], won: Won }
+
+        """
+        let (t, _) = try run(yaml, given: ["deals": deals, "history": history], keep: "f")
+        #expect(col(t, "deals") == ["3", "3", "2"])
+        #expect(col(t, "deals_strict") == ["2", "1", "1"])
+        #expect(col(t, "conversion") == ["null", "1.0", "0.6667"])
+        #expect(col(t, "conversion_strict") == ["null", "0.5", "1.0"])
+        #expect(col(t, "median_days") == ["7.0", "10.0", "11.0"])
+        #expect(col(t, "mean_days") == ["7.0", "10.0", "11.0"])
+        #expect(col(t, "bottleneck") == ["null", "null", "largest drop, longest dwell"])
+    }
+
+    @Test func perOwnerAndCohort() throws {
+        let yaml = Self.source + """
+          f:
+            funnel: { input: deals, stages: [Lead, Qualified, Proposal], won: Won, lost: Lost, by: owner, created: created, cohort: month }
+
+        """
+        let (t, _) = try run(yaml, given: ["deals": Self.deals], keep: "f")
+        #expect(t.schema.names.prefix(3) == ["owner", "cohort", "stage"])
+        let firsts = (0..<t.rowCount).filter { col(t, "stage")[$0] == "Lead" }.map { "\(col(t, "owner")[$0]) \(col(t, "cohort")[$0]) \(col(t, "deals")[$0])" }
+        #expect(firsts == ["ann 2024-01-01 3", "bob 2024-02-01 3", "bob 2024-01-01 1", "ann 2024-02-01 1"])
+    }
+}
