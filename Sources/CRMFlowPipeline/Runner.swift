@@ -38,6 +38,8 @@ public struct StageReport: Sendable {
     public var hint: String?
     /// A clean stage's change report.
     public var changes: [CleanChange] = []
+    /// A kpi stage's KPIs in the current period.
+    public var kpis: [KPIState] = []
 }
 
 /// The outcome of a run.
@@ -229,7 +231,7 @@ public final class Runner: @unchecked Sendable {
             let ended = elapsed()
             return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                                endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
-                               inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [])
+                               inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [])
         }
         lock.lock()
         let wasCancelled = cancelled

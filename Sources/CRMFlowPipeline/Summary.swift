@@ -116,6 +116,13 @@ public enum RunSummary {
         }
         for p in report.accountingProblems { out += "ACCOUNTING \(p)\n" }
         for s in report.stages where !s.changes.isEmpty { out += changeReport(s) }
+        for s in report.stages where !s.kpis.isEmpty {
+            out += "\nKPIs of \(s.id), current period:\n"
+            let width = s.kpis.map(\.kpi.count).max() ?? 0
+            for k in s.kpis {
+                out += "  " + k.kpi + String(repeating: " ", count: width - k.kpi.count) + "  \(k.period)  \(k.status.uppercased())  \(k.value) against \(k.target)\n"
+            }
+        }
         let rejectFiles = report.stages.compactMap(\.rejectsFile)
         if !rejectFiles.isEmpty { out += "rejects: " + rejectFiles.joined(separator: ", ") + "\n" }
         let outputs = report.stages.flatMap(\.outputs)
@@ -170,6 +177,11 @@ public enum RunSummary {
             if !s.outputs.isEmpty { fields.append("\"outputs\": [" + s.outputs.map(quote).joined(separator: ", ") + "]") }
             if !s.notes.isEmpty { fields.append("\"notes\": [" + s.notes.map(quote).joined(separator: ", ") + "]") }
             if !s.changes.isEmpty { fields.append("\"changes\": [\n" + s.changes.map(changeJSON).joined(separator: ",\n") + "\n    ]") }
+            if !s.kpis.isEmpty {
+                fields.append("\"kpis\": [" + s.kpis.map { k in
+                    "{\"kpi\": \(quote(k.kpi)), \"period\": \(quote(k.period)), \"status\": \(quote(k.status)), \"value\": \(quote(k.value)), \"target\": \(quote(k.target))}"
+                }.joined(separator: ", ") + "]")
+            }
             return "    {" + fields.joined(separator: ", ") + "}"
         }.joined(separator: ",\n")
         out += "\n  ],\n"

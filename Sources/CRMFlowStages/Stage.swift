@@ -372,9 +372,11 @@ public struct StageResult: Sendable {
     public var inputFiles: [String]
     /// What a `clean` stage changed, per step and column.
     public var changes: [CleanChange]
+    /// A `kpi` stage's KPIs in the current period.
+    public var kpis: [KPIState]
 
     public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = [],
-                changes: [CleanChange] = []) {
+                changes: [CleanChange] = [], kpis: [KPIState] = []) {
         self.data = data
         self.rejects = rejects
         self.accounting = accounting
@@ -382,6 +384,7 @@ public struct StageResult: Sendable {
         self.outputs = outputs
         self.inputFiles = inputFiles
         self.changes = changes
+        self.kpis = kpis
     }
 }
 

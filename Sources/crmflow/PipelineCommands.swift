@@ -85,7 +85,13 @@ struct Run: ParsableCommand {
     @Flag(help: "Mask e-mail addresses, phone numbers and names in the examples of clean stages' change reports.")
     var maskPii = false
 
+    @Option(help: "Exit 3 when a KPI's current period is this bad or worse: off-track, or at-risk (at risk or off track). For alerting from nightly jobs.")
+    var failOnKpi: String?
+
     func run() throws {
+        if let failOnKpi, !["off-track", "at-risk"].contains(failOnKpi) {
+            throw CRMFlowError(.usage, "--fail-on-kpi must be off-track or at-risk, got '\(failOnKpi)'")
+        }
         let (pipeline, loader) = try arguments.load()
         if dryRun {
             FileHandle.standardOutput.write(PlanRenderer.text(pipeline))
@@ -121,6 +127,16 @@ struct Run: ParsableCommand {
             try output.commit()
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
+        if let failOnKpi {
+            let bad: Set<String> = failOnKpi == "at-risk" ? ["at risk", "off track"] : ["off track"]
+            let alerts = report.stages.flatMap { s in s.kpis.filter { bad.contains($0.status) }.map { (s.id, $0) } }
+            if !alerts.isEmpty {
+                for (stage, k) in alerts {
+                    FileHandle.standardError.write("crmflow: KPI \(k.status): \(k.kpi) in the period from \(k.period) is \(k.value) against a target of \(k.target) (stage \(stage))\n")
+                }
+                throw ExitCode(3)
+            }
+        }
     }
 }
 

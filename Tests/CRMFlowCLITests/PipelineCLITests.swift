@@ -8,7 +8,7 @@ import Testing
         let summary = out + "/summary.json"
         let r = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--summary", summary, "--jobs", "4"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("nightly-consolidation: 28 stages in"))
+        #expect(r.stderr.contains("nightly-consolidation: 32 stages in"))
         #expect(r.stderr.contains("every row accounted for"))
         // Plain log lines when stderr is not a terminal.
         #expect(r.stderr.contains("crmflow: opportunities (ingest) ok: 40 in, 38 out, 2 rejected"))
@@ -23,7 +23,7 @@ import Testing
         #expect(inputs.count == 6)
         #expect(inputs.allSatisfy { ($0["sha256"] as? String)?.count == 64 && ($0["bytes"] as? Int ?? 0) > 0 })
         let stages = manifest?["stages"] as? [[String: Any]] ?? []
-        #expect(stages.count == 28)
+        #expect(stages.count == 32)
         #expect(stages.allSatisfy { $0["balanced"] as? Bool == true })
         // The clean stages' change reports: in the summary on stderr and in the manifest.
         #expect(r.stderr.contains("changes made by contacts_clean (clean):"))
@@ -38,6 +38,18 @@ import Testing
         #expect(customers.contains("507,Ann,Lee,ann.lee@gmail.com,+15550101234,\"Lee & Partners, LLC\",2024-06-01T14:00:00Z,US,hs_contacts_std,annlee@gmail.com,12,lee and partners"))
         let lineage = try String(contentsOfFile: out + "/contacts_clean.lineage.csv", encoding: .utf8)
         #expect(lineage.contains("sample-data/salesforce/contacts.csv,2,0035e00001,sample-data/hubspot/contacts.json,3,503,exact duplicate on email_key"))
+    }
+
+    @Test func failOnKPIExits3WhenAKPIIsOffTrack() throws {
+        let ok = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", CLI.scratch("kpi-ok"), "--fail-on-kpi", "off-track", "--quiet"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stderr.contains("KPIs of kpis, current period:\n  revenue_usd  2024-10-01  ON TRACK  190,597 against 150,000"))
+        // Early in the year the current quarter has no won deals: off track.
+        let bad = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-03-31", "--out", CLI.scratch("kpi-bad"), "--fail-on-kpi", "off-track", "--quiet"])
+        #expect(bad.status == 3)
+        #expect(bad.stderr.contains("crmflow: KPI off track: revenue_usd in the period from 2024-01-01 is 0 against a target of 150,000 (stage kpis)"))
+        let usage = try CLI.run(["run", "pipelines/nightly.yaml", "--fail-on-kpi", "red"])
+        #expect(usage.status == 2)
     }
 
     @Test func maskPIIHidesPersonalDataInTheChangeReport() throws {
@@ -121,7 +133,7 @@ import Testing
         let mermaid = try CLI.run(["plan", "pipelines/nightly.yaml", "--format", "mermaid"])
         #expect(mermaid.stdout.hasPrefix("flowchart LR\n"))
         let stages = try CLI.run(["stages"])
-        #expect(stages.stdout.split(separator: "\n").count == 12)
+        #expect(stages.stdout.split(separator: "\n").count == 14)
         let join = try CLI.run(["stages", "join"])
         #expect(join.stdout.contains("type [default inner]: Join type. One of: inner, left, anti."))
         let typo = try CLI.run(["stages", "jion"])

@@ -259,4 +259,17 @@ import Testing
         #expect(g.groupOfRow == [0, 1, 2, 1, 0, 3, 2])
         #expect(g.groupCount == 4)
     }
+
+    @Test(arguments: [
+        (1234567.891, "1,234,568"), (1234.5, "1,234.50"), (0.55556, "0.5556"), (0.5, "0.5"), (5, "5"), (-1234.5, "-1,234.50"),
+        (150000, "150,000"), (12.345, "12.35"), (0, "0"), (-0.00001, "0"),
+    ] as [(Double, String)])
+    func humanNumbers(_ v: Double, _ text: String) {
+        #expect(HumanNumbers.format(v) == text)
+    }
+
+    @Test func humanPercentagesAndMoney() {
+        #expect(HumanNumbers.percent(0.5652) == "56.5%")
+        #expect(HumanNumbers.money(1234.5, currency: "USD") == "USD 1,234.50")
+    }
 }

@@ -92,3 +92,68 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(firsts == ["ann 2024-01-01 3", "bob 2024-02-01 3", "bob 2024-01-01 1", "ann 2024-02-01 1"])
     }
 }
+
+@Suite struct KPITests {
+    static let sales = table([
+        ["day": "2023-01-15", "amount": "100", "won": "true"], ["day": "2023-02-10", "amount": "50", "won": "true"],
+        ["day": "2024-01-03", "amount": "120", "won": "true"], ["day": "2024-01-20", "amount": "10", "won": "false"],
+        ["day": "2024-02-05", "amount": "95", "won": "true"], ["day": "2024-03-30", "amount": "60", "won": "true"],
+        ["day": nil, "amount": "999", "won": "true"],
+    ], columns: ["day", "amount", "won"])
+
+    static let yaml = "  sales:\n    ingest: { path: sales.csv }\n" + """
+      k:
+        kpi:
+          input: sales
+          date: day
+          period: month
+          metrics:
+            revenue: { value: "coalesce(sum(if(won, amount, 0)), 0)", target: 100, at_risk: 90% }
+            deals: { value: "sum(amount)" }
+            lost: { value: "count_if(not won)", target: 1, direction: lower }
+
+    """
+
+    @Test func statusChangesAndYearOverYear() throws {
+        let (t, r) = try run(Self.yaml, given: ["sales": Self.sales], keep: "k")
+        let revenue = (0..<t.rowCount).filter { col(t, "kpi")[$0] == "revenue" }
+        // Every month from the first to the last: 15 months; months without rows have no data.
+        #expect(revenue.count == 15)
+        func row(_ period: String) -> [String] {
+            let i = revenue.first { col(t, "period")[$0] == period }!
+            return ["value", "attainment", "status", "previous", "change", "year_ago", "yoy_change"].map { col(t, $0)[i] }
+        }
+        #expect(row("2023-01-01") == ["100.0", "1.0", "on track", "null", "null", "null", "null"])
+        #expect(row("2023-02-01") == ["50.0", "0.5", "off track", "100.0", "-0.5", "null", "null"])
+        #expect(row("2023-03-01") == ["0.0", "0.0", "off track", "50.0", "-1.0", "null", "null"])
+        #expect(row("2024-01-01") == ["120.0", "1.2", "on track", "0.0", "null", "100.0", "0.2"])
+        #expect(row("2024-02-01") == ["95.0", "0.95", "at risk", "120.0", "-0.2083", "50.0", "0.9"])
+        // Lower is better: 1 lost deal against a target of 1 is on track; 0 is better still.
+        let lost = (0..<t.rowCount).filter { col(t, "kpi")[$0] == "lost" && col(t, "period")[$0] == "2024-01-01" }
+        #expect(col(t, "status")[lost[0]] == "on track")
+        // The current period is the last one up to the as-of date (2024-12-31 in the tests): March 2024.
+        #expect(r.kpis.map { "\($0.kpi) \($0.period) \($0.status)" } == ["revenue 2024-03-01 off track", "deals 2024-03-01 no target", "lost 2024-03-01 on track"])
+        // A sum over a month without rows is null (as in SQL): no data.
+        let empty = (0..<t.rowCount).first { col(t, "kpi")[$0] == "deals" && col(t, "period")[$0] == "2023-03-01" }!
+        #expect(col(t, "value")[empty] == "null" && col(t, "status")[empty] == "no data")
+        #expect(r.notes.contains("1 rows have no day and are in no period"))
+    }
+
+    @Test func statusThresholds() {
+        #expect(KPIStage.status(value: 100, target: 100, higherIsBetter: true, onTrack: 1, atRisk: 0.9).status == "on track")
+        #expect(KPIStage.status(value: 90, target: 100, higherIsBetter: true, onTrack: 1, atRisk: 0.9).status == "at risk")
+        #expect(KPIStage.status(value: 89.9, target: 100, higherIsBetter: true, onTrack: 1, atRisk: 0.9).status == "off track")
+        #expect(KPIStage.status(value: 50, target: 45, higherIsBetter: false, onTrack: 1, atRisk: 0.8).status == "at risk")
+        #expect(KPIStage.status(value: 60, target: 45, higherIsBetter: false, onTrack: 1, atRisk: 0.8).status == "off track")
+        #expect(KPIStage.status(value: nil, target: 45, higherIsBetter: false, onTrack: 1, atRisk: 0.8).status == "no data")
+    }
+
+    @Test func weeksStartOnMonday() {
+        // 2024-01-03 is a Wednesday; its week starts Monday 2024-01-01.
+        let wed = Int32(CivilDate.days(year: 2024, month: 1, day: 3))
+        #expect(Value.date(KPIStage.periodStart(wed, "week")).description == "2024-01-01")
+        #expect(Value.date(KPIStage.periodStart(wed, "quarter")).description == "2024-01-01")
+        #expect(Value.date(KPIStage.nextPeriod(KPIStage.periodStart(wed, "quarter"), "quarter")).description == "2024-04-01")
+        #expect(Value.date(KPIStage.yearBefore(Int32(CivilDate.days(year: 2024, month: 2, day: 29)))).description == "2023-02-28")
+    }
+}

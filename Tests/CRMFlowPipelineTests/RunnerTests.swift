@@ -134,8 +134,9 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
             outputs.append(contents)
         }
         #expect(outputs[0].keys.sorted() == ["contacts_clean.lineage.csv", "contacts_clean.rejects.csv", "customers.csv", "deals.ndjson",
-                                             "leads_clean.rejects.csv", "opportunities.rejects.csv", "revenue_by_owner_month.csv",
-                                             "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv", "win_rate.md"])
+                                             "funnel.csv", "kpis.csv", "leads_clean.rejects.csv", "opportunities.rejects.csv",
+                                             "revenue_by_owner_month.csv", "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv",
+                                             "win_rate.md"])
         #expect(outputs[0] == outputs[1])
     }
 

@@ -1,0 +1,250 @@
+import CRMFlowCore
+import CRMFlowIO
+import Foundation
+
+/// The status of one KPI in the current period (for `crmflow run --fail-on-kpi`).
+public struct KPIState: Sendable, Hashable {
+    public var kpi: String
+    public var period: String
+    public var status: String
+    public var value: String
+    public var target: String
+}
+
+/// `kpi`: named aggregate metrics per period against targets, with status and change.
+public struct KPIStage: Stage {
+    public static let spec = StageSpec(
+        kind: "kpi",
+        summary: "KPIs: named aggregate expressions computed per period (day, week, month, quarter, year) from a date column, each against a target with a direction and thresholds; status on track / at risk / off track, change against the previous period and the same period a year earlier. The current period's status is shown in the run summary; `crmflow run --fail-on-kpi off-track` exits 3 when one is off track.",
+        options: [
+            OptionSpec("input", .scalar, required: true, isInput: true, "The rows the KPIs are computed over."),
+            OptionSpec("date", .scalar, required: true, "The date or timestamp column that places a row in a period."),
+            OptionSpec("period", .scalar, default: "month", allowed: ["day", "week", "month", "quarter", "year"], "The period length (weeks start on Monday)."),
+            OptionSpec("metrics", .mapping, required: true, "`name: { value: <aggregate expression>, target: <number>, direction: higher|lower, on_track: 100%, at_risk: 90% }`. Attainment is value ÷ target (target ÷ value when lower is better); at least `on_track` is on track, at least `at_risk` is at risk, below is off track."),
+        ],
+        example: """
+        kpis:
+          kpi:
+            input: deals
+            date: close_date
+            period: month
+            metrics:
+              revenue: { value: "sum(if(is_won, amount_usd, 0))", target: 50000 }
+              win_rate: { value: "count_if(is_won) / count_if(is_closed)", target: 0.3, at_risk: 80% }
+              cycle_days: { value: "median(days_between(created_date, close_date))", target: 45, direction: lower }
+        """)
+
+    struct Metric: Sendable {
+        var name: String
+        var expr: ExprText
+        var target: Double?
+        var higherIsBetter: Bool
+        var onTrack: Double
+        var atRisk: Double
+    }
+
+    let dateColumn: String
+    let period: String
+    let metrics: [Metric]
+    let location: SourceLocation
+
+    static func fraction(_ s: String) -> Double? {
+        let t = s.trimmingCharacters(in: .whitespaces)
+        if t.hasSuffix("%") { return Double(t.dropLast()).map { $0 / 100 } }
+        return Double(t)
+    }
+
+    public init?(_ config: StageConfig) {
+        dateColumn = config.string("date") ?? ""
+        period = config.choice("period") ?? "month"
+        location = config.location
+        guard let entries = config.mapping("metrics") else { return nil }
+        var out: [Metric] = []
+        var ok = true
+        for e in entries {
+            guard let body = e.value.entries else {
+                config.log.add(.optionShape, "metric '\(e.key)' must be a mapping with value: and target:", at: e.value.location,
+                               hint: "e.g. \(e.key): { value: \"sum(amount)\", target: 50000 }")
+                ok = false
+                continue
+            }
+            func scalar(_ k: String) -> ConfigNode? { body.first { $0.key == k }?.value }
+            for x in body where !["value", "target", "direction", "on_track", "at_risk"].contains(x.key) {
+                config.log.add(.unknownOption, "unknown option '\(x.key)' of metric '\(e.key)'", at: x.keyLocation, length: x.key.count,
+                               hint: "options: value, target, direction, on_track, at_risk")
+                ok = false
+            }
+            guard let valueNode = scalar("value"), let expr = config.expression(valueNode, option: "metrics.\(e.key).value") else {
+                if scalar("value") == nil { config.log.add(.missingOption, "metric '\(e.key)' has no value expression", at: e.keyLocation) }
+                ok = false
+                continue
+            }
+            var m = Metric(name: e.key, expr: expr, target: nil, higherIsBetter: true, onTrack: 1, atRisk: 0.9)
+            if let t = scalar("target")?.scalar {
+                guard let v = Double(t) else { config.log.add(.invalidValue, "target of '\(e.key)' must be a number, got '\(t)'", at: scalar("target")?.textLocation); ok = false; continue }
+                m.target = v
+            }
+            if let d = scalar("direction")?.scalar {
+                guard d == "higher" || d == "lower" else { config.log.add(.invalidValue, "direction must be higher or lower, got '\(d)'", at: scalar("direction")?.textLocation); ok = false; continue }
+                m.higherIsBetter = d == "higher"
+            }
+            for (k, keyPath) in [("on_track", \Metric.onTrack), ("at_risk", \Metric.atRisk)] {
+                guard let s = scalar(k)?.scalar else { continue }
+                guard let f = Self.fraction(s) else { config.log.add(.invalidValue, "\(k) of '\(e.key)' must be a share such as 90% or 0.9, got '\(s)'", at: scalar(k)?.textLocation); ok = false; continue }
+                m[keyPath: keyPath] = f
+            }
+            out.append(m)
+        }
+        metrics = out
+        if !ok { return nil }
+    }
+
+    static let outputColumns: [(String, DataType)] = [
+        ("kpi", .string), ("period", .date), ("value", .double), ("target", .double), ("attainment", .double), ("status", .string),
+        ("previous", .double), ("change", .double), ("year_ago", .double), ("yoy_change", .double),
+    ]
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        if let schema = inputs.first ?? nil {
+            check.checkColumns([(dateColumn, location)], in: schema, option: "kpi date")
+            for m in metrics {
+                do { _ = try AggregateCompiler.check(m.expr.node, text: m.expr.text, input: schema, groupKeys: []) } catch { check.log.add(error, in: m.expr) }
+            }
+        }
+        return ExprSchema(names: Self.outputColumns.map { $0.0 }, types: Self.outputColumns.map { Optional($0.1) })
+    }
+
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] {
+        var read: Set<String> = [dateColumn]
+        for m in metrics { read.formUnion(m.expr.node.referencedColumns) }
+        return [read]
+    }
+
+    /// The first day of the period holding `day`.
+    static func periodStart(_ day: Int32, _ period: String) -> Int32 {
+        switch period {
+        case "day": return day
+        case "week": return day - Int32(((Int(day) + 3) % 7 + 7) % 7)
+        default: return FunnelStage.cohortStart(day, period)
+        }
+    }
+
+    static func nextPeriod(_ start: Int32, _ period: String) -> Int32 {
+        switch period {
+        case "day": return start + 1
+        case "week": return start + 7
+        default:
+            let (y, m, _) = CivilDate.components(days: Int(start))
+            let months = period == "year" ? 12 : period == "quarter" ? 3 : 1
+            let total = y * 12 + (m - 1) + months
+            return Int32(CivilDate.days(year: total / 12, month: total % 12 + 1, day: 1))
+        }
+    }
+
+    static func yearBefore(_ start: Int32) -> Int32 {
+        let (y, m, d) = CivilDate.components(days: Int(start))
+        return Int32(CivilDate.days(year: y - 1, month: m, day: min(d, CivilDate.daysInMonth(year: y - 1, month: m))))
+    }
+
+    /// on track / at risk / off track for a value against a target.
+    static func status(value: Double?, target: Double?, higherIsBetter: Bool, onTrack: Double, atRisk: Double) -> (attainment: Double?, status: String) {
+        guard let value else { return (nil, "no data") }
+        guard let target else { return (nil, "no target") }
+        let attainment: Double
+        if higherIsBetter {
+            attainment = target == 0 ? (value >= 0 ? 1 : 0) : value / target
+        } else {
+            attainment = value <= 0 ? Double.infinity : target / value
+        }
+        let status = attainment >= onTrack ? "on track" : attainment >= atRisk ? "at risk" : "off track"
+        return (attainment.isFinite ? attainment : nil, status)
+    }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        let table = inputs[0].table
+        guard let dates = table.column(named: dateColumn) else {
+            throw StageFailure("\(location): kpi date column '\(dateColumn)' is not a column of the input", hint: "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
+        }
+        // Each row's period; rows without a date are in no period.
+        var periodOf = [Int32?](repeating: nil, count: table.rowCount)
+        for r in 0..<table.rowCount {
+            switch dates.value(at: r) {
+            case .date(let d): periodOf[r] = Self.periodStart(d, period)
+            case .timestamp(let t): periodOf[r] = Self.periodStart(Int32((t >= 0 ? t : t - 86_399_999_999) / 86_400_000_000), period)
+            default: break
+            }
+        }
+        let dated = (0..<table.rowCount).filter { periodOf[$0] != nil }
+        let undated = table.rowCount - dated.count
+        var periods: [Int32] = []
+        if let first = dated.map({ periodOf[$0]! }).min(), let last = dated.map({ periodOf[$0]! }).max() {
+            var p = first
+            while p <= last { periods.append(p); p = Self.nextPeriod(p, period) }
+        }
+        let rows = table.selecting(dated)
+        var keyBuilder = ColumnBuilder(.date, capacity: dated.count)
+        for r in dated { keyBuilder.append(.date(periodOf[r]!)) }
+        let key = keyBuilder.finish()
+        let grouping = Grouping.make(keys: [key], rowCount: rows.rowCount)
+        let groupPeriods = grouping.firstRow.map { r -> Int32 in if case .date(let d) = key.value(at: r) { return d }; return 0 }
+        var out: [[Value]] = []
+        var states: [KPIState] = []
+        let asOf = context.environment.asOf
+        let currentPeriod = Self.periodStart(asOf, period)
+        for m in metrics {
+            let compiled: CompiledAggregate
+            do {
+                guard let c = try AggregateCompiler.check(m.expr.node, text: m.expr.text, input: ExprSchema(rows.schema), groupKeys: []).1 else {
+                    throw StageFailure("metric '\(m.name)' could not be typed", status: .badPipeline)
+                }
+                compiled = c
+            } catch let e as ExprError {
+                throw StageFailure("\(m.expr.location(of: e.span)): in metric \(m.name) of stage '\(context.stageID)': \(e.message)", hint: e.hint, status: .badPipeline)
+            } catch let e as StageFailure {
+                throw e
+            } catch {
+                throw StageFailure("\(error)")
+            }
+            let column: Column
+            do {
+                column = try compiled.evaluate(rows, grouping: grouping, keys: [], keySchema: [], env: context.environment)
+            } catch {
+                throw StageFailure("metric '\(m.name)' of stage '\(context.stageID)': \(error.message)", hint: error.hint, status: .badData)
+            }
+            var valueOf: [Int32: Double] = [:]
+            for (g, p) in groupPeriods.enumerated() { if let v = FunnelStage.number(column.value(at: g)) { valueOf[p] = v } }
+            // A period without rows takes the metric's value over no rows (count → 0; sum → null, as in SQL).
+            let empty = Table(emptyWith: rows.schema)
+            let emptyValue = (try? compiled.evaluate(empty, grouping: .single(rows: 0), keys: [], keySchema: [], env: context.environment))
+                .flatMap { $0.count > 0 ? FunnelStage.number($0.value(at: 0)) : nil }
+            if let emptyValue { for p in periods where valueOf[p] == nil && !groupPeriods.contains(p) { valueOf[p] = emptyValue } }
+            var previous: Double? = nil
+            var current: (Int32, Double?, String)? = nil
+            for p in periods {
+                let v = valueOf[p]
+                let (attainment, status) = Self.status(value: v, target: m.target, higherIsBetter: m.higherIsBetter, onTrack: m.onTrack, atRisk: m.atRisk)
+                let yearAgo = valueOf[Self.yearBefore(p)]
+                func change(_ a: Double?, _ b: Double?) -> Value {
+                    guard let a, let b, b != 0 else { return .null }
+                    return .double(FunnelStage.rounded((a - b) / abs(b)))
+                }
+                out.append([.string(m.name), .date(p), v.map { .double(FunnelStage.rounded($0, 4)) } ?? .null, m.target.map { .double($0) } ?? .null,
+                            attainment.map { .double(FunnelStage.rounded($0)) } ?? .null, .string(status), previous.map { .double(FunnelStage.rounded($0, 4)) } ?? .null,
+                            change(v, previous), yearAgo.map { .double(FunnelStage.rounded($0, 4)) } ?? .null, change(v, yearAgo)])
+                if p <= currentPeriod { current = (p, v, status) }
+                previous = v
+            }
+            if let (p, v, status) = current {
+                states.append(KPIState(kpi: m.name, period: Value.date(p).description, status: status,
+                                       value: v.map(HumanNumbers.format) ?? "–", target: m.target.map(HumanNumbers.format) ?? "–"))
+            }
+        }
+        let result = Table(names: Self.outputColumns.map { $0.0 }, types: Self.outputColumns.map { $0.1 }, rows: out)
+        var notes = states.map { "\($0.kpi) \($0.period): \($0.status) (\($0.value) against \($0.target))" }
+        if undated > 0 { notes.append("\(undated) rows have no \(dateColumn) and are in no period") }
+        context.progress(table.rowCount)
+        let n = table.rowCount
+        return StageResult(data: StageData(table: result), accounting: Accounting(rowsIn: n, rowsOut: result.rowCount, removed: ["aggregated": n], added: ["kpi row": result.rowCount]),
+                           notes: notes, kpis: states)
+    }
+}
