@@ -157,3 +157,66 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(Value.date(KPIStage.yearBefore(Int32(CivilDate.days(year: 2024, month: 2, day: 29)))).description == "2023-02-28")
     }
 }
+
+@Suite(.serialized) struct ReportTests {
+    /// The nightly example's report in every format, against golden files (re-record with CRMFLOW_RECORD_GOLDEN=1).
+    @Test func nightlyReportMatchesGoldenFiles() throws {
+        var o = PipelineLoader.Options()
+        o.baseDirectory = Paths.packageRoot.path
+        o.evalEnvironment = asOf
+        let log = DiagnosticLog()
+        let pipeline = try #require(try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent("pipelines/nightly.yaml").path, options: o, log: log))
+        var ro = Runner.Options()
+        ro.environment = asOf
+        ro.baseDirectory = Paths.packageRoot.path
+        ro.outputDirectory = Paths.scratch("report")
+        let r = Runner(pipeline: pipeline, options: ro).run()
+        #expect(r.exitStatus == 0)
+        let record = ProcessInfo.processInfo.environment["CRMFLOW_RECORD_GOLDEN"] != nil
+        for file in ["report.html", "report.md", "report/funnel.csv", "report/kpis.json", "report/revenue_by_month.csv"] {
+            let produced = try String(contentsOfFile: ro.outputDirectory + "/" + file, encoding: .utf8)
+            let golden = Paths.fixture("report/" + file.replacingOccurrences(of: "/", with: "-"))
+            if record {
+                try FileManager.default.createDirectory(at: golden.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try produced.write(to: golden, atomically: true, encoding: .utf8)
+                Issue.record("golden re-recorded at \(golden.path); review the diff and run again")
+                continue
+            }
+            #expect(produced == (try String(contentsOf: golden, encoding: .utf8)), "\(file) differs from \(golden.path)")
+        }
+        let html = try String(contentsOfFile: ro.outputDirectory + "/report.html", encoding: .utf8)
+        // Self-contained: no scripts, no external files; every chart is inline SVG with labels.
+        #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://") && !html.contains("src="))
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 4)
+        #expect(html.contains("<div class=\"tile on-track\"><div class=\"name\">revenue_usd · from 2024-10-01</div><div class=\"value\">190,597</div>"))
+        #expect(html.contains("<nav aria-label=\"Contents\">"))
+    }
+
+    @Test func axisTicksAreRoundNumbers() {
+        #expect(ReportHTML.ticks(190_597) == [0, 50_000, 100_000, 150_000, 200_000])
+        #expect(ReportHTML.ticks(0.57) == [0, 0.2, 0.4, 0.6000000000000001])
+        #expect(ReportHTML.ticks(7) == [0, 2, 4, 6, 8])
+        #expect(ReportHTML.short(1_250_000) == "1.3M" && ReportHTML.short(45_000) == "45k" && ReportHTML.short(950) == "950")
+    }
+
+    @Test func headingsAnchorsAndEscaping() {
+        #expect(ReportStage.anchor("Won revenue by month (USD)") == "won-revenue-by-month-usd")
+        #expect(ReportHTML.escape("<a & \"b\">") == "&lt;a &amp; &quot;b&quot;&gt;")
+    }
+
+    @Test func sectionsChooseTheirChartFromTheColumns() throws {
+        let stage = try #require(ReportStage(StageConfig(id: "r", kind: "report", location: SourceLocation(file: "t", line: 1, column: 1),
+                                                         kindLocation: SourceLocation(file: "t", line: 1, column: 1), options: [
+                                                            ConfigEntry(key: "inputs", keyLocation: SourceLocation(file: "t", line: 1, column: 1),
+                                                                        value: ConfigNode(content: .sequence([ConfigNode(content: .scalar("a"), location: SourceLocation(file: "t", line: 1, column: 1))]),
+                                                                                          location: SourceLocation(file: "t", line: 1, column: 1))),
+                                                         ], log: DiagnosticLog())))
+        let monthly = table([["month": "2024-01-01", "revenue": "10.5"], ["month": "2024-02-01", "revenue": "12.25"]], columns: ["month", "revenue"])
+        #expect(stage.section("a", monthly).kind == "line")
+        let byOwner = table([["owner": "ann", "revenue": "10.5"], ["owner": "bob", "revenue": "3"]], columns: ["owner", "revenue"])
+        let bar = stage.section("a", byOwner)
+        #expect(bar.kind == "bar" && bar.x == "owner" && bar.y == "revenue")
+        let text = table([["note": "x"]], columns: ["note"])
+        #expect(stage.section("a", text).kind == "table")
+    }
+}
