@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/crmflow
 BIN_RELEASE := .build/release/crmflow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build release test conformance demo docs bench clean
+.PHONY: setup build release test conformance demo report-png docs bench clean
 
 # Installs libcsv-dev only when its header is missing (idempotent).
 setup:
@@ -34,7 +34,12 @@ demo: release
 	$(BIN_RELEASE) validate pipelines/nightly.yaml
 	$(BIN_RELEASE) run pipelines/nightly.yaml --as-of 2024-12-31 --summary out/nightly-consolidation/run-summary.json
 	@echo
-	@echo "outputs, rejects and the run manifest are in out/nightly-consolidation/:"; ls -l out/nightly-consolidation
+	@echo "outputs, rejects, the report (report.html, report.md, report/) and the run manifest are in out/nightly-consolidation/:"
+	@ls -l out/nightly-consolidation
+
+# Renders the demo's HTML report with headless Chromium (installed when missing) to docs/report.png and checks it.
+report-png: demo
+	scripts/render-report.sh out/nightly-consolidation/report.html docs/report.png
 
 # Regenerates the stage reference from the stage specs (a test fails when it is stale).
 docs: build

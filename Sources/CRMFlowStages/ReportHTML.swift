@@ -203,7 +203,7 @@ enum ReportHTML {
         let all = points.values.flatMap { $0.values }
         let top = max(all.max() ?? 1, 1e-9), bottom = min(0, all.min() ?? 0)
         let axis = ticks(top, bottom)
-        let width = 640.0, height = 280.0, left = 60.0, right = 16.0, topPad = 12.0, bottomPad = 56.0
+        let width = 640.0, height = 280.0, left = 60.0, right = 40.0, topPad = 12.0, bottomPad = 56.0
         let plotW = width - left - right, plotH = height - topPad - bottomPad
         let lo = axis.first ?? 0, hi = axis.last ?? top
         func px(_ i: Int) -> Double { left + (xOrder.count == 1 ? plotW / 2 : plotW * Double(i) / Double(xOrder.count - 1)) }

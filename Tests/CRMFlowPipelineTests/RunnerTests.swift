@@ -130,13 +130,20 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
             #expect(r.accountingProblems.isEmpty)
             let files = try FileManager.default.contentsOfDirectory(atPath: ro.outputDirectory).sorted()
             var contents: [String: Data] = [:]
-            for f in files { contents[f] = FileManager.default.contents(atPath: ro.outputDirectory + "/" + f) }
+            for f in files {
+                // The report's section files are one folder down.
+                if let inner = try? FileManager.default.contentsOfDirectory(atPath: ro.outputDirectory + "/" + f) {
+                    for g in inner { contents[f + "/" + g] = FileManager.default.contents(atPath: ro.outputDirectory + "/" + f + "/" + g) }
+                } else {
+                    contents[f] = FileManager.default.contents(atPath: ro.outputDirectory + "/" + f)
+                }
+            }
             outputs.append(contents)
         }
         #expect(outputs[0].keys.sorted() == ["contacts_clean.lineage.csv", "contacts_clean.rejects.csv", "customers.csv", "deals.ndjson",
                                              "funnel.csv", "kpis.csv", "leads_clean.rejects.csv", "opportunities.rejects.csv",
-                                             "revenue_by_owner_month.csv", "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv",
-                                             "win_rate.md"])
+                                             "report.html", "report.md"] + ["funnel", "kpis", "revenue_by_month", "revenue_report", "stage_report"].flatMap { ["report/\($0).csv", "report/\($0).json"] }.sorted()
+                                            + ["revenue_by_owner_month.csv", "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv", "win_rate.md"])
         #expect(outputs[0] == outputs[1])
     }
 
