@@ -59,7 +59,9 @@ enum ReportHTML {
             case "funnel":
                 s += funnelChart(table)
                 if let summary = ReportStage.funnelSummary(sec.table) { s += "<p class=\"note\">\(escape(summary))</p>\n" }
-            case "line": s += lineChart(sec)
+            case "line":
+                s += lineChart(sec)
+                if let summary = ReportStage.trendSummary(sec) { s += "<p class=\"note\">\(escape(summary))</p>\n" }
             case "bar": s += barChart(sec)
             default: break
             }
@@ -198,6 +200,20 @@ enum ReportHTML {
             if !seriesOrder.contains(name) { seriesOrder.append(name) }
             if let y = ys[r] { points[name, default: [:]][x, default: 0] += y }
         }
+        // A trend stage's output also shows its moving average and fitted trend, dashed.
+        var dashed: Set<String> = []
+        if sec.series == nil {
+            for extra in ["moving_avg", "trend"] where t.column(named: extra) != nil {
+                let vs = values(t, extra)
+                for r in 0..<t.rowCount where !xs.isNull(r) { if let v = vs[r] { points[extra, default: [:]][xs.value(at: r).description] = v } }
+                seriesOrder.append(extra)
+                dashed.insert(extra)
+            }
+        }
+        var flagged: Set<String> = []
+        if let a = t.column(named: "anomaly") {
+            for r in 0..<t.rowCount where !xs.isNull(r) && a.value(at: r) == .boolean(true) { flagged.insert(xs.value(at: r).description) }
+        }
         xOrder.sort()
         guard !xOrder.isEmpty else { return "" }
         let all = points.values.flatMap { $0.values }
@@ -221,10 +237,18 @@ enum ReportHTML {
         for (k, name) in seriesOrder.enumerated() {
             let color = palette[k % palette.count]
             let pts = xOrder.enumerated().compactMap { i, x in points[name]?[x].map { (px(i), py($0)) } }
+            let dash = dashed.contains(name) ? " stroke-dasharray=\"5 4\"" : ""
             if pts.count > 1 {
-                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\" points=\"" + pts.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ") + "\"/>\n"
+                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"" + pts.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ") + "\"/>\n"
             }
-            for p in pts { s += "<circle cx=\"\(f(p.0))\" cy=\"\(f(p.1))\" r=\"3\" fill=\"\(color)\"/>\n" }
+            if dash.isEmpty { for p in pts { s += "<circle cx=\"\(f(p.0))\" cy=\"\(f(p.1))\" r=\"3\" fill=\"\(color)\"/>\n" } }
+            if k == 0 {
+                for (i, x) in xOrder.enumerated() where flagged.contains(x) {
+                    if let v = points[name]?[x] {
+                        s += "<circle cx=\"\(f(px(i)))\" cy=\"\(f(py(v)))\" r=\"7\" fill=\"none\" stroke=\"#c62828\" stroke-width=\"2\"><title>anomaly</title></circle>\n"
+                    }
+                }
+            }
             // Legend below the axis.
             let lx = left + Double(k % 4) * 150, ly = height - 22 + Double(k / 4) * 14
             s += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(f(lx + 14))\" y=\"\(f(ly))\" font-size=\"11\" fill=\"#1d2330\">\(escape(String(name.prefix(20))))</text>\n"

@@ -240,6 +240,7 @@ public struct ReportStage: Stage {
             let table = Self.shown(sec, asOf: asOf)
             if sec.kind == "kpi" { s += "Current period of each KPI (status: on track, at risk or off track against its target).\n\n" }
             if sec.kind == "funnel", let summary = Self.funnelSummary(sec.table) { s += summary + "\n\n" }
+            if let summary = Self.trendSummary(sec) { s += summary + "\n\n" }
             s += Self.markdownTable(table)
         }
         return s
@@ -276,6 +277,19 @@ public struct ReportStage: Stage {
         if let a = t.column(named: "avg_deal_size"), !a.isNull(0) { parts.append("average won deal " + display(a, 0, name: "amount")) }
         if let v = t.column(named: "velocity_per_day"), !v.isNull(0) { parts.append("sales velocity " + display(v, 0, name: "velocity") + " per day (open pipeline × win rate ÷ cycle length)") }
         return parts.joined(separator: "; ") + ". Counting: any-stage (a deal counts at every stage up to the furthest it reached); deals_strict requires every earlier stage in order."
+    }
+
+    /// A trend stage's headline: the slope and its significance, and the anomalies.
+    static func trendSummary(_ sec: Section) -> String? {
+        let t = sec.table
+        guard let y = sec.y, t.column(named: "trend") != nil, let z = t.column(named: "anomaly"), let xs = sec.x.flatMap({ t.column(named: $0) }) else { return nil }
+        let values = ReportHTML.values(t, y).compactMap { $0 }
+        let fit = TrendStage.linearTrend(values)
+        var s = "Trend: \(fit.slope >= 0 ? "+" : "")\(HumanNumbers.format(fit.slope)) per period over \(values.count) periods"
+        if let p = fit.p { s += String(format: " (p = %.3f, ", p) + (p < 0.05 ? "significant" : "not significant") + " at 5%)" }
+        let flagged = (0..<t.rowCount).filter { z.value(at: $0) == .boolean(true) }.map { xs.value(at: $0).description }
+        s += flagged.isEmpty ? "; no anomalies." : "; anomalies: " + flagged.joined(separator: ", ") + "."
+        return s
     }
 
     /// Value columns of a KPI table take the KPI's name, so rates show as percentages.

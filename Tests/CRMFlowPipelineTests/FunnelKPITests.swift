@@ -173,7 +173,7 @@ private func col(_ t: Table, _ name: String) -> [String] {
         let r = Runner(pipeline: pipeline, options: ro).run()
         #expect(r.exitStatus == 0)
         let record = ProcessInfo.processInfo.environment["CRMFLOW_RECORD_GOLDEN"] != nil
-        for file in ["report.html", "report.md", "report/funnel.csv", "report/kpis.json", "report/revenue_by_month.csv"] {
+        for file in ["report.html", "report.md", "report/funnel.csv", "report/kpis.json", "report/revenue_trend.csv"] {
             let produced = try String(contentsOfFile: ro.outputDirectory + "/" + file, encoding: .utf8)
             let golden = Paths.fixture("report/" + file.replacingOccurrences(of: "/", with: "-"))
             if record {
@@ -218,5 +218,46 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(bar.kind == "bar" && bar.x == "owner" && bar.y == "revenue")
         let text = table([["note": "x"]], columns: ["note"])
         #expect(stage.section("a", text).kind == "table")
+    }
+}
+
+@Suite struct TrendTests {
+    @Test func studentTAndIncompleteBetaAgainstTables() {
+        // I_0.5(2, 3) = 11/16; two-sided p of t = 2.228 with 10 df is 0.05, of 2.776 with 4 df 0.05, of 0 is 1.
+        #expect(abs(TrendStage.incompleteBeta(0.5, a: 2, b: 3) - 0.6875) < 1e-10)
+        #expect(abs(TrendStage.studentTwoSidedP(2.228, df: 10) - 0.05) < 0.0005)
+        #expect(abs(TrendStage.studentTwoSidedP(2.776, df: 4) - 0.05) < 0.0005)
+        #expect(abs(TrendStage.studentTwoSidedP(0, df: 7) - 1) < 1e-12)
+    }
+
+    @Test func slopeSignificanceAndAnomaliesOnConstructedSeries() {
+        let rising: [Double] = (0..<12).map { i -> Double in
+            let noise: Double = i % 2 == 0 ? 0.5 : -0.5
+            return 10 + 2 * Double(i) + noise
+        }
+        let fit = TrendStage.linearTrend(rising)
+        #expect(abs(fit.slope - 2) < 0.1 && fit.p! < 0.001)
+        let flat = [100.0, 103, 97, 102, 98, 101, 99, 104, 96, 100, 102, 98]
+        #expect(TrendStage.linearTrend(flat).p! > 0.5)
+        let spiky = [100.0, 102, 98, 101, 99, 100, 250, 101, 100, 99, 102, 98]
+        let z = TrendStage.robustZ(spiky)
+        #expect(z.enumerated().filter { abs($0.element ?? 0) > 3.5 }.map(\.offset) == [6])
+    }
+
+    @Test func growthMovingAverageAndFlagsPerPeriod() throws {
+        var rows: [[String: String?]] = []
+        for (i, v) in [100, 110, 121, 100, 500, 100, 100, 100, 100, 100, 100, 100, 200, 220].enumerated() {
+            let m = i % 12 + 1, y = 2023 + i / 12
+            rows.append(["month": String(format: "%04d-%02d-01", y, m), "revenue": "\(v)"])
+        }
+        let yaml = "  s:\n    ingest: { path: s.csv }\n  t:\n    trend: { input: s, x: month, y: revenue, window: 3 }\n"
+        let (t, r) = try run(yaml, given: ["s": table(rows, columns: ["month", "revenue"])], keep: "t")
+        #expect(col(t, "pop_growth").prefix(3) == ["null", "0.1", "0.1"])
+        #expect(col(t, "moving_avg").prefix(3) == ["null", "null", "110.3333"])
+        // January and February 2024 against a year earlier: 200 vs 100, 220 vs 110.
+        #expect(col(t, "yoy_growth").suffix(2) == ["1.0", "1.0"])
+        #expect(col(t, "anomaly").enumerated().filter { $0.element == "true" }.map(\.offset) == [4])
+        #expect(r.notes.contains { $0.hasPrefix("anomalies: 2023-05-01 (robust z") })
+        #expect(r.notes.contains { $0.hasPrefix("trend of revenue:") && $0.contains("not significant at 5%") })
     }
 }
