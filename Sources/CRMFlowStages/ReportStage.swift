@@ -155,7 +155,7 @@ public struct ReportStage: Stage {
 
     /// Whether a column holds shares (shown as percentages).
     static func isShare(_ name: String) -> Bool {
-        ["conversion", "rate", "share", "attainment", "change", "growth", "probability", "pct"].contains { name.contains($0) }
+        ["conversion", "rate", "share", "attainment", "change", "growth", "probability", "pct", "csat"].contains { name.contains($0) }
     }
 
     /// A cell for people: numbers with separators, shares as percentages, money with its currency, null as –.

@@ -187,7 +187,7 @@ private func col(_ t: Table, _ name: String) -> [String] {
         let html = try String(contentsOfFile: ro.outputDirectory + "/report.html", encoding: .utf8)
         // Self-contained: no scripts, no external files; every chart is inline SVG with labels.
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://") && !html.contains("src="))
-        #expect(html.components(separatedBy: "<svg ").count - 1 == 4)
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 6)
         #expect(html.contains("<div class=\"tile on-track\"><div class=\"name\">revenue_usd · from 2024-10-01</div><div class=\"value\">190,597</div>"))
         #expect(html.contains("<nav aria-label=\"Contents\">"))
     }
@@ -222,6 +222,18 @@ private func col(_ t: Table, _ name: String) -> [String] {
 }
 
 @Suite struct TrendTests {
+    @Test func npsAndCSATOnAHandCheckedTable() throws {
+        // NPS: 10, 9 promoters; 8, 7 passives; 6, 0 detractors; 11 and null not counted → (2 − 2) / 6 = 0.
+        // CSAT: 5, 4, 4 satisfied of 5, 4, 4, 3, 1 (0 not counted) → 3 / 5 = 0.6.
+        let answers = table([
+            ["nps": "10", "csat": "5"], ["nps": "9", "csat": "4"], ["nps": "8", "csat": "4"], ["nps": "7", "csat": "3"],
+            ["nps": "6", "csat": "1"], ["nps": "0", "csat": "0"], ["nps": "11", "csat": nil], ["nps": nil, "csat": nil],
+        ], columns: ["nps", "csat"])
+        let yaml = "  s:\n    ingest: { path: s.csv }\n  a:\n    aggregate: { input: s, aggregates: { nps: nps(nps), csat: csat(csat), promoters_only: \"nps(if(nps >= 9, nps, null))\" } }\n"
+        let (t, _) = try run(yaml, given: ["s": answers], keep: "a")
+        #expect(rendered(t) == [["0.0", "0.6", "100.0"]])
+    }
+
     @Test func studentTAndIncompleteBetaAgainstTables() {
         // I_0.5(2, 3) = 11/16; two-sided p of t = 2.228 with 10 df is 0.05, of 2.776 with 4 df 0.05, of 0 is 1.
         #expect(abs(TrendStage.incompleteBeta(0.5, a: 2, b: 3) - 0.6875) < 1e-10)

@@ -19,6 +19,8 @@ public enum AggregateCatalog {
         ("count_distinct", "count_distinct(x)", "number of distinct non-null values"),
         ("first", "first(x)", "first non-null value in input order"),
         ("last", "last(x)", "last non-null value in input order"),
+        ("nps", "nps(score)", "Net Promoter Score of 0–10 answers: % promoters (9–10) − % detractors (0–6), from −100 to 100; answers outside 0–10 are not counted"),
+        ("csat", "csat(score)", "customer satisfaction of 1–5 answers: the share answering 4 or 5 (0–1); answers outside 1–5 are not counted"),
     ]
     public static let names: Set<String> = Set(reference.map(\.name))
 }
@@ -74,8 +76,8 @@ public enum AggregateCompiler {
             case "avg", "median", "percentile":
                 if let t = argType, !Checker.isNumeric(t), t != .date { throw ExprError("E_TYPE", "\(name) needs a number, got \(t.rawValue)", span) }
                 result = argType.map { $0 == .money ? .money : ($0 == .date && name != "avg" ? .date : .double) }
-            case "stddev":
-                if let t = argType, !Checker.isNumeric(t) { throw ExprError("E_TYPE", "stddev needs a number, got \(t.rawValue)", span) }
+            case "stddev", "nps", "csat":
+                if let t = argType, !Checker.isNumeric(t) { throw ExprError("E_TYPE", "\(name) needs a number, got \(t.rawValue)", span) }
                 result = .double
             default: result = argType
             }
@@ -290,6 +292,28 @@ extension CompiledAggregate {
                 }
             }
             for k in 0..<n { builder.append(best[k] == -1 ? .null : arg.value(at: best[k])) }
+            return builder.finish()
+        case "nps", "csat":
+            guard let arg else { break }
+            var total = [Int](repeating: 0, count: n), good = [Int](repeating: 0, count: n), bad = [Int](repeating: 0, count: n)
+            for r in 0..<rowCount where !arg.isNull(r) {
+                guard let v = arg.value(at: r).asDouble else { continue }
+                let k = Int(g.groupOfRow[r])
+                if call.name == "nps" {
+                    guard v >= 0, v <= 10 else { continue }
+                    total[k] += 1
+                    if v >= 9 { good[k] += 1 } else if v <= 6 { bad[k] += 1 }
+                } else {
+                    guard v >= 1, v <= 5 else { continue }
+                    total[k] += 1
+                    if v >= 4 { good[k] += 1 }
+                }
+            }
+            for k in 0..<n {
+                if total[k] == 0 { builder.append(.null); continue }
+                let t = Double(total[k])
+                builder.append(.double(call.name == "nps" ? (Double(good[k]) - Double(bad[k])) / t * 100 : Double(good[k]) / t))
+            }
             return builder.finish()
         case "median", "percentile":
             guard let arg else { break }
