@@ -273,3 +273,57 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(r.notes.contains { $0.hasPrefix("trend of revenue:") && $0.contains("not significant at 5%") })
     }
 }
+
+@Suite struct SnapshotTests {
+    static let yaml = "  deals:\n    ingest: { path: deals.csv }\n" + """
+      history:
+        snapshot: { input: deals, path: history/deals.csv, columns: [id, stage, amount, close] }
+      changes:
+        pipeline_changes: { input: history, id: id, close: close, stage: stage, amount: amount }
+
+    """
+
+    static func night(_ day: Int32, _ deals: Table, _ dir: String) throws -> (history: Table, changes: Table, notes: [String]) {
+        let (p, diagnostics) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
+        guard let p else { throw TestFailure("\(diagnostics)") }
+        var o = Runner.Options()
+        o.environment = EvalEnvironment(asOf: day)
+        o.outputDirectory = dir
+        o.given = ["deals": StageData(table: deals)]
+        let runner = Runner(pipeline: p, options: o)
+        runner.keep = ["history", "changes"]
+        let report = runner.run()
+        #expect(report.exitStatus == 0 && report.accountingProblems.isEmpty)
+        return (runner.kept["history"]!.table, runner.kept["changes"]!.table, report.stages.first { $0.id == "changes" }!.notes)
+    }
+
+    @Test func nightlySnapshotsShowPushedPulledNewAndRemovedDeals() throws {
+        let dir = Paths.scratch("snapshots")
+        let monday = table([
+            ["id": "D-001", "stage": "Qualification", "amount": "1000", "close": "2024-12-15", "owner": "ann"],
+            ["id": "D-002", "stage": "Proposal", "amount": "2000", "close": "2024-12-20", "owner": "bob"],
+            ["id": "D-003", "stage": "Negotiation", "amount": "3000", "close": "2024-12-31", "owner": "ann"],
+        ], columns: ["id", "stage", "amount", "close", "owner"])
+        let first = try Self.night(20_070, monday, dir)  // 2024-12-13
+        #expect(first.history.rowCount == 3 && first.changes.rowCount == 0)
+        #expect(first.notes == ["only 1 snapshot in the history; changes need two"])
+        // A re-run on the same day replaces that day's rows.
+        _ = try Self.night(20_070, monday, dir)
+        let tuesday = table([
+            ["id": "D-001", "stage": "Proposal", "amount": "1000", "close": "2025-01-15", "owner": "ann"],
+            ["id": "D-003", "stage": "Negotiation", "amount": "3500", "close": "2024-12-20", "owner": "ann"],
+            ["id": "D-004", "stage": "Prospecting", "amount": "500", "close": "2025-02-01", "owner": "bob"],
+        ], columns: ["id", "stage", "amount", "close", "owner"])
+        let second = try Self.night(20_071, tuesday, dir)
+        #expect(second.history.rowCount == 6)
+        #expect(rendered(second.changes).map { $0.prefix(4).joined(separator: " ") } == [
+            "D-001 pushed 2024-12-15 2025-01-15", "D-001 moved stage Qualification Proposal",
+            "D-003 pulled 2024-12-31 2024-12-20", "D-003 amount changed 3000 3500",
+            "D-004 new null Prospecting", "D-002 removed Proposal null",
+        ])
+        #expect(second.notes == ["since 2024-12-13: 1 new, 1 removed, 1 pushed, 1 pulled, 1 moved stage, 1 amount changed"])
+        let file = try String(contentsOfFile: dir + "/history/deals.csv", encoding: .utf8)
+        #expect(file.hasPrefix("id,stage,amount,close,snapshot_date\nD-001,Qualification,1000,2024-12-15,2024-12-13\n"))
+        #expect(file.components(separatedBy: "\n").count == 8)
+    }
+}

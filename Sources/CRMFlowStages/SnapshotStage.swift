@@ -1,0 +1,182 @@
+import CRMFlowCore
+import CRMFlowIO
+import Foundation
+
+/// `snapshot`: appends today's rows (dated with the run's as-of date) to a history file, so later runs can see change.
+public struct SnapshotStage: Stage {
+    public static let spec = StageSpec(
+        kind: "snapshot",
+        summary: "Append the input, dated with the run's as-of date, to a history CSV file (rewritten atomically; a re-run on the same date replaces that date's rows, so nightly jobs can be repeated). Outputs the whole history, for `pipeline_changes` (pushed, pulled, new, removed deals) and for time in stage (the first snapshot a deal was seen in each stage).",
+        options: [
+            OptionSpec("input", .scalar, required: true, isInput: true, "The table to keep a history of (e.g. deals)."),
+            OptionSpec("path", .scalar, required: true, "The history file, relative to the output directory (absolute paths are used as given)."),
+            OptionSpec("columns", .list, "The columns kept (default: all)."),
+            OptionSpec("date_column", .scalar, default: "snapshot_date", "The column holding each row's snapshot date."),
+        ],
+        example: """
+        deal_history:
+          snapshot: { input: deals, path: history/deals.csv, columns: [opportunity_id, stage, amount_usd, close_date, owner] }
+        """)
+
+    let path: String
+    let columns: [String]?
+    let dateColumn: String
+    let location: SourceLocation
+
+    public init?(_ config: StageConfig) {
+        path = config.string("path") ?? ""
+        columns = config.strings("columns")
+        dateColumn = config.string("date_column") ?? "snapshot_date"
+        location = config.location
+    }
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        guard let schema = inputs.first ?? nil else { return nil }
+        if let columns { check.checkColumns(columns.map { ($0, location) }, in: schema, option: "snapshot columns") }
+        let names = columns ?? schema.names
+        return ExprSchema(names: names + [dateColumn], types: names.map { n in schema.index(of: n).flatMap { schema.types[$0] } } + [.date])
+    }
+
+    public func inputColumns(forOutput needed: Set<String>?) -> [Set<String>?] { [columns.map(Set.init)] }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        var table = inputs[0].table
+        if let columns {
+            for c in columns where table.schema.index(of: c) == nil {
+                throw StageFailure("\(location): snapshot column '\(c)' is not a column of the input", hint: "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
+            }
+            table = table.selectingColumns(columns)
+        }
+        let today = context.environment.asOf
+        table = table.setting(dateColumn, Column(storage: .date([Int32](repeating: today, count: table.rowCount)), validity: nil))
+        let target = context.outputPath(path)
+        var kept = 0
+        var parts = [StageData(table: table)]
+        if FileManager.default.fileExists(atPath: target) {
+            do {
+                var options = CSVOptions()
+                options.declared[dateColumn] = ColumnPlan(type: .date)
+                let old = try CSVFile.open(target, options: options).load().table
+                guard let dates = old.column(named: dateColumn) else {
+                    throw StageFailure("history file '\(target)' has no '\(dateColumn)' column", hint: "is it another file? move it away or set date_column", status: .badData)
+                }
+                // Earlier dates are kept; today's rows (from an earlier run today) are replaced.
+                let keep = (0..<old.rowCount).filter { if case .date(let d) = dates.value(at: $0) { return d != today }; return false }
+                kept = keep.count
+                parts.insert(StageData(table: old.selecting(keep)), at: 0)
+            } catch let e as CRMFlowError {
+                throw StageFailure(e)
+            } catch let e as StageFailure {
+                throw e
+            } catch {
+                throw StageFailure("\(target): \(error)")
+            }
+        }
+        let (history, _) = try UnionStage.stack(parts, names: ["history", "today"], sourceColumn: nil, stageID: context.stageID)
+        do {
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try TableFileWriter.write(history.table, to: target, format: .csv, inputs: context.protectedPaths)
+        } catch let e as CRMFlowError {
+            throw StageFailure(e)
+        } catch {
+            throw StageFailure("cannot write the history '\(target)'", status: .cannotWrite)
+        }
+        let dates = Set((0..<history.table.rowCount).compactMap { r -> Int32? in
+            if case .date(let d) = history.table.column(named: dateColumn)?.value(at: r) { return d }; return nil
+        })
+        let n = inputs[0].table.rowCount
+        return StageResult(data: StageData(table: history.table), accounting: Accounting(rowsIn: n, rowsOut: history.table.rowCount, added: ["earlier snapshot rows": kept]),
+                           notes: ["\(n) rows dated \(Value.date(today).description) added to \(path); the history holds \(dates.count) snapshot\(dates.count == 1 ? "" : "s")"],
+                           outputs: [target])
+    }
+}
+
+/// `pipeline_changes`: what changed between the last two snapshots of a history.
+public struct PipelineChangesStage: Stage {
+    public static let spec = StageSpec(
+        kind: "pipeline_changes",
+        summary: "Compare the latest snapshot of a history (from a `snapshot` stage) with the one before: deals new, removed, pushed (expected close date later), pulled (earlier), moved stage, and changed in amount, one row per change.",
+        options: [
+            OptionSpec("input", .scalar, required: true, isInput: true, "The history (a snapshot stage)."),
+            OptionSpec("id", .scalar, required: true, "The deal id column."),
+            OptionSpec("date_column", .scalar, default: "snapshot_date", "The snapshot date column."),
+            OptionSpec("close", .scalar, "The expected close date column (pushed / pulled)."),
+            OptionSpec("stage", .scalar, "The stage column (moved stage)."),
+            OptionSpec("amount", .scalar, "The amount column (changed amount)."),
+        ],
+        example: """
+        deal_changes:
+          pipeline_changes: { input: deal_history, id: opportunity_id, close: close_date, stage: stage, amount: amount_usd }
+        """)
+
+    let id: String
+    let dateColumn: String
+    let close: String?
+    let stage: String?
+    let amount: String?
+    let location: SourceLocation
+
+    public init?(_ config: StageConfig) {
+        id = config.string("id") ?? ""
+        dateColumn = config.string("date_column") ?? "snapshot_date"
+        close = config.string("close")
+        stage = config.string("stage")
+        amount = config.string("amount")
+        location = config.location
+    }
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        if let schema = inputs.first ?? nil {
+            check.checkColumns(([id, dateColumn] + [close, stage, amount].compactMap { $0 }).map { ($0, location) }, in: schema, option: "pipeline_changes")
+        }
+        return ExprSchema(names: ["id", "change", "from", "to", "previous_snapshot", "snapshot"], types: [.string, .string, .string, .string, .date, .date])
+    }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        let t = inputs[0].table
+        func col(_ name: String) throws(StageFailure) -> Column {
+            guard let c = t.column(named: name) else {
+                throw StageFailure("\(location): pipeline_changes column '\(name)' is not a column of the input", hint: "columns: " + t.schema.names.joined(separator: ", "), status: .badPipeline)
+            }
+            return c
+        }
+        let ids = try col(id), dates = try col(dateColumn)
+        let closeCol = try close.map { n throws(StageFailure) in try col(n) }
+        let stageCol = try stage.map { n throws(StageFailure) in try col(n) }
+        let amountCol = try amount.map { n throws(StageFailure) in try col(n) }
+        var byDate: [Int32: [String: Int]] = [:]
+        for r in 0..<t.rowCount where !ids.isNull(r) {
+            if case .date(let d) = dates.value(at: r) { byDate[d, default: [:]][ids.value(at: r).description] = r }
+        }
+        let days = byDate.keys.sorted()
+        var rows: [[Value]] = []
+        var notes: [String] = []
+        if days.count < 2 {
+            notes.append("only \(days.count) snapshot\(days.count == 1 ? "" : "s") in the history; changes need two")
+        } else {
+            let (p, c) = (days[days.count - 2], days[days.count - 1])
+            let before = byDate[p]!, now = byDate[c]!
+            var counts: [String: Int] = [:]
+            func add(_ deal: String, _ change: String, _ from: Value, _ to: Value) {
+                counts[change, default: 0] += 1
+                rows.append([.string(deal), .string(change), from.isNull ? .null : .string(from.description), to.isNull ? .null : .string(to.description), .date(p), .date(c)])
+            }
+            for deal in now.keys.sorted() {
+                let r = now[deal]!
+                guard let q = before[deal] else { add(deal, "new", .null, stageCol?.value(at: r) ?? .null); continue }
+                if let cc = closeCol {
+                    let a = cc.value(at: q), b = cc.value(at: r)
+                    if !a.isNull, !b.isNull, a != b { add(deal, compareValues(b, a) > 0 ? "pushed" : "pulled", a, b) }
+                }
+                if let sc = stageCol, sc.value(at: q) != sc.value(at: r) { add(deal, "moved stage", sc.value(at: q), sc.value(at: r)) }
+                if let ac = amountCol, ac.value(at: q) != ac.value(at: r) { add(deal, "amount changed", ac.value(at: q), ac.value(at: r)) }
+            }
+            for deal in before.keys.sorted() where now[deal] == nil { add(deal, "removed", stageCol?.value(at: before[deal]!) ?? .null, .null) }
+            let order = ["new", "removed", "pushed", "pulled", "moved stage", "amount changed"]
+            notes.append("since \(Value.date(p).description): " + order.map { "\(counts[$0] ?? 0) \($0)" }.joined(separator: ", "))
+        }
+        let out = Table(names: ["id", "change", "from", "to", "previous_snapshot", "snapshot"], types: [.string, .string, .string, .string, .date, .date], rows: rows)
+        let n = t.rowCount
+        return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["compared": n], added: ["change": out.rowCount]), notes: notes)
+    }
+}
