@@ -210,13 +210,20 @@ enum ReportHTML {
                 dashed.insert(extra)
             }
         }
+        // A forecast's prediction interval, drawn as a band: columns lo_95 / hi_95 (or lo_80 / hi_80, or lower / upper).
+        var band: [String: (Double, Double)] = [:]
+        for (loName, hiName) in [("lo_95", "hi_95"), ("lo_80", "hi_80"), ("lower", "upper")] where t.column(named: loName) != nil && t.column(named: hiName) != nil {
+            let los = values(t, loName), his = values(t, hiName)
+            for r in 0..<t.rowCount where !xs.isNull(r) { if let l = los[r], let h = his[r] { band[xs.value(at: r).description] = (l, h) } }
+            break
+        }
         var flagged: Set<String> = []
         if let a = t.column(named: "anomaly") {
             for r in 0..<t.rowCount where !xs.isNull(r) && a.value(at: r) == .boolean(true) { flagged.insert(xs.value(at: r).description) }
         }
         xOrder.sort()
         guard !xOrder.isEmpty else { return "" }
-        let all = points.values.flatMap { $0.values }
+        let all = points.values.flatMap { $0.values } + band.values.flatMap { [$0.0, $0.1] }
         let top = max(all.max() ?? 1, 1e-9), bottom = min(0, all.min() ?? 0)
         let axis = ticks(top, bottom)
         let width = 640.0, height = 280.0, left = 60.0, right = 40.0, topPad = 12.0, bottomPad = 56.0
@@ -234,6 +241,11 @@ enum ReportHTML {
             s += "<text x=\"\(f(px(i)))\" y=\"\(f(height - bottomPad + 16))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(x))</text>\n"
         }
         s += "<line x1=\"\(f(left))\" y1=\"\(f(topPad + plotH))\" x2=\"\(f(width - right))\" y2=\"\(f(topPad + plotH))\" stroke=\"#5f6b7a\"/>\n"
+        let banded = xOrder.enumerated().compactMap { i, x in band[x].map { (i, $0) } }
+        if banded.count > 1 {
+            let upper = banded.map { "\(f(px($0.0))),\(f(py($0.1.1)))" }, lower = banded.reversed().map { "\(f(px($0.0))),\(f(py($0.1.0)))" }
+            s += "<polygon points=\"" + (upper + lower).joined(separator: " ") + "\" fill=\"\(palette[0])\" fill-opacity=\"0.15\" stroke=\"none\"><title>prediction interval</title></polygon>\n"
+        }
         for (k, name) in seriesOrder.enumerated() {
             let color = palette[k % palette.count]
             let pts = xOrder.enumerated().compactMap { i, x in points[name]?[x].map { (px(i), py($0)) } }

@@ -327,3 +327,38 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(file.components(separatedBy: "\n").count == 8)
     }
 }
+
+@Suite struct ReportChartTests {
+    @Test func forecastIntervalsAreDrawnAsABand() throws {
+        let forecast = table([
+            ["month": "2025-01-01", "revenue": "100", "lo_95": "80", "hi_95": "120"],
+            ["month": "2025-02-01", "revenue": "110", "lo_95": "85", "hi_95": "135"],
+            ["month": "2025-03-01", "revenue": "120", "lo_95": "88", "hi_95": "152"],
+        ], columns: ["month", "revenue", "lo_95", "hi_95"])
+        let sec = ReportStage.Section(id: "f", title: "Forecast", kind: "line", table: forecast, x: "month", y: "revenue")
+        let svg = ReportHTML.lineChart(sec)
+        #expect(svg.contains("<polygon points=") && svg.contains("<title>prediction interval</title>"))
+        #expect(svg.contains("<polyline"))
+    }
+
+    @Test func timeInStageFromNightlySnapshots() throws {
+        // Three nights of snapshots: D-1 moves Lead → Qualified → Proposal, one night in each.
+        var rows: [[String: String?]] = []
+        for (night, stage) in [("2024-12-01", "Lead"), ("2024-12-04", "Qualified"), ("2024-12-09", "Proposal")] {
+            rows.append(["opportunity_id": "D-1", "stage": stage, "snapshot_date": night])
+            rows.append(["opportunity_id": "D-2", "stage": "Lead", "snapshot_date": night])
+        }
+        let history = table(rows, columns: ["opportunity_id", "stage", "snapshot_date"])
+        let deals = table([["opportunity_id": "D-1", "stage": "Proposal"], ["opportunity_id": "D-2", "stage": "Lead"]], columns: ["opportunity_id", "stage"])
+        let yaml = "  deals:\n    ingest: { path: deals.csv }\n  snaps:\n    ingest: { path: snaps.csv }\n" + """
+          entries:
+            aggregate: { input: snaps, group_by: [opportunity_id, stage], aggregates: { entered_at: min(snapshot_date) } }
+          f:
+            funnel: { input: deals, history: entries, id: opportunity_id, stages: [Lead, Qualified, Proposal], won: Won }
+
+        """
+        let (t, _) = try run(yaml, given: ["deals": deals, "snaps": history], keep: "f")
+        #expect(col(t, "deals_strict") == ["2", "1", "1"])
+        #expect(col(t, "median_days") == ["3.0", "5.0", "null"])
+    }
+}
