@@ -187,7 +187,8 @@ private func col(_ t: Table, _ name: String) -> [String] {
         let html = try String(contentsOfFile: ro.outputDirectory + "/report.html", encoding: .utf8)
         // Self-contained: no scripts, no external files; every chart is inline SVG with labels.
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://") && !html.contains("src="))
-        #expect(html.components(separatedBy: "<svg ").count - 1 == 6)
+        #expect(html.components(separatedBy: "<svg ").count - 1 == 8)
+        #expect(html.contains("<title>prediction interval</title>"))
         #expect(html.contains("<div class=\"tile on-track\"><div class=\"name\">revenue_usd · from 2024-10-01</div><div class=\"value\">190,597</div>"))
         #expect(html.contains("<nav aria-label=\"Contents\">"))
     }

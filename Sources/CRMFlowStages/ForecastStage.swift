@@ -1,0 +1,249 @@
+import CRMFlowCore
+import CRMFlowIO
+import Foundation
+
+/// `forecast`: a value per period forecast with the exponential smoothing family, or the weighted open pipeline.
+public struct ForecastStage: Stage {
+    public static let spec = StageSpec(
+        kind: "forecast",
+        summary: "Forecast a value summed per period (day, week, month, quarter) from a date column, per group when asked (groups in parallel). Methods: naive, seasonal_naive, moving_average, linear_trend, holt (damped), holt_winters_additive, holt_winters_multiplicative, or auto (the best backtest sMAPE, or the lowest AICc with select: aicc), with 80% and 95% intervals; each forecast reports its backtest sMAPE and MASE next to seasonal naive's. `pipeline`: open deals × win probability by expected close period, with forecast categories (commit, best case, pipeline) and attainment against quotas.",
+        options: [
+            OptionSpec("input", .scalar, required: true, isInput: true, "The rows (e.g. won deals, or all deals for `pipeline`)."),
+            OptionSpec("date", .scalar, required: true, "The date column that places a row in a period (the expected close date for `pipeline`)."),
+            OptionSpec("value", .scalar, "The amount column summed per period (rows are counted without it)."),
+            OptionSpec("period", .scalar, default: "month", allowed: ["day", "week", "month", "quarter"], "The period length."),
+            OptionSpec("horizon", .scalar, default: "6", "Periods forecast."),
+            OptionSpec("method", .scalar, default: "auto", allowed: ["auto", "naive", "seasonal_naive", "moving_average", "linear_trend", "holt", "holt_winters_additive", "holt_winters_multiplicative", "pipeline"], "The method."),
+            OptionSpec("select", .scalar, default: "backtest", allowed: ["backtest", "aicc"], "How auto chooses."),
+            OptionSpec("season", .scalar, "Season length in periods (default: 12 months, 4 quarters, 52 weeks, 7 days)."),
+            OptionSpec("by", .scalarOrList, "Group columns: one forecast per group."),
+            OptionSpec("open", .scalar, default: "not is_closed", "pipeline: which deals are open (an expression)."),
+            OptionSpec("won", .scalar, default: "is_won", "pipeline: which deals are won (an expression)."),
+            OptionSpec("probability", .scalar, "pipeline: a 0-1 win probability column (e.g. a score stage's)."),
+            OptionSpec("stage_probabilities", .mapping, "pipeline: win probability per stage, when there is no probability column."),
+            OptionSpec("stage", .scalar, default: "stage", "pipeline: the stage column (with stage_probabilities)."),
+            OptionSpec("category", .scalar, "pipeline: a forecast category column (commit, best case, pipeline, omitted); otherwise by probability."),
+            OptionSpec("commit_at", .scalar, default: "0.7", "pipeline: probability from which an open deal is commit."),
+            OptionSpec("best_case_at", .scalar, default: "0.4", "pipeline: probability from which an open deal is best case."),
+            OptionSpec("quotas", .scalar, "pipeline: a CSV of period start dates and quotas (columns: period, quota)."),
+        ],
+        example: """
+        revenue_forecast:
+          forecast: { input: won, date: close_date, value: amount_usd, period: month, horizon: 6, method: auto }
+        pipeline_forecast:
+          forecast: { input: deal_scores, method: pipeline, date: close_date, value: amount_usd, probability: probability, period: quarter, quotas: quotas.csv }
+        """)
+
+    let date: String, value: String?, period: String, horizon: Int, method: String, select: String, season: Int?, by: [String]
+    let open: ExprText?, won: ExprText?, probability: String?, stageProbabilities: [String: Double], stage: String, category: String?
+    let commitAt: Double, bestCaseAt: Double, quotas: String?
+    let location: SourceLocation
+
+    public init?(_ config: StageConfig) {
+        date = config.string("date") ?? ""
+        value = config.string("value")
+        period = config.choice("period") ?? "month"
+        horizon = config.int("horizon", min: 1) ?? 6
+        method = config.choice("method") ?? "auto"
+        select = config.choice("select") ?? "backtest"
+        season = config.int("season", min: 1)
+        by = config.strings("by") ?? []
+        open = config.node("open").flatMap { config.expression($0, option: "open") } ?? (try? ExprParser.parse("not is_closed")).map { ExprText(text: "not is_closed", node: $0, location: config.location) }
+        won = config.node("won").flatMap { config.expression($0, option: "won") } ?? (try? ExprParser.parse("is_won")).map { ExprText(text: "is_won", node: $0, location: config.location) }
+        probability = config.string("probability")
+        var probs: [String: Double] = [:]
+        for e in config.mapping("stage_probabilities") ?? [] { if let v = e.value.scalar.flatMap(Double.init) { probs[Countries.lookupKey(e.key)] = v } }
+        stageProbabilities = probs
+        stage = config.string("stage") ?? "stage"
+        category = config.string("category")
+        commitAt = config.number("commit_at") ?? 0.7
+        bestCaseAt = config.number("best_case_at") ?? 0.4
+        quotas = config.string("quotas")
+        location = config.location
+        if method == "pipeline", probability == nil, stageProbabilities.isEmpty, category == nil {
+            config.log.add(.missingOption, "the pipeline forecast needs probability:, stage_probabilities: or category:", at: config.node("method")?.location)
+            return nil
+        }
+    }
+
+    var seasonLength: Int { season ?? ["day": 7, "week": 52, "month": 12, "quarter": 4][period]! }
+
+    static let seriesColumns: [(String, DataType)] = [("period", .date), ("kind", .string), ("value", .double), ("lo_80", .double), ("hi_80", .double),
+                                                       ("lo_95", .double), ("hi_95", .double), ("method", .string)]
+    static let pipelineColumns: [(String, DataType)] = [("period", .date), ("closed_won", .double), ("commit", .double), ("best_case", .double), ("pipeline", .double),
+                                                         ("weighted", .double), ("quota", .double), ("attainment", .double), ("projected_attainment", .double)]
+
+    public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        guard let schema = inputs.first ?? nil else { return nil }
+        check.checkColumns(([date] + by + [value, probability, category].compactMap { $0 }).map { ($0, location) }, in: schema, option: "forecast")
+        let cols = method == "pipeline" ? Self.pipelineColumns : Self.seriesColumns
+        let groups = by.map { n in schema.index(of: n).flatMap { schema.types[$0] } }
+        return ExprSchema(names: by + cols.map { $0.0 }, types: groups + cols.map { Optional($0.1) })
+    }
+
+    func column(_ name: String, _ t: Table) throws(StageFailure) -> Column {
+        guard let c = t.column(named: name) else {
+            throw StageFailure("\(location): forecast column '\(name)' is not a column of the input", hint: "columns: " + t.schema.names.joined(separator: ", "), status: .badPipeline)
+        }
+        return c
+    }
+
+    func periodOf(_ v: Value) -> Int32? {
+        guard let d = FunnelStage.days(v) else { return nil }
+        return KPIStage.periodStart(Int32(d.rounded(.down)), period)
+    }
+
+    public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        method == "pipeline" ? try pipelineForecast(inputs[0].table, context) : try seriesForecast(inputs[0].table, context)
+    }
+
+    // MARK: - Time series
+
+    /// The forecast of one series, with its accuracy line.
+    func forecastSeries(_ y: [Double], label: String) -> (fit: Forecasting.Fit?, note: String) {
+        let m = seasonLength
+        let chosen: Forecasting.Method?
+        let holdout = min(horizon, max(1, y.count / 4))
+        let train = Array(y.prefix(y.count - holdout)), test = Array(y.suffix(holdout))
+        func backtest(_ method: Forecasting.Method) -> (smape: Double, mase: Double)? {
+            guard train.count >= 3, let f = Forecasting.fit(method, train, m: m, h: holdout) else { return nil }
+            return (Forecasting.smape(f.forecast, test), Forecasting.mase(f.forecast, test, training: train, m: m))
+        }
+        if method == "auto" {
+            if select == "aicc" {
+                chosen = Forecasting.auto(y, m: m, h: horizon)?.method
+            } else {
+                var best: (Forecasting.Method, Double)? = nil
+                for meth in Forecasting.Method.allCases {
+                    guard let b = backtest(meth), b.smape.isFinite else { continue }
+                    if best == nil || b.smape < best!.1 { best = (meth, b.smape) }
+                }
+                chosen = best?.0 ?? .naive
+            }
+        } else {
+            chosen = Forecasting.Method(rawValue: method)
+        }
+        guard let chosen, let fit = Forecasting.fit(chosen, y, m: m, h: horizon) ?? Forecasting.fit(.naive, y, m: m, h: horizon) else {
+            return (nil, "\(label): too few periods (\(y.count)) to forecast")
+        }
+        var note = "\(label): \(fit.method.rawValue)"
+        if let b = backtest(fit.method) {
+            note += String(format: ", backtest on the last %d periods: sMAPE %.1f, MASE %.2f", holdout, b.smape, b.mase)
+            if let s = backtest(.seasonalNaive) ?? backtest(.naive) {
+                note += String(format: " (seasonal naive: sMAPE %.1f, MASE %.2f)", s.smape, s.mase)
+                note += b.mase < s.mase ? "; beats seasonal naive" : "; does not beat seasonal naive"
+            }
+        }
+        return (fit, note)
+    }
+
+    func seriesForecast(_ table: Table, _ context: RunContext) throws(StageFailure) -> StageResult {
+        let dates = try column(date, table)
+        let values = try value.map { n throws(StageFailure) in try column(n, table) }
+        let groupCols = try by.map { n throws(StageFailure) in try column(n, table) }
+        var series: [[Value]: [Int32: Double]] = [:]
+        var order: [[Value]] = []
+        var skipped = 0
+        for r in 0..<table.rowCount {
+            guard let p = periodOf(dates.value(at: r)) else { skipped += 1; continue }
+            let v = values.map { FunnelStage.number($0.value(at: r)) } ?? 1
+            guard let v else { skipped += 1; continue }
+            let g = groupCols.map { $0.value(at: r) }
+            if series[g] == nil { order.append(g) }
+            series[g, default: [:]][p, default: 0] += v
+        }
+        let work = order.map { ($0, series[$0]!) }
+        let results = ConcurrentMap.map(work, threads: context.threads) { (group, points) -> ([[Value]], String) in
+            // Every period from the first to the last; a period without rows is 0.
+            let first = points.keys.min()!, last = points.keys.max()!
+            var periods: [Int32] = []
+            var p = first
+            while p <= last { periods.append(p); p = KPIStage.nextPeriod(p, self.period) }
+            let y = periods.map { points[$0] ?? 0 }
+            let label = group.isEmpty ? (self.value ?? "rows") : zip(self.by, group).map { "\($0)=\($1.description)" }.joined(separator: ", ")
+            let (fit, note) = self.forecastSeries(y, label: label)
+            var rows = zip(periods, y).map { group + [.date($0), .string("actual"), .double(FunnelStage.rounded($1, 2)), .null, .null, .null, .null, .null] }
+            if let fit {
+                var next = last
+                for (h, f) in fit.forecast.enumerated() {
+                    next = KPIStage.nextPeriod(next, self.period)
+                    // Approximate intervals: one-step residual deviation growing with the square root of the horizon.
+                    let sd = fit.sigma * Double(h + 1).squareRoot()
+                    rows.append(group + [.date(next), .string("forecast"), .double(FunnelStage.rounded(f, 2)),
+                                         .double(FunnelStage.rounded(f - 1.2816 * sd, 2)), .double(FunnelStage.rounded(f + 1.2816 * sd, 2)),
+                                         .double(FunnelStage.rounded(f - 1.96 * sd, 2)), .double(FunnelStage.rounded(f + 1.96 * sd, 2)), .string(fit.method.rawValue)])
+                }
+            }
+            return (rows, note)
+        }
+        let fields = by.enumerated().map { Field(name: $1, type: groupCols[$0].type) } + Self.seriesColumns.map { Field(name: $0.0, type: $0.1) }
+        let out = Table(names: fields.map(\.name), types: fields.map(\.type), rows: results.flatMap(\.0))
+        var notes = results.map(\.1)
+        if skipped > 0 { notes.append("\(skipped) rows without a date or value are not counted") }
+        let n = table.rowCount
+        return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["period row": out.rowCount]), notes: notes)
+    }
+
+    // MARK: - Pipeline
+
+    func pipelineForecast(_ table: Table, _ context: RunContext) throws(StageFailure) -> StageResult {
+        let dates = try column(date, table)
+        let amounts = try value.map { n throws(StageFailure) in try column(n, table) }
+        func flags(_ e: ExprText?) throws(StageFailure) -> [Bool] {
+            guard let e else { return [Bool](repeating: false, count: table.rowCount) }
+            let c = try compile(e, table, option: "forecast", stage: context.stageID)
+            let r = c.evaluate(table, env: context.environment)
+            guard case .boolean(let b) = r.column.storage else { throw StageFailure("\(e.location): must be true or false", status: .badPipeline) }
+            return (0..<table.rowCount).map { !r.column.isNull($0) && b[$0] }
+        }
+        let isOpen = try flags(open), isWon = try flags(won)
+        let probs = try probability.map { n throws(StageFailure) in try column(n, table) }
+        let stages = table.column(named: stage)
+        let categories = try category.map { n throws(StageFailure) in try column(n, table) }
+        var totals: [Int32: [Double]] = [:]  // closed_won, commit, best_case, pipeline, weighted
+        for r in 0..<table.rowCount {
+            guard let p = periodOf(dates.value(at: r)) else { continue }
+            let amount = amounts.flatMap { FunnelStage.number($0.value(at: r)) } ?? 1
+            var t = totals[p] ?? [0, 0, 0, 0, 0]
+            if isWon[r] { t[0] += amount }
+            if isOpen[r] {
+                var prob = probs.flatMap { FunnelStage.number($0.value(at: r)) }
+                if prob == nil, let stages, !stages.isNull(r) { prob = stageProbabilities[Countries.lookupKey(stages.value(at: r).description)] }
+                let cat = categories.map { $0.isNull(r) ? "pipeline" : Countries.lookupKey($0.value(at: r).description) }
+                    ?? (prob.map { $0 >= commitAt ? "commit" : $0 >= bestCaseAt ? "best case" : "pipeline" } ?? "pipeline")
+                if cat != "omitted" {
+                    if cat == "commit" { t[1] += amount }
+                    if cat == "commit" || cat == "best case" { t[2] += amount }
+                    t[3] += amount
+                    t[4] += amount * (prob ?? 0)
+                }
+            }
+            totals[p] = t
+        }
+        var quota: [Int32: Double] = [:]
+        if let quotas {
+            do {
+                let q = try CSVFile.open(context.inputPath(quotas), options: CSVOptions()).load().table
+                guard q.columns.count >= 2 else { throw StageFailure("quotas file '\(quotas)' needs two columns: period, quota", status: .badData) }
+                for r in 0..<q.rowCount { if let p = periodOf(q.columns[0].value(at: r)), let v = FunnelStage.number(q.columns[1].value(at: r)) { quota[p] = v } }
+            } catch let e as CRMFlowError {
+                throw StageFailure(e)
+            } catch let e as StageFailure {
+                throw e
+            } catch {
+                throw StageFailure("\(quotas): \(error)")
+            }
+        }
+        let periods = Set(totals.keys).union(quota.keys).sorted()
+        let rows: [[Value]] = periods.map { p in
+            let t = totals[p] ?? [0, 0, 0, 0, 0]
+            let q = quota[p]
+            return [.date(p)] + t.map { .double(FunnelStage.rounded($0, 2)) } + [q.map { .double($0) } ?? .null,
+                    q.map { .double(FunnelStage.rounded(t[0] / $0)) } ?? .null, q.map { .double(FunnelStage.rounded((t[0] + t[4]) / $0)) } ?? .null]
+        }
+        let out = Table(names: Self.pipelineColumns.map { $0.0 }, types: Self.pipelineColumns.map { $0.1 }, rows: rows)
+        let n = table.rowCount
+        return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["period row": out.rowCount]),
+                           notes: ["weighted pipeline = Σ amount × win probability of open deals; commit from probability \(HumanNumbers.format(commitAt)), best case from \(HumanNumbers.format(bestCaseAt)) (includes commit)"])
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+
+/// Time-series forecasting methods: the simple benchmarks, linear trend, and the exponential smoothing family.
+public enum Forecasting {
+    public enum Method: String, Sendable, CaseIterable {
+        case naive, seasonalNaive = "seasonal_naive", movingAverage = "moving_average", linearTrend = "linear_trend"
+        case holt, holtWintersAdditive = "holt_winters_additive", holtWintersMultiplicative = "holt_winters_multiplicative"
+    }
+
+    /// A fitted model: its point forecasts, one-step residuals and number of estimated parameters.
+    public struct Fit: Sendable {
+        public var method: Method
+        public var forecast: [Double]
+        public var residuals: [Double]
+        public var parameters: [String: Double]
+        public var k: Int
+        /// AICc from the one-step squared errors (Gaussian likelihood).
+        public var aicc: Double {
+            let n = Double(residuals.count)
+            let sse = residuals.reduce(0) { $0 + $1 * $1 }
+            guard n > Double(k) + 1, sse > 0 else { return .infinity }
+            return n * log(sse / n) + 2 * Double(k) + 2 * Double(k) * Double(k + 1) / (n - Double(k) - 1)
+        }
+        public var sigma: Double {
+            let n = Double(residuals.count)
+            guard n > 1 else { return 0 }
+            return (residuals.reduce(0) { $0 + $1 * $1 } / n).squareRoot()
+        }
+    }
+
+    /// Fits `method` to `y` (season length `m`) and forecasts `h` periods.
+    public static func fit(_ method: Method, _ y: [Double], m: Int, h: Int, window: Int = 3) -> Fit? {
+        let n = y.count
+        guard n >= 2 else { return nil }
+        switch method {
+        case .naive:
+            let res = (1..<n).map { y[$0] - y[$0 - 1] }
+            return Fit(method: method, forecast: [Double](repeating: y[n - 1], count: h), residuals: res, parameters: [:], k: 0)
+        case .seasonalNaive:
+            guard n > m else { return nil }
+            let res = (m..<n).map { y[$0] - y[$0 - m] }
+            return Fit(method: method, forecast: (0..<h).map { y[n - m + $0 % m] }, residuals: res, parameters: [:], k: 0)
+        case .movingAverage:
+            guard n > window else { return nil }
+            let res = (window..<n).map { i in y[i] - y[(i - window)..<i].reduce(0, +) / Double(window) }
+            let level = y[(n - window)...].reduce(0, +) / Double(window)
+            return Fit(method: method, forecast: [Double](repeating: level, count: h), residuals: res, parameters: ["window": Double(window)], k: 1)
+        case .linearTrend:
+            let t = TrendStage.linearTrend(y)
+            let res = y.indices.map { y[$0] - (t.intercept + t.slope * Double($0)) }
+            return Fit(method: method, forecast: (0..<h).map { t.intercept + t.slope * Double(n + $0) }, residuals: res, parameters: ["slope": t.slope, "intercept": t.intercept], k: 2)
+        case .holt:
+            guard n >= 4 else { return nil }
+            let best = optimise(dimensions: 3) { p in holt(y, alpha: p[0], beta: p[1] * p[0], phi: 0.8 + 0.18 * p[2], h: 0).sse }
+            let alpha = best[0], beta = best[1] * best[0], phi = 0.8 + 0.18 * best[2]
+            let r = holt(y, alpha: alpha, beta: beta, phi: phi, h: h)
+            return Fit(method: method, forecast: r.forecast, residuals: r.residuals, parameters: ["alpha": alpha, "beta": beta, "phi": phi], k: 5)
+        case .holtWintersAdditive, .holtWintersMultiplicative:
+            let multiplicative = method == .holtWintersMultiplicative
+            guard m >= 2, n >= 2 * m + 2 else { return nil }
+            if multiplicative, y.contains(where: { $0 <= 0 }) { return nil }
+            let best = optimise(dimensions: 3) { p in holtWinters(y, m: m, alpha: p[0], beta: p[1] * p[0], gamma: p[2] * (1 - p[0]), multiplicative: multiplicative, h: 0).sse }
+            let alpha = best[0], beta = best[1] * best[0], gamma = best[2] * (1 - best[0])
+            let r = holtWinters(y, m: m, alpha: alpha, beta: beta, gamma: gamma, multiplicative: multiplicative, h: h)
+            return Fit(method: method, forecast: r.forecast, residuals: r.residuals, parameters: ["alpha": alpha, "beta": beta, "gamma": gamma], k: 4 + m)
+        }
+    }
+
+    /// Damped additive-trend exponential smoothing (Gardner & McKenzie), initialised from the first two values.
+    static func holt(_ y: [Double], alpha: Double, beta: Double, phi: Double, h: Int) -> (sse: Double, residuals: [Double], forecast: [Double]) {
+        var level = y[0], trend = y[1] - y[0]
+        var residuals: [Double] = []
+        var sse = 0.0
+        for t in 1..<y.count {
+            let f = level + phi * trend
+            let e = y[t] - f
+            residuals.append(e)
+            sse += e * e
+            let newLevel = f + alpha * e
+            trend = phi * trend + beta * e
+            level = newLevel
+        }
+        var forecast: [Double] = []
+        var damp = 0.0, power = 1.0
+        for _ in 0..<h { power *= phi; damp += power; forecast.append(level + damp * trend) }
+        return (sse, residuals, forecast)
+    }
+
+    /// Holt-Winters additive or multiplicative seasonality, initialised from the first two seasons (classical
+    /// decomposition start values, as in Hyndman et al. 2008, §2.6.1).
+    static func holtWinters(_ y: [Double], m: Int, alpha: Double, beta: Double, gamma: Double, multiplicative: Bool, h: Int) -> (sse: Double, residuals: [Double], forecast: [Double]) {
+        let first = y[0..<m].reduce(0, +) / Double(m), second = y[m..<(2 * m)].reduce(0, +) / Double(m)
+        var level = first
+        var trend = (second - first) / Double(m)
+        var season = (0..<m).map { multiplicative ? y[$0] / first : y[$0] - first }
+        var residuals: [Double] = []
+        var sse = 0.0
+        for t in m..<y.count {
+            let s = season[t % m]
+            let f = multiplicative ? (level + trend) * s : level + trend + s
+            let e = y[t] - f
+            residuals.append(e)
+            sse += e * e
+            let newLevel = multiplicative ? alpha * (y[t] / s) + (1 - alpha) * (level + trend) : alpha * (y[t] - s) + (1 - alpha) * (level + trend)
+            let newTrend = beta * (newLevel - level) + (1 - beta) * trend
+            season[t % m] = multiplicative ? gamma * (y[t] / newLevel) + (1 - gamma) * s : gamma * (y[t] - newLevel) + (1 - gamma) * s
+            level = newLevel
+            trend = newTrend
+        }
+        let n = y.count
+        let forecast = (1...max(h, 1)).prefix(h).map { step -> Double in
+            let s = season[(n + step - 1) % m]
+            return multiplicative ? (level + Double(step) * trend) * s : level + Double(step) * trend + s
+        }
+        return (sse, residuals, forecast)
+    }
+
+    /// Nelder-Mead over the unit cube (parameters clamped to [0.0001, 0.9999]), deterministic start points.
+    static func optimise(dimensions d: Int, _ f: ([Double]) -> Double) -> [Double] {
+        func clamp(_ p: [Double]) -> [Double] { p.map { min(0.9999, max(0.0001, $0)) } }
+        var best: ([Double], Double)? = nil
+        for start in [0.2, 0.5, 0.8] {
+            var simplex = [clamp([Double](repeating: start, count: d))]
+            for i in 0..<d { var p = simplex[0]; p[i] = p[i] > 0.5 ? p[i] - 0.25 : p[i] + 0.25; simplex.append(clamp(p)) }
+            var values = simplex.map(f)
+            for _ in 0..<400 {
+                let order = values.indices.sorted { values[$0] < values[$1] }
+                simplex = order.map { simplex[$0] }; values = order.map { values[$0] }
+                if abs(values[d] - values[0]) < 1e-10 * (abs(values[0]) + 1e-10) { break }
+                let centroid = (0..<d).map { j in simplex[0..<d].reduce(0) { $0 + $1[j] } / Double(d) }
+                let reflect = clamp(zip(centroid, simplex[d]).map { $0 + ($0 - $1) })
+                let fr = f(reflect)
+                if fr < values[0] {
+                    let expand = clamp(zip(centroid, simplex[d]).map { $0 + 2 * ($0 - $1) })
+                    let fe = f(expand)
+                    (simplex[d], values[d]) = fe < fr ? (expand, fe) : (reflect, fr)
+                } else if fr < values[d - 1] {
+                    (simplex[d], values[d]) = (reflect, fr)
+                } else {
+                    let contract = clamp(zip(centroid, simplex[d]).map { $0 + 0.5 * ($1 - $0) })
+                    let fc = f(contract)
+                    if fc < values[d] {
+                        (simplex[d], values[d]) = (contract, fc)
+                    } else {
+                        for i in 1...d { simplex[i] = clamp(zip(simplex[0], simplex[i]).map { $0 + 0.5 * ($1 - $0) }); values[i] = f(simplex[i]) }
+                    }
+                }
+            }
+            let i = values.indices.min { values[$0] < values[$1] }!
+            if best == nil || values[i] < best!.1 { best = (simplex[i], values[i]) }
+        }
+        return best!.0
+    }
+
+    /// sMAPE (percent): mean of 200·|F−A| ÷ (|F|+|A|), 0 where both are 0.
+    public static func smape(_ f: [Double], _ a: [Double]) -> Double {
+        let terms = zip(f, a).map { f, a in abs(f) + abs(a) == 0 ? 0 : 200 * abs(f - a) / (abs(f) + abs(a)) }
+        return terms.isEmpty ? .nan : terms.reduce(0, +) / Double(terms.count)
+    }
+
+    /// MASE: mean |F−A| ÷ the in-sample mean absolute error of the seasonal naive forecast (naive when too short).
+    public static func mase(_ f: [Double], _ a: [Double], training y: [Double], m: Int) -> Double {
+        let lag = y.count > m ? m : 1
+        guard y.count > lag else { return .nan }
+        let scale = (lag..<y.count).map { abs(y[$0] - y[$0 - lag]) }.reduce(0, +) / Double(y.count - lag)
+        guard scale > 0 else { return .nan }
+        return zip(f, a).map { abs($0 - $1) }.reduce(0, +) / Double(max(1, f.count)) / scale
+    }
+
+    /// Chooses among the methods that can fit by AICc (methods with no estimated smoothing use their one-step MSE).
+    public static func auto(_ y: [Double], m: Int, h: Int) -> Fit? {
+        let candidates: [Method] = [.naive, .seasonalNaive, .linearTrend, .holt, .holtWintersAdditive, .holtWintersMultiplicative]
+        let fits = candidates.compactMap { fit($0, y, m: m, h: h) }
+        return fits.min { a, b in
+            let x = a.aicc.isFinite ? a.aicc : Double.infinity, z = b.aicc.isFinite ? b.aicc : Double.infinity
+            return x != z ? x < z : a.method.rawValue < b.method.rawValue
+        }
+    }
+}

@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import CRMFlowCore
+@testable import CRMFlowIO
+@testable import CRMFlowPipeline
+@testable import CRMFlowStages
+
+@Suite struct ForecastTests {
+    /// Box & Jenkins' airline passengers, 1949-1960 (monthly totals, thousands): the classic seasonal series.
+    static let airPassengers: [Double] = [
+        112, 118, 132, 129, 121, 135, 148, 148, 136, 119, 104, 118, 115, 126, 141, 135, 125, 149, 170, 170, 158, 133, 114, 140,
+        145, 150, 178, 163, 172, 178, 199, 199, 184, 162, 146, 166, 171, 180, 193, 181, 183, 218, 230, 242, 209, 191, 172, 194,
+        196, 196, 236, 235, 229, 243, 264, 272, 237, 211, 180, 201, 204, 188, 235, 227, 234, 264, 302, 293, 259, 229, 203, 229,
+        242, 233, 267, 269, 270, 315, 364, 347, 312, 274, 237, 278, 284, 277, 317, 313, 318, 374, 413, 405, 355, 306, 271, 306,
+        315, 301, 356, 348, 355, 422, 465, 467, 404, 347, 305, 336, 340, 318, 362, 348, 363, 435, 491, 505, 404, 359, 310, 337,
+        360, 342, 406, 396, 420, 472, 548, 559, 463, 407, 362, 405, 417, 391, 419, 461, 472, 535, 622, 606, 508, 461, 390, 432,
+    ]
+
+    @Test func multiplicativeHoltWintersBeatsSeasonalNaiveOnAirPassengers() throws {
+        let train = Array(Self.airPassengers.prefix(132)), test = Array(Self.airPassengers.suffix(12))
+        let hw = try #require(Forecasting.fit(.holtWintersMultiplicative, train, m: 12, h: 12))
+        let sn = try #require(Forecasting.fit(.seasonalNaive, train, m: 12, h: 12))
+        let hwMASE = Forecasting.mase(hw.forecast, test, training: train, m: 12), snMASE = Forecasting.mase(sn.forecast, test, training: train, m: 12)
+        #expect(hwMASE < snMASE)
+        #expect(Forecasting.smape(hw.forecast, test) < 6)
+        // The fitted smoothing parameters are in range and the seasonal peak (July/August) is forecast.
+        #expect(hw.parameters.values.allSatisfy { $0 > 0 && $0 < 1 })
+        #expect(hw.forecast.firstIndex(of: hw.forecast.max()!)! == 6 || hw.forecast.firstIndex(of: hw.forecast.max()!)! == 7)
+    }
+
+    @Test func benchmarksOnConstructedSeries() throws {
+        let line = (0..<24).map { 100 + 5 * Double($0) }
+        let trend = try #require(Forecasting.fit(.linearTrend, line, m: 12, h: 3))
+        #expect(trend.forecast.map { ($0 * 1000).rounded() / 1000 } == [220, 225, 230])
+        let naive = try #require(Forecasting.fit(.naive, line, m: 12, h: 2))
+        #expect(naive.forecast == [215, 215])
+        #expect(abs(Forecasting.smape([110], [100]) - 9.5238) < 0.001)
+        // MASE scale: the in-sample mean absolute seasonal difference (here 12 × 5 = 60).
+        #expect(abs(Forecasting.mase([230], [220], training: line, m: 12) - 10.0 / 60) < 1e-9)
+        let holt = try #require(Forecasting.fit(.holt, line, m: 12, h: 3))
+        #expect(abs(holt.forecast[0] - 220) < 2)
+    }
+
+    @Test func forecastStagePerGroupIsDeterministicAcrossThreads() throws {
+        var rows: [[String: String?]] = []
+        for (i, v) in Self.airPassengers.enumerated() {
+            let month = String(format: "%04d-%02d-15", 1949 + i / 12, i % 12 + 1)
+            rows.append(["day": month, "amount": String(v), "region": "north"])
+            rows.append(["day": month, "amount": String(v / 2 + Double(i % 5)), "region": "south"])
+        }
+        let sales = table(rows, columns: ["day", "amount", "region"])
+        let yaml = "  s:\n    ingest: { path: s.csv }\n  f:\n    forecast: { input: s, date: day, value: amount, period: month, horizon: 6, by: region }\n"
+        var outputs: [[[String]]] = []
+        var notes: [String] = []
+        for jobs in [1, 4] {
+            let (report, out) = try runStages(yaml, given: ["s": sales], jobs: jobs, keep: ["f"], outputDirectory: Paths.scratch("forecast"))
+            outputs.append(rendered(out["f"]))
+            notes = report.stages.first { $0.id == "f" }!.notes
+        }
+        #expect(outputs[0] == outputs[1])
+        let forecastRows = outputs[0].filter { $0[2] == "forecast" }
+        #expect(forecastRows.count == 12)
+        // Each forecast row has its 80% interval inside its 95% interval.
+        for r in forecastRows { #expect(Double(r[6])! <= Double(r[4])! && Double(r[5])! <= Double(r[7])!) }
+        #expect(notes.first?.hasPrefix("region=north: ") == true && notes.first?.contains("backtest on the last 6 periods: sMAPE") == true)
+        #expect(notes.first?.contains("seasonal naive: sMAPE") == true)
+    }
+
+    @Test func pipelineForecastWeightsOpenDealsAndCategories() throws {
+        let deals = table([
+            ["close": "2025-01-20", "amount": "1000", "p": "0.9", "open": "true", "won": "false"],
+            ["close": "2025-02-10", "amount": "2000", "p": "0.5", "open": "true", "won": "false"],
+            ["close": "2025-03-05", "amount": "4000", "p": "0.1", "open": "true", "won": "false"],
+            ["close": "2025-01-05", "amount": "3000", "p": nil, "open": "false", "won": "true"],
+            ["close": "2025-04-05", "amount": "500", "p": "0.8", "open": "true", "won": "false"],
+        ], columns: ["close", "amount", "p", "open", "won"])
+        let yaml = "  d:\n    ingest: { path: d.csv }\n  f:\n    forecast: { input: d, method: pipeline, date: close, value: amount, probability: p, open: open, won: won, period: quarter, quotas: sample-data/reference/quotas.csv }\n"
+        let (_, out) = try runStages(yaml, given: ["d": deals], keep: ["f"], outputDirectory: Paths.scratch("pipeline"))
+        let rows = rendered(out["f"]).filter { $0[0] == "2025-01-01" || $0[0] == "2025-04-01" }
+        // Q1 2025: won 3000; commit 1000; best case 1000 + 2000; pipeline 7000; weighted 900 + 1000 + 400; quota 200000.
+        #expect(rows[0] == ["2025-01-01", "3000.0", "1000.0", "3000.0", "7000.0", "2300.0", "200000.0", "0.015", "0.0265"])
+        #expect(rows[1][1...5] == ["0.0", "500.0", "500.0", "500.0", "400.0"])
+    }
+}
