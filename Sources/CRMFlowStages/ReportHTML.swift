@@ -236,7 +236,7 @@ enum ReportHTML {
             s += "<line x1=\"\(f(left))\" y1=\"\(f(py(tick)))\" x2=\"\(f(width - right))\" y2=\"\(f(py(tick)))\" stroke=\"#d9dee5\"/>\n"
             s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(short(tick)))</text>\n"
         }
-        let every = max(1, xOrder.count / 8)
+        let every = max(1, (xOrder.count + 5) / 6)
         for (i, x) in xOrder.enumerated() where i % every == 0 || i == xOrder.count - 1 {
             s += "<text x=\"\(f(px(i)))\" y=\"\(f(height - bottomPad + 16))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(x))</text>\n"
         }
