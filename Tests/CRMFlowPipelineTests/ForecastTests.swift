@@ -16,6 +16,27 @@ import Testing
         360, 342, 406, 396, 420, 472, 548, 559, 463, 407, 362, 405, 417, 391, 419, 461, 472, 535, 622, 606, 508, 461, 390, 432,
     ]
 
+    /// R's `datasets::austres`: quarterly Australian residents (thousands), 1971 Q2 - 1994 Q2.
+    static let austres: [Double] = [
+        13067.3, 13130.5, 13198.4, 13254.2, 13303.7, 13353.9, 13409.3, 13459.2, 13504.5, 13552.6, 13614.3, 13669.5, 13722.6, 13772.1, 13832.0,
+        13862.6, 13893.0, 13926.8, 13968.9, 14004.7, 14033.1, 14066.0, 14110.1, 14155.6, 14192.2, 14231.7, 14281.5, 14330.3, 14359.3, 14396.6,
+        14430.8, 14478.4, 14515.7, 14554.9, 14602.5, 14646.4, 14695.4, 14746.6, 14807.4, 14874.4, 14923.3, 14988.7, 15054.1, 15121.7, 15184.2,
+        15239.3, 15288.9, 15346.2, 15393.5, 15439.0, 15483.5, 15531.5, 15579.4, 15628.5, 15677.3, 15736.7, 15788.3, 15839.7, 15900.6, 15961.5,
+        16018.3, 16076.9, 16139.0, 16203.0, 16263.3, 16327.9, 16398.9, 16478.3, 16538.2, 16621.6, 16697.0, 16777.2, 16833.1, 16891.6, 16956.8,
+        17026.3, 17085.4, 17106.9, 17169.4, 17239.4, 17292.0, 17354.2, 17414.2, 17447.3, 17482.6, 17526.0, 17568.7, 17627.1, 17661.5,
+    ]
+
+    /// Published figures: R's `HoltWinters(austres, gamma = FALSE)` (stats package) prints smoothing parameters
+    /// alpha = 1, beta = 0.4062519 and coefficients a = 17661.5, b = 43.2471, so the next quarter is 17704.75. Our
+    /// Holt filter (undamped, started from the first value and the first difference, as R starts it) with those
+    /// parameters must give the same level, trend and forecast.
+    @Test func holtFilterReproducesRsPublishedAustresFit() {
+        let r = Forecasting.holt(Self.austres, alpha: 1, beta: 0.4062519, phi: 1, h: 2)
+        #expect(abs(r.forecast[0] - 17704.75) < 0.005)
+        #expect(abs((r.forecast[1] - r.forecast[0]) - 43.2471) < 0.0001)
+        #expect(abs((2 * r.forecast[0] - r.forecast[1]) - 17661.5) < 0.0001)
+    }
+
     @Test func multiplicativeHoltWintersBeatsSeasonalNaiveOnAirPassengers() throws {
         let train = Array(Self.airPassengers.prefix(132)), test = Array(Self.airPassengers.suffix(12))
         let hw = try #require(Forecasting.fit(.holtWintersMultiplicative, train, m: 12, h: 12))
