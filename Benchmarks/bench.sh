@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,9 @@ measure() {  # name, command...
   echo "$name $(tail -1 "$log")" >> "$results"
 }
 
-if [ "${BENCH_ONLY:-}" != clean ]; then
+want() { [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = "$1" ]; }
+
+if want nightly; then
 # --- 1. The reference nightly workload (issue 3): the same job as a crmflow pipeline, DuckDB SQL and a pandas script.
 CONTACTS=${BENCH_CONTACTS:-1000000}
 DEALS=${BENCH_DEALS:-3000000}
@@ -55,8 +57,8 @@ for n, w, c, m in rows:
 PY
 rm -f "$nightly"
 fi
-[ "${BENCH_ONLY:-}" = nightly ] && exit 0
 
+if want clean; then
 # --- 2. The clean stage (issue 4): the same normalisations of 1M messy contacts in crmflow and in pandas.
 CLEAN_ROWS=${BENCH_CLEAN_ROWS:-1000000}
 CLEAN=bench-data/clean-contacts-$CLEAN_ROWS.csv
@@ -84,9 +86,43 @@ for n, w, c, m in rows:
     print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {ref[0] / w:.1f}x | {m / ref[2]:.2f} |")
 PY
 rm -f "$clean"
-[ "${BENCH_ONLY:-}" = clean ] && exit 0
+fi
 
-# --- 3. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
+# --- 3. RFM segmentation (issue 6): 10M generated transactions in crmflow, DuckDB and pandas.
+if want rfm; then
+RFM_ROWS=${BENCH_RFM_ROWS:-10000000}
+RFM=bench-data/rfm-transactions-$RFM_ROWS.csv
+[ -f "$RFM" ] || python3 Benchmarks/rfm/generate.py "$RFM" "$RFM_ROWS" 42
+cat "$RFM" > /dev/null
+rm -rf "$OUT/rfm" && mkdir -p "$OUT/rfm/crmflow" "$OUT/rfm/duckdb" "$OUT/rfm/pandas"
+sed -e "s#\${data}#$RFM#g" -e "s#\${out}#$OUT/rfm/duckdb#g" Benchmarks/rfm/rfm.sql > "$OUT/rfm/rfm.sql"
+rfm=$(mktemp)
+rtimed() {  # name, command...
+  local name=$1; shift
+  local log="$OUT/rfm/$name.err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$rfm"
+}
+rtimed crmflow "$BIN" run Benchmarks/rfm/rfm.yaml --var "data=$RFM" --out "$OUT/rfm/crmflow" --as-of 2024-12-31 --quiet
+rtimed duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(\"SET threads=$THREADS\"); c.execute(open('$OUT/rfm/rfm.sql').read())"
+rtimed pandas python3 Benchmarks/rfm/rfm_pandas.py "$RFM" "$OUT/rfm/pandas"
+python3 Benchmarks/rfm/compare.py "$OUT/rfm/pandas/rfm.csv" "$OUT/rfm/crmflow/rfm.csv" "$OUT/rfm/duckdb/rfm.csv"
+python3 - "$rfm" "$RFM_ROWS" <<'PY'
+import sys
+rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
+ref = {n: (w, c, m) for n, w, c, m in rows}["duckdb"]
+print(f"\nRFM: {int(sys.argv[2]):,} transactions\n")
+print("| tool | wall s | CPU s | peak MiB | wall vs DuckDB | peak vs DuckDB |")
+print("|---|---:|---:|---:|---:|---:|")
+for n, w, c, m in rows:
+    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
+PY
+rm -f "$rfm"
+fi
+
+if want load; then
+
+# --- 4. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
 [ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
 BYTES=$(stat -c %s "$DATA")
 cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory
@@ -114,3 +150,4 @@ for n, w, m in rows:
     print(f"| {n} | {w:.2f} | {size / 1e6 / max(w, 1e-9):.0f} | {m:.0f} | {m * 2**20 / size:.2f} | {w / ref[0]:.2f} |")
 PY
 rm -f "$results"
+fi
