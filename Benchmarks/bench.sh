@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | load runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | score | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -120,9 +120,40 @@ PY
 rm -f "$rfm"
 fi
 
+if want score; then
+# --- 4. Win probabilities (issue 6): learn from 1M closed deals, score 1M open ones; against scikit-learn's LogisticRegression.
+SCORE_ROWS=${BENCH_SCORE_ROWS:-1000000}
+SCORE=bench-data/score-deals-$SCORE_ROWS.csv
+python3 -c 'import sklearn' 2>/dev/null || python3 -m pip install --quiet scikit-learn
+[ -f "$SCORE" ] || python3 Benchmarks/score/generate.py "$SCORE" "$SCORE_ROWS" "$SCORE_ROWS" 1
+cat "$SCORE" > /dev/null
+rm -rf "$OUT/score" && mkdir -p "$OUT/score/crmflow" "$OUT/score/sklearn"
+score=$(mktemp)
+stimed() {  # name, command...
+  local name=$1; shift
+  local log="$OUT/score/$name.err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$score"
+}
+stimed crmflow "$BIN" run Benchmarks/score/score.yaml --var "data=$SCORE" --out "$OUT/score/crmflow" --as-of 2024-12-31 --quiet
+stimed scikit-learn python3 Benchmarks/score/score_sklearn.py "$SCORE" "$OUT/score/sklearn"
+python3 Benchmarks/score/auc.py "crmflow=$OUT/score/crmflow/scored.csv" "scikit-learn=$OUT/score/sklearn/scored.csv"
+python3 - "$score" "$SCORE_ROWS" <<'PY'
+import sys
+rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
+ref = {n: (w, c, m) for n, w, c, m in rows}["scikit-learn"]
+print(f"\nscoring: {int(sys.argv[2]):,} closed deals to learn from, {int(sys.argv[2]):,} open deals scored\n")
+print("| tool | wall s | CPU s | peak MiB | wall vs scikit-learn | peak vs scikit-learn |")
+print("|---|---:|---:|---:|---:|---:|")
+for n, w, c, m in rows:
+    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
+PY
+rm -f "$score"
+fi
+
 if want load; then
 
-# --- 4. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
+# --- 5. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
 [ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
 BYTES=$(stat -c %s "$DATA")
 cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory

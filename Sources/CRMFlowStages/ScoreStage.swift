@@ -188,45 +188,84 @@ public struct ScoreStage: Stage {
         case levels([String])
     }
 
-    /// The design matrix of `rows`: one column of features per encoding, plus the names used for reasons.
-    static func encode(_ table: Table, _ columns: [String], _ encodings: [Encoding], rows: [Int], asOf: Int32) -> [[Double]] {
-        rows.map { r in
-            var x: [Double] = []
-            for (c, enc) in zip(columns, encodings) {
-                let v = table.column(named: c)!.value(at: r)
-                switch enc {
-                case .numeric(let mean, let sd): x.append(((FunnelStage.number(v) ?? mean) - mean) / sd)
-                case .age(let mean, let sd): x.append(((FunnelStage.days(v).map { Double(asOf) - $0 } ?? mean) - mean) / sd)
-                case .levels(let levels):
-                    let s = v.description
-                    let hit = levels.firstIndex(of: s) ?? levels.firstIndex(of: "(other)")
-                    for i in levels.indices { x.append(i == hit ? 1 : 0) }
+    /// The design matrix of `rows`, row-major (`rows.count` × width), features in encoding order.
+    static func encode(_ table: Table, _ columns: [String], _ encodings: [Encoding], rows: [Int], asOf: Int32) -> Matrix {
+        let cols = columns.map { table.column(named: $0)! }
+        let width = encodings.reduce(0) { w, e in if case .levels(let l) = e { return w + l.count }; return w + 1 }
+        var data = [Double](repeating: 0, count: rows.count * width)
+        for (c, enc) in encodings.enumerated() {
+            let column = cols[c]
+            var offset = 0
+            for e in encodings[..<c] { if case .levels(let l) = e { offset += l.count } else { offset += 1 } }
+            switch enc {
+            case .numeric(let mean, let sd):
+                for (i, r) in rows.enumerated() { data[i * width + offset] = ((FunnelStage.number(column.value(at: r)) ?? mean) - mean) / sd }
+            case .age(let mean, let sd):
+                for (i, r) in rows.enumerated() { data[i * width + offset] = ((FunnelStage.days(column.value(at: r)).map { Double(asOf) - $0 } ?? mean) - mean) / sd }
+            case .levels(let levels):
+                let index = Dictionary(levels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+                let other = index["(other)"]
+                for (i, r) in rows.enumerated() {
+                    if let hit = index[column.value(at: r).description] ?? other { data[i * width + offset + hit] = 1 }
                 }
             }
-            return x
         }
+        return Matrix(rows: rows.count, width: width, data: data)
+    }
+
+    /// A dense row-major matrix.
+    public struct Matrix: Sendable {
+        public var rows: Int
+        public var width: Int
+        public var data: [Double]
+        public init(rows: Int, width: Int, data: [Double]) { self.rows = rows; self.width = width; self.data = data }
+        public init(_ rowsOf: [[Double]]) {
+            rows = rowsOf.count
+            width = rowsOf.first?.count ?? 0
+            data = rowsOf.flatMap { $0 }
+        }
+        public func row(_ i: Int) -> ArraySlice<Double> { data[(i * width)..<((i + 1) * width)] }
     }
 
     /// Coefficients (intercept first) of an L2-regularised logistic regression by Newton's method.
-    public static func fit(_ x: [[Double]], _ y: [Double], l2: Double) -> [Double] {
-        let d = (x.first?.count ?? 0) + 1
+    public static func fit(_ x: [[Double]], _ y: [Double], l2: Double) -> [Double] { fit(Matrix(x), y, l2: l2, threads: 1) }
+
+    /// Newton's method on row slices in parallel: each slice sums its gradient and Hessian, the sums are added in slice
+    /// order (so the result does not depend on the number of threads).
+    public static func fit(_ x: Matrix, _ y: [Double], l2: Double, threads: Int) -> [Double] {
+        let d = x.width + 1
         var w = [Double](repeating: 0, count: d)
+        let n = x.rows
+        let parts = max(1, min(16, n / 20_000))
+        let slices = (0..<parts).map { n * $0 / parts..<n * ($0 + 1) / parts }
         for _ in 0..<50 {
-            var grad = [Double](repeating: 0, count: d)
-            var hess = [[Double]](repeating: [Double](repeating: 0, count: d), count: d)
-            for (xi, yi) in zip(x, y) {
-                let row = [1.0] + xi
-                var z = 0.0
-                for j in 0..<d { z += w[j] * row[j] }
-                let p = 1 / (1 + exp(-z))
-                let s = max(p * (1 - p), 1e-12)
-                for j in 0..<d {
-                    grad[j] += (p - yi) * row[j]
-                    for k in 0...j { hess[j][k] += s * row[j] * row[k] }
+            let weights = w
+            let sums = ConcurrentMap.map(slices, threads: threads) { range -> ([Double], [Double]) in
+                var grad = [Double](repeating: 0, count: d)
+                var hess = [Double](repeating: 0, count: d * d)
+                x.data.withUnsafeBufferPointer { data in
+                    var row = [Double](repeating: 1, count: d)
+                    for i in range {
+                        for j in 0..<x.width { row[j + 1] = data[i * x.width + j] }
+                        var z = 0.0
+                        for j in 0..<d { z += weights[j] * row[j] }
+                        let p = 1 / (1 + exp(-z))
+                        let s = max(p * (1 - p), 1e-12)
+                        let g = p - y[i]
+                        for j in 0..<d {
+                            grad[j] += g * row[j]
+                            let sj = s * row[j]
+                            if sj != 0 { for k in 0...j { hess[j * d + k] += sj * row[k] } }
+                        }
+                    }
                 }
+                return (grad, hess)
             }
+            var grad = [Double](repeating: 0, count: d)
+            var flat = [Double](repeating: 0, count: d * d)
+            for (g, h) in sums { for j in 0..<d { grad[j] += g[j] }; for j in 0..<(d * d) { flat[j] += h[j] } }
+            var hess = (0..<d).map { j in (0..<d).map { k in k <= j ? flat[j * d + k] : flat[k * d + j] } }
             for j in 1..<d { grad[j] += l2 * w[j]; hess[j][j] += l2 }
-            for j in 0..<d { for k in 0..<j { hess[k][j] = hess[j][k] } }
             guard let step = solve(hess, grad) else { break }
             var change = 0.0
             for j in 0..<d { w[j] -= step[j]; change = max(change, abs(step[j])) }
@@ -258,9 +297,9 @@ public struct ScoreStage: Stage {
         return x
     }
 
-    static func probability(_ w: [Double], _ x: [Double]) -> Double {
+    static func probability(_ w: [Double], _ x: ArraySlice<Double>) -> Double {
         var z = w[0]
-        for j in x.indices { z += w[j + 1] * x[j] }
+        for (j, v) in x.enumerated() { z += w[j + 1] * v }
         return 1 / (1 + exp(-z))
     }
 
@@ -318,7 +357,7 @@ public struct ScoreStage: Stage {
         }
         let xFit = Self.encode(table, features, encodings, rows: fitRows, asOf: asOf)
         let yFit = fitRows.map { outcome[$0] ? 1.0 : 0.0 }
-        let w = Self.fit(xFit, yFit, l2: l2)
+        let w = Self.fit(xFit, yFit, l2: l2, threads: context.threads)
         var notes: [String] = []
         let won = yFit.filter { $0 > 0.5 }.count, lost = yFit.count - won
         if won < 10 || lost < 10 {
@@ -328,7 +367,7 @@ public struct ScoreStage: Stage {
         let evalRows = holdOut.isEmpty ? fitRows : trainRows.filter { holdOut.contains($0) }
         let xEval = Self.encode(table, features, encodings, rows: evalRows, asOf: asOf)
         let yEval = evalRows.map { outcome[$0] ? 1.0 : 0.0 }
-        let pEval = xEval.map { Self.probability(w, $0) }
+        let pEval = (0..<xEval.rows).map { Self.probability(w, xEval.row($0)) }
         let auc = Self.auc(pEval, yEval)
         let logLoss = zip(pEval, yEval).map { p, y in -(y * log(max(p, 1e-15)) + (1 - y) * log(max(1 - p, 1e-15))) }.reduce(0, +) / Double(max(1, yEval.count))
         notes.append("model quality on \(holdOut.isEmpty ? "the training rows (too few for a held-out set)" : "\(evalRows.count) held-out rows"): ROC AUC \(auc.map { String(format: "%.3f", $0) } ?? "n/a"), log loss \(String(format: "%.3f", logLoss))")
@@ -350,9 +389,9 @@ public struct ScoreStage: Stage {
         let xScore = Self.encode(table, features, encodings, rows: scoreRows, asOf: asOf)
         var prob = [Double?](repeating: nil, count: table.rowCount), reasons = [String?](repeating: nil, count: table.rowCount)
         for (i, r) in scoreRows.enumerated() {
-            let p = Self.probability(w, xScore[i])
+            let p = Self.probability(w, xScore.row(i))
             prob[r] = p
-            let contributions = xScore[i].enumerated().map { (names[$0], w[$0 + 1] * $1) }.filter { abs($0.1) > 1e-9 }
+            let contributions = xScore.row(i).enumerated().map { (names[$0], w[$0 + 1] * $1) }.filter { abs($0.1) > 1e-9 }
             reasons[r] = contributions.sorted { abs($0.1) != abs($1.1) ? abs($0.1) > abs($1.1) : $0.0 < $1.0 }.prefix(3)
                 .map { "\($0.0) \($0.1 >= 0 ? "+" : "")\(String(format: "%.2f", $0.1))" }.joined(separator: "; ")
         }
