@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | score | load runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | score | forecast | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,9 +151,39 @@ PY
 rm -f "$score"
 fi
 
+if want forecast; then
+# --- 5. Forecasting (issue 6): 12 months ahead for 10,000 monthly series against statsforecast's AutoETS.
+SERIES=${BENCH_SERIES:-10000}
+FC=bench-data/forecast-$SERIES
+python3 -c 'import statsforecast' 2>/dev/null || python3 -m pip install --quiet statsforecast
+[ -f "$FC/train.csv" ] || python3 Benchmarks/forecast/generate.py "$FC" "$SERIES" 42
+rm -rf "$OUT/forecast" && mkdir -p "$OUT/forecast/crmflow" "$OUT/forecast/statsforecast"
+fc=$(mktemp)
+ftimed() {  # name, command...
+  local name=$1; shift
+  local log="$OUT/forecast/$name.err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$fc"
+}
+ftimed crmflow "$BIN" run Benchmarks/forecast/forecast.yaml --var "data=$FC" --out "$OUT/forecast/crmflow" --quiet
+ftimed autoets python3 Benchmarks/forecast/forecast_statsforecast.py "$FC" "$OUT/forecast/statsforecast"
+python3 Benchmarks/forecast/accuracy.py "$FC" "crmflow=$OUT/forecast/crmflow/forecasts.csv" "autoets=$OUT/forecast/statsforecast/forecasts.csv"
+python3 - "$fc" "$SERIES" <<'PY'
+import sys
+rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
+ref = {n: (w, c, m) for n, w, c, m in rows}["autoets"]
+print(f"\nforecasting: {int(sys.argv[2]):,} monthly series, 12 months ahead (AutoETS time includes numba's compilation)\n")
+print("| tool | wall s | CPU s | peak MiB | wall vs AutoETS |")
+print("|---|---:|---:|---:|---:|")
+for n, w, c, m in rows:
+    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} |")
+PY
+rm -f "$fc"
+fi
+
 if want load; then
 
-# --- 5. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
+# --- 6. Reading one large contacts file: load, convert, profile against DuckDB and pandas.
 [ -f "$DATA" ] || "$BIN" generate contacts --size "$SIZE" --seed 42 --out "$DATA"
 BYTES=$(stat -c %s "$DATA")
 cat "$DATA" > /dev/null  # warm the page cache so every contender reads from memory
