@@ -6,7 +6,7 @@ import Foundation
 public struct ForecastStage: Stage {
     public static let spec = StageSpec(
         kind: "forecast",
-        summary: "Forecast a value summed per period (day, week, month, quarter) from a date column, per group when asked (groups in parallel). Methods: naive, seasonal_naive, moving_average, linear_trend, holt (damped), holt_winters_additive, holt_winters_multiplicative, or auto (the best backtest sMAPE, or the lowest AICc with select: aicc), with 80% and 95% intervals; each forecast reports its backtest sMAPE and MASE next to seasonal naive's. `pipeline`: open deals × win probability by expected close period, with forecast categories (commit, best case, pipeline) and attainment against quotas.",
+        summary: "Forecast a value summed per period (day, week, month, quarter) from a date column, per group when asked (groups in parallel). Methods: naive, seasonal_naive, moving_average, linear_trend, holt (damped), holt_winters_additive, holt_winters_multiplicative, or auto (the best mean sMAPE over up to three rolling forecast origins, or the lowest AICc with select: aicc), with 80% and 95% intervals; each forecast reports its backtest sMAPE and MASE next to seasonal naive's. `pipeline`: open deals × win probability by expected close period, with forecast categories (commit, best case, pipeline) and attainment against quotas.",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "The rows (e.g. won deals, or all deals for `pipeline`)."),
             OptionSpec("date", .scalar, required: true, "The date column that places a row in a period (the expected close date for `pipeline`)."),
@@ -109,14 +109,26 @@ public struct ForecastStage: Stage {
             guard train.count >= 3, let f = Forecasting.fit(method, train, m: m, h: holdout) else { return nil }
             return (Forecasting.smape(f.forecast, test), Forecasting.mase(f.forecast, test, training: train, m: m))
         }
+        /// Rolling origin: the mean sMAPE over up to three forecast origins, each `holdout` periods apart.
+        func rolling(_ method: Forecasting.Method) -> Double? {
+            var scores: [Double] = []
+            for k in 0..<3 {
+                let end = y.count - k * holdout
+                guard end - holdout >= max(3, 2 * m + 2) || (k == 0 && end - holdout >= 3) else { break }
+                let tr = Array(y.prefix(end - holdout)), te = Array(y[(end - holdout)..<end])
+                guard let f = Forecasting.fit(method, tr, m: m, h: holdout) else { if k == 0 { return nil }; break }
+                scores.append(Forecasting.smape(f.forecast, te))
+            }
+            return scores.isEmpty ? nil : scores.reduce(0, +) / Double(scores.count)
+        }
         if method == "auto" {
             if select == "aicc" {
                 chosen = Forecasting.auto(y, m: m, h: horizon)?.method
             } else {
                 var best: (Forecasting.Method, Double)? = nil
                 for meth in Forecasting.Method.allCases {
-                    guard let b = backtest(meth), b.smape.isFinite else { continue }
-                    if best == nil || b.smape < best!.1 { best = (meth, b.smape) }
+                    guard let score = rolling(meth), score.isFinite else { continue }
+                    if best == nil || score < best!.1 { best = (meth, score) }
                 }
                 chosen = best?.0 ?? .naive
             }

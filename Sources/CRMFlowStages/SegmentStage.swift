@@ -182,10 +182,33 @@ public struct SegmentStage: Stage {
             "\(name): \(p.n) customers, \(HumanNumbers.percent(revenueTotal > 0 ? p.revenue / revenueTotal : 0)) of revenue, average recency \(HumanNumbers.format(p.recency / Double(p.n))) days, frequency \(HumanNumbers.format(p.frequency / Double(p.n)))"
         }
         if skipped > 0 { notes.append("\(skipped) rows without a customer, date or amount are not counted") }
+        let profileTable = Table(names: ["segment", "customers", "revenue_share", "avg_recency", "avg_frequency", "avg_monetary"],
+                                 types: [.string, .integer, .double, .double, .double, .double],
+                                 rows: profile.sorted { $0.value.n != $1.value.n ? $0.value.n > $1.value.n : $0.key < $1.key }.map { name, p in
+                                     [.string(name), .integer(Int64(p.n)), .double(FunnelStage.rounded(revenueTotal > 0 ? p.revenue / revenueTotal : 0)),
+                                      .double(FunnelStage.rounded(p.recency / Double(p.n), 2)), .double(FunnelStage.rounded(p.frequency / Double(p.n), 2)),
+                                      .double(FunnelStage.rounded(p.revenue / Double(p.n), 2))]
+                                 })
+        let profilePath = try writeProfile(profileTable, context)
         let fields: [(String, DataType)] = [(customer, ids.type), ("recency", .integer), ("frequency", .integer), ("monetary", .double), ("r", .integer), ("f", .integer), ("m", .integer), ("rfm", .string), (output, .string)]
         let out = Table(names: fields.map(\.0), types: fields.map(\.1), rows: rows)
         let n = table.rowCount
-        return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["customer": out.rowCount]), notes: notes)
+        return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["customer": out.rowCount]),
+                           notes: notes, outputs: [profilePath])
+    }
+
+    /// `<out>/<stage>.profile.csv`: one row per segment or cluster.
+    func writeProfile(_ table: Table, _ context: RunContext) throws(StageFailure) -> String {
+        let path = context.outputPath("\(context.stageID).profile.csv")
+        do {
+            try FileManager.default.createDirectory(atPath: context.outputDirectory, withIntermediateDirectories: true)
+            try TableFileWriter.write(table, to: path, format: .csv, inputs: context.protectedPaths)
+        } catch let e as CRMFlowError {
+            throw StageFailure(e)
+        } catch {
+            throw StageFailure("cannot write '\(path)'", status: .cannotWrite)
+        }
+        return path
     }
 
     // MARK: - Rules
@@ -325,7 +348,28 @@ public struct SegmentStage: Stage {
         for l in chosen.labels { sizes[l] += 1 }
         notes.append("cluster sizes: " + sizes.enumerated().map { "\($0 + 1): \($1)" }.joined(separator: ", "))
         let out = table.setting(output, label).setting("distance", distance)
-        return StageResult(data: StageData(table: out, origins: data.origins), accounting: Accounting(rowsIn: table.rowCount, rowsOut: table.rowCount), notes: notes)
+        // The cluster profile: size, and per feature the mean (numbers) or the most common value (text), in input units.
+        var profileRows: [[Value]] = []
+        for c in chosen.centres.indices {
+            let members = chosen.labels.indices.filter { chosen.labels[$0] == c }
+            var row: [Value] = [.integer(Int64(c + 1)), .integer(Int64(members.count))]
+            for col in cols {
+                if Self.isNumeric(col.type) {
+                    let xs = members.compactMap { FunnelStage.number(col.value(at: $0)) }
+                    row.append(xs.isEmpty ? .null : .string(HumanNumbers.format(xs.reduce(0, +) / Double(xs.count))))
+                } else {
+                    var counts: [String: Int] = [:]
+                    for m in members { counts[col.value(at: m).description, default: 0] += 1 }
+                    let top = counts.max { $0.value != $1.value ? $0.value < $1.value : $0.key > $1.key }
+                    row.append(top.map { .string("\($0.key) (\(HumanNumbers.percent(Double($0.value) / Double(max(1, members.count)))))") } ?? .null)
+                }
+            }
+            profileRows.append(row)
+        }
+        let profile = Table(names: [output, "size"] + features, types: [.integer, .integer] + features.map { _ in .string }, rows: profileRows)
+        let profilePath = try writeProfile(profile, context)
+        return StageResult(data: StageData(table: out, origins: data.origins), accounting: Accounting(rowsIn: table.rowCount, rowsOut: table.rowCount), notes: notes,
+                           outputs: [profilePath])
     }
 }
 

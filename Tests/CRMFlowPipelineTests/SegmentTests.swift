@@ -33,6 +33,8 @@ private func segment(_ body: String, _ input: Table, threads: Int = 2) throws ->
         ]
         #expect(rendered(t).map { [$0[0], $0[1], $0[2], $0[4], $0[5], $0[6], $0[8]].joined(separator: " ") } == expected)
         #expect(r.notes.first == "Hibernating: 3 customers, 20.9% of revenue, average recency 220 days, frequency 1")
+        let profile = try String(contentsOfFile: try #require(r.outputs.first), encoding: .utf8)
+        #expect(profile.hasPrefix("segment,customers,revenue_share,avg_recency,avg_frequency,avg_monetary\nHibernating,3,0.2088,220.0,1.0,196.67\n"))
     }
 
     @Test func quintilesOfFirstRanks() {
@@ -61,6 +63,9 @@ private func segment(_ body: String, _ input: Table, threads: Int = 2) throws ->
         #expect(Set(labels).count == 3)
         for i in 0..<90 { #expect(labels[i] == labels[i % 3]) }
         #expect(r.notes.first?.hasPrefix("k = 3 by silhouette") == true)
+        let profile = try String(contentsOfFile: try #require(r.outputs.first), encoding: .utf8)
+        #expect(profile.hasPrefix("segment,size,revenue,orders,country\n"))
+        #expect(profile.contains(",30,") && profile.contains("DE (100.0%)") && profile.contains("US (100.0%)"))
     }
 
     @Test func kmeansIsDeterministicForASeedAndAcrossThreads() throws {
