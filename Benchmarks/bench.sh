@@ -25,6 +25,14 @@ measure() {  # name, command...
 
 want() { [ -z "${BENCH_ONLY:-}" ] || [ "${BENCH_ONLY}" = "$1" ]; }
 
+# timed RESULTS NAME command...: appends `NAME wall user sys peak_kb` to RESULTS (the command's stderr is kept beside it).
+timed() {
+  local results=$1 name=$2; shift 2
+  local log="$results.$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').err"
+  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
+  echo "$name $(tail -1 "$log")" >> "$results"
+}
+
 if want nightly; then
 # --- 1. The reference nightly workload (issue 3): the same job as a crmflow pipeline, DuckDB SQL and a pandas script.
 CONTACTS=${BENCH_CONTACTS:-1000000}
@@ -35,26 +43,11 @@ cat "$NIGHTLY"/*.csv > /dev/null
 rm -rf "$OUT/nightly" && mkdir -p "$OUT/nightly/crmflow" "$OUT/nightly/duckdb" "$OUT/nightly/pandas"
 sed -e "s#\${data}#$NIGHTLY#g" -e "s#\${out}#$OUT/nightly/duckdb#g" Benchmarks/nightly/nightly.sql > "$OUT/nightly/nightly.sql"
 nightly=$(mktemp)
-timed() {  # name, command...: wall, user+sys CPU and peak memory
-  local name=$1; shift
-  local log="$OUT/nightly/$(echo "$name" | tr -c 'A-Za-z0-9\n' '_').err"
-  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
-  echo "$name $(tail -1 "$log")" >> "$nightly"
-}
-timed crmflow "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/nightly/crmflow" --quiet
-timed duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(open('$OUT/nightly/nightly.sql').read())"
-timed pandas python3 Benchmarks/nightly/nightly_pandas.py "$NIGHTLY" "$OUT/nightly/pandas"
+timed "$nightly" crmflow "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/nightly/crmflow" --quiet
+timed "$nightly" duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(open('$OUT/nightly/nightly.sql').read())"
+timed "$nightly" pandas python3 Benchmarks/nightly/nightly_pandas.py "$NIGHTLY" "$OUT/nightly/pandas"
 python3 Benchmarks/nightly/compare.py "$OUT/nightly/crmflow" "$OUT/nightly/duckdb" "$OUT/nightly/pandas"
-python3 - "$nightly" "$CONTACTS" "$DEALS" <<'PY'
-import sys
-rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
-ref = {n: (w, c, m) for n, w, c, m in rows}["duckdb"]
-print(f"\nnightly workload: {int(sys.argv[2]):,} contacts, {int(sys.argv[3]):,} deals\n")
-print("| tool | wall s | CPU s | peak MiB | wall vs DuckDB | peak vs DuckDB |")
-print("|---|---:|---:|---:|---:|---:|")
-for n, w, c, m in rows:
-    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
-PY
+python3 Benchmarks/table.py "$nightly" duckdb "nightly workload: $CONTACTS contacts, $DEALS deals"
 rm -f "$nightly"
 fi
 
@@ -66,25 +59,10 @@ CLEAN=bench-data/clean-contacts-$CLEAN_ROWS.csv
 cat "$CLEAN" > /dev/null
 rm -rf "$OUT/clean" && mkdir -p "$OUT/clean/crmflow" "$OUT/clean/pandas"
 clean=$(mktemp)
-ctimed() {  # name, command...
-  local name=$1; shift
-  local log="$OUT/clean/$name.err"
-  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
-  echo "$name $(tail -1 "$log")" >> "$clean"
-}
-ctimed crmflow "$BIN" run Benchmarks/clean/clean.yaml --var "data=$CLEAN" --out "$OUT/clean/crmflow" --quiet
-ctimed pandas python3 Benchmarks/clean/clean_pandas.py "$CLEAN" "$OUT/clean/pandas"
+timed "$clean" crmflow "$BIN" run Benchmarks/clean/clean.yaml --var "data=$CLEAN" --out "$OUT/clean/crmflow" --quiet
+timed "$clean" pandas python3 Benchmarks/clean/clean_pandas.py "$CLEAN" "$OUT/clean/pandas"
 python3 Benchmarks/clean/compare.py "$OUT/clean/crmflow/cleaned.csv" "$OUT/clean/pandas/cleaned.csv"
-python3 - "$clean" "$CLEAN_ROWS" <<'PY'
-import sys
-rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
-ref = {n: (w, c, m) for n, w, c, m in rows}["pandas"]
-print(f"\nclean workload: {int(sys.argv[2]):,} contacts (trim, name, email, country, phone, date, money, dedupe)\n")
-print("| tool | wall s | CPU s | peak MiB | pandas / tool (wall) | peak vs pandas |")
-print("|---|---:|---:|---:|---:|---:|")
-for n, w, c, m in rows:
-    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {ref[0] / w:.1f}x | {m / ref[2]:.2f} |")
-PY
+python3 Benchmarks/table.py "$clean" pandas "clean workload: $CLEAN_ROWS contacts (trim, name, email, country, phone, date, money, dedupe)"
 rm -f "$clean"
 fi
 
@@ -97,26 +75,11 @@ cat "$RFM" > /dev/null
 rm -rf "$OUT/rfm" && mkdir -p "$OUT/rfm/crmflow" "$OUT/rfm/duckdb" "$OUT/rfm/pandas"
 sed -e "s#\${data}#$RFM#g" -e "s#\${out}#$OUT/rfm/duckdb#g" Benchmarks/rfm/rfm.sql > "$OUT/rfm/rfm.sql"
 rfm=$(mktemp)
-rtimed() {  # name, command...
-  local name=$1; shift
-  local log="$OUT/rfm/$name.err"
-  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
-  echo "$name $(tail -1 "$log")" >> "$rfm"
-}
-rtimed crmflow "$BIN" run Benchmarks/rfm/rfm.yaml --var "data=$RFM" --out "$OUT/rfm/crmflow" --as-of 2024-12-31 --quiet
-rtimed duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(\"SET threads=$THREADS\"); c.execute(open('$OUT/rfm/rfm.sql').read())"
-rtimed pandas python3 Benchmarks/rfm/rfm_pandas.py "$RFM" "$OUT/rfm/pandas"
+timed "$rfm" crmflow "$BIN" run Benchmarks/rfm/rfm.yaml --var "data=$RFM" --out "$OUT/rfm/crmflow" --as-of 2024-12-31 --quiet
+timed "$rfm" duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(\"SET threads=$THREADS\"); c.execute(open('$OUT/rfm/rfm.sql').read())"
+timed "$rfm" pandas python3 Benchmarks/rfm/rfm_pandas.py "$RFM" "$OUT/rfm/pandas"
 python3 Benchmarks/rfm/compare.py "$OUT/rfm/pandas/rfm.csv" "$OUT/rfm/crmflow/rfm.csv" "$OUT/rfm/duckdb/rfm.csv"
-python3 - "$rfm" "$RFM_ROWS" <<'PY'
-import sys
-rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
-ref = {n: (w, c, m) for n, w, c, m in rows}["duckdb"]
-print(f"\nRFM: {int(sys.argv[2]):,} transactions\n")
-print("| tool | wall s | CPU s | peak MiB | wall vs DuckDB | peak vs DuckDB |")
-print("|---|---:|---:|---:|---:|---:|")
-for n, w, c, m in rows:
-    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
-PY
+python3 Benchmarks/table.py "$rfm" duckdb "RFM: $RFM_ROWS transactions"
 rm -f "$rfm"
 fi
 
@@ -129,25 +92,10 @@ python3 -c 'import sklearn' 2>/dev/null || python3 -m pip install --quiet scikit
 cat "$SCORE" > /dev/null
 rm -rf "$OUT/score" && mkdir -p "$OUT/score/crmflow" "$OUT/score/sklearn"
 score=$(mktemp)
-stimed() {  # name, command...
-  local name=$1; shift
-  local log="$OUT/score/$name.err"
-  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
-  echo "$name $(tail -1 "$log")" >> "$score"
-}
-stimed crmflow "$BIN" run Benchmarks/score/score.yaml --var "data=$SCORE" --out "$OUT/score/crmflow" --as-of 2024-12-31 --quiet
-stimed scikit-learn python3 Benchmarks/score/score_sklearn.py "$SCORE" "$OUT/score/sklearn"
+timed "$score" crmflow "$BIN" run Benchmarks/score/score.yaml --var "data=$SCORE" --out "$OUT/score/crmflow" --as-of 2024-12-31 --quiet
+timed "$score" scikit-learn python3 Benchmarks/score/score_sklearn.py "$SCORE" "$OUT/score/sklearn"
 python3 Benchmarks/score/auc.py "crmflow=$OUT/score/crmflow/scored.csv" "scikit-learn=$OUT/score/sklearn/scored.csv"
-python3 - "$score" "$SCORE_ROWS" <<'PY'
-import sys
-rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
-ref = {n: (w, c, m) for n, w, c, m in rows}["scikit-learn"]
-print(f"\nscoring: {int(sys.argv[2]):,} closed deals to learn from, {int(sys.argv[2]):,} open deals scored\n")
-print("| tool | wall s | CPU s | peak MiB | wall vs scikit-learn | peak vs scikit-learn |")
-print("|---|---:|---:|---:|---:|---:|")
-for n, w, c, m in rows:
-    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} | {m / ref[2]:.2f} |")
-PY
+python3 Benchmarks/table.py "$score" scikit-learn "scoring: $SCORE_ROWS closed deals to learn from, $SCORE_ROWS open deals scored"
 rm -f "$score"
 fi
 
@@ -159,25 +107,10 @@ python3 -c 'import statsforecast' 2>/dev/null || python3 -m pip install --quiet 
 [ -f "$FC/train.csv" ] || python3 Benchmarks/forecast/generate.py "$FC" "$SERIES" 42
 rm -rf "$OUT/forecast" && mkdir -p "$OUT/forecast/crmflow" "$OUT/forecast/statsforecast"
 fc=$(mktemp)
-ftimed() {  # name, command...
-  local name=$1; shift
-  local log="$OUT/forecast/$name.err"
-  /usr/bin/time -f "%e %U %S %M" "$@" > /dev/null 2> "$log" || echo "  ($name failed: see $log)" >&2
-  echo "$name $(tail -1 "$log")" >> "$fc"
-}
-ftimed crmflow "$BIN" run Benchmarks/forecast/forecast.yaml --var "data=$FC" --out "$OUT/forecast/crmflow" --quiet
-ftimed autoets python3 Benchmarks/forecast/forecast_statsforecast.py "$FC" "$OUT/forecast/statsforecast"
+timed "$fc" crmflow "$BIN" run Benchmarks/forecast/forecast.yaml --var "data=$FC" --out "$OUT/forecast/crmflow" --quiet
+timed "$fc" autoets python3 Benchmarks/forecast/forecast_statsforecast.py "$FC" "$OUT/forecast/statsforecast"
 python3 Benchmarks/forecast/accuracy.py "$FC" "crmflow=$OUT/forecast/crmflow/forecasts.csv" "autoets=$OUT/forecast/statsforecast/forecasts.csv"
-python3 - "$fc" "$SERIES" <<'PY'
-import sys
-rows = [(n, float(w), float(u) + float(s), int(k) / 1024) for n, w, u, s, k in (l.split() for l in open(sys.argv[1]))]
-ref = {n: (w, c, m) for n, w, c, m in rows}["autoets"]
-print(f"\nforecasting: {int(sys.argv[2]):,} monthly series, 12 months ahead (AutoETS time includes numba's compilation)\n")
-print("| tool | wall s | CPU s | peak MiB | wall vs AutoETS |")
-print("|---|---:|---:|---:|---:|")
-for n, w, c, m in rows:
-    print(f"| {n} | {w:.2f} | {c:.2f} | {m:.0f} | {w / ref[0]:.2f} |")
-PY
+python3 Benchmarks/table.py "$fc" autoets "forecasting: $SERIES monthly series, 12 months ahead (AutoETS time includes numba compilation)"
 rm -f "$fc"
 fi
 

@@ -86,19 +86,7 @@ public struct AggregateStage: Stage {
         var columns = keysOut
         for a in aggregates {
             try context.checkCancelled()
-            let compiled: CompiledAggregate
-            do {
-                guard let c = try AggregateCompiler.check(a.expr.node, text: a.expr.text, input: ExprSchema(table.schema), groupKeys: groupBy.map(\.0)).1 else {
-                    throw StageFailure("aggregate '\(a.name)' could not be typed", status: .badPipeline)
-                }
-                compiled = c
-            } catch let e as ExprError {
-                throw StageFailure("\(a.expr.location(of: e.span)): in aggregates.\(a.name) of stage '\(context.stageID)': \(e.message)", hint: e.hint, status: .badPipeline)
-            } catch let e as StageFailure {
-                throw e
-            } catch {
-                throw StageFailure("\(error)")
-            }
+            let compiled = try compileAggregate(a.expr, table.schema, groupKeys: groupBy.map(\.0), option: "aggregates.\(a.name)", stage: context.stageID)
             do {
                 columns.append(try compiled.evaluate(table, grouping: grouping, keys: keysOut, keySchema: keyFields, env: context.environment))
             } catch {
@@ -111,5 +99,23 @@ public struct AggregateStage: Stage {
         context.progress(n)
         return StageResult(data: StageData(table: out),
                            accounting: Accounting(rowsIn: n, rowsOut: g, removed: ["aggregated": max(0, n - g)], added: ["summary row": max(0, g - n)]))
+    }
+}
+
+extension Stage {
+    /// Compiles an aggregate expression against a concrete table at run time (errors at the expression's position).
+    func compileAggregate(_ expr: ExprText, _ schema: Schema, groupKeys: [String], option: String, stage: String) throws(StageFailure) -> CompiledAggregate {
+        do {
+            guard let c = try AggregateCompiler.check(expr.node, text: expr.text, input: ExprSchema(schema), groupKeys: groupKeys).1 else {
+                throw StageFailure("\(expr.location): \(option) of stage '\(stage)' could not be typed", status: .badPipeline)
+            }
+            return c
+        } catch let e as ExprError {
+            throw StageFailure("\(expr.location(of: e.span)): in \(option) of stage '\(stage)': \(e.message)", hint: e.hint, status: .badPipeline)
+        } catch let e as StageFailure {
+            throw e
+        } catch {
+            throw StageFailure("\(error)")
+        }
     }
 }

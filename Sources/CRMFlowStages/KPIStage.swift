@@ -192,19 +192,7 @@ public struct KPIStage: Stage {
         let asOf = context.environment.asOf
         let currentPeriod = Self.periodStart(asOf, period)
         for m in metrics {
-            let compiled: CompiledAggregate
-            do {
-                guard let c = try AggregateCompiler.check(m.expr.node, text: m.expr.text, input: ExprSchema(rows.schema), groupKeys: []).1 else {
-                    throw StageFailure("metric '\(m.name)' could not be typed", status: .badPipeline)
-                }
-                compiled = c
-            } catch let e as ExprError {
-                throw StageFailure("\(m.expr.location(of: e.span)): in metric \(m.name) of stage '\(context.stageID)': \(e.message)", hint: e.hint, status: .badPipeline)
-            } catch let e as StageFailure {
-                throw e
-            } catch {
-                throw StageFailure("\(error)")
-            }
+            let compiled = try compileAggregate(m.expr, rows.schema, groupKeys: [], option: "metric \(m.name)", stage: context.stageID)
             let column: Column
             do {
                 column = try compiled.evaluate(rows, grouping: grouping, keys: [], keySchema: [], env: context.environment)
