@@ -278,7 +278,14 @@ extension Table {
 
     /// Contiguous row ranges for `parts` workers (one range when the table is small).
     public func rowSlices(parts: Int, minimumRows: Int = 50_000) -> [Range<Int>] {
-        let n = rowCount
+        RowSlices.ranges(count: rowCount, parts: parts, minimumRows: minimumRows)
+    }
+}
+
+/// Splitting rows into contiguous slices for work on several threads.
+public enum RowSlices {
+    /// At most `parts` slices of at least `minimumRows` rows each (one slice when there are too few rows).
+    public static func ranges(count n: Int, parts: Int, minimumRows: Int = 50_000) -> [Range<Int>] {
         let k = max(1, min(parts, n / max(minimumRows, 1)))
         guard k > 1 else { return [0..<n] }
         let size = (n + k - 1) / k

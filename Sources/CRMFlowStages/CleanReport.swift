@@ -119,11 +119,7 @@ enum TextMapper {
                     makeBody: @escaping @Sendable () -> (Int, UnsafeBufferPointer<UInt8>, inout CellWriter) -> CellStatus) -> TextMapResult {
         let text = column.type == .string ? column : column.converted(to: .string)
         guard case .string(let buffer) = text.storage else { fatalError("text column expected") }
-        let slices: [Range<Int>] = {
-            guard text.count >= 100_000, threads > 1 else { return [0..<text.count] }
-            let parts = min(threads * 4, text.count / 25_000)
-            return (0..<parts).map { text.count * $0 / parts..<text.count * ($0 + 1) / parts }
-        }()
+        let slices = threads > 1 ? RowSlices.ranges(count: text.count, parts: threads * 4, minimumRows: 25_000) : [0..<text.count]
         struct Part: Sendable {
             var main: StringBuffer
             var mainValid: Bitmap

@@ -88,14 +88,7 @@ extension CleanStage {
             return [.string(s), .integer(Int64(l)), id.isNull ? .null : .string(id.description), .string(ks), .integer(Int64(kl)),
                     kid.isNull ? .null : .string(kid.description), .string("exact duplicate on \(r.keys)")]
         })
-        let path = context.outputPath("\(context.stageID).lineage.csv")
-        do {
-            try FileManager.default.createDirectory(atPath: context.outputDirectory, withIntermediateDirectories: true)
-        } catch {
-            throw StageFailure("cannot create the output directory '\(context.outputDirectory)'", status: .cannotWrite)
-        }
-        do { try TableFileWriter.write(table, to: path, format: .csv, inputs: context.protectedPaths) } catch { throw StageFailure(error) }
-        return path
+        return try writeSideTable(table, suffix: "lineage", context)
     }
 
     // MARK: - Columns
@@ -123,11 +116,7 @@ extension CleanStage {
     }
 
     func column(_ name: String, _ table: Table, step: Step) throws(StageFailure) -> Column {
-        guard let c = table.column(named: name) else {
-            throw StageFailure("\(step.location): the \(step.name) step reads column '\(name)', which the input does not have",
-                               hint: "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
-        }
-        return c
+        try requireColumn(name, in: table, for: "the \(step.name) step's", at: step.location)
     }
 
     static func text(_ p: UnsafeBufferPointer<UInt8>) -> String { String(decoding: p, as: UTF8.self) }
@@ -305,7 +294,7 @@ extension CleanStage {
         case .region(let countryColumn, let defaultCountry):
             let countries = try countryColumn.map { name throws(StageFailure) in try column(name, outcome.table, step: step).converted(to: .string) }
             try mapColumns(code: "E_REGION") { name in {
-                var cache: [String: Countries.Resolved] = [:]
+                var cache: [String: String?] = [:]
                 return { row, cell, w in
                     let s = Self.text(cell)
                     var country = defaultCountry.flatMap(Countries.code)
@@ -313,9 +302,9 @@ extension CleanStage {
                         country = Countries.code(b.string(row)) ?? country
                     }
                     let key = (country ?? "") + "|" + s
-                    let resolved = cache[key] ?? Countries.Resolved(Countries.subdivision(s, country: country))
-                    cache[key] = resolved
-                    guard let code = resolved.code else {
+                    let resolved = cache[key] ?? Countries.subdivision(s, country: country)
+                    cache[key] = .some(resolved)
+                    guard let code = resolved else {
                         return .invalid("\(name): '\(s)' is not a state, province or territory crmflow knows\(country.map { " in \($0)" } ?? "")")
                     }
                     if code == s { return .unchanged }
@@ -598,26 +587,15 @@ extension CleanStage {
                     target: String?, ratesPath: String?, policy: InvalidPolicy, dead: [Bool]?, context: RunContext) throws(StageFailure) {
         var rates: [String: (units: Int64, scale: Int64)] = [:]
         if let ratesPath {
-            let full = context.inputPath(ratesPath)
-            do {
-                let file = try CSVFile.open(full, options: CSVOptions())
-                let loaded = try file.load()
-                let t = loaded.table
-                guard t.columns.count >= 2 else { throw StageFailure("rates file '\(ratesPath)' needs two columns: currency, rate", status: .badData) }
-                let codes = t.columns[0].converted(to: .string), values = t.columns[1].converted(to: .string)
-                for r in 0..<t.rowCount where !codes.isNull(r) && !values.isNull(r) {
-                    let code = codes.value(at: r).description.trimmingCharacters(in: .whitespaces).uppercased()
-                    guard let rate = MoneyCleaning.rate(values.value(at: r).description) else {
-                        throw StageFailure("\(ratesPath):\(r + 2): '\(values.value(at: r).description)' is not a rate", hint: "rates are positive decimal numbers", status: .badData)
-                    }
-                    rates[code] = rate
+            let t = try loadReference(context.inputPath(ratesPath))
+            guard t.columns.count >= 2 else { throw StageFailure("rates file '\(ratesPath)' needs two columns: currency, rate", status: .badData) }
+            let codes = t.columns[0].converted(to: .string), values = t.columns[1].converted(to: .string)
+            for r in 0..<t.rowCount where !codes.isNull(r) && !values.isNull(r) {
+                let code = codes.value(at: r).description.trimmingCharacters(in: .whitespaces).uppercased()
+                guard let rate = MoneyCleaning.rate(values.value(at: r).description) else {
+                    throw StageFailure("\(ratesPath):\(r + 2): '\(values.value(at: r).description)' is not a rate", hint: "rates are positive decimal numbers", status: .badData)
                 }
-            } catch let e as CRMFlowError {
-                throw StageFailure(e)
-            } catch let e as StageFailure {
-                throw e
-            } catch {
-                throw StageFailure("\(ratesPath): \(error)")
+                rates[code] = rate
             }
             if let target, rates[target.uppercased()] == nil { rates[target.uppercased()] = (1, 1) }
         }
@@ -627,9 +605,7 @@ extension CleanStage {
             let name = outcome.table.schema.fields[c].name
             let col = outcome.table.columns[c]
             let base = CleanChange(step: step.number, kind: step.name, column: name)
-            let slices: [Range<Int>] = col.count >= 100_000 && context.threads > 1
-                ? (0..<(context.threads * 4)).map { col.count * $0 / (context.threads * 4)..<col.count * ($0 + 1) / (context.threads * 4) }
-                : [0..<col.count]
+            let slices = RowSlices.ranges(count: col.count, parts: context.threads * 4, minimumRows: 25_000)
             let parts = ConcurrentMap.map(slices, threads: context.threads) { range in
                 Self.moneyPart(col, range, name: name, change: base, fromColumn: fromColumn, defaultCurrency: defaultCurrency,
                                target: target, rates: ratesFound, ratesPath: ratesPath, policy: policy, dead: dead)
@@ -746,7 +722,7 @@ extension CleanStage {
         let text = keys.map { $0.type == .string ? $0 : $0.converted(to: .string) }
         let views = KeyViews(text)
         defer { views.deallocate() }
-        let slices: [Range<Int>] = n >= 100_000 && threads > 1 ? (0..<(threads * 2)).map { n * $0 / (threads * 2)..<n * ($0 + 1) / (threads * 2) } : [0..<n]
+        let slices = RowSlices.ranges(count: n, parts: threads * 2)
         let hashParts = ConcurrentMap.map(slices, threads: threads) { range -> [UInt64] in
             var out = [UInt64](repeating: 0, count: range.count)
             for row in range {
@@ -914,13 +890,6 @@ extension CleanStage {
     }
 }
 
-extension Countries {
-    /// A cached lookup result (nil results are cached too).
-    struct Resolved {
-        var code: String?
-        init(_ code: String?) { self.code = code }
-    }
-}
 
 extension Value {
     var isMoney: Bool { if case .money = self { return true }; return false }

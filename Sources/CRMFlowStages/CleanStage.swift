@@ -422,10 +422,7 @@ public struct CleanStage: Stage {
         guard var schema = UnionStage.unionSchema(inputs, sourceColumn: inputs.count > 1 ? sourceColumn : nil) else { return nil }
         for step in steps {
             let named = step.columns.compactMap { s -> (String, SourceLocation?)? in if case .column(let n, let l) = s { return (n, l) }; return nil }
-            switch step.kind {
-            case .fill, .cast: check.checkColumns(named, in: schema, option: "the \(step.name) step")
-            default: check.checkColumns(named, in: schema, option: "the \(step.name) step")
-            }
+            check.checkColumns(named, in: schema, option: "the \(step.name) step")
             let present = named.map(\.0).filter { schema.index(of: $0) != nil }
             if let t = rewrittenType(step) { for n in present { schema.types[schema.index(of: n)!] = t } }
             if case .cast(let casts) = step.kind { for (n, t) in casts { if let i = schema.index(of: n) { schema.types[i] = t } } }

@@ -82,16 +82,12 @@ public struct ForecastStage: Stage {
     }
 
     func column(_ name: String, _ t: Table) throws(StageFailure) -> Column {
-        guard let c = t.column(named: name) else {
-            throw StageFailure("\(location): forecast column '\(name)' is not a column of the input", hint: "columns: " + t.schema.names.joined(separator: ", "), status: .badPipeline)
-        }
-        return c
+        try requireColumn(name, in: t, for: "forecast", at: location)
     }
 
-    func periodOf(_ v: Value) -> Int32? {
-        guard let d = FunnelStage.days(v) else { return nil }
-        return KPIStage.periodStart(Int32(d.rounded(.down)), period)
-    }
+    var unit: DateUnit { DateUnit(rawValue: period)! }
+
+    func periodOf(_ v: Value) -> Int32? { v.asDays.map { DateMath.truncate($0, unit) } }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         method == "pipeline" ? try pipelineForecast(inputs[0].table, context) : try seriesForecast(inputs[0].table, context)
@@ -158,7 +154,7 @@ public struct ForecastStage: Stage {
         var skipped = 0
         for r in 0..<table.rowCount {
             guard let p = periodOf(dates.value(at: r)) else { skipped += 1; continue }
-            let v = values.map { FunnelStage.number($0.value(at: r)) } ?? 1
+            let v = values.map { $0.value(at: r).asDouble } ?? 1
             guard let v else { skipped += 1; continue }
             let g = groupCols.map { $0.value(at: r) }
             if series[g] == nil { order.append(g) }
@@ -170,20 +166,20 @@ public struct ForecastStage: Stage {
             let first = points.keys.min()!, last = points.keys.max()!
             var periods: [Int32] = []
             var p = first
-            while p <= last { periods.append(p); p = KPIStage.nextPeriod(p, self.period) }
+            while p <= last { periods.append(p); p = DateMath.next(p, self.unit) }
             let y = periods.map { points[$0] ?? 0 }
             let label = group.isEmpty ? (self.value ?? "rows") : zip(self.by, group).map { "\($0)=\($1.description)" }.joined(separator: ", ")
             let (fit, note) = self.forecastSeries(y, label: label)
-            var rows = zip(periods, y).map { group + [.date($0), .string("actual"), .double(FunnelStage.rounded($1, 2)), .null, .null, .null, .null, .null] }
+            var rows = zip(periods, y).map { group + [.date($0), .string("actual"), .double(Stats.rounded($1, 2)), .null, .null, .null, .null, .null] }
             if let fit {
                 var next = last
                 for (h, f) in fit.forecast.enumerated() {
-                    next = KPIStage.nextPeriod(next, self.period)
+                    next = DateMath.next(next, self.unit)
                     // Approximate intervals: one-step residual deviation growing with the square root of the horizon.
                     let sd = fit.sigma * Double(h + 1).squareRoot()
-                    rows.append(group + [.date(next), .string("forecast"), .double(FunnelStage.rounded(f, 2)),
-                                         .double(FunnelStage.rounded(f - 1.2816 * sd, 2)), .double(FunnelStage.rounded(f + 1.2816 * sd, 2)),
-                                         .double(FunnelStage.rounded(f - 1.96 * sd, 2)), .double(FunnelStage.rounded(f + 1.96 * sd, 2)), .string(fit.method.rawValue)])
+                    rows.append(group + [.date(next), .string("forecast"), .double(Stats.rounded(f, 2)),
+                                         .double(Stats.rounded(f - 1.2816 * sd, 2)), .double(Stats.rounded(f + 1.2816 * sd, 2)),
+                                         .double(Stats.rounded(f - 1.96 * sd, 2)), .double(Stats.rounded(f + 1.96 * sd, 2)), .string(fit.method.rawValue)])
                 }
             }
             return (rows, note)
@@ -203,10 +199,7 @@ public struct ForecastStage: Stage {
         let amounts = try value.map { n throws(StageFailure) in try column(n, table) }
         func flags(_ e: ExprText?) throws(StageFailure) -> [Bool] {
             guard let e else { return [Bool](repeating: false, count: table.rowCount) }
-            let c = try compile(e, table, option: "forecast", stage: context.stageID)
-            let r = c.evaluate(table, env: context.environment)
-            guard case .boolean(let b) = r.column.storage else { throw StageFailure("\(e.location): must be true or false", status: .badPipeline) }
-            return (0..<table.rowCount).map { !r.column.isNull($0) && b[$0] }
+            return try conditionRows(e, table, context, option: "forecast")
         }
         let isOpen = try flags(open), isWon = try flags(won)
         let probs = try probability.map { n throws(StageFailure) in try column(n, table) }
@@ -215,11 +208,11 @@ public struct ForecastStage: Stage {
         var totals: [Int32: [Double]] = [:]  // closed_won, commit, best_case, pipeline, weighted
         for r in 0..<table.rowCount {
             guard let p = periodOf(dates.value(at: r)) else { continue }
-            let amount = amounts.flatMap { FunnelStage.number($0.value(at: r)) } ?? 1
+            let amount = amounts.flatMap { $0.value(at: r).asDouble } ?? 1
             var t = totals[p] ?? [0, 0, 0, 0, 0]
             if isWon[r] { t[0] += amount }
             if isOpen[r] {
-                var prob = probs.flatMap { FunnelStage.number($0.value(at: r)) }
+                var prob = probs.flatMap { $0.value(at: r).asDouble }
                 if prob == nil, let stages, !stages.isNull(r) { prob = stageProbabilities[Countries.lookupKey(stages.value(at: r).description)] }
                 let cat = categories.map { $0.isNull(r) ? "pipeline" : Countries.lookupKey($0.value(at: r).description) }
                     ?? (prob.map { $0 >= commitAt ? "commit" : $0 >= bestCaseAt ? "best case" : "pipeline" } ?? "pipeline")
@@ -234,24 +227,16 @@ public struct ForecastStage: Stage {
         }
         var quota: [Int32: Double] = [:]
         if let quotas {
-            do {
-                let q = try CSVFile.open(context.inputPath(quotas), options: CSVOptions()).load().table
-                guard q.columns.count >= 2 else { throw StageFailure("quotas file '\(quotas)' needs two columns: period, quota", status: .badData) }
-                for r in 0..<q.rowCount { if let p = periodOf(q.columns[0].value(at: r)), let v = FunnelStage.number(q.columns[1].value(at: r)) { quota[p] = v } }
-            } catch let e as CRMFlowError {
-                throw StageFailure(e)
-            } catch let e as StageFailure {
-                throw e
-            } catch {
-                throw StageFailure("\(quotas): \(error)")
-            }
+            let q = try loadReference(context.inputPath(quotas))
+            guard q.columns.count >= 2 else { throw StageFailure("quotas file '\(quotas)' needs two columns: period, quota", status: .badData) }
+            for r in 0..<q.rowCount { if let p = periodOf(q.columns[0].value(at: r)), let v = q.columns[1].value(at: r).asDouble { quota[p] = v } }
         }
         let periods = Set(totals.keys).union(quota.keys).sorted()
         let rows: [[Value]] = periods.map { p in
             let t = totals[p] ?? [0, 0, 0, 0, 0]
             let q = quota[p]
-            return [.date(p)] + t.map { .double(FunnelStage.rounded($0, 2)) } + [q.map { .double($0) } ?? .null,
-                    q.map { .double(FunnelStage.rounded(t[0] / $0)) } ?? .null, q.map { .double(FunnelStage.rounded((t[0] + t[4]) / $0)) } ?? .null]
+            return [.date(p)] + t.map { .double(Stats.rounded($0, 2)) } + [q.map { .double($0) } ?? .null,
+                    q.map { .double(Stats.rounded(t[0] / $0)) } ?? .null, q.map { .double(Stats.rounded((t[0] + t[4]) / $0)) } ?? .null]
         }
         let out = Table(names: Self.pipelineColumns.map { $0.0 }, types: Self.pipelineColumns.map { $0.1 }, rows: rows)
         let n = table.rowCount

@@ -124,37 +124,7 @@ public struct FunnelStage: Stage {
     }
 
     func column(_ name: String, _ table: Table, _ what: String) throws(StageFailure) -> Column {
-        guard let c = table.column(named: name) else {
-            let near = Suggest.nearest(name, among: table.schema.names)
-            throw StageFailure("\(location): funnel \(what) column '\(name)' is not a column of the input", hint: near.map { "did you mean '\($0)'?" }, status: .badPipeline)
-        }
-        return c
-    }
-
-    static func days(_ v: Value) -> Double? {
-        switch v {
-        case .date(let d): return Double(d)
-        case .timestamp(let t): return Double(t) / 86_400_000_000
-        default: return nil
-        }
-    }
-
-    static func number(_ v: Value) -> Double? {
-        switch v {
-        case .integer(let i): return Double(i)
-        case .double(let d): return d
-        case .money(let m, _): return Double(m) / 100
-        default: return nil
-        }
-    }
-
-    static func cohortStart(_ days: Int32, _ period: String) -> Int32 {
-        let (y, m, _) = CivilDate.components(days: Int(days))
-        switch period {
-        case "year": return Int32(CivilDate.days(year: y, month: 1, day: 1))
-        case "quarter": return Int32(CivilDate.days(year: y, month: (m - 1) / 3 * 3 + 1, day: 1))
-        default: return Int32(CivilDate.days(year: y, month: m, day: 1))
-        }
+        try requireColumn(name, in: table, for: "funnel \(what)", at: location)
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
@@ -173,9 +143,7 @@ public struct FunnelStage: Stage {
         for row in 0..<table.rowCount {
             var group = groupCols.map { $0.value(at: row) }
             if let cohort {
-                if let c = createdCol, case .date(let d) = c.value(at: row) { group.append(.date(Self.cohortStart(d, cohort))) }
-                else if let c = createdCol, case .timestamp(let t) = c.value(at: row) { group.append(.date(Self.cohortStart(Int32(t / 86_400_000_000), cohort))) }
-                else { group.append(.null) }
+                group.append(createdCol?.value(at: row).asDays.map { .date(DateMath.truncate($0, DateUnit(rawValue: cohort)!)) } ?? .null)
             }
             let name = stageCol.isNull(row) ? "" : stageCol.value(at: row).description
             let key = Countries.lookupKey(name)
@@ -193,8 +161,8 @@ public struct FunnelStage: Stage {
                 outside[name, default: 0] += 1
             }
             deal.strictFurthest = deal.furthest
-            deal.amount = amountCol.flatMap { Self.number($0.value(at: row)) }
-            if deal.isWon, let c = createdCol.flatMap({ Self.days($0.value(at: row)) }), let d = closedCol.flatMap({ Self.days($0.value(at: row)) }) {
+            deal.amount = amountCol.flatMap { $0.value(at: row).asDouble }
+            if deal.isWon, let c = createdCol.flatMap({ $0.value(at: row).asFractionalDays }), let d = closedCol.flatMap({ $0.value(at: row).asFractionalDays }) {
                 deal.cycleDays = d - c
             }
             if let idColumn, let idc = table.column(named: idColumn), !idc.isNull(row) { byID[idc.value(at: row).description] = deals.count }
@@ -247,7 +215,7 @@ public struct FunnelStage: Stage {
         let wonAmounts = ds.filter(\.isWon).compactMap(\.amount)
         let avgDeal: Double? = wonAmounts.isEmpty ? nil : wonAmounts.reduce(0, +) / Double(wonAmounts.count)
         let cycles = ds.compactMap(\.cycleDays)
-        let medianCycle = Self.median(cycles)
+        let medianCycle = Stats.median(cycles)
         let openPipeline: Double? = amount == nil ? nil : openDeals.compactMap(\.amount).reduce(0, +)
         var velocity: Double? = nil
         if let openPipeline, let winRate, let medianCycle, medianCycle > 0 { velocity = openPipeline * winRate / medianCycle }
@@ -255,22 +223,22 @@ public struct FunnelStage: Stage {
         var conv = [Double?](repeating: nil, count: k)
         for s in 1..<k where reached[s - 1] > 0 { conv[s] = Double(reached[s]) / Double(reached[s - 1]) }
         let worst = (1..<k).filter { conv[$0] != nil }.min { conv[$0]! < conv[$1]! }
-        let medians = dwell.map { Self.median($0) }
+        let medians = dwell.map { Stats.median($0) }
         let slowest = (0..<k).filter { medians[$0] != nil }.max { medians[$0]! < medians[$1]! }
         var rows: [[Value]] = []
         for s in 0..<k {
             var flags: [String] = []
             if s == worst { flags.append("largest drop") }
             if s == slowest { flags.append("longest dwell") }
-            func ratio(_ a: Int, _ b: Int) -> Value { b > 0 ? .double(Self.rounded(Double(a) / Double(b))) : .null }
+            func ratio(_ a: Int, _ b: Int) -> Value { b > 0 ? .double(Stats.rounded(Double(a) / Double(b))) : .null }
             rows.append([
                 .string(stages[s]), .integer(Int64(s + 1)), .integer(Int64(reached[s])), .integer(Int64(strict[s])),
                 s == 0 ? .null : ratio(reached[s], reached[s - 1]), s == 0 ? .null : ratio(strict[s], strict[s - 1]), ratio(reached[s], reached[0]),
-                .integer(Int64(s == 0 ? 0 : reached[s - 1] - reached[s])), medians[s].map { .double(Self.rounded($0)) } ?? .null,
-                dwell[s].isEmpty ? .null : .double(Self.rounded(dwell[s].reduce(0, +) / Double(dwell[s].count))), flags.isEmpty ? .null : .string(flags.joined(separator: ", ")),
-                .integer(Int64(wonCount)), .integer(Int64(lostCount)), .integer(Int64(openDeals.count)), winRate.map { .double(Self.rounded($0)) } ?? .null,
-                avgDeal.map { .double(Self.rounded($0, 2)) } ?? .null, medianCycle.map { .double(Self.rounded($0, 1)) } ?? .null,
-                openPipeline.map { .double(Self.rounded($0, 2)) } ?? .null, velocity.map { .double(Self.rounded($0, 2)) } ?? .null,
+                .integer(Int64(s == 0 ? 0 : reached[s - 1] - reached[s])), medians[s].map { .double(Stats.rounded($0)) } ?? .null,
+                dwell[s].isEmpty ? .null : .double(Stats.rounded(dwell[s].reduce(0, +) / Double(dwell[s].count))), flags.isEmpty ? .null : .string(flags.joined(separator: ", ")),
+                .integer(Int64(wonCount)), .integer(Int64(lostCount)), .integer(Int64(openDeals.count)), winRate.map { .double(Stats.rounded($0)) } ?? .null,
+                avgDeal.map { .double(Stats.rounded($0, 2)) } ?? .null, medianCycle.map { .double(Stats.rounded($0, 1)) } ?? .null,
+                openPipeline.map { .double(Stats.rounded($0, 2)) } ?? .null, velocity.map { .double(Stats.rounded($0, 2)) } ?? .null,
             ])
         }
         var summary = "win rate = won ÷ (won + lost) = \(wonCount) ÷ (\(wonCount) + \(lostCount))"
@@ -279,17 +247,6 @@ public struct FunnelStage: Stage {
         if let slowest { summary += "; longest dwell: \(stages[slowest]) (median " + String(format: "%.1f", medians[slowest]!) + " days)" }
         if let velocity { summary += "; sales velocity " + String(format: "%.2f", velocity) + " per day" }
         return (rows, summary)
-    }
-
-    static func median(_ xs: [Double]) -> Double? {
-        guard !xs.isEmpty else { return nil }
-        let s = xs.sorted()
-        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-    }
-
-    static func rounded(_ x: Double, _ places: Int = 4) -> Double {
-        let f = pow(10.0, Double(places))
-        return (x * f).rounded() / f
     }
 
     /// With a stage history: the furthest stage entered, strict order, and completed days in each stage.
@@ -301,7 +258,7 @@ public struct FunnelStage: Stage {
         var entries: [Int: [(stage: Int, at: Double)]] = [:]
         var unknown = 0
         for row in 0..<history.rowCount where !ids.isNull(row) && !names.isNull(row) {
-            guard let deal = byID[ids.value(at: row).description], let at = Self.days(times.value(at: row)) else { unknown += 1; continue }
+            guard let deal = byID[ids.value(at: row).description], let at = times.value(at: row).asFractionalDays else { unknown += 1; continue }
             let key = Countries.lookupKey(names.value(at: row).description)
             let s = wonKeys.contains(key) ? stages.count : index[key]
             guard let s else { continue }

@@ -120,32 +120,6 @@ public struct KPIStage: Stage {
         return [read]
     }
 
-    /// The first day of the period holding `day`.
-    static func periodStart(_ day: Int32, _ period: String) -> Int32 {
-        switch period {
-        case "day": return day
-        case "week": return day - Int32(((Int(day) + 3) % 7 + 7) % 7)
-        default: return FunnelStage.cohortStart(day, period)
-        }
-    }
-
-    static func nextPeriod(_ start: Int32, _ period: String) -> Int32 {
-        switch period {
-        case "day": return start + 1
-        case "week": return start + 7
-        default:
-            let (y, m, _) = CivilDate.components(days: Int(start))
-            let months = period == "year" ? 12 : period == "quarter" ? 3 : 1
-            let total = y * 12 + (m - 1) + months
-            return Int32(CivilDate.days(year: total / 12, month: total % 12 + 1, day: 1))
-        }
-    }
-
-    static func yearBefore(_ start: Int32) -> Int32 {
-        let (y, m, d) = CivilDate.components(days: Int(start))
-        return Int32(CivilDate.days(year: y - 1, month: m, day: min(d, CivilDate.daysInMonth(year: y - 1, month: m))))
-    }
-
     /// on track / at risk / off track for a value against a target.
     static func status(value: Double?, target: Double?, higherIsBetter: Bool, onTrack: Double, atRisk: Double) -> (attainment: Double?, status: String) {
         guard let value else { return (nil, "no data") }
@@ -167,19 +141,14 @@ public struct KPIStage: Stage {
         }
         // Each row's period; rows without a date are in no period.
         var periodOf = [Int32?](repeating: nil, count: table.rowCount)
-        for r in 0..<table.rowCount {
-            switch dates.value(at: r) {
-            case .date(let d): periodOf[r] = Self.periodStart(d, period)
-            case .timestamp(let t): periodOf[r] = Self.periodStart(Int32((t >= 0 ? t : t - 86_399_999_999) / 86_400_000_000), period)
-            default: break
-            }
-        }
+        let unit = DateUnit(rawValue: period)!
+        for r in 0..<table.rowCount { periodOf[r] = dates.value(at: r).asDays.map { DateMath.truncate($0, unit) } }
         let dated = (0..<table.rowCount).filter { periodOf[$0] != nil }
         let undated = table.rowCount - dated.count
         var periods: [Int32] = []
         if let first = dated.map({ periodOf[$0]! }).min(), let last = dated.map({ periodOf[$0]! }).max() {
             var p = first
-            while p <= last { periods.append(p); p = Self.nextPeriod(p, period) }
+            while p <= last { periods.append(p); p = DateMath.next(p, unit) }
         }
         let rows = table.selecting(dated)
         var keyBuilder = ColumnBuilder(.date, capacity: dated.count)
@@ -190,7 +159,7 @@ public struct KPIStage: Stage {
         var out: [[Value]] = []
         var states: [KPIState] = []
         let asOf = context.environment.asOf
-        let currentPeriod = Self.periodStart(asOf, period)
+        let currentPeriod = DateMath.truncate(asOf, unit)
         for m in metrics {
             let compiled = try compileAggregate(m.expr, rows.schema, groupKeys: [], option: "metric \(m.name)", stage: context.stageID)
             let column: Column
@@ -200,25 +169,25 @@ public struct KPIStage: Stage {
                 throw StageFailure("metric '\(m.name)' of stage '\(context.stageID)': \(error.message)", hint: error.hint, status: .badData)
             }
             var valueOf: [Int32: Double] = [:]
-            for (g, p) in groupPeriods.enumerated() { if let v = FunnelStage.number(column.value(at: g)) { valueOf[p] = v } }
+            for (g, p) in groupPeriods.enumerated() { if let v = column.value(at: g).asDouble { valueOf[p] = v } }
             // A period without rows takes the metric's value over no rows (count → 0; sum → null, as in SQL).
             let empty = Table(emptyWith: rows.schema)
             let emptyValue = (try? compiled.evaluate(empty, grouping: .single(rows: 0), keys: [], keySchema: [], env: context.environment))
-                .flatMap { $0.count > 0 ? FunnelStage.number($0.value(at: 0)) : nil }
+                .flatMap { $0.count > 0 ? $0.value(at: 0).asDouble : nil }
             if let emptyValue { for p in periods where valueOf[p] == nil && !groupPeriods.contains(p) { valueOf[p] = emptyValue } }
             var previous: Double? = nil
             var current: (Int32, Double?, String)? = nil
             for p in periods {
                 let v = valueOf[p]
                 let (attainment, status) = Self.status(value: v, target: m.target, higherIsBetter: m.higherIsBetter, onTrack: m.onTrack, atRisk: m.atRisk)
-                let yearAgo = valueOf[Self.yearBefore(p)]
+                let yearAgo = valueOf[DateMath.addMonths(p, -12)]
                 func change(_ a: Double?, _ b: Double?) -> Value {
                     guard let a, let b, b != 0 else { return .null }
-                    return .double(FunnelStage.rounded((a - b) / abs(b)))
+                    return .double(Stats.rounded((a - b) / abs(b)))
                 }
-                out.append([.string(m.name), .date(p), v.map { .double(FunnelStage.rounded($0, 4)) } ?? .null, m.target.map { .double($0) } ?? .null,
-                            attainment.map { .double(FunnelStage.rounded($0)) } ?? .null, .string(status), previous.map { .double(FunnelStage.rounded($0, 4)) } ?? .null,
-                            change(v, previous), yearAgo.map { .double(FunnelStage.rounded($0, 4)) } ?? .null, change(v, yearAgo)])
+                out.append([.string(m.name), .date(p), v.map { .double(Stats.rounded($0, 4)) } ?? .null, m.target.map { .double($0) } ?? .null,
+                            attainment.map { .double(Stats.rounded($0)) } ?? .null, .string(status), previous.map { .double(Stats.rounded($0, 4)) } ?? .null,
+                            change(v, previous), yearAgo.map { .double(Stats.rounded($0, 4)) } ?? .null, change(v, yearAgo)])
                 if p <= currentPeriod { current = (p, v, status) }
                 previous = v
             }

@@ -132,7 +132,7 @@ enum ReportHTML {
 
     static func values(_ t: Table, _ column: String?) -> [Double?] {
         guard let column, let c = t.column(named: column) else { return [Double?](repeating: nil, count: t.rowCount) }
-        return (0..<t.rowCount).map { FunnelStage.number(c.value(at: $0)) }
+        return (0..<t.rowCount).map { c.value(at: $0).asDouble }
     }
 
     static func funnelChart(_ t: Table) -> String {

@@ -127,12 +127,7 @@ public struct ScoreStage: Stage {
     func grade(_ score: Int) -> String { grades.first { Double(score) >= $0.1 }?.0 ?? "D" }
 
     func booleans(_ expr: ExprText, _ table: Table, _ context: RunContext, option: String) throws(StageFailure) -> [Bool] {
-        let compiled = try compile(expr, table, option: option, stage: context.stageID)
-        let result = compiled.evaluate(table, env: context.environment)
-        guard case .boolean(let b) = result.column.storage else {
-            throw StageFailure("\(expr.location): \(option) must be true or false, but it gives \(result.column.type.rawValue)", status: .badPipeline)
-        }
-        return (0..<table.rowCount).map { !result.column.isNull($0) && b[$0] }
+        try conditionRows(expr, table, context, option: option)
     }
 
     // MARK: - Points and rotting
@@ -166,7 +161,7 @@ public struct ScoreStage: Stage {
         var days = ColumnBuilder(.integer, capacity: table.rowCount), flags = ColumnBuilder(.boolean, capacity: table.rowCount)
         var rotten = 0
         for r in 0..<table.rowCount {
-            guard let d = FunnelStage.days(entered.value(at: r)) else { days.appendNull(); flags.appendNull(); continue }
+            guard let d = entered.value(at: r).asFractionalDays else { days.appendNull(); flags.appendNull(); continue }
             let inStage = Int64(Double(context.environment.asOf) - d.rounded(.down))
             days.append(.integer(inStage))
             let limit = stages.isNull(r) ? nil : limits[Countries.lookupKey(stages.value(at: r).description)]
@@ -199,9 +194,9 @@ public struct ScoreStage: Stage {
             for e in encodings[..<c] { if case .levels(let l) = e { offset += l.count } else { offset += 1 } }
             switch enc {
             case .numeric(let mean, let sd):
-                for (i, r) in rows.enumerated() { data[i * width + offset] = ((FunnelStage.number(column.value(at: r)) ?? mean) - mean) / sd }
+                for (i, r) in rows.enumerated() { data[i * width + offset] = ((column.value(at: r).asDouble ?? mean) - mean) / sd }
             case .age(let mean, let sd):
-                for (i, r) in rows.enumerated() { data[i * width + offset] = ((FunnelStage.days(column.value(at: r)).map { Double(asOf) - $0 } ?? mean) - mean) / sd }
+                for (i, r) in rows.enumerated() { data[i * width + offset] = ((column.value(at: r).asFractionalDays.map { Double(asOf) - $0 } ?? mean) - mean) / sd }
             case .levels(let levels):
                 let index = Dictionary(levels.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
                 let other = index["(other)"]
@@ -236,8 +231,8 @@ public struct ScoreStage: Stage {
         let d = x.width + 1
         var w = [Double](repeating: 0, count: d)
         let n = x.rows
-        let parts = max(1, min(16, n / 20_000))
-        let slices = (0..<parts).map { n * $0 / parts..<n * ($0 + 1) / parts }
+        // Slices fixed by the row count (not the thread count), so the sums are the same on any machine.
+        let slices = RowSlices.ranges(count: n, parts: 16, minimumRows: 20_000)
         for _ in 0..<50 {
             let weights = w
             let sums = ConcurrentMap.map(slices, threads: threads) { range -> ([Double], [Double]) in
@@ -339,7 +334,7 @@ public struct ScoreStage: Stage {
             switch c.type {
             case .integer, .double, .money, .date, .timestamp:
                 let isDate = c.type == .date || c.type == .timestamp
-                let xs = fitRows.compactMap { r -> Double? in isDate ? FunnelStage.days(c.value(at: r)).map { Double(asOf) - $0 } : FunnelStage.number(c.value(at: r)) }
+                let xs = fitRows.compactMap { r -> Double? in isDate ? c.value(at: r).asFractionalDays.map { Double(asOf) - $0 } : c.value(at: r).asDouble }
                 let mean = xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count)
                 let sd = xs.count < 2 ? 1 : max((xs.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(xs.count - 1)).squareRoot(), 1e-9)
                 encodings.append(isDate ? .age(mean: mean, sd: sd) : .numeric(mean: mean, sd: sd))
@@ -378,12 +373,12 @@ public struct ScoreStage: Stage {
             let part = order[(order.count * dcl / 10)..<(order.count * (dcl + 1) / 10)]
             guard !part.isEmpty else { continue }
             let mp = part.map { pEval[$0] }.reduce(0, +) / Double(part.count), my = part.map { yEval[$0] }.reduce(0, +) / Double(part.count)
-            calibration.append([.integer(Int64(dcl + 1)), .integer(Int64(part.count)), .double(FunnelStage.rounded(mp)), .double(FunnelStage.rounded(my))])
+            calibration.append([.integer(Int64(dcl + 1)), .integer(Int64(part.count)), .double(Stats.rounded(mp)), .double(Stats.rounded(my))])
         }
         let quality = Table(names: ["decile", "rows", "mean_predicted", "observed_rate"], types: [.integer, .integer, .double, .double], rows: calibration
-            + [[.null, .integer(Int64(evalRows.count)), auc.map { .double(FunnelStage.rounded($0)) } ?? .null, .double(FunnelStage.rounded(logLoss))]])
+            + [[.null, .integer(Int64(evalRows.count)), auc.map { .double(Stats.rounded($0)) } ?? .null, .double(Stats.rounded(logLoss))]])
         let coefficients = Table(names: ["feature", "coefficient"], types: [.string, .double],
-                                 rows: [[.string("(intercept)"), .double(FunnelStage.rounded(w[0], 6))]] + names.enumerated().map { [.string($1), .double(FunnelStage.rounded(w[$0 + 1], 6))] })
+                                 rows: [[.string("(intercept)"), .double(Stats.rounded(w[0], 6))]] + names.enumerated().map { [.string($1), .double(Stats.rounded(w[$0 + 1], 6))] })
         // Scores for the rows to score; other rows pass through unscored.
         let scoreRows = (0..<table.rowCount).filter { isApply[$0] }
         let xScore = Self.encode(table, features, encodings, rows: scoreRows, asOf: asOf)
@@ -400,25 +395,13 @@ public struct ScoreStage: Stage {
         for r in 0..<table.rowCount {
             guard let p = prob[r] else { pCol.appendNull(); sCol.appendNull(); gCol.appendNull(); rCol.appendNull(); continue }
             let score = min(99, max(1, Int((p * 100).rounded())))
-            pCol.append(.double(FunnelStage.rounded(p, 4)))
+            pCol.append(.double(Stats.rounded(p, 4)))
             sCol.append(.integer(Int64(score)))
             gCol.append(.string(grade(score)))
             rCol.append(.string(reasons[r] ?? ""))
         }
         let out = table.setting("probability", pCol.finish()).setting("score", sCol.finish()).setting("grade", gCol.finish()).setting("reasons", rCol.finish())
-        var outputs: [String] = []
-        do {
-            try FileManager.default.createDirectory(atPath: context.outputDirectory, withIntermediateDirectories: true)
-            for (suffix, t) in [("coefficients", coefficients), ("quality", quality)] {
-                let path = context.outputPath("\(context.stageID).\(suffix).csv")
-                try TableFileWriter.write(t, to: path, format: .csv, inputs: context.protectedPaths)
-                outputs.append(path)
-            }
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
-        } catch {
-            throw StageFailure("cannot write the model files of stage '\(context.stageID)'", status: .cannotWrite)
-        }
+        let outputs = [try writeSideTable(coefficients, suffix: "coefficients", context), try writeSideTable(quality, suffix: "quality", context)]
         notes.append("\(scoreRows.count) rows scored from \(fitRows.count) training rows (\(won) won, \(lost) lost)")
         return StageResult(data: StageData(table: out, origins: data.origins), accounting: Accounting(rowsIn: table.rowCount, rowsOut: table.rowCount),
                            notes: notes, outputs: outputs)

@@ -113,10 +113,7 @@ public struct SegmentStage: Stage {
     }
 
     func column(_ name: String, _ table: Table) throws(StageFailure) -> Column {
-        guard let c = table.column(named: name) else {
-            throw StageFailure("\(location): segment column '\(name)' is not a column of the input", hint: "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
-        }
-        return c
+        try requireColumn(name, in: table, for: "segment", at: location)
     }
 
     // MARK: - RFM
@@ -154,9 +151,9 @@ public struct SegmentStage: Stage {
         var last = [Int32](repeating: Int32.min, count: g), count = [Int](repeating: 0, count: g), total = [Double](repeating: 0, count: g)
         var skipped = 0
         for r in 0..<table.rowCount {
-            guard !ids.isNull(r), let d = FunnelStage.days(dates.value(at: r)), let a = FunnelStage.number(amounts.value(at: r)) else { skipped += 1; continue }
+            guard !ids.isNull(r), let d = dates.value(at: r).asDays, let a = amounts.value(at: r).asDouble else { skipped += 1; continue }
             let k = Int(grouping.groupOfRow[r])
-            last[k] = max(last[k], Int32(d.rounded(.down)))
+            last[k] = max(last[k], d)
             count[k] += 1
             total[k] += a
         }
@@ -172,7 +169,7 @@ public struct SegmentStage: Stage {
         let revenueTotal = customers.reduce(0.0) { $0 + total[$1] }
         for (i, c) in customers.enumerated() {
             let name = Self.segmentName(r: r[i], f: f[i])
-            rows.append([ids.value(at: grouping.firstRow[c]), .integer(Int64(recency[i])), .integer(Int64(frequency[i])), .double(FunnelStage.rounded(money[i], 2)),
+            rows.append([ids.value(at: grouping.firstRow[c]), .integer(Int64(recency[i])), .integer(Int64(frequency[i])), .double(Stats.rounded(money[i], 2)),
                          .integer(Int64(r[i])), .integer(Int64(f[i])), .integer(Int64(m[i])), .string("\(r[i])\(f[i])\(m[i])"), .string(name)])
             var p = profile[name] ?? (0, 0, 0, 0)
             p.n += 1; p.revenue += total[c]; p.recency += recency[i]; p.frequency += frequency[i]
@@ -185,30 +182,16 @@ public struct SegmentStage: Stage {
         let profileTable = Table(names: ["segment", "customers", "revenue_share", "avg_recency", "avg_frequency", "avg_monetary"],
                                  types: [.string, .integer, .double, .double, .double, .double],
                                  rows: profile.sorted { $0.value.n != $1.value.n ? $0.value.n > $1.value.n : $0.key < $1.key }.map { name, p in
-                                     [.string(name), .integer(Int64(p.n)), .double(FunnelStage.rounded(revenueTotal > 0 ? p.revenue / revenueTotal : 0)),
-                                      .double(FunnelStage.rounded(p.recency / Double(p.n), 2)), .double(FunnelStage.rounded(p.frequency / Double(p.n), 2)),
-                                      .double(FunnelStage.rounded(p.revenue / Double(p.n), 2))]
+                                     [.string(name), .integer(Int64(p.n)), .double(Stats.rounded(revenueTotal > 0 ? p.revenue / revenueTotal : 0)),
+                                      .double(Stats.rounded(p.recency / Double(p.n), 2)), .double(Stats.rounded(p.frequency / Double(p.n), 2)),
+                                      .double(Stats.rounded(p.revenue / Double(p.n), 2))]
                                  })
-        let profilePath = try writeProfile(profileTable, context)
+        let profilePath = try writeSideTable(profileTable, suffix: "profile", context)
         let fields: [(String, DataType)] = [(customer, ids.type), ("recency", .integer), ("frequency", .integer), ("monetary", .double), ("r", .integer), ("f", .integer), ("m", .integer), ("rfm", .string), (output, .string)]
         let out = Table(names: fields.map(\.0), types: fields.map(\.1), rows: rows)
         let n = table.rowCount
         return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["customer": out.rowCount]),
                            notes: notes, outputs: [profilePath])
-    }
-
-    /// `<out>/<stage>.profile.csv`: one row per segment or cluster.
-    func writeProfile(_ table: Table, _ context: RunContext) throws(StageFailure) -> String {
-        let path = context.outputPath("\(context.stageID).profile.csv")
-        do {
-            try FileManager.default.createDirectory(atPath: context.outputDirectory, withIntermediateDirectories: true)
-            try TableFileWriter.write(table, to: path, format: .csv, inputs: context.protectedPaths)
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
-        } catch {
-            throw StageFailure("cannot write '\(path)'", status: .cannotWrite)
-        }
-        return path
     }
 
     // MARK: - Rules
@@ -218,12 +201,8 @@ public struct SegmentStage: Stage {
         var label = [String?](repeating: nil, count: table.rowCount)
         var counts: [String: Int] = [:]
         for rule in rules {
-            let compiled = try compile(rule.expr, table, option: "rules.when", stage: context.stageID)
-            let result = compiled.evaluate(table, env: context.environment)
-            guard case .boolean(let b) = result.column.storage else {
-                throw StageFailure("\(rule.expr.location): a rule's when must be true or false", status: .badPipeline)
-            }
-            for r in 0..<table.rowCount where label[r] == nil && !result.column.isNull(r) && b[r] { label[r] = rule.label }
+            let b = try conditionRows(rule.expr, table, context, option: "a rule's when")
+            for r in 0..<table.rowCount where label[r] == nil && b[r] { label[r] = rule.label }
         }
         var builder = StringBuffer()
         for r in 0..<table.rowCount {
@@ -245,7 +224,7 @@ public struct SegmentStage: Stage {
         var names: [String] = []
         for (j, c) in columns.enumerated() {
             if isNumeric(c.type) {
-                let xs = (0..<n).map { FunnelStage.number(c.value(at: $0)) }
+                let xs = (0..<n).map { c.value(at: $0).asDouble }
                 let present = xs.compactMap { $0 }
                 let mean = present.isEmpty ? 0 : present.reduce(0, +) / Double(present.count)
                 let sd = present.count < 2 ? 1 : (present.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(present.count - 1)).squareRoot()
@@ -286,7 +265,7 @@ public struct SegmentStage: Stage {
             for i in 0..<n { nearest[i] = min(nearest[i], distance2(x[i], centres.last!)) }
         }
         var labels = [Int](repeating: 0, count: n)
-        let slices: [Range<Int>] = n >= 20_000 && threads > 1 ? (0..<threads).map { n * $0 / threads..<n * ($0 + 1) / threads } : [0..<n]
+        let slices = RowSlices.ranges(count: n, parts: threads, minimumRows: 10_000)
         for _ in 0..<100 {
             let cs = centres
             let parts = ConcurrentMap.map(slices, threads: threads) { range -> [Int] in
@@ -343,7 +322,7 @@ public struct SegmentStage: Stage {
             notes.append("k = \(best.2) by silhouette (" + scores.joined(separator: ", ") + ")")
         }
         let label = Column(storage: .integer(chosen.labels.map { Int64($0 + 1) }), validity: nil)
-        let distance = Column(storage: .double(x.indices.map { FunnelStage.rounded(Self.distance2(x[$0], chosen.centres[chosen.labels[$0]]).squareRoot(), 4) }), validity: nil)
+        let distance = Column(storage: .double(x.indices.map { Stats.rounded(Self.distance2(x[$0], chosen.centres[chosen.labels[$0]]).squareRoot(), 4) }), validity: nil)
         var sizes = [Int](repeating: 0, count: chosen.centres.count)
         for l in chosen.labels { sizes[l] += 1 }
         notes.append("cluster sizes: " + sizes.enumerated().map { "\($0 + 1): \($1)" }.joined(separator: ", "))
@@ -355,7 +334,7 @@ public struct SegmentStage: Stage {
             var row: [Value] = [.integer(Int64(c + 1)), .integer(Int64(members.count))]
             for col in cols {
                 if Self.isNumeric(col.type) {
-                    let xs = members.compactMap { FunnelStage.number(col.value(at: $0)) }
+                    let xs = members.compactMap { col.value(at: $0).asDouble }
                     row.append(xs.isEmpty ? .null : .string(HumanNumbers.format(xs.reduce(0, +) / Double(xs.count))))
                 } else {
                     var counts: [String: Int] = [:]
@@ -367,7 +346,7 @@ public struct SegmentStage: Stage {
             profileRows.append(row)
         }
         let profile = Table(names: [output, "size"] + features, types: [.integer, .integer] + features.map { _ in .string }, rows: profileRows)
-        let profilePath = try writeProfile(profile, context)
+        let profilePath = try writeSideTable(profile, suffix: "profile", context)
         return StageResult(data: StageData(table: out, origins: data.origins), accounting: Accounting(rowsIn: table.rowCount, rowsOut: table.rowCount), notes: notes,
                            outputs: [profilePath])
     }

@@ -53,24 +53,16 @@ public struct SnapshotStage: Stage {
         var kept = 0
         var parts = [StageData(table: table)]
         if FileManager.default.fileExists(atPath: target) {
-            do {
-                var options = CSVOptions()
-                options.declared[dateColumn] = ColumnPlan(type: .date)
-                let old = try CSVFile.open(target, options: options).load().table
-                guard let dates = old.column(named: dateColumn) else {
-                    throw StageFailure("history file '\(target)' has no '\(dateColumn)' column", hint: "is it another file? move it away or set date_column", status: .badData)
-                }
-                // Earlier dates are kept; today's rows (from an earlier run today) are replaced.
-                let keep = (0..<old.rowCount).filter { if case .date(let d) = dates.value(at: $0) { return d != today }; return false }
-                kept = keep.count
-                parts.insert(StageData(table: old.selecting(keep)), at: 0)
-            } catch let e as CRMFlowError {
-                throw StageFailure(e)
-            } catch let e as StageFailure {
-                throw e
-            } catch {
-                throw StageFailure("\(target): \(error)")
+            var options = CSVOptions()
+            options.declared[dateColumn] = ColumnPlan(type: .date)
+            let old = try loadReference(target, options: options)
+            guard let dates = old.column(named: dateColumn) else {
+                throw StageFailure("history file '\(target)' has no '\(dateColumn)' column", hint: "is it another file? move it away or set date_column", status: .badData)
             }
+            // Earlier dates are kept; today's rows (from an earlier run today) are replaced.
+            let keep = (0..<old.rowCount).filter { dates.value(at: $0).asDays.map { $0 != today } ?? false }
+            kept = keep.count
+            parts.insert(StageData(table: old.selecting(keep)), at: 0)
         }
         let (history, _) = try UnionStage.stack(parts, names: ["history", "today"], sourceColumn: nil, stageID: context.stageID)
         do {
@@ -134,12 +126,7 @@ public struct PipelineChangesStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let t = inputs[0].table
-        func col(_ name: String) throws(StageFailure) -> Column {
-            guard let c = t.column(named: name) else {
-                throw StageFailure("\(location): pipeline_changes column '\(name)' is not a column of the input", hint: "columns: " + t.schema.names.joined(separator: ", "), status: .badPipeline)
-            }
-            return c
-        }
+        func col(_ name: String) throws(StageFailure) -> Column { try requireColumn(name, in: t, for: "pipeline_changes", at: location) }
         let ids = try col(id), dates = try col(dateColumn)
         let closeCol = try close.map { n throws(StageFailure) in try col(n) }
         let stageCol = try stage.map { n throws(StageFailure) in try col(n) }

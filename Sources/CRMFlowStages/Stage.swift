@@ -559,3 +559,49 @@ extension Stage {
         }
     }
 }
+
+extension Stage {
+    /// The column `name` of `table`, or a failure that says where the pipeline names it and what the input has.
+    func requireColumn(_ name: String, in table: Table, for what: String, at location: SourceLocation?) throws(StageFailure) -> Column {
+        guard let c = table.column(named: name) else {
+            let near = Suggest.nearest(name, among: table.schema.names)
+            throw StageFailure("\(location.map { "\($0): " } ?? "")\(what) column '\(name)' is not a column of the input",
+                               hint: near.map { "did you mean '\($0)'?" } ?? "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
+        }
+        return c
+    }
+
+    /// Writes `<out>/<stage>.<suffix>.csv` atomically (lineage, profiles, model files) and returns its path.
+    func writeSideTable(_ table: Table, suffix: String, _ context: RunContext) throws(StageFailure) -> String {
+        let path = context.outputPath("\(context.stageID).\(suffix).csv")
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        } catch {
+            throw StageFailure("cannot create the output directory for '\(path)'", hint: "check that its parent exists and is writable, or choose another with --out DIR",
+                               status: .cannotWrite)
+        }
+        do { try TableFileWriter.write(table, to: path, format: .csv, inputs: context.protectedPaths) } catch { throw StageFailure(error) }
+        return path
+    }
+
+    /// A small reference CSV (rates, quotas, a history) read whole.
+    func loadReference(_ path: String, options: CSVOptions = CSVOptions()) throws(StageFailure) -> Table {
+        do {
+            return try CSVFile.open(path, options: options).load().table
+        } catch let e as CRMFlowError {
+            throw StageFailure(e)
+        } catch {
+            throw StageFailure("\(path): \(error)")
+        }
+    }
+
+    /// The rows for which a condition holds (null counts as false).
+    func conditionRows(_ expr: ExprText, _ table: Table, _ context: RunContext, option: String) throws(StageFailure) -> [Bool] {
+        let compiled = try compile(expr, table, option: option, stage: context.stageID)
+        let result = compiled.evaluate(table, env: context.environment)
+        guard case .boolean(let b) = result.column.storage else {
+            throw StageFailure("\(expr.location): \(option) must be true or false, but it gives \(result.column.type.rawValue)", status: .badPipeline)
+        }
+        return (0..<table.rowCount).map { !result.column.isNull($0) && b[$0] }
+    }
+}

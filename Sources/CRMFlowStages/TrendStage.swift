@@ -108,7 +108,7 @@ public struct TrendStage: Stage {
     /// 0.6745 × (v − median) ÷ MAD for each value. When more than half the values are equal the MAD is 0; the mean
     /// absolute deviation is used instead: (v − median) ÷ (1.2533 × MeanAD). Nil when every value is the same.
     public static func robustZ(_ values: [Double]) -> [Double?] {
-        guard let median = FunnelStage.median(values), let mad = FunnelStage.median(values.map { abs($0 - median) }) else { return [] }
+        guard let median = Stats.median(values), let mad = Stats.median(values.map { abs($0 - median) }) else { return [] }
         if mad > 0 { return values.map { 0.6745 * ($0 - median) / mad } }
         let meanAD = values.map { abs($0 - median) }.reduce(0, +) / Double(values.count)
         guard meanAD > 0 else { return values.map { _ in nil } }
@@ -123,12 +123,8 @@ public struct TrendStage: Stage {
         // Rows with a period and a value, in period order.
         var points: [(day: Int32, row: Int, value: Double)] = []
         for r in 0..<table.rowCount {
-            guard let v = FunnelStage.number(ys.value(at: r)) else { continue }
-            switch xs.value(at: r) {
-            case .date(let d): points.append((d, r, v))
-            case .timestamp(let t): points.append((Int32(t / 86_400_000_000), r, v))
-            default: continue
-            }
+            guard let v = ys.value(at: r).asDouble, let d = xs.value(at: r).asDays else { continue }
+            points.append((d, r, v))
         }
         points.sort { $0.day < $1.day }
         let values = points.map(\.value)
@@ -141,14 +137,14 @@ public struct TrendStage: Stage {
         for (i, p) in points.enumerated() {
             func growth(_ base: Double?) -> Value {
                 guard let base, base != 0 else { return .null }
-                return .double(FunnelStage.rounded((p.value - base) / abs(base)))
+                return .double(Stats.rounded((p.value - base) / abs(base)))
             }
             let windowValues = values[max(0, i - window + 1)...i]
-            let movingAvg: Value = windowValues.count == window ? .double(FunnelStage.rounded(windowValues.reduce(0, +) / Double(window), 4)) : .null
+            let movingAvg: Value = windowValues.count == window ? .double(Stats.rounded(windowValues.reduce(0, +) / Double(window), 4)) : .null
             let flagged = z[i].map { abs($0) > threshold } ?? false
             if flagged { anomalies.append(Value.date(p.day).description + String(format: " (robust z %.1f)", z[i]!)) }
-            rows.append([xs.value(at: p.row), .double(p.value), i == 0 ? .null : growth(values[i - 1]), growth(byDay[KPIStage.yearBefore(p.day)]), movingAvg,
-                         .double(FunnelStage.rounded(fit.intercept + fit.slope * Double(i), 4)), z[i].map { .double(FunnelStage.rounded($0, 3)) } ?? .null, .boolean(flagged)])
+            rows.append([xs.value(at: p.row), .double(p.value), i == 0 ? .null : growth(values[i - 1]), growth(byDay[DateMath.addMonths(p.day, -12)]), movingAvg,
+                         .double(Stats.rounded(fit.intercept + fit.slope * Double(i), 4)), z[i].map { .double(Stats.rounded($0, 3)) } ?? .null, .boolean(flagged)])
         }
         var notes: [String] = []
         if let p = fit.p {

@@ -151,10 +151,10 @@ private func col(_ t: Table, _ name: String) -> [String] {
     @Test func weeksStartOnMonday() {
         // 2024-01-03 is a Wednesday; its week starts Monday 2024-01-01.
         let wed = Int32(CivilDate.days(year: 2024, month: 1, day: 3))
-        #expect(Value.date(KPIStage.periodStart(wed, "week")).description == "2024-01-01")
-        #expect(Value.date(KPIStage.periodStart(wed, "quarter")).description == "2024-01-01")
-        #expect(Value.date(KPIStage.nextPeriod(KPIStage.periodStart(wed, "quarter"), "quarter")).description == "2024-04-01")
-        #expect(Value.date(KPIStage.yearBefore(Int32(CivilDate.days(year: 2024, month: 2, day: 29)))).description == "2023-02-28")
+        #expect(Value.date(DateMath.truncate(wed, .week)).description == "2024-01-01")
+        #expect(Value.date(DateMath.truncate(wed, .quarter)).description == "2024-01-01")
+        #expect(Value.date(DateMath.next(DateMath.truncate(wed, .quarter), .quarter)).description == "2024-04-01")
+        #expect(Value.date(DateMath.addMonths(Int32(CivilDate.days(year: 2024, month: 2, day: 29)), -12)).description == "2023-02-28")
     }
 }
 

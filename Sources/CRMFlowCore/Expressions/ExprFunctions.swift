@@ -94,7 +94,8 @@ extension Value {
         default: return nil
         }
     }
-    var asDouble: Double? {
+    /// The value as a number (money in major units), or nil.
+    public var asDouble: Double? {
         switch self {
         case .integer(let i): return Double(i)
         case .double(let d): return d
@@ -102,14 +103,18 @@ extension Value {
         default: return nil
         }
     }
-    var asDays: Int32? {
+    /// Days since the epoch of a date or timestamp (the UTC calendar day), or nil.
+    public var asDays: Int32? {
         switch self {
         case .date(let d): return d
         case .timestamp(let t): return Int32((t >= 0 ? t : t - 86_399_999_999) / 86_400_000_000)
         default: return nil
         }
     }
-    var asMicros: Int64? {
+    /// Days since the epoch with the time of day as a fraction, for a date or timestamp, or nil.
+    public var asFractionalDays: Double? { asMicros.map { Double($0) / 86_400_000_000 } }
+    /// Microseconds since the epoch of a date (midnight UTC) or timestamp, or nil.
+    public var asMicros: Int64? {
         switch self {
         case .date(let d): return Int64(d) * 86_400_000_000
         case .timestamp(let t): return t
@@ -118,17 +123,17 @@ extension Value {
     }
 }
 
-enum DateUnit: String, CaseIterable {
+public enum DateUnit: String, CaseIterable, Sendable {
     case day, week, month, quarter, year
-    init?(text: String) {
+    public init?(text: String) {
         var t = text.lowercased()
         if t.hasSuffix("s") { t.removeLast() }
         self.init(rawValue: t)
     }
 }
 
-enum DateMath {
-    static func addMonths(_ days: Int32, _ months: Int) -> Int32 {
+public enum DateMath {
+    public static func addMonths(_ days: Int32, _ months: Int) -> Int32 {
         let (y, m, d) = CivilDate.components(days: Int(days))
         let total = y * 12 + (m - 1) + months
         let ny = total >= 0 ? total / 12 : (total - 11) / 12
@@ -152,7 +157,8 @@ enum DateMath {
         return (thursday - jan1) / 7 + 1
     }
 
-    static func truncate(_ days: Int32, _ unit: DateUnit) -> Int32 {
+    /// The first day of the period holding `days` (weeks start on Monday).
+    public static func truncate(_ days: Int32, _ unit: DateUnit) -> Int32 {
         let (y, m, _) = CivilDate.components(days: Int(days))
         switch unit {
         case .day: return days
@@ -160,6 +166,17 @@ enum DateMath {
         case .month: return Int32(CivilDate.days(year: y, month: m, day: 1))
         case .quarter: return Int32(CivilDate.days(year: y, month: (m - 1) / 3 * 3 + 1, day: 1))
         case .year: return Int32(CivilDate.days(year: y, month: 1, day: 1))
+        }
+    }
+
+    /// The first day of the period after the one starting at `start`.
+    public static func next(_ start: Int32, _ unit: DateUnit) -> Int32 {
+        switch unit {
+        case .day: return start + 1
+        case .week: return start + 7
+        case .month: return addMonths(start, 1)
+        case .quarter: return addMonths(start, 3)
+        case .year: return addMonths(start, 12)
         }
     }
 
