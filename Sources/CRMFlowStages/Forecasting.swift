@@ -59,9 +59,12 @@ public enum Forecasting {
             let multiplicative = method == .holtWintersMultiplicative
             guard m >= 2, n >= 2 * m + 2 else { return nil }
             if multiplicative, y.contains(where: { $0 <= 0 }) { return nil }
-            let best = optimise(dimensions: 3) { p in holtWinters(y, m: m, alpha: p[0], beta: p[1] * p[0], gamma: p[2] * (1 - p[0]), multiplicative: multiplicative, h: 0).sse }
+            let start = classicalStart(y, m: m, multiplicative: multiplicative)
+            let best = optimise(dimensions: 3) { p in
+                holtWinters(y, m: m, alpha: p[0], beta: p[1] * p[0], gamma: p[2] * (1 - p[0]), multiplicative: multiplicative, h: 0, start: start, keepResiduals: false).sse
+            }
             let alpha = best[0], beta = best[1] * best[0], gamma = best[2] * (1 - best[0])
-            let r = holtWinters(y, m: m, alpha: alpha, beta: beta, gamma: gamma, multiplicative: multiplicative, h: h)
+            let r = holtWinters(y, m: m, alpha: alpha, beta: beta, gamma: gamma, multiplicative: multiplicative, h: h, start: start)
             return Fit(method: method, forecast: r.forecast, residuals: r.residuals, parameters: ["alpha": alpha, "beta": beta, "gamma": gamma], k: 4 + m)
         }
     }
@@ -86,20 +89,54 @@ public enum Forecasting {
         return (sse, residuals, forecast)
     }
 
-    /// Holt-Winters additive or multiplicative seasonality, initialised from the first two seasons (classical
-    /// decomposition start values, as in Hyndman et al. 2008, §2.6.1).
-    static func holtWinters(_ y: [Double], m: Int, alpha: Double, beta: Double, gamma: Double, multiplicative: Bool, h: Int) -> (sse: Double, residuals: [Double], forecast: [Double]) {
-        let first = y[0..<m].reduce(0, +) / Double(m), second = y[m..<(2 * m)].reduce(0, +) / Double(m)
-        var level = first
-        var trend = (second - first) / Double(m)
-        var season = (0..<m).map { multiplicative ? y[$0] / first : y[$0] - first }
+    /// Start values for Holt-Winters from the first two seasons, computed as R's `stats::HoltWinters` does: a classical
+    /// decomposition (centred moving average of order `m`; seasonal figure = mean detrended value per position,
+    /// centred to sum 0 or to average 1), then level and trend from a least-squares line through the defined trend
+    /// values (the intercept at the position before the first of them, and the slope).
+    public static func classicalStart(_ y: [Double], m: Int, multiplicative: Bool) -> (level: Double, trend: Double, season: [Double]) {
+        let window = Array(y.prefix(2 * m))
+        let half = m / 2
+        var trend = [Double?](repeating: nil, count: window.count)
+        for i in half..<max(half, window.count - half) {
+            if m % 2 == 0 {
+                // R's filter c(0.5, 1, …, 1, 0.5) / m over m + 1 values.
+                var sum = 0.5 * (window[i - half] + window[i + half])
+                for j in (i - half + 1)..<(i + half) { sum += window[j] }
+                trend[i] = sum / Double(m)
+            } else {
+                trend[i] = window[(i - half)...(i + half)].reduce(0, +) / Double(m)
+            }
+        }
+        var sums = [Double](repeating: 0, count: m), counts = [Double](repeating: 0, count: m)
+        for (i, t) in trend.enumerated() {
+            guard let t else { continue }
+            sums[i % m] += multiplicative ? window[i] / t : window[i] - t
+            counts[i % m] += 1
+        }
+        var figure = (0..<m).map { counts[$0] > 0 ? sums[$0] / counts[$0] : (multiplicative ? 1 : 0) }
+        let centre = figure.reduce(0, +) / Double(m)
+        figure = figure.map { multiplicative ? $0 / centre : $0 - centre }
+        let defined = trend.compactMap { $0 }
+        let line = TrendStage.linearTrend(defined)
+        // `linearTrend` indexes from 0; R regresses on 1, 2, … and reports the intercept at 0.
+        return (line.intercept - line.slope, line.slope, figure)
+    }
+
+    /// Holt-Winters additive or multiplicative seasonality, fitted from the second season on with `classicalStart`'s
+    /// start values (the same filter and start as R's `HoltWinters`). Returns the final level, trend and the seasonal
+    /// components of the next `m` periods besides the one-step errors and the forecast.
+    static func holtWinters(_ y: [Double], m: Int, alpha: Double, beta: Double, gamma: Double, multiplicative: Bool, h: Int,
+                            start: (level: Double, trend: Double, season: [Double])? = nil, keepResiduals: Bool = true)
+        -> (sse: Double, residuals: [Double], forecast: [Double], level: Double, trend: Double, nextSeason: [Double]) {
+        var (level, trend, season) = start ?? classicalStart(y, m: m, multiplicative: multiplicative)
         var residuals: [Double] = []
+        if keepResiduals { residuals.reserveCapacity(max(0, y.count - m)) }
         var sse = 0.0
         for t in m..<y.count {
             let s = season[t % m]
             let f = multiplicative ? (level + trend) * s : level + trend + s
             let e = y[t] - f
-            residuals.append(e)
+            if keepResiduals { residuals.append(e) }
             sse += e * e
             let newLevel = multiplicative ? alpha * (y[t] / s) + (1 - alpha) * (level + trend) : alpha * (y[t] - s) + (1 - alpha) * (level + trend)
             let newTrend = beta * (newLevel - level) + (1 - beta) * trend
@@ -112,7 +149,7 @@ public enum Forecasting {
             let s = season[(n + step - 1) % m]
             return multiplicative ? (level + Double(step) * trend) * s : level + Double(step) * trend + s
         }
-        return (sse, residuals, forecast)
+        return (sse, residuals, forecast, level, trend, (0..<m).map { season[(n + $0) % m] })
     }
 
     /// Nelder-Mead over the unit cube (parameters clamped to [0.0001, 0.9999]), deterministic start points.

@@ -37,6 +37,32 @@ import Testing
         #expect(abs((2 * r.forecast[0] - r.forecast[1]) - 17661.5) < 0.0001)
     }
 
+    /// Published figures: R's `HoltWinters(AirPassengers, seasonal = "multiplicative")` (stats package, start values from
+    /// a classical decomposition of the first two years) prints alpha 0.2755925, beta 0.03269295, gamma 0.8707292 and
+    /// coefficients a 469.3232206, b 3.0215391, s1…s12 below; `HoltWinters(AirPassengers)` (additive) prints alpha
+    /// 0.2479595, beta 0.03453373, gamma 1 and a 477.827781, b 3.127627, s1…s12 below. Our filter with those parameters
+    /// and our start values must reproduce the coefficients, and our optimiser, searching R's box [0, 1]³ from the
+    /// same start values, must find a fit at least as good (sum of squared one-step errors) as R's.
+    @Test(arguments: [
+        (true, [0.2755925, 0.03269295, 0.8707292], 469.3232206, 3.0215391,
+         [0.9464611, 0.8829239, 0.9717369, 1.0304825, 1.0476884, 1.1805272, 1.3590778, 1.3331706, 1.1083381, 0.9868813, 0.8361333, 0.9209877]),
+        (false, [0.2479595, 0.03453373, 1], 477.827781, 3.127627,
+         [-27.457685, -54.692464, -20.174608, 12.919120, 18.873607, 75.294426, 152.888368, 134.613464, 33.778349, -18.379060, -87.772408, -45.827781]),
+    ])
+    func holtWintersReproducesRsPublishedAirPassengersFit(multiplicative: Bool, parameters: [Double], a: Double, b: Double, s: [Double]) {
+        let r = Forecasting.holtWinters(Self.airPassengers, m: 12, alpha: parameters[0], beta: parameters[1], gamma: parameters[2], multiplicative: multiplicative, h: 12)
+        #expect(abs(r.level - a) < 1e-4)
+        #expect(abs(r.trend - b) < 1e-5)
+        for (ours, published) in zip(r.nextSeason, s) { #expect(abs(ours - published) < (multiplicative ? 1e-6 : 1e-4)) }
+        // The forecast is (a + h·b)·s_h or a + h·b + s_h.
+        #expect(abs(r.forecast[0] - (multiplicative ? (a + b) * s[0] : a + b + s[0])) < 1e-3)
+        let best = Forecasting.optimise(dimensions: 3) { p in
+            Forecasting.holtWinters(Self.airPassengers, m: 12, alpha: p[0], beta: p[1], gamma: p[2], multiplicative: multiplicative, h: 0).sse
+        }
+        let ours = Forecasting.holtWinters(Self.airPassengers, m: 12, alpha: best[0], beta: best[1], gamma: best[2], multiplicative: multiplicative, h: 0).sse
+        #expect(ours <= r.sse * 1.001, "our SSE \(ours) vs R's \(r.sse)")
+    }
+
     @Test func multiplicativeHoltWintersBeatsSeasonalNaiveOnAirPassengers() throws {
         let train = Array(Self.airPassengers.prefix(132)), test = Array(Self.airPassengers.suffix(12))
         let hw = try #require(Forecasting.fit(.holtWintersMultiplicative, train, m: 12, h: 12))
