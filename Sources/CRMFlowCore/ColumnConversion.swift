@@ -56,7 +56,10 @@ public enum ColumnConversion {
                 return .boolean(out)
             case .date:
                 var out = [Int32](repeating: 0, count: n)
+                let isoFirst = formatBytes == nil || formatBytes! == DateParsing.isoFormat
                 for i in 0..<n where valid[i] {
+                    // The common `yyyy-mm-dd` directly; every other shape (and an invalid day) through the scanner.
+                    if isoFirst, let d = DateParsing.isoDay(cell(i)) { out[i] = Int32(d); continue }
                     if let d = dateScan(i)?.days(order: plan.dayOrder) { out[i] = Int32(d) } else { fail(i) }
                 }
                 return .date(out)

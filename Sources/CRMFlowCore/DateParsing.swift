@@ -51,6 +51,20 @@ public enum DateParsing {
 
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
 
+    static let isoFormat = Array("%Y-%m-%d".utf8)
+
+    /// Days since the epoch of exactly `yyyy-mm-dd` (a valid date); nil for any other text.
+    @inline(__always)
+    public static func isoDay(_ p: UnsafeBufferPointer<UInt8>) -> Int? {
+        guard p.count == 10, p[4] == 45, p[7] == 45 else { return nil }
+        var year = 0, month = 0, day = 0
+        for i in 0..<4 { let d = p[i] &- 48; guard d < 10 else { return nil }; year = year * 10 + Int(d) }
+        for i in 5..<7 { let d = p[i] &- 48; guard d < 10 else { return nil }; month = month * 10 + Int(d) }
+        for i in 8..<10 { let d = p[i] &- 48; guard d < 10 else { return nil }; day = day * 10 + Int(d) }
+        guard year >= 1, CivilDate.isValid(year: year, month: month, day: day) else { return nil }
+        return CivilDate.days(year: year, month: month, day: day)
+    }
+
     /// Reads up to `max` digits at `i`.
     @inline(__always)
     static func digits(_ p: UnsafeBufferPointer<UInt8>, _ i: inout Int, max: Int) -> (value: Int, count: Int) {

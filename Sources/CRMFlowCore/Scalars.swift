@@ -56,7 +56,36 @@ public enum Scalars {
         return v
     }
 
-    static let powersOfTen: [Double] = (0...22).map { e in (0..<e).reduce(1.0) { a, _ in a * 10 } }
+    /// 10^e for 0 ≤ e ≤ 22 (exact in a double); a switch rather than a global array, which costs a lazy-init check
+    /// per call in this per-value path.
+    @inline(__always)
+    static func exactPowerOfTen(_ e: Int) -> Double {
+        switch e {
+        case 0: return 1
+        case 1: return 1e1
+        case 2: return 1e2
+        case 3: return 1e3
+        case 4: return 1e4
+        case 5: return 1e5
+        case 6: return 1e6
+        case 7: return 1e7
+        case 8: return 1e8
+        case 9: return 1e9
+        case 10: return 1e10
+        case 11: return 1e11
+        case 12: return 1e12
+        case 13: return 1e13
+        case 14: return 1e14
+        case 15: return 1e15
+        case 16: return 1e16
+        case 17: return 1e17
+        case 18: return 1e18
+        case 19: return 1e19
+        case 20: return 1e20
+        case 21: return 1e21
+        default: return 1e22
+        }
+    }
 
     /// Decimal number `-?digits[.digits][e[+-]digits]`; with `strict`, leading zeros (`007`) are refused.
     public static func double(_ p: UnsafeBufferPointer<UInt8>, strict: Bool = true) -> Double? {
@@ -117,7 +146,7 @@ public enum Scalars {
         guard i == n else { return nil }
         if mantissa < (1 << 53), mantissaDigits <= 15, abs(exponent) <= 22 {
             var v = Double(mantissa)
-            if exponent < 0 { v /= powersOfTen[-exponent] } else { v *= powersOfTen[exponent] }
+            if exponent < 0 { v /= exactPowerOfTen(-exponent) } else { v *= exactPowerOfTen(exponent) }
             return negative ? -v : v
         }
         // NB: outside the exact fast path, defer to the C library for correct rounding.

@@ -36,17 +36,22 @@ final class ChunkParserState {
     let ragged: RaggedPolicy
     let rejectInvalidEncoding: Bool
     let builders: UnsafeMutablePointer<TextColumnBuilder>
-    var field = 0
+    // NB: the per-field and per-row state is only touched by the one thread that parses this chunk, from libcsv's
+    // callbacks; unchecked exclusivity spares a runtime access check on every field.
+    @exclusivity(unchecked) var field = 0
     var extra: [[UInt8]?] = []
-    var line = 0
-    var rowStartLine = 0
-    var lastWasCR = false
-    var rowLines: [Int32] = []
+    @exclusivity(unchecked) var line = 0
+    @exclusivity(unchecked) var rowStartLine = 0
+    @exclusivity(unchecked) var lastWasCR = false
+    @exclusivity(unchecked) var rowLines: [Int32] = []
     var lineBase = 0
     var rejects: [RawReject] = []
     var adjustedRows = 0
-    var rowHasNUL = false
-    var rowHasInvalid = false
+    @exclusivity(unchecked) var rowHasNUL = false
+    @exclusivity(unchecked) var rowHasInvalid = false
+    /// The chunk holds no quote, NUL or non-ASCII byte: no field can hold a line break or bad text, so fields are
+    /// not inspected one by one.
+    @exclusivity(unchecked) var plainText = false
     var invalidUTF8Line: Int?
     /// A column's text in this chunk passed 4 GiB (only a gigantic single record can do that).
     var overflowed = false
@@ -95,7 +100,7 @@ final class ChunkParserState {
         }
         if let data {
             let p = UnsafeRawBufferPointer(start: data, count: length)
-            if length > 0 { inspect(p.bindMemory(to: UInt8.self)) }
+            if length > 0, !plainText { inspect(p.bindMemory(to: UInt8.self)) }
             if field < columnCount, skip[field] {
                 skippedField[field] = Array(p.bindMemory(to: UInt8.self))
                 builders[field].appendNull()
@@ -326,13 +331,15 @@ final class LibCSVParser {
     private var parser = csv_parser()
     let state: ChunkParserState
 
-    init(state: ChunkParserState, delimiter: UInt8, quote: UInt8) {
+    /// `mayHoldBlanks: false` promises the input has no space or tab, so libcsv's trimming cannot change a field and
+    /// its inline space test can stay (the byte-exact space function costs a call per character).
+    init(state: ChunkParserState, delimiter: UInt8, quote: UInt8, mayHoldBlanks: Bool = true) {
         self.state = state
         _ = csv_init(&parser, UInt8(CSV_REPALL_NL | CSV_EMPTY_IS_NULL))
         csv_set_delim(&parser, delimiter)
         csv_set_quote(&parser, quote)
         // NB: libcsv trims spaces and tabs around unquoted fields by default; crmflow keeps data byte-exact.
-        csv_set_space_func(&parser, crmflow_csv_no_space)
+        if mayHoldBlanks { csv_set_space_func(&parser, crmflow_csv_no_space) }
         csv_set_blk_size(&parser, 1 << 16)
     }
 
@@ -369,6 +376,36 @@ final class LibCSVParser {
         }
         _ = csv_fini(&parser, fieldCallback, rowCallback, context)
     }
+}
+
+/// True when the bytes hold no `quote`, NUL or byte of 0x80 and above (8 bytes at a time).
+func isPlainText(_ bytes: UnsafeRawBufferPointer, quote: UInt8) -> Bool {
+    guard let base = bytes.baseAddress else { return true }
+    let n = bytes.count
+    let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+    let quotes = UInt64(quote) &* ones
+    var i = 0
+    var bad: UInt64 = 0
+    while i + 8 <= n {
+        let w = base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let q = w ^ quotes
+        bad |= ((w &- ones) & ~w) | ((q &- ones) & ~q) | w
+        i += 8
+        if i & 4095 == 0, bad & highs != 0 { return false }
+    }
+    if bad & highs != 0 { return false }
+    while i < n {
+        let c = base.load(fromByteOffset: i, as: UInt8.self)
+        if c == 0 || c == quote || c >= 0x80 { return false }
+        i += 1
+    }
+    return true
+}
+
+/// True when the bytes hold a space or a tab.
+func holdsBlanks(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    guard let base = bytes.baseAddress, !bytes.isEmpty else { return false }
+    return memchr(base, 0x20, bytes.count) != nil || memchr(base, 0x09, bytes.count) != nil
 }
 
 /// RFC 4180 quoting of one field.

@@ -129,15 +129,47 @@ extension CSVFile {
         return file.plans(from: merged)
     }
 
+    /// Column plans from the evidence of the file's first `bytes` only, for a streaming read that must type values
+    /// before the rest of the file is seen (a later value that does not fit becomes a reject with its reason).
+    public func sampledPlans(bytes: Int = 1 << 20) throws -> [InferenceResult] {
+        guard needsEvidence else { return plans(from: nil) }
+        struct SampleTaken: Error {}
+        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
+        var merged: [ColumnEvidence] = []
+        var file = self
+        do {
+            try withChunkSize(bytes).readRobustly { f, sequential in
+                file = f
+                try f.readChunks(sequential: sequential, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
+                    merged = e
+                    throw SampleTaken()
+                })
+            }
+        } catch is SampleTaken {}
+        if merged.isEmpty { merged = columnNames.map { _ in ColumnEvidence() } }
+        return file.plans(from: merged)
+    }
+
+    /// Streams typed chunks of about `chunkBytes`: `process` runs concurrently, `consume` in file order with the chunk's
+    /// rejects (absolute lines). `reset` is called before a re-read so the consumer can start over.
+    public func stream<R: Sendable>(plans: [ColumnPlan], chunkBytes: Int, process: @escaping @Sendable (TypedChunk) -> R,
+                                    consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
+        try withChunkSize(chunkBytes).streamChunks(plans: plans, process: process, consume: consume, reset: reset)
+    }
+
     /// Streams typed chunks in order: `process` runs concurrently (format output there), `consume` in order.
     /// `reset` is called before a re-read so the consumer can start over.
     public func stream<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
                                     consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
+        // NB: smaller chunks when streaming: memory is bounded by the chunks in flight, not by the file.
+        try withChunkSize(min(options.chunkSize, 4 << 20)).streamChunks(plans: plans, process: process, consume: consume, reset: reset)
+    }
+
+    func streamChunks<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
+                                   consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
         let names = columnNames
         var first = true
-        // NB: smaller chunks when streaming: memory is bounded by the chunks in flight, not by the file.
-        let streaming = withChunkSize(min(options.chunkSize, 4 << 20))
-        try streaming.readRobustly { f, sequential in
+        try readRobustly { f, sequential in
             if !first { try reset() }
             first = false
             let delimiter = f.dialect.delimiter

@@ -295,7 +295,8 @@ extension CSVFile {
             try work.submit({
                 let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid,
                                              expectedBytes: bytes.count, skip: skip)
-                let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote)
+                state.plainText = bytes.withUnsafeBytes { isPlainText($0, quote: quote) }
+                let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote, mayHoldBlanks: bytes.withUnsafeBytes(holdsBlanks))
                 _ = bytes.withUnsafeBytes { parser.parse($0) }
                 let clean = parser.isAtRecordBoundary
                 if isFinal { parser.finish() }
@@ -326,6 +327,16 @@ extension CSVFile {
     /// The offset just after the last line end at which the quote count from the block start is even; nil if none.
     static func findCut(_ block: [UInt8], quote: UInt8) -> Int? {
         block.withUnsafeBufferPointer { p -> Int? in
+            // Without a quote in the block, the last line end is the cut (memchr and a backward scan, no counting).
+            if let base = p.baseAddress, memchr(base, Int32(quote), p.count) == nil {
+                var i = p.count - 1
+                while i > 0 {
+                    let c = p[i]
+                    if c == 10 || (c == 13 && i + 1 < p.count && p[i + 1] != 10) { return i + 1 }
+                    i -= 1
+                }
+                return nil
+            }
             // Count quotes 8 bytes at a time: a zero byte in (word ^ quotes) marks a quote.
             var quotes = 0
             var k = 0

@@ -100,6 +100,10 @@ public final class Runner: @unchecked Sendable {
     private var running = Set<String>()
     private var remainingConsumers: [String: Int] = [:]
     private var needed: [String: Set<String>] = [:]
+    /// Ingest → the one stage that reads it, when that stage can take it chunk by chunk (see `ChunkConsumer`).
+    private var streamedInto: [String: String] = [:]
+    /// Consumers whose ingest is streaming into them: not scheduled on their own unless the streaming falls back.
+    private var claimed = Set<String>()
     private let start = Date()
     private let finished = DispatchSemaphore(value: 0)
     /// Final outputs kept for callers (tests) when asked.
@@ -171,6 +175,13 @@ public final class Runner: @unchecked Sendable {
         for s in stages {
             remainingConsumers[s.id] = stages.filter { $0.inputs.contains(s.id) }.count
         }
+        for s in stages where options.given[s.id] == nil && s.inputs.count == 1 && (s.stage as? any ChunkConsumer)?.streamsChunks == true {
+            let source = s.inputs[0]
+            guard let decl = stages.first(where: { $0.id == source }), options.given[source] == nil, !keep.contains(source),
+                  remainingConsumers[source] == 1, let ingest = decl.stage as? IngestStage, ingest.canStream else { continue }
+            streamedInto[source] = s.id
+            claimed.insert(s.id)
+        }
         lock.unlock()
         if stages.isEmpty { finished.signal() } else { scheduleReady() }
         finished.wait()
@@ -188,7 +199,7 @@ public final class Runner: @unchecked Sendable {
         var toStart: [StageDeclaration] = []
         lock.lock()
         let stages = selectedStages
-        for s in stages where reports[s.id] == nil && !running.contains(s.id) {
+        for s in stages where reports[s.id] == nil && !running.contains(s.id) && !claimed.contains(s.id) {
             if running.count + toStart.count >= max(1, options.jobs) { break }
             let inputReports = options.given[s.id] != nil ? [] : s.inputs.map { reports[$0] }
             if inputReports.contains(where: { $0 == nil }) { continue }
@@ -205,19 +216,28 @@ public final class Runner: @unchecked Sendable {
         }
         for s in toStart {
             DispatchQueue.global(qos: .userInitiated).async { [self] in
-                let report = execute(s)
                 lock.lock()
-                reports[s.id] = report
-                running.remove(s.id)
-                if case .failed = report.status, options.failFast { cancelled = true }
-                // Free inputs no later stage needs.
-                for input in Set(s.inputs) {
-                    remainingConsumers[input, default: 1] -= 1
-                    if remainingConsumers[input] == 0, !keep.contains(input) { results[input] = nil }
-                }
-                if remainingConsumers[s.id] == 0, !keep.contains(s.id) { results[s.id] = nil }
+                let consumer = streamedInto[s.id].flatMap { id in pipeline.stage(id) }
                 lock.unlock()
-                observer?.stageFinished(report)
+                let done = consumer.map { executeStreaming(s, into: $0) } ?? [execute(s)]
+                lock.lock()
+                for report in done {
+                    guard let decl = pipeline.stage(report.id) else { continue }
+                    reports[decl.id] = report
+                    claimed.remove(decl.id)
+                    if case .failed = report.status, options.failFast { cancelled = true }
+                    // Free inputs no later stage needs.
+                    for input in Set(decl.inputs) {
+                        remainingConsumers[input, default: 1] -= 1
+                        if remainingConsumers[input] == 0, !keep.contains(input) { results[input] = nil }
+                    }
+                    if remainingConsumers[decl.id] == 0, !keep.contains(decl.id) { results[decl.id] = nil }
+                }
+                // A consumer the ingest did not stream into runs on its own.
+                if let c = consumer, reports[c.id] == nil { claimed.remove(c.id) }
+                running.remove(s.id)
+                lock.unlock()
+                for report in done { observer?.stageFinished(report) }
                 scheduleReady()
             }
         }
@@ -225,13 +245,56 @@ public final class Runner: @unchecked Sendable {
 
     private func elapsed() -> Double { Date().timeIntervalSince(start) }
 
-    private func execute(_ decl: StageDeclaration) -> StageReport {
+    private func makeReport(_ decl: StageDeclaration, began: Double, _ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil,
+                            hint: String? = nil) -> StageReport {
+        let ended = elapsed()
+        return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
+                           endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
+                           inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [])
+    }
+
+    private func context(for decl: StageDeclaration) -> RunContext {
+        var context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
+                                 environment: options.environment, threads: options.threadsPerStage,
+                                 isCancelled: { [weak self] in self?.isCancelled ?? true },
+                                 progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
+                                 protectedPaths: inputPaths())
+        lock.lock()
+        context.neededColumns = needed[decl.id]
+        context.maskPII = options.maskPII
+        lock.unlock()
+        return context
+    }
+
+    /// Runs an ingest streaming into the one stage that reads it; both reports, or the ingest's alone when the
+    /// consumer cannot stream these columns (it then runs on its own) or the ingest did not succeed.
+    private func executeStreaming(_ decl: StageDeclaration, into consumerDecl: StageDeclaration) -> [StageReport] {
+        guard let ingest = decl.stage as? IngestStage, let consumer = consumerDecl.stage as? any ChunkConsumer else { return [execute(decl)] }
+        let began = elapsed()
+        if isCancelled { return [makeReport(decl, began: began, .cancelled)] }
+        observer?.stageStarted(decl.id, kind: decl.kind)
+        let outcome: (StageResult, Result<StageResult, StageFailure>)?
+        do {
+            outcome = try ingest.stream(into: consumer, context(for: decl), context(for: consumerDecl))
+        } catch {
+            if isCancelled { return [makeReport(decl, began: began, .cancelled)] }
+            return [makeReport(decl, began: began, .failed(error.message), hint: error.hint)]
+        }
+        guard let (own, next) = outcome else { return [execute(decl, announce: false)] }
+        if isCancelled { return [makeReport(decl, began: began, .cancelled, own)] }
+        let first = complete(decl, own, began: began)
+        guard case .succeeded = first.status else { return [first] }
+        observer?.stageStarted(consumerDecl.id, kind: consumerDecl.kind)
+        switch next {
+        case .failure(let error): return [first, makeReport(consumerDecl, began: began, .failed(error.message), hint: error.hint)]
+        case .success(let result): return [first, complete(consumerDecl, result, began: began)]
+        }
+    }
+
+    private func execute(_ decl: StageDeclaration, announce: Bool = true) -> StageReport {
         let began = elapsed()
         func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil) -> StageReport {
-            let ended = elapsed()
-            return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
-                               endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
-                               inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [])
+            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint)
         }
         lock.lock()
         let wasCancelled = cancelled
@@ -251,23 +314,23 @@ public final class Runner: @unchecked Sendable {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
         } else {
             guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
-            observer?.stageStarted(decl.id, kind: decl.kind)
-            var context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
-                                     environment: options.environment, threads: options.threadsPerStage,
-                                     isCancelled: { [weak self] in self?.isCancelled ?? true },
-                                     progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
-                                     protectedPaths: inputPaths())
-            lock.lock()
-            context.neededColumns = needed[decl.id]
-            context.maskPII = options.maskPII
-            lock.unlock()
+            if announce { observer?.stageStarted(decl.id, kind: decl.kind) }
             do {
-                result = try stage.run(inputs, context)
+                result = try stage.run(inputs, context(for: decl))
             } catch {
                 if isCancelled { return report(.cancelled) }
                 return report(.failed(error.message), hint: error.hint)
             }
             if isCancelled { return report(.cancelled, result) }
+        }
+        return complete(decl, result, began: began)
+    }
+
+    /// Applies the stage's error policy and budget to its result, writes its rejects file and keeps its output.
+    private func complete(_ decl: StageDeclaration, _ result: StageResult, began: Double) -> StageReport {
+        var result = result
+        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil) -> StageReport {
+            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint)
         }
         // The stage's error policy decides what its rejects become.
         var failure: String?

@@ -43,7 +43,7 @@ public struct IngestStage: Stage {
     let displayPath: String
     let pathLocation: SourceLocation
     let format: FileFormat?
-    let options: CSVOptions
+    var options: CSVOptions
     let declared: [Declared]
     /// Canonical name → header variants.
     let aliases: [(canonical: String, variants: [String])]
@@ -198,22 +198,8 @@ public struct IngestStage: Stage {
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
                 lines = (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             default:
-                var o = options
-                if o.threads == 0 { o.threads = context.threads }
-                let file = try CSVFile.open(full, options: o)
-                let missing = unknownDeclared(raw: file.columnNames)
-                if let d = missing.first {
-                    throw StageFailure("\(d.location): declared column '\(d.name)' is not in the header of '\(path)'",
-                                       hint: "columns: " + file.columnNames.joined(separator: ", "), status: .badPipeline)
-                }
-                o.declared = declaredPlans(raw: file.columnNames)
-                // Columns no later stage reads are not stored (declared ones are, so their values are still checked).
-                if let needed = context.neededColumns {
-                    let finals = finalNames(file.columnNames)
-                    o.skipColumns = Set(file.columnNames.indices.filter { !needed.contains(finals[$0]) && o.declared[file.columnNames[$0]] == nil })
-                }
-                skipped = Set(o.skipColumns.map { file.columnNames[$0] })
-                let typedFile = try CSVFile.open(full, options: o)
+                let typedFile: CSVFile
+                (typedFile, skipped) = try openCSV(context)
                 loaded = try typedFile.load(progress: context.progress)
                 lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             }
@@ -224,15 +210,7 @@ public struct IngestStage: Stage {
         } catch {
             throw StageFailure("\(path): \(error)")
         }
-        let names = finalNames(loaded.table.schema.names)
-        var seen: [String: Int] = [:]
-        for (i, n) in names.enumerated() {
-            if let j = seen[n] {
-                throw StageFailure("columns \(j + 1) and \(i + 1) of '\(path)' both become '\(n)' after aliases and renames",
-                                   hint: "give one of them another name under columns:", status: .badPipeline)
-            }
-            seen[n] = i
-        }
+        let names = try uniqueFinalNames(loaded.table.schema.names)
         let schema = Schema(zip(names, loaded.table.schema.fields).map { Field(name: $0, type: $1.type) })
         let table = Table(schema: schema, columns: loaded.table.columns, rowCount: loaded.table.rowCount)
         var notes = loaded.headerNotes
@@ -245,5 +223,106 @@ public struct IngestStage: Stage {
             accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
                                    removed: ["padded": 0]),
             notes: notes, inputFiles: [full])
+    }
+
+    /// Opens the CSV file with the declared column types, not storing columns no later stage reads.
+    func openCSV(_ context: RunContext) throws -> (CSVFile, skipped: Set<String>) {
+        let full = context.inputPath(path)
+        var o = options
+        if o.threads == 0 { o.threads = context.threads }
+        let file = try CSVFile.open(full, options: o)
+        let missing = unknownDeclared(raw: file.columnNames)
+        if let d = missing.first {
+            throw StageFailure("\(d.location): declared column '\(d.name)' is not in the header of '\(path)'",
+                               hint: "columns: " + file.columnNames.joined(separator: ", "), status: .badPipeline)
+        }
+        o.declared = declaredPlans(raw: file.columnNames)
+        // Columns no later stage reads are not stored (declared ones are, so their values are still checked).
+        if let needed = context.neededColumns {
+            let finals = finalNames(file.columnNames)
+            o.skipColumns = Set(file.columnNames.indices.filter { !needed.contains(finals[$0]) && o.declared[file.columnNames[$0]] == nil })
+        }
+        return (try CSVFile.open(full, options: o), Set(o.skipColumns.map { file.columnNames[$0] }))
+    }
+
+    /// The final column names, which must be distinct after aliases and renames.
+    func uniqueFinalNames(_ raw: [String]) throws(StageFailure) -> [String] {
+        let names = finalNames(raw)
+        var seen: [String: Int] = [:]
+        for (i, n) in names.enumerated() {
+            if let j = seen[n] {
+                throw StageFailure("columns \(j + 1) and \(i + 1) of '\(path)' both become '\(n)' after aliases and renames",
+                                   hint: "give one of them another name under columns:", status: .badPipeline)
+            }
+            seen[n] = i
+        }
+        return names
+    }
+
+    /// True when the file is CSV (JSON is read whole).
+    public var canStream: Bool { format != .json && format != .ndjson }
+
+    /// Reads the file chunk by chunk into `consumer` instead of into a table, so the rows are never all in memory.
+    /// Returns this stage's result (an empty table; accounting, rejects and notes as usual) and the consumer's, or nil
+    /// when the consumer cannot take these columns chunk by chunk (the caller then runs both stages as usual).
+    /// Types come from the first MiB of the file (declared ones as declared); a later value that does not fit its
+    /// column's type is a reject with its line and reason.
+    public func stream<C: ChunkConsumer>(into consumer: C, _ context: RunContext, _ consumerContext: RunContext)
+        throws(StageFailure) -> (StageResult, Result<StageResult, StageFailure>)? {
+        let full = context.inputPath(path)
+        do {
+            Trace.mark("stream: start")
+            let (file, skipped) = try openCSV(context)
+            let names = try uniqueFinalNames(file.columnNames)
+            Trace.mark("stream: opened")
+            let sampled = try file.sampledPlans()
+            Trace.mark("stream: sampled")
+            var byName: [String: ColumnPlan] = [:]
+            for (c, name) in names.enumerated() where !skipped.contains(file.columnNames[c]) { byName[name] = sampled[c].plan }
+            guard let wanted = consumer.chunkPlans(sampled: byName) else { return nil }
+            let plans = names.indices.map { wanted[names[$0]] ?? (skipped.contains(file.columnNames[$0]) ? ColumnPlan(type: .string) : sampled[$0].plan) }
+            let schema = Schema(zip(names, plans).map { Field(name: $0, type: $1.type) })
+            var totals = consumer.emptyTotals()
+            var rejects: [Reject] = []
+            var read = 0, streamed = 0, adjusted = 0
+            try file.stream(plans: plans, chunkBytes: options.chunkSize, process: { chunk -> (C.Partial, Int, Int, Int) in
+                let t = Table(schema: Schema(zip(names, chunk.table.columns).map { Field(name: $0, type: $1.type) }), columns: chunk.table.columns,
+                              rowCount: chunk.table.rowCount)
+                return (consumer.partial(t), chunk.table.rowCount, chunk.recordsRead, chunk.adjustedRows)
+            }, consume: { r, chunkRejects in
+                try context.checkCancelled()
+                consumer.add(r.0, to: &totals)
+                streamed += r.1
+                read += r.2
+                adjusted += r.3
+                rejects.append(contentsOf: chunkRejects.map { var x = $0; x.source = displayPath; return x })
+                context.progress(read)
+            }, reset: {
+                totals = consumer.emptyTotals()
+                rejects = []
+                read = 0; streamed = 0; adjusted = 0
+            })
+            Trace.mark("stream: read")
+            var notes = file.headerNotes
+            for (c, name) in names.enumerated() where wanted[name] != nil {
+                let p = plans[c]
+                notes.append("column '\(name)': read as \(p.type.rawValue)\(p.format.map { " (\($0))" } ?? "")\(p.isDeclared ? " (declared)" : " (from the first MiB)")")
+            }
+            if adjusted > 0 { notes.append("\(adjusted) ragged rows were padded or truncated (ragged: pad)") }
+            notes.append("streamed into the next stage chunk by chunk (the rows are not held in memory)")
+            let own = StageResult(data: StageData(table: Table(emptyWith: schema)), rejects: rejects,
+                                  accounting: Accounting(rowsIn: read, rowsOut: streamed, rejected: rejects.count, removed: ["padded": 0]),
+                                  notes: notes, inputFiles: [full])
+            let next: Result<StageResult, StageFailure>
+            do { next = .success(try consumer.finish(totals, rowsIn: streamed, plans: wanted, consumerContext)) } catch { next = .failure(error) }
+            Trace.mark("stream: finished")
+            return (own, next)
+        } catch let e as CRMFlowError {
+            throw StageFailure(e)
+        } catch let e as StageFailure {
+            throw e
+        } catch {
+            throw StageFailure("\(path): \(error)")
+        }
     }
 }

@@ -144,21 +144,72 @@ public struct SegmentStage: Stage {
         return table.first { $0.1.contains(r) && $0.2.contains(f) }?.0 ?? "Lost"
     }
 
+    /// Per-customer totals of some transactions: last purchase day, purchases and amount; rows without a customer,
+    /// date or amount are counted as skipped.
+    public struct RFMTotals: Sendable {
+        var ids: [Value] = []
+        var last: [Int32] = []
+        var count: [Int] = []
+        var total: [Double] = []
+        var skipped = 0
+        /// Customer → index, kept while chunks are added.
+        var index: [Value: Int] = [:]
+
+        mutating func add(_ other: RFMTotals) {
+            skipped += other.skipped
+            if ids.isEmpty, index.isEmpty {
+                (ids, last, count, total) = (other.ids, other.last, other.count, other.total)
+                index.reserveCapacity(ids.count * 2)
+                for (i, id) in ids.enumerated() { index[id] = i }
+                return
+            }
+            for (j, id) in other.ids.enumerated() {
+                if let i = index[id] {
+                    last[i] = max(last[i], other.last[j])
+                    count[i] += other.count[j]
+                    total[i] += other.total[j]
+                } else {
+                    index[id] = ids.count
+                    ids.append(id); last.append(other.last[j]); count.append(other.count[j]); total.append(other.total[j])
+                }
+            }
+        }
+    }
+
+    func rfmTotals(ids: Column, dates: Column, amounts: Column, rowCount: Int) -> RFMTotals {
+        let grouping = Grouping.make(keys: [ids], rowCount: rowCount)
+        let g = grouping.groupCount
+        var t = RFMTotals(last: [Int32](repeating: Int32.min, count: g), count: [Int](repeating: 0, count: g), total: [Double](repeating: 0, count: g))
+        // NB: the common shapes (a date column, a double column) read their arrays directly, not through `Value`.
+        let dayArray: [Int32]? = if case .date(let a) = dates.storage { a } else { nil }
+        let amountArray: [Double]? = if case .double(let a) = amounts.storage { a } else { nil }
+        for r in 0..<rowCount {
+            guard !ids.isNull(r), !dates.isNull(r), !amounts.isNull(r),
+                  let d = dayArray.map({ $0[r] }) ?? dates.value(at: r).asDays,
+                  let a = amountArray.map({ $0[r] }) ?? amounts.value(at: r).asDouble else { t.skipped += 1; continue }
+            let k = Int(grouping.groupOfRow[r])
+            t.last[k] = max(t.last[k], d)
+            t.count[k] += 1
+            t.total[k] += a
+        }
+        // Groups with at least one usable purchase.
+        let used = (0..<g).filter { t.count[$0] > 0 }
+        t.ids = used.map { ids.value(at: grouping.firstRow[$0]) }
+        t.last = used.map { t.last[$0] }
+        t.count = used.map { t.count[$0] }
+        t.total = used.map { t.total[$0] }
+        return t
+    }
+
     func rfm(_ table: Table, _ context: RunContext) throws(StageFailure) -> StageResult {
         let ids = try column(customer, table), dates = try column(date, table), amounts = try column(amount, table)
-        let grouping = Grouping.make(keys: [ids], rowCount: table.rowCount)
-        let g = grouping.groupCount
-        var last = [Int32](repeating: Int32.min, count: g), count = [Int](repeating: 0, count: g), total = [Double](repeating: 0, count: g)
-        var skipped = 0
-        for r in 0..<table.rowCount {
-            guard !ids.isNull(r), let d = dates.value(at: r).asDays, let a = amounts.value(at: r).asDouble else { skipped += 1; continue }
-            let k = Int(grouping.groupOfRow[r])
-            last[k] = max(last[k], d)
-            count[k] += 1
-            total[k] += a
-        }
+        return try rfmResult(rfmTotals(ids: ids, dates: dates, amounts: amounts, rowCount: table.rowCount), idType: ids.type, rowsIn: table.rowCount, context)
+    }
+
+    func rfmResult(_ totals: RFMTotals, idType: DataType, rowsIn n: Int, _ context: RunContext) throws(StageFailure) -> StageResult {
+        let (last, count, total, skipped) = (totals.last, totals.count, totals.total, totals.skipped)
         // Customers in id order (the tie rule), those with at least one usable purchase.
-        let customers = (0..<g).filter { count[$0] > 0 }.sorted { compareValues(ids.value(at: grouping.firstRow[$0]), ids.value(at: grouping.firstRow[$1])) < 0 }
+        let customers = totals.ids.indices.sorted { compareValues(totals.ids[$0], totals.ids[$1]) < 0 }
         let asOf = context.environment.asOf
         let recency = customers.map { Double(Int(asOf) - Int(last[$0])) }
         let frequency = customers.map { Double(count[$0]) }
@@ -169,7 +220,7 @@ public struct SegmentStage: Stage {
         let revenueTotal = customers.reduce(0.0) { $0 + total[$1] }
         for (i, c) in customers.enumerated() {
             let name = Self.segmentName(r: r[i], f: f[i])
-            rows.append([ids.value(at: grouping.firstRow[c]), .integer(Int64(recency[i])), .integer(Int64(frequency[i])), .double(Stats.rounded(money[i], 2)),
+            rows.append([totals.ids[c], .integer(Int64(recency[i])), .integer(Int64(frequency[i])), .double(Stats.rounded(money[i], 2)),
                          .integer(Int64(r[i])), .integer(Int64(f[i])), .integer(Int64(m[i])), .string("\(r[i])\(f[i])\(m[i])"), .string(name)])
             var p = profile[name] ?? (0, 0, 0, 0)
             p.n += 1; p.revenue += total[c]; p.recency += recency[i]; p.frequency += frequency[i]
@@ -187,9 +238,8 @@ public struct SegmentStage: Stage {
                                       .double(Stats.rounded(p.revenue / Double(p.n), 2))]
                                  })
         let profilePath = try writeSideTable(profileTable, suffix: "profile", context)
-        let fields: [(String, DataType)] = [(customer, ids.type), ("recency", .integer), ("frequency", .integer), ("monetary", .double), ("r", .integer), ("f", .integer), ("m", .integer), ("rfm", .string), (output, .string)]
+        let fields: [(String, DataType)] = [(customer, idType), ("recency", .integer), ("frequency", .integer), ("monetary", .double), ("r", .integer), ("f", .integer), ("m", .integer), ("rfm", .string), (output, .string)]
         let out = Table(names: fields.map(\.0), types: fields.map(\.1), rows: rows)
-        let n = table.rowCount
         return StageResult(data: StageData(table: out), accounting: Accounting(rowsIn: n, rowsOut: out.rowCount, removed: ["aggregated": n], added: ["customer": out.rowCount]),
                            notes: notes, outputs: [profilePath])
     }
@@ -352,3 +402,61 @@ public struct SegmentStage: Stage {
     }
 }
 
+
+// MARK: - Streaming RFM
+
+/// RFM reads its transactions chunk by chunk when they come straight from a CSV file: per chunk, totals per customer;
+/// the totals are merged in file order, so memory holds the customers, not the transactions.
+extension SegmentStage: ChunkConsumer {
+    public var streamsChunks: Bool { method == "rfm" }
+
+    public func chunkPlans(sampled: [String: ColumnPlan]) -> [String: ColumnPlan]? {
+        guard method == "rfm", let ids = sampled[customer], let d = sampled[date], var a = sampled[amount] else { return nil }
+        guard d.type == .date || d.type == .timestamp else { return nil }
+        switch a.type {
+        case .double, .money: break
+        // An integer column in the first MiB may hold decimals further on.
+        case .integer where !a.isDeclared: a.type = .double
+        case .integer: break
+        default: return nil
+        }
+        // Ids are kept as text and typed at the end from every distinct id (the same evidence a whole read has).
+        return [customer: ids.isDeclared ? ids : ColumnPlan(type: .string), date: d, amount: a]
+    }
+
+    public func partial(_ chunk: Table) -> RFMTotals {
+        guard let i = chunk.schema.index(of: customer), let d = chunk.schema.index(of: date), let a = chunk.schema.index(of: amount) else {
+            return RFMTotals(skipped: chunk.rowCount)
+        }
+        return rfmTotals(ids: chunk.columns[i], dates: chunk.columns[d], amounts: chunk.columns[a], rowCount: chunk.rowCount)
+    }
+
+    public func emptyTotals() -> RFMTotals { RFMTotals() }
+
+    public func add(_ partial: RFMTotals, to totals: inout RFMTotals) { totals.add(partial) }
+
+    public func finish(_ totals: RFMTotals, rowsIn: Int, plans: [String: ColumnPlan], _ context: RunContext) throws(StageFailure) -> StageResult {
+        var totals = totals
+        totals.index = [:]
+        var idType = plans[customer]?.type ?? .string
+        if plans[customer]?.isDeclared != true {
+            var text = StringBuffer()
+            var evidence = ColumnEvidence()
+            for id in totals.ids {
+                let s = id.description
+                text.append(s)
+                let bytes = Array(s.utf8)
+                bytes.withUnsafeBufferPointer { evidence.observe($0) }
+            }
+            let plan = TypeInference.decide(name: customer, evidence: evidence).plan
+            if plan.type != .string {
+                let outcome = ColumnConversion.convert(text, validity: nil, plan: plan)
+                if outcome.failedRows.isEmpty {
+                    totals.ids = (0..<totals.ids.count).map { outcome.column.value(at: $0) }
+                    idType = plan.type
+                }
+            }
+        }
+        return try rfmResult(totals, idType: idType, rowsIn: rowsIn, context)
+    }
+}

@@ -605,3 +605,23 @@ extension Stage {
         return (0..<table.rowCount).map { !result.column.isNull($0) && b[$0] }
     }
 }
+
+/// A stage that can read its one input chunk by chunk while an `ingest` reads a CSV file, so that input is never
+/// held in memory whole. The runner streams an ingest into such a stage when the ingest has no other reader.
+public protocol ChunkConsumer: Stage {
+    /// What one chunk contributes; computed on worker threads, chunks in any order.
+    associatedtype Partial: Sendable
+    /// The running total of the partials, added in file order on one thread.
+    associatedtype Totals
+    /// False when this configuration needs the whole table (checked before the file is opened).
+    var streamsChunks: Bool { get }
+    /// The plans to read the input's columns with, given the plans inferred from the start of the file (by column
+    /// name); nil when this configuration needs the whole table (the ingest then runs as usual).
+    func chunkPlans(sampled: [String: ColumnPlan]) -> [String: ColumnPlan]?
+    func partial(_ chunk: Table) -> Partial
+    func emptyTotals() -> Totals
+    func add(_ partial: Partial, to totals: inout Totals)
+    /// The stage's result from the totals of `rowsIn` streamed rows.
+    /// `plans` are the ones the chunks were read with (by column name).
+    func finish(_ totals: Totals, rowsIn: Int, plans: [String: ColumnPlan], _ context: RunContext) throws(StageFailure) -> StageResult
+}

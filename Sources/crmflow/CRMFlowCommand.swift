@@ -16,6 +16,8 @@ struct CRMFlowMain {
         // are reused instead of being mapped and unmapped per chunk, which cost a page fault per 4 KiB; whole-table
         // columns are larger than the threshold and go straight to mmap.
         _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
+        // NB: and freed chunk memory is kept for the next chunk rather than handed back at once (same page faults).
+        _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
         #endif
         do {
             var command = try CRMFlow.parseAsRoot()

@@ -91,3 +91,65 @@ private func segment(_ body: String, _ input: Table, threads: Int = 2) throws ->
         #expect(r.notes == ["Enterprise: 1 rows", "Mid-market: 1 rows", "SMB: 2 rows"])
     }
 }
+
+/// RFM straight from a CSV file: the ingest streams chunks into the segment stage (nothing held but the customers).
+@Suite struct StreamingRFMTests {
+    /// Seeded transactions: `customers` ids, dates in 2023-2024, amounts with cents; `bad` maps a row index to a line
+    /// text that replaces it.
+    static func writeTransactions(rows: Int, customers: Int, seed: UInt64, bad: [Int: String] = [:]) throws -> String {
+        var rng = SplitMix64(seed: seed)
+        func pad(_ v: Int, _ w: Int) -> String { String(repeating: "0", count: max(0, w - String(v).count)) + String(v) }
+        var text = "customer_id,date,amount\n"
+        for i in 0..<rows {
+            if let b = bad[i] { text += b + "\n"; continue }
+            let c = Int(rng.next() % UInt64(customers))
+            let day = 19_358 + Int(rng.next() % 731)
+            let d = CivilDate.components(days: day)
+            let cents = 500 + Int(rng.next() % 50_000)
+            text += "C\(pad(c, 5)),\(pad(d.year, 4))-\(pad(d.month, 2))-\(pad(d.day, 2)),\(cents / 100).\(pad(cents % 100, 2))\n"
+        }
+        let path = Paths.scratch("transactions.csv")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func pipeline(_ path: String) -> String {
+        "  tx:\n    ingest: { path: \"\(path)\" }\n  rfm:\n    segment: { input: tx, method: rfm }\n"
+    }
+
+    @Test func streamedRFMEqualsTheWholeTableRunAcrossManySmallChunks() throws {
+        let path = try Self.writeTransactions(rows: 40_000, customers: 3_000, seed: 7)
+        // Whole table: keeping the ingest's output turns streaming off.
+        let (_, whole) = try runStages(Self.pipeline(path), keep: ["tx", "rfm"])
+        let (p, _) = load("pipeline: t\nstages:\n" + Self.pipeline(path), checkSchemas: false)
+        var ingest = try #require(p?.stage("tx")?.stage as? IngestStage)
+        let segment = try #require(p?.stage("rfm")?.stage as? SegmentStage)
+        ingest.options.chunkSize = 16 << 10  // about 50 chunks
+        let context = RunContext(stageID: "tx", outputDirectory: Paths.scratch("stream"), baseDirectory: Paths.packageRoot.path, environment: asOf, threads: 3)
+        let (own, next) = try #require(try ingest.stream(into: segment, context, context))
+        let streamed = try next.get()
+        #expect(rendered(streamed.data.table) == rendered(whole["rfm"]))
+        #expect(streamed.data.table.rowCount == 3_000)
+        #expect(own.accounting.rowsIn == 40_000 && own.accounting.rowsOut == 40_000 && own.accounting.balances)
+        #expect(own.notes.contains { $0.contains("streamed") })
+    }
+
+    @Test func theRunnerStreamsAndBadRowsPastTheSampleAreRejectsWithTheirLines() throws {
+        // Rows past the first MiB that do not fit the sampled types: an impossible date, a word for an amount, and a
+        // ragged row; each is a reject with its physical line, and the rest are scored.
+        let bad = [60_000: "C00001,2024-02-30,10.00", 60_001: "C00002,2024-03-01,n/a", 60_002: "C00003,2024-03-01"]
+        let path = try Self.writeTransactions(rows: 60_010, customers: 500, seed: 11, bad: bad)
+        let out = Paths.scratch("stream-run")
+        let (report, outputs) = try runStages(Self.pipeline(path), keep: ["rfm"], outputDirectory: out)
+        #expect(report.accountingProblems.isEmpty)
+        let tx = try #require(report.stages.first { $0.id == "tx" }), rfm = try #require(report.stages.first { $0.id == "rfm" })
+        guard case .succeeded = rfm.status else { Issue.record("rfm: \(rfm.status)"); return }
+        #expect(tx.notes.contains { $0.contains("streamed") })
+        #expect(tx.accounting?.rowsIn == 60_010 && tx.accounting?.rejected == 3 && tx.accounting?.rowsOut == 60_007)
+        #expect(rfm.accounting?.rowsIn == 60_007)
+        let rejects = try String(contentsOfFile: try #require(tx.rejectsFile), encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(rejects.map { $0.split(separator: ",")[1] } == ["60002", "60003", "60004"])
+        #expect(rejects.first?.contains("2024-02-30") == true)
+        #expect(try #require(outputs["rfm"]).rowCount == 500)
+    }
+}
