@@ -173,10 +173,11 @@ public struct ForecastStage: Stage {
             var rows = zip(periods, y).map { group + [.date($0), .string("actual"), .double(Stats.rounded($1, 2)), .null, .null, .null, .null, .null] }
             if let fit {
                 var next = last
+                let spread = fit.spread(h: fit.forecast.count, m: self.seasonLength, n: y.count)
                 for (h, f) in fit.forecast.enumerated() {
                     next = DateMath.next(next, self.unit)
-                    // Approximate intervals: one-step residual deviation growing with the square root of the horizon.
-                    let sd = fit.sigma * Double(h + 1).squareRoot()
+                    // Normal intervals: the one-step residual deviation times the method's spread at this horizon.
+                    let sd = fit.sigma * spread[h]
                     rows.append(group + [.date(next), .string("forecast"), .double(Stats.rounded(f, 2)),
                                          .double(Stats.rounded(f - 1.2816 * sd, 2)), .double(Stats.rounded(f + 1.2816 * sd, 2)),
                                          .double(Stats.rounded(f - 1.96 * sd, 2)), .double(Stats.rounded(f + 1.96 * sd, 2)), .string(fit.method.rawValue)])

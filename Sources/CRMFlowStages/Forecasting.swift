@@ -26,6 +26,46 @@ public enum Forecasting {
             guard n > 1 else { return 0 }
             return (residuals.reduce(0) { $0 + $1 * $1 } / n).squareRoot()
         }
+
+        /// The forecast error's standard deviation at horizons 1…h as a multiple of `sigma`, as each method's model
+        /// gives it (Hyndman & Athanasopoulos, *Forecasting: Principles and Practice*, 3rd ed., §5.5 for the
+        /// benchmarks; Hyndman et al. 2008, Table 6.1, class 1, for exponential smoothing: 1 + Σ c_j² over j < h):
+        /// naive √h; seasonal naive √(⌊(h−1)/m⌋+1); linear trend the regression prediction interval; damped Holt
+        /// c_j = α + β·(φ+…+φ^j); Holt-Winters c_j = α + αβ*·j + γ*(1−α)·[j a multiple of m] (exact for the additive
+        /// model, used as an approximation for the multiplicative one); moving average √h (no model; conservative).
+        public func spread(h: Int, m: Int, n: Int) -> [Double] {
+            let p = parameters
+            func smoothing(_ c: (Int) -> Double) -> [Double] {
+                var sum = 0.0
+                return (1...max(h, 1)).prefix(h).map { step in
+                    if step > 1 { let cj = c(step - 1); sum += cj * cj }
+                    return (1 + sum).squareRoot()
+                }
+            }
+            switch method {
+            case .naive, .movingAverage:
+                return (1...max(h, 1)).prefix(h).map { Double($0).squareRoot() }
+            case .seasonalNaive:
+                return (1...max(h, 1)).prefix(h).map { Double(($0 - 1) / max(m, 1) + 1).squareRoot() }
+            case .linearTrend:
+                let nd = Double(n), mean = (nd - 1) / 2
+                let sxx = (0..<n).reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) }
+                return (1...max(h, 1)).prefix(h).map { step in
+                    let x = Double(n - 1 + step)
+                    return (1 + 1 / nd + (sxx > 0 ? (x - mean) * (x - mean) / sxx : 0)).squareRoot()
+                }
+            case .holt:
+                let alpha = p["alpha"] ?? 0, beta = p["beta"] ?? 0, phi = p["phi"] ?? 1
+                return smoothing { j in
+                    var damp = 0.0, power = 1.0
+                    for _ in 0..<j { power *= phi; damp += power }
+                    return alpha + beta * damp
+                }
+            case .holtWintersAdditive, .holtWintersMultiplicative:
+                let alpha = p["alpha"] ?? 0, beta = p["beta"] ?? 0, gamma = p["gamma"] ?? 0
+                return smoothing { j in alpha + alpha * beta * Double(j) + (j % max(m, 1) == 0 ? gamma * (1 - alpha) : 0) }
+            }
+        }
     }
 
     /// Fits `method` to `y` (season length `m`) and forecasts `h` periods.

@@ -63,6 +63,26 @@ import Testing
         #expect(ours <= r.sse * 1.001, "our SSE \(ours) vs R's \(r.sse)")
     }
 
+    /// Interval widths follow each method's model: h-step standard deviation ÷ σ.
+    @Test func intervalSpreadsFollowTheMethodsModels() {
+        func fit(_ m: Forecasting.Method, _ p: [String: Double] = [:]) -> Forecasting.Fit {
+            Forecasting.Fit(method: m, forecast: [], residuals: [], parameters: p, k: 0)
+        }
+        func close(_ a: [Double], _ b: [Double]) -> Bool { a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) < 1e-12 } }
+        #expect(close(fit(.naive).spread(h: 3, m: 12, n: 30), [1, 2.0.squareRoot(), 3.0.squareRoot()]))
+        // Seasonal naive: the error grows once per season (h = 13 is the second season).
+        #expect(close(Array(fit(.seasonalNaive).spread(h: 13, m: 12, n: 30).suffix(2)), [1, 2.0.squareRoot()]))
+        // Linear trend on t = 0…9: 1 + 1/n + (t_h − t̄)² / Sxx, with t̄ = 4.5, Sxx = 82.5.
+        #expect(close(fit(.linearTrend).spread(h: 1, m: 12, n: 10), [(1 + 0.1 + 5.5 * 5.5 / 82.5).squareRoot()]))
+        // Undamped Holt with β = 0 is simple exponential smoothing: 1 + (h − 1)α².
+        #expect(close(fit(.holt, ["alpha": 0.5, "beta": 0, "phi": 1]).spread(h: 3, m: 12, n: 30), [1, 1.25.squareRoot(), 1.5.squareRoot()]))
+        // Holt-Winters additive, m = 2: c1 = α + αβ*, c2 = α + 2αβ* + γ*(1 − α) (R's predict.HoltWinters uses the same ψ weights).
+        let (a, b, g) = (0.3, 0.1, 0.2)
+        let c1 = a + a * b, c2 = a + 2 * a * b + g * (1 - a)
+        #expect(close(fit(.holtWintersAdditive, ["alpha": a, "beta": b, "gamma": g]).spread(h: 3, m: 2, n: 30),
+                      [1, (1 + c1 * c1).squareRoot(), (1 + c1 * c1 + c2 * c2).squareRoot()]))
+    }
+
     @Test func multiplicativeHoltWintersBeatsSeasonalNaiveOnAirPassengers() throws {
         let train = Array(Self.airPassengers.prefix(132)), test = Array(Self.airPassengers.suffix(12))
         let hw = try #require(Forecasting.fit(.holtWintersMultiplicative, train, m: 12, h: 12))
