@@ -40,6 +40,8 @@ public struct StageReport: Sendable {
     public var changes: [CleanChange] = []
     /// A kpi stage's KPIs in the current period.
     public var kpis: [KPIState] = []
+    /// A merge stage's explanation of one record (`crmflow explain`).
+    public var explanation: [String] = []
 }
 
 /// The outcome of a run.
@@ -85,6 +87,8 @@ public final class Runner: @unchecked Sendable {
         public var targets: Set<String>?
         /// Write `<stage>.rejects.csv` files.
         public var writeRejects = true
+        /// The record a merge stage explains (`crmflow explain --id`).
+        public var explainID: String?
         public init() {}
     }
 
@@ -250,7 +254,8 @@ public final class Runner: @unchecked Sendable {
         let ended = elapsed()
         return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                            endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
-                           inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [])
+                           inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [],
+                           explanation: result?.explanation ?? [])
     }
 
     private func context(for decl: StageDeclaration) -> RunContext {
@@ -262,6 +267,7 @@ public final class Runner: @unchecked Sendable {
         lock.lock()
         context.neededColumns = needed[decl.id]
         context.maskPII = options.maskPII
+        context.explainID = options.explainID
         lock.unlock()
         return context
     }

@@ -374,6 +374,8 @@ public struct StageResult: Sendable {
     public var changes: [CleanChange]
     /// A `kpi` stage's KPIs in the current period.
     public var kpis: [KPIState]
+    /// A `merge` stage's explanation of one record's decisions (`crmflow explain`).
+    public var explanation: [String] = []
 
     public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = [],
                 changes: [CleanChange] = [], kpis: [KPIState] = []) {
@@ -424,6 +426,8 @@ public struct RunContext: Sendable {
     public var neededColumns: Set<String>? = nil
     /// Mask personal data (e-mails, phones, names) in examples shown in summaries.
     public var maskPII = false
+    /// `crmflow explain --id`: the record whose matching decisions a `merge` stage should explain.
+    public var explainID: String? = nil
 
     public init(stageID: String, outputDirectory: String, baseDirectory: String, environment: EvalEnvironment, threads: Int,
                 isCancelled: @escaping @Sendable () -> Bool = { false }, progress: @escaping @Sendable (Int) -> Void = { _ in },

@@ -1,20 +1,30 @@
 import ArgumentParser
 import CRMFlowCore
 import CRMFlowIO
+import CRMFlowStages
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write seeded, realistic, messy CRM data for demos and benchmarks.",
         discussion: "The same seed and size always give the same bytes.")
 
-    @Argument(help: "What to generate: contacts.") var kind: String
+    @Argument(help: "What to generate: contacts, or people (customer records with duplicates and an entity_id ground-truth column, for entity resolution).") var kind: String
     @Option(help: "Number of rows.") var rows: Int = 1000
     @Option(help: "Target size instead of --rows, e.g. 1G, 200M.") var size: String?
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(help: "Output file (written atomically).") var out: String
 
     func run() throws {
-        guard kind == "contacts" else { throw CRMFlowError(.usage, "unknown kind '\(kind)'", hint: "use: contacts") }
+        if kind == "people" {
+            // About 2.05 records per person.
+            let (rows, count) = PeopleGenerator.generate(people: max(1, rows * 1000 / 2045), seed: seed)
+            let output = try AtomicOutput(path: out)
+            try output.write(PeopleGenerator.csv(rows))
+            try output.commit()
+            FileHandle.standardError.write("wrote \(count) people records to \(out)\n")
+            return
+        }
+        guard kind == "contacts" else { throw CRMFlowError(.usage, "unknown kind '\(kind)'", hint: "use: contacts or people") }
         var target: Int? = nil
         if let size {
             let unit = size.last.map { String($0).uppercased() } ?? ""

@@ -267,6 +267,32 @@ enum FunctionCatalog {
             return out
         }),
         def("length", 1, 1, "length(text)", "number of characters", fixed(.integer, [.string])) { a, _ in .value(.integer(Int64(a[0].asString?.count ?? 0))) },
+        // record linkage (StringSimilarity): similarities in [0, 1] of lower-cased, trimmed text
+        def("jaro_winkler", 2, 2, "jaro_winkler(a, b)", "Jaro-Winkler similarity (0–1)", fixed(.double, [.string, .string])) { a, _ in
+            .value(.double(StringSimilarity.jaroWinkler(StringSimilarity.scalars(a[0].asString ?? ""), StringSimilarity.scalars(a[1].asString ?? ""))))
+        },
+        def("levenshtein", 2, 2, "levenshtein(a, b)", "Levenshtein edit distance", fixed(.integer, [.string, .string])) { a, _ in
+            .value(.integer(Int64(StringSimilarity.levenshtein(StringSimilarity.scalars(a[0].asString ?? ""), StringSimilarity.scalars(a[1].asString ?? "")))))
+        },
+        def("damerau_levenshtein", 2, 2, "damerau_levenshtein(a, b)", "edit distance counting an adjacent transposition as one edit", fixed(.integer, [.string, .string])) { a, _ in
+            .value(.integer(Int64(StringSimilarity.damerauLevenshtein(StringSimilarity.scalars(a[0].asString ?? ""), StringSimilarity.scalars(a[1].asString ?? "")))))
+        },
+        def("qgram_jaccard", 2, 3, "qgram_jaccard(a, b, [q])", "Jaccard similarity of the q-grams (default q = 2)", fixed(.double, [.string, .string, .integer])) { a, _ in
+            .value(.double(StringSimilarity.qgramJaccard(StringSimilarity.scalars(a[0].asString ?? ""), StringSimilarity.scalars(a[1].asString ?? ""),
+                                                         q: max(1, Int(a.count > 2 ? a[2].asInt ?? 2 : 2)))))
+        },
+        def("token_sort_ratio", 2, 2, "token_sort_ratio(a, b)", "similarity of the words sorted (0–1)", fixed(.double, [.string, .string])) { a, _ in
+            .value(.double(StringSimilarity.tokenSortRatio(a[0].asString ?? "", a[1].asString ?? "")))
+        },
+        def("token_set_ratio", 2, 2, "token_set_ratio(a, b)", "similarity of the word sets (1 when one side's words are all in the other)", fixed(.double, [.string, .string])) { a, _ in
+            .value(.double(StringSimilarity.tokenSetRatio(a[0].asString ?? "", a[1].asString ?? "")))
+        },
+        def("soundex", 1, 1, "soundex(text)", "American Soundex code (letter and three digits)", fixed(.string, [.string]), string { StringSimilarity.soundex($0) }),
+        def("nysiis", 1, 1, "nysiis(text)", "NYSIIS phonetic code", fixed(.string, [.string]), string { StringSimilarity.nysiis($0) }),
+        def("initials", 1, 1, "initials(text)", "the first letter of each word", fixed(.string, [.string]), string { StringSimilarity.initials($0) }),
+        def("nickname_match", 2, 2, "nickname_match(a, b)", "true when two given names are the same or nicknames of one name (Bob ~ Robert)", fixed(.boolean, [.string, .string])) { a, _ in
+            .value(.boolean(Nicknames.equivalent(a[0].asString ?? "", a[1].asString ?? "")))
+        },
         def("substr", 2, 3, "substr(text, start, [length])", "characters from start (1-based)", fixed(.string, [.string, .integer, .integer])) { a, _ in
             let chars = Array(a[0].asString ?? "")
             let start = max(Int(a[1].asInt ?? 1), 1) - 1
