@@ -217,3 +217,34 @@ struct TestPipeline: ParsableCommand {
         if failed > 0 { throw ExitCode(ExitStatus.stageFailed.rawValue) }
     }
 }
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Explain a merge stage's decisions for one record: every candidate pair with its comparison levels and weights, and why it was or was not merged.",
+        discussion: "Runs the stage and the stages it needs (outputs go to --out, default out/<pipeline name>/). The id is the record's id as in the lineage file (source:id when the stage names a source column), or the bare id.")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "The merge stage.") var stage: String
+    @Option(help: "The record id.") var id: String
+    @Option(help: "Directory for outputs (default: out/<pipeline name>).") var out: String?
+
+    func run() throws {
+        let (pipeline, loader) = try arguments.load()
+        guard let decl = pipeline.stage(stage) else {
+            throw CRMFlowError(.usage, "no stage '\(stage)' in \(arguments.pipeline)", hint: "stages: " + pipeline.stages.map(\.id).joined(separator: ", "))
+        }
+        guard decl.kind == "merge" else { throw CRMFlowError(.usage, "stage '\(stage)' is a \(decl.kind) stage; explain needs a merge stage") }
+        var options = Runner.Options()
+        options.outputDirectory = out ?? "out/\(pipeline.name)"
+        options.environment = loader.evalEnvironment
+        options.targets = [stage]
+        options.explainID = id
+        let report = Runner(pipeline: pipeline, options: options).run()
+        guard let r = report.stages.first(where: { $0.id == stage }), case .succeeded = r.status else {
+            FileHandle.standardError.write(RunSummary.table(report))
+            throw ExitCode(report.exitStatus == 0 ? 1 : report.exitStatus)
+        }
+        FileHandle.standardOutput.write(r.explanation.joined(separator: "\n") + "\n")
+    }
+}

@@ -75,17 +75,20 @@ public enum StringSimilarity {
         let n = a.count, m = b.count
         if n == 0 { return m }
         if m == 0 { return n }
-        var d = [[Int]](repeating: [Int](repeating: 0, count: m + 1), count: n + 1)
-        for i in 0...n { d[i][0] = i }
-        for j in 0...m { d[0][j] = j }
+        let w = m + 1
+        // NB: one flat matrix, row-major.
+        var d = [Int](repeating: 0, count: (n + 1) * w)
+        for i in 0...n { d[i * w] = i }
+        for j in 0...m { d[j] = j }
         for i in 1...n {
             for j in 1...m {
                 let cost = a[i - 1] == b[j - 1] ? 0 : 1
-                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
-                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+                var v = min(d[(i - 1) * w + j] + 1, d[i * w + j - 1] + 1, d[(i - 1) * w + j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { v = min(v, d[(i - 2) * w + j - 2] + 1) }
+                d[i * w + j] = v
             }
         }
-        return d[n][m]
+        return d[n * w + m]
     }
 
     /// 1 − distance ÷ the longer length (1 for two empty strings).
@@ -117,19 +120,36 @@ public enum StringSimilarity {
 
     /// Similarity of the two strings with their words sorted.
     public static func tokenSortRatio(_ a: String, _ b: String) -> Double {
-        levenshteinSimilarity(scalars(tokens(a).sorted().joined(separator: " ")), scalars(tokens(b).sorted().joined(separator: " ")))
+        tokenSortRatio(tokens(a).sorted(), tokens(b).sorted())
+    }
+
+    /// Token-sort ratio of words already split and sorted.
+    public static func tokenSortRatio(_ a: [String], _ b: [String]) -> Double {
+        levenshteinSimilarity(scalars(a.joined(separator: " ")), scalars(b.joined(separator: " ")))
     }
 
     /// The best similarity among: common words vs common + the rest of each side (sorted); 1 when one side's words are
     /// all in the other.
     public static func tokenSetRatio(_ a: String, _ b: String) -> Double {
-        let x = Set(tokens(a)), y = Set(tokens(b))
+        tokenSetRatio(Array(Set(tokens(a))).sorted(), Array(Set(tokens(b))).sorted())
+    }
+
+    /// Token-set ratio of distinct words already sorted.
+    public static func tokenSetRatio(_ x: [String], _ y: [String]) -> Double {
         if x.isEmpty || y.isEmpty { return x.isEmpty && y.isEmpty ? 1 : 0 }
-        let common = x.intersection(y).sorted().joined(separator: " ")
-        let restA = x.subtracting(y).sorted().joined(separator: " "), restB = y.subtracting(x).sorted().joined(separator: " ")
-        let ca = [common, restA].filter { !$0.isEmpty }.joined(separator: " "), cb = [common, restB].filter { !$0.isEmpty }.joined(separator: " ")
+        var common: [String] = [], restA: [String] = [], restB: [String] = []
+        var i = 0, j = 0
+        while i < x.count || j < y.count {
+            if j == y.count || (i < x.count && x[i] < y[j]) { restA.append(x[i]); i += 1 }
+            else if i == x.count || y[j] < x[i] { restB.append(y[j]); j += 1 }
+            else { common.append(x[i]); i += 1; j += 1 }
+        }
+        if restA.isEmpty || restB.isEmpty { return common.isEmpty ? 0 : 1 }
+        let c = common.joined(separator: " ")
+        let ca = ([c] + [restA.joined(separator: " ")]).filter { !$0.isEmpty }.joined(separator: " ")
+        let cb = ([c] + [restB.joined(separator: " ")]).filter { !$0.isEmpty }.joined(separator: " ")
         let s = scalars
-        return max(levenshteinSimilarity(s(common), s(ca)), levenshteinSimilarity(s(common), s(cb)), levenshteinSimilarity(s(ca), s(cb)))
+        return max(levenshteinSimilarity(s(c), s(ca)), levenshteinSimilarity(s(c), s(cb)), levenshteinSimilarity(s(ca), s(cb)))
     }
 
     /// American Soundex (the letter and three digits; H and W do not separate equal codes; empty for no letter).
