@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | score | forecast | load runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | score | forecast | merge | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -97,6 +97,22 @@ timed "$score" scikit-learn python3 Benchmarks/score/score_sklearn.py "$SCORE" "
 python3 Benchmarks/score/auc.py "crmflow=$OUT/score/crmflow/scored.csv" "scikit-learn=$OUT/score/sklearn/scored.csv"
 python3 Benchmarks/table.py "$score" scikit-learn "scoring: $SCORE_ROWS closed deals to learn from, $SCORE_ROWS open deals scored"
 rm -f "$score"
+fi
+
+if want merge; then
+# --- 6. Entity resolution (issue 5): generated customers with ground truth, cleaned and merged; pairwise accuracy.
+# The Splink comparison the issue asks for is not written yet, and 1 M records is too slow so far (see the closing
+# note); crmflow alone at 100 k for now (BENCH_PEOPLE="100000 1000000" to try both).
+for PEOPLE in ${BENCH_PEOPLE:-100000}; do
+  PF=bench-data/people-$PEOPLE.csv
+  [ -f "$PF" ] || "$BIN" generate people --rows "$PEOPLE" --seed 7 --out "$PF"
+  rm -rf "$OUT/merge-$PEOPLE" && mkdir -p "$OUT/merge-$PEOPLE"
+  mg=$(mktemp)
+  timed "$mg" crmflow "$BIN" run Benchmarks/merge/merge.yaml --var "data=$PF" --out "$OUT/merge-$PEOPLE" --quiet
+  python3 Benchmarks/merge/accuracy.py "$PF" "$OUT/merge-$PEOPLE/customers.lineage.csv"
+  python3 Benchmarks/table.py "$mg" crmflow "entity resolution: $PEOPLE generated customer records"
+  rm -f "$mg"
+done
 fi
 
 if want forecast; then
