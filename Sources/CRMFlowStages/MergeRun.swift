@@ -2,18 +2,34 @@ import CRMFlowCore
 import CRMFlowIO
 import Foundation
 
-/// What one comparison needs of every record, computed once.
-struct ComparedColumn: Sendable {
+/// What one comparison needs of every record, computed once. A class, read-only once built: the pair loops pass one
+/// reference instead of copying (and retaining) every array per comparison.
+final class ComparedColumn: Sendable {
     /// Normalised text (lower case, accents folded, trimmed; digits only for phones); nil when missing.
-    var text: [String?]
-    var scalars: [[UInt32]]
-    var number: [Double?]
-    var phonetic: [String]
-    var swap: [String?]
+    let text: [String?]
+    let scalars: [[UInt32]]
+    let number: [Double?]
+    let phonetic: [String]
+    let swap: [String?]
     /// Distinct words, sorted (for token ratios).
-    var tokens: [[String]] = []
-    var count: [String: Int] = [:]
-    var nonNull = 0
+    let tokens: [[String]]
+    /// Value counts, for term-frequency adjustment.
+    let count: [String: Int]
+    let nonNull: Int
+
+    init(text: [String?], scalars: [[UInt32]], number: [Double?], phonetic: [String], swap: [String?], tokens: [[String]], tf: Bool) {
+        self.text = text
+        self.scalars = scalars
+        self.number = number
+        self.phonetic = phonetic
+        self.swap = swap
+        self.tokens = tokens
+        var count: [String: Int] = [:]
+        var nonNull = 0
+        if tf { for t in text { if let t { count[t, default: 0] += 1; nonNull += 1 } } }
+        self.count = count
+        self.nonNull = nonNull
+    }
 }
 
 /// A scored candidate pair.
@@ -84,14 +100,9 @@ struct MergeRun {
             var phonetic: [String] = []
             if c.levels.contains(.soundex) { phonetic = text.map { $0.map(StringSimilarity.soundex) ?? "" } }
             if c.levels.contains(.nysiis) { phonetic = text.map { $0.map(StringSimilarity.nysiis) ?? "" } }
-            var compared = ComparedColumn(text: text, scalars: scalars, number: number, phonetic: phonetic, swap: swap)
-            if c.levels.contains(where: { if case .tokenSet = $0 { return true }; if case .tokenSort = $0 { return true }; return false }) {
-                compared.tokens = text.map { $0.map { Array(Set(StringSimilarity.tokens($0))).sorted() } ?? [] }
-            }
-            if c.tf {
-                for t in text { if let t { compared.count[t, default: 0] += 1; compared.nonNull += 1 } }
-            }
-            columns.append(compared)
+            let needsTokens = c.levels.contains { if case .tokenSet = $0 { return true }; if case .tokenSort = $0 { return true }; return false }
+            let tokens = needsTokens ? text.map { $0.map { Array(Set(StringSimilarity.tokens($0))).sorted() } ?? [] } : []
+            columns.append(ComparedColumn(text: text, scalars: scalars, number: number, phonetic: phonetic, swap: swap, tokens: tokens, tf: c.tf))
         }
         return Records(count: keys.count, leftCount: inputs[0].table.rowCount, keys: keys, sources: sources, columns: columns)
     }
@@ -148,10 +159,11 @@ struct MergeRun {
             case .jaroWinkler(let t):
                 if jw == nil { jw = StringSimilarity.jaroWinkler(col.scalars[i], col.scalars[j]) }
                 holds = jw! >= t
-            case .levenshtein(let d): holds = abs(col.scalars[i].count - col.scalars[j].count) <= d && StringSimilarity.levenshtein(col.scalars[i], col.scalars[j]) <= d
-            case .damerau(let d): holds = abs(col.scalars[i].count - col.scalars[j].count) <= d && StringSimilarity.damerauLevenshtein(col.scalars[i], col.scalars[j]) <= d
+            case .levenshtein(let d): holds = StringSimilarity.levenshteinWithin(col.scalars[i], col.scalars[j], d)
+            case .damerau(let d): holds = StringSimilarity.damerauWithin(col.scalars[i], col.scalars[j], d)
             case .tokenSet(let t):
-                if tokenSet == nil { tokenSet = StringSimilarity.tokenSetRatio(col.tokens[i], col.tokens[j]) }
+                // NB: two values with no word in common are below every token-set level (and are not scored).
+                if tokenSet == nil { tokenSet = sharesToken(col.tokens[i], col.tokens[j]) ? StringSimilarity.tokenSetRatio(col.tokens[i], col.tokens[j]) : 0 }
                 holds = tokenSet! >= t
             case .tokenSort(let t): holds = StringSimilarity.tokenSortRatio(col.tokens[i], col.tokens[j]) >= t
             case .qgram(let t): holds = StringSimilarity.qgramJaccard(col.scalars[i], col.scalars[j]) >= t
@@ -169,14 +181,28 @@ struct MergeRun {
         return UInt8(c.levels.count)
     }
 
+    /// True when two sorted word lists have a word in common.
+    static func sharesToken(_ a: [String], _ b: [String]) -> Bool {
+        var i = 0, j = 0
+        while i < a.count && j < b.count {
+            if a[i] == b[j] { return true }
+            if a[i] < b[j] { i += 1 } else { j += 1 }
+        }
+        return false
+    }
+
     static func alike(_ a: String, _ b: String) -> Bool {
         a == b || Nicknames.equivalent(a, b) || StringSimilarity.jaroWinkler(StringSimilarity.scalars(a), StringSimilarity.scalars(b)) >= 0.9
     }
 
     func pattern(_ recs: Records, _ i: Int, _ j: Int) -> UInt64 {
         var p: UInt64 = 0
-        for (k, c) in stage.comparisons.enumerated() {
-            p |= UInt64(Self.level(k, c, recs.columns[k], i, j)) << (8 * UInt64(k))
+        recs.columns.withUnsafeBufferPointer { columns in
+            stage.comparisons.withUnsafeBufferPointer { comparisons in
+                for k in 0..<comparisons.count {
+                    p |= UInt64(Self.level(k, comparisons[k], columns[k], i, j)) << (8 * UInt64(k))
+                }
+            }
         }
         return p
     }
@@ -205,8 +231,11 @@ struct MergeRun {
                 let column = compiled.evaluate(data.table, env: context.environment).column
                 for row in 0..<data.table.rowCount {
                     if column.isNull(row) { keys.append(nil); continue }
-                    let k = Folding.fold(column.value(at: row).description).trimmingCharacters(in: .whitespaces)
-                    keys.append(k.isEmpty ? nil : k)
+                    let folded = Folding.fold(column.value(at: row).description)
+                    // Trimmed of spaces without Foundation (a per-row hot path).
+                    let bytes = folded.utf8
+                    guard let first = bytes.firstIndex(where: { $0 != 32 }), let last = bytes.lastIndex(where: { $0 != 32 }) else { keys.append(nil); continue }
+                    keys.append(first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) ? folded : String(decoding: bytes[first...last], as: UTF8.self))
                 }
             }
             var index: [String: Int32] = [:]

@@ -85,15 +85,20 @@ public struct MergeStage: Stage {
         var isNumeric: Bool { if case .within = self { return true }; if case .withinPercent = self { return true }; return false }
     }
 
-    struct Comparison: Sendable {
-        var column: String
-        var method: String
-        var levels: [Test]
-        var names: [String]
-        var tf: Bool
-        var swapWith: String?
+    /// One compared column (a class: the pair loops pass a reference, not a copy of its arrays).
+    final class Comparison: Sendable {
+        let column: String
+        let method: String
+        let levels: [Test]
+        let names: [String]
+        let tf: Bool
+        let swapWith: String?
         /// Name of the level a comparison falls to when none matches.
         static let otherwise = "different"
+
+        init(column: String, method: String, levels: [Test], names: [String], tf: Bool, swapWith: String?) {
+            (self.column, self.method, self.levels, self.names, self.tf, self.swapWith) = (column, method, levels, names, tf, swapWith)
+        }
     }
 
     static let presets: [String: [String]] = [

@@ -26,6 +26,20 @@ import Testing
         #expect(abs(S.qgramJaccard(S.scalars("ab"), S.scalars("ac")) - 0.2) < 1e-12)
     }
 
+    /// Property: the banded "within d" checks agree with the full distances on random short strings.
+    @Test func bandedEditDistanceChecksAgreeWithTheFullDistances() {
+        var rng = SplitMix64(seed: 3)
+        let alphabet: [UInt32] = Array("abcde".unicodeScalars.map(\.value))
+        for _ in 0..<3_000 {
+            let a = (0..<Int(rng.next() % 8)).map { _ in alphabet[Int(rng.next() % 5)] }
+            let b = (0..<Int(rng.next() % 8)).map { _ in alphabet[Int(rng.next() % 5)] }
+            for d in 0...3 {
+                #expect(S.damerauWithin(a, b, d) == (S.damerauLevenshtein(a, b) <= d), "\(a) \(b) \(d)")
+                #expect(S.levenshteinWithin(a, b, d) == (S.levenshtein(a, b) <= d), "\(a) \(b) \(d)")
+            }
+        }
+    }
+
     /// Soundex codes from the US National Archives' description (Robert, Rupert R163; Ashcraft A261; Tymczak T522; Pfister P236).
     @Test(arguments: [("Robert", "R163"), ("Rupert", "R163"), ("Ashcraft", "A261"), ("Tymczak", "T522"), ("Pfister", "P236"), ("Lee", "L000"), ("", "")])
     func soundex(name: String, code: String) { #expect(S.soundex(name) == code) }

@@ -91,6 +91,47 @@ public enum StringSimilarity {
         return d[n * w + m]
     }
 
+    /// True when the optimal string alignment distance is at most `d`: only the diagonal band |i − j| ≤ d is
+    /// computed, and the scan stops as soon as a whole row exceeds `d`.
+    public static func damerauWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool { bandedWithin(a, b, d, transpositions: true) }
+
+    /// True when the Levenshtein distance is at most `d` (banded, as `damerauWithin`).
+    public static func levenshteinWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool { bandedWithin(a, b, d, transpositions: false) }
+
+    static func bandedWithin(_ a: Scalars, _ b: Scalars, _ d: Int, transpositions: Bool) -> Bool {
+        let n = a.count, m = b.count
+        if abs(n - m) > d { return false }
+        if n == 0 || m == 0 { return max(n, m) <= d }
+        if a == b { return true }
+        let big = d + 1
+        let w = m + 1
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * w) { buf -> Bool in
+            // Rows i − 2, i − 1 and i, rotating.
+            var r0 = buf.baseAddress!, r1 = r0 + w, r2 = r1 + w
+            for j in 0...m { r1[j] = j <= d ? j : big; r0[j] = big }
+            for i in 1...n {
+                let lo = max(1, i - d), hi = min(m, i + d)
+                r2[0] = i <= d ? i : big
+                if lo > 1 { r2[lo - 1] = big }
+                var rowMin = r2[0]
+                if lo <= hi {
+                    for j in lo...hi {
+                        let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                        var v = min(r1[j - 1] + cost, min(r1[j] + 1, r2[j - 1] + 1))
+                        if transpositions, i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { v = min(v, r0[j - 2] + 1) }
+                        v = min(v, big)
+                        r2[j] = v
+                        rowMin = min(rowMin, v)
+                    }
+                }
+                if hi < m { r2[hi + 1] = big }
+                if rowMin > d { return false }
+                (r0, r1, r2) = (r1, r2, r0)
+            }
+            return r1[m] <= d
+        }
+    }
+
     /// 1 − distance ÷ the longer length (1 for two empty strings).
     public static func normalized(_ distance: Int, _ a: Scalars, _ b: Scalars) -> Double {
         let longer = max(a.count, b.count)
