@@ -76,14 +76,21 @@ struct MergeRun {
                 keys.append(s.map { "\($0):\(id)" } ?? id)
             }
         }
-        var columns: [ComparedColumn] = []
+        // Columns looked up first (a missing one is a located failure), then each comparison's features built side by side.
+        var sourcesPerComparison: [[(Column, Column?)]] = []
         for c in stage.comparisons {
+            var perInput: [(Column, Column?)] = []
+            for data in inputs {
+                perInput.append((try column(c.column, data), try c.swapWith.map { (name) throws(StageFailure) -> Column in try column(name, data) }))
+            }
+            sourcesPerComparison.append(perInput)
+        }
+        let work = Array(zip(stage.comparisons, sourcesPerComparison))
+        let columns = ConcurrentMap.map(work, threads: context.threads) { c, perInput -> ComparedColumn in
             var text: [String?] = [], number: [Double?] = [], swap: [String?] = []
             let numeric = c.levels.contains { $0.isNumeric }
-            for data in inputs {
-                let col = try column(c.column, data)
-                let other = try c.swapWith.map { (name) throws(StageFailure) -> Column in try column(name, data) }
-                for r in 0..<data.table.rowCount {
+            for (col, other) in perInput {
+                for r in 0..<col.count {
                     let v = col.value(at: r)
                     text.append(Self.normalised(v, method: c.method))
                     if numeric { number.append(v.asDouble ?? v.asDays.map(Double.init)) }
@@ -102,7 +109,7 @@ struct MergeRun {
             if c.levels.contains(.nysiis) { phonetic = text.map { $0.map(StringSimilarity.nysiis) ?? "" } }
             let needsTokens = c.levels.contains { if case .tokenSet = $0 { return true }; if case .tokenSort = $0 { return true }; return false }
             let tokens = needsTokens ? text.map { $0.map { Array(Set(StringSimilarity.tokens($0))).sorted() } ?? [] } : []
-            columns.append(ComparedColumn(text: text, scalars: scalars, number: number, phonetic: phonetic, swap: swap, tokens: tokens, tf: c.tf))
+            return ComparedColumn(text: text, scalars: scalars, number: number, phonetic: phonetic, swap: swap, tokens: tokens, tf: c.tf)
         }
         return Records(count: keys.count, leftCount: inputs[0].table.rowCount, keys: keys, sources: sources, columns: columns)
     }
@@ -220,52 +227,56 @@ struct MergeRun {
     }
 
     func blocks(_ recs: Records) throws(StageFailure) -> Blocks {
-        var codes: [[Int32]] = []
-        var blocks: [(Int, [Int32])] = []
-        var skipped: [(Int, String, Int)] = []
+        // The rules' values (compiled and evaluated column-wise), then each rule's keys and blocks side by side.
+        var values: [(Int, [Column])] = []
         for (r, rule) in stage.blocking.enumerated() {
-            var keys: [String?] = []
-            keys.reserveCapacity(recs.count)
+            var perInput: [Column] = []
             for data in inputs {
                 let compiled = try stage.compile(rule, data.table, option: "blocking", stage: context.stageID)
-                let column = compiled.evaluate(data.table, env: context.environment).column
-                for row in 0..<data.table.rowCount {
-                    if column.isNull(row) { keys.append(nil); continue }
+                perInput.append(compiled.evaluate(data.table, env: context.environment).column)
+            }
+            values.append((r, perInput))
+        }
+        let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = recs.leftCount
+        let perRule = ConcurrentMap.map(values, threads: context.threads) { r, columns -> ([Int32], [(Int, [Int32])], [(Int, String, Int)]) in
+            var index: [String: Int32] = [:]
+            var members: [[Int32]] = []
+            var code = [Int32](repeating: -1, count: count)
+            var i = 0
+            for column in columns {
+                for row in 0..<column.count {
+                    defer { i += 1 }
+                    if column.isNull(row) { continue }
                     let folded = Folding.fold(column.value(at: row).description)
                     // Trimmed of spaces without Foundation (a per-row hot path).
                     let bytes = folded.utf8
-                    guard let first = bytes.firstIndex(where: { $0 != 32 }), let last = bytes.lastIndex(where: { $0 != 32 }) else { keys.append(nil); continue }
-                    keys.append(first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) ? folded : String(decoding: bytes[first...last], as: UTF8.self))
+                    guard let first = bytes.firstIndex(where: { $0 != 32 }), let last = bytes.lastIndex(where: { $0 != 32 }) else { continue }
+                    let k = first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) ? folded : String(decoding: bytes[first...last], as: UTF8.self)
+                    if let c = index[k] {
+                        code[i] = c
+                        members[Int(c)].append(Int32(i))
+                    } else {
+                        let c = Int32(members.count)
+                        index[k] = c
+                        members.append([Int32(i)])
+                        code[i] = c
+                    }
                 }
             }
-            var index: [String: Int32] = [:]
-            var members: [[Int32]] = []
-            var code = [Int32](repeating: -1, count: recs.count)
-            for (i, k) in keys.enumerated() {
-                guard let k else { continue }
-                if let c = index[k] {
-                    code[i] = c
-                    members[Int(c)].append(Int32(i))
-                } else {
-                    let c = Int32(members.count)
-                    index[k] = c
-                    members.append([Int32(i)])
-                    code[i] = c
-                }
-            }
+            var blocks: [(Int, [Int32])] = [], skipped: [(Int, String, Int)] = []
             for (c, m) in members.enumerated() where m.count >= 2 {
-                if m.count > stage.maxBlock {
+                if m.count > maxBlock {
                     skipped.append((r, index.first { $0.value == Int32(c) }?.key ?? "", m.count))
-                } else if stage.mode == "link" {
+                } else if link {
                     // Only blocks with records on both sides give pairs.
-                    if m.contains(where: { Int($0) < recs.leftCount }), m.contains(where: { Int($0) >= recs.leftCount }) { blocks.append((r, m)) }
+                    if m.contains(where: { Int($0) < left }), m.contains(where: { Int($0) >= left }) { blocks.append((r, m)) }
                 } else {
                     blocks.append((r, m))
                 }
             }
-            codes.append(code)
+            return (code, blocks, skipped)
         }
-        return Blocks(codes: codes, blocks: blocks, skipped: skipped)
+        return Blocks(codes: perRule.map(\.0), blocks: perRule.flatMap(\.1), skipped: perRule.flatMap(\.2))
     }
 
     /// Calls `visit` for every candidate pair of the blocks in `items`, each pair once: a pair that an earlier rule
@@ -452,8 +463,11 @@ struct MergeRun {
     // MARK: - Run
 
     func run() throws(StageFailure) -> StageResult {
+        Trace.mark("merge: start")
         let recs = try records()
+        Trace.mark("merge: records")
         let blocks = try blocks(recs)
+        Trace.mark("merge: blocks")
         let link = stage.mode == "link"
         let slices = slices(blocks)
         let items = blocks.blocks
@@ -470,6 +484,7 @@ struct MergeRun {
             return (h, n)
         }
         try context.checkCancelled()
+        Trace.mark("merge: pass 1")
         var histogram: [UInt64: Int] = [:]
         var pairCount = 0
         let guarded = stage.mustAgree.map { ($0, UInt8(stage.comparisons[$0].levels.count)) }
@@ -484,6 +499,7 @@ struct MergeRun {
         let n = Double(recs.count)
         let totalPairs = link ? Double(recs.leftCount) * Double(recs.count - recs.leftCount) : n * (n - 1) / 2
         let model: Model? = stage.model == "rules" ? nil : estimate(histogram: histogram, u: randomU(recs), blockedPairs: pairCount, totalPairs: totalPairs)
+        Trace.mark("merge: u and EM")
         // Pass 2: score every pair; keep those in the review band or above.
         let explainIndex = context.explainID.flatMap { id in recs.keys.firstIndex(of: id) ?? recs.keys.firstIndex { $0.hasSuffix(":" + id) } }
         let kept = ConcurrentMap.map(slices, threads: context.threads) { range -> ([ScoredPair], [ScoredPair]) in
@@ -498,9 +514,11 @@ struct MergeRun {
             return (out, explained)
         }
         try context.checkCancelled()
+        Trace.mark("merge: pass 2")
         let pairs = kept.flatMap(\.0)
         let decisions = try loadDecisions(recs)
         let clustering = cluster(recs, pairs, decisions)
+        Trace.mark("merge: clusters")
         var notes: [String] = []
         notes.append("\(recs.count) records, \(pairCount) candidate pairs from \(stage.blocking.count) blocking rule\(stage.blocking.count == 1 ? "" : "s")")
         for s in blocks.skipped {
@@ -527,8 +545,10 @@ struct MergeRun {
             result = try golden(recs, clustering)
             accounting = Accounting(rowsIn: recs.count, rowsOut: result.table.rowCount, removed: ["merged": recs.count - result.table.rowCount])
         }
+        Trace.mark("merge: output")
         outputs.append(try stage.writeSideTable(lineage(recs, clustering), suffix: "lineage", context))
         outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context))
+        Trace.mark("merge: side files")
         var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
         r.explanation = explanation
         return r
