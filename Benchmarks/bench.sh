@@ -100,17 +100,23 @@ rm -f "$score"
 fi
 
 if want merge; then
-# --- 6. Entity resolution (issue 5): generated customers with ground truth, cleaned and merged; pairwise accuracy.
-# The Splink comparison the issue asks for is not written yet, and 1 M records is too slow so far (see the closing
-# note); crmflow alone at 100 k for now (BENCH_PEOPLE="100000 1000000" to try both).
+# --- 6. Entity resolution (issue 5): generated customers with ground truth, crmflow (clean + merge) against Splink
+# (DuckDB backend, the same fields, comparable blocking rules; clusters at several thresholds, the best one chosen with
+# the truth). Pairwise precision, recall, F1. 100 k by default; BENCH_PEOPLE="100000 1000000" for both sizes.
+python3 -c 'import splink' 2>/dev/null || python3 -m pip install --quiet splink
 for PEOPLE in ${BENCH_PEOPLE:-100000}; do
   PF=bench-data/people-$PEOPLE.csv
   [ -f "$PF" ] || "$BIN" generate people --rows "$PEOPLE" --seed 7 --out "$PF"
   rm -rf "$OUT/merge-$PEOPLE" && mkdir -p "$OUT/merge-$PEOPLE"
   mg=$(mktemp)
   timed "$mg" crmflow "$BIN" run Benchmarks/merge/merge.yaml --var "data=$PF" --out "$OUT/merge-$PEOPLE" --quiet
-  python3 Benchmarks/merge/accuracy.py "$PF" "$OUT/merge-$PEOPLE/customers.lineage.csv"
-  python3 Benchmarks/table.py "$mg" crmflow "entity resolution: $PEOPLE generated customer records"
+  mkdir -p "$OUT/merge-$PEOPLE/splink"
+  timed "$mg" splink python3 Benchmarks/merge/merge_splink.py "$PF" "$OUT/merge-$PEOPLE/splink"
+  echo "crmflow (threshold 0.95, no truth used): $(python3 Benchmarks/merge/accuracy.py "$PF" "$OUT/merge-$PEOPLE/customers.lineage.csv")"
+  for t in 0.5 0.8 0.9 0.95 0.99 0.999; do
+    echo "splink threshold $t: $(python3 Benchmarks/merge/accuracy.py "$PF" "$OUT/merge-$PEOPLE/splink/splink-$t.csv")"
+  done
+  python3 Benchmarks/table.py "$mg" splink "entity resolution: $PEOPLE generated customer records"
   rm -f "$mg"
 done
 fi
