@@ -112,37 +112,22 @@ extension CSVFile {
         Reject(source: path, line: base + r.line, code: r.code, reason: r.reason, record: r.record)
     }
 
-    /// Reads the whole file once to decide column types (bounded memory).
-    public func inferColumns() throws -> [InferenceResult] {
-        guard needsEvidence else { return plans(from: nil) }
-        var merged: [ColumnEvidence] = []
-        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
-        var file = self
-        try withChunkSize(min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
-            merged = []
-            file = f
-            try f.readChunks(sequential: sequential, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
-                if merged.isEmpty { merged = e } else { for c in merged.indices { merged[c].merge(e[c]) } }
-            })
-        }
-        if merged.isEmpty { merged = columnNames.map { _ in ColumnEvidence() } }
-        return file.plans(from: merged)
-    }
-
-    /// Column plans from the evidence of the file's first `bytes` only, for a streaming read that must type values
-    /// before the rest of the file is seen (a later value that does not fit becomes a reject with its reason).
-    public func sampledPlans(bytes: Int = 1 << 20) throws -> [InferenceResult] {
+    /// Column plans from the evidence of the whole file (read once, bounded memory), or of its first `sampleBytes`
+    /// only, for a streaming read that must type values before the rest of the file is seen (a later value that does
+    /// not fit then becomes a reject with its reason).
+    public func inferColumns(sampleBytes: Int? = nil) throws -> [InferenceResult] {
         guard needsEvidence else { return plans(from: nil) }
         struct SampleTaken: Error {}
-        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
         var merged: [ColumnEvidence] = []
+        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
         var file = self
         do {
-            try withChunkSize(bytes).readRobustly { f, sequential in
+            try withChunkSize(sampleBytes ?? min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
+                merged = []
                 file = f
                 try f.readChunks(sequential: sequential, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
-                    merged = e
-                    throw SampleTaken()
+                    if merged.isEmpty { merged = e } else { for c in merged.indices { merged[c].merge(e[c]) } }
+                    if sampleBytes != nil { throw SampleTaken() }
                 })
             }
         } catch is SampleTaken {}

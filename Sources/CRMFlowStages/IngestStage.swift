@@ -275,7 +275,7 @@ public struct IngestStage: Stage {
             let (file, skipped) = try openCSV(context)
             let names = try uniqueFinalNames(file.columnNames)
             Trace.mark("stream: opened")
-            let sampled = try file.sampledPlans()
+            let sampled = try file.inferColumns(sampleBytes: 1 << 20)
             Trace.mark("stream: sampled")
             var byName: [String: ColumnPlan] = [:]
             for (c, name) in names.enumerated() where !skipped.contains(file.columnNames[c]) { byName[name] = sampled[c].plan }

@@ -1,4 +1,5 @@
 import CRMFlowCore
+import CRMFlowIO
 import Foundation
 
 /// Seeded customer records with ground truth, for testing and benchmarking entity resolution: several records per
@@ -161,11 +162,15 @@ public enum PeopleGenerator {
 
     /// The records as CSV text (RFC 4180, quotes where needed).
     public static func csv(_ rows: [[String]]) -> String {
-        var out = header.joined(separator: ",") + "\n"
+        var out = Array((header.joined(separator: ",") + "\n").utf8)
         for r in rows {
-            out += r.map { v in v.contains(",") || v.contains("\"") ? "\"" + v.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : v }.joined(separator: ",") + "\n"
+            for (i, v) in r.enumerated() {
+                if i > 0 { out.append(44) }
+                CSVQuoting.appendField(Array(v.utf8)[...], delimiter: 44, to: &out)
+            }
+            out.append(10)
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Pairwise precision, recall and F1 of a clustering against the truth: over pairs of records put in one cluster.
