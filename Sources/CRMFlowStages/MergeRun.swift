@@ -2,36 +2,6 @@ import CRMFlowCore
 import CRMFlowIO
 import Foundation
 
-/// What one comparison needs of every record, computed once. A class, read-only once built: the pair loops pass one
-/// reference instead of copying (and retaining) every array per comparison.
-final class ComparedColumn: Sendable {
-    /// Normalised text (lower case, accents folded, trimmed; digits only for phones); nil when missing.
-    let text: [String?]
-    let scalars: [[UInt32]]
-    let number: [Double?]
-    let phonetic: [String]
-    let swap: [String?]
-    /// Distinct words, sorted (for token ratios).
-    let tokens: [[String]]
-    /// Value counts, for term-frequency adjustment.
-    let count: [String: Int]
-    let nonNull: Int
-
-    init(text: [String?], scalars: [[UInt32]], number: [Double?], phonetic: [String], swap: [String?], tokens: [[String]], tf: Bool) {
-        self.text = text
-        self.scalars = scalars
-        self.number = number
-        self.phonetic = phonetic
-        self.swap = swap
-        self.tokens = tokens
-        var count: [String: Int] = [:]
-        var nonNull = 0
-        if tf { for t in text { if let t { count[t, default: 0] += 1; nonNull += 1 } } }
-        self.count = count
-        self.nonNull = nonNull
-    }
-}
-
 /// A scored candidate pair.
 struct ScoredPair: Sendable {
     var a: Int32
@@ -52,28 +22,46 @@ struct MergeRun {
     // MARK: - Records
 
     /// Rows of every input, side by side: the first input's rows, then the second's (link mode).
-    struct Records {
+    struct Records: Sendable {
         var count: Int
         var leftCount: Int
-        var keys: [String]
-        var sources: [String?]
-        var columns: [ComparedColumn]
+        /// Per record, `source:id` (or `id` without a source column).
+        var keys: StringBuffer
+        /// Per record, its source as an index into `sourceNames` (-1: none).
+        var source: [Int32]
+        var sourceNames: [String]
+        var features: [Feature]
+
+        func key(_ i: Int) -> String { keys.string(i) }
     }
 
     func column(_ name: String, _ data: StageData) throws(StageFailure) -> Column {
         try stage.requireColumn(name, in: data.table, for: "merge", at: stage.location)
     }
 
+    /// Appends the text of a value (its bytes for text, its description otherwise).
+    static func appendText(_ col: Column, _ r: Int, to out: inout [UInt8]) {
+        if case .string(let b) = col.storage { b.withBytes(r) { out.append(contentsOf: $0) } } else { out.append(contentsOf: col.value(at: r).description.utf8) }
+    }
+
     func records() throws(StageFailure) -> Records {
-        var keys: [String] = [], sources: [String?] = []
+        var keys = StringBuffer(), source: [Int32] = []
+        var sources = ByteInterner()
+        var scratch: [UInt8] = []
         for data in inputs {
             let ids = try column(stage.idColumn, data)
             let src = try stage.sourceColumn.map { (name) throws(StageFailure) -> Column in try column(name, data) }
             for r in 0..<data.table.rowCount {
-                let id = ids.isNull(r) ? "" : ids.value(at: r).description
-                let s = src.flatMap { $0.isNull(r) ? nil : $0.value(at: r).description }
-                sources.append(s)
-                keys.append(s.map { "\($0):\(id)" } ?? id)
+                scratch.removeAll(keepingCapacity: true)
+                var s: Int32 = -1
+                if let src, !src.isNull(r) {
+                    Self.appendText(src, r, to: &scratch)
+                    s = scratch.withUnsafeBufferPointer { sources.intern($0) }
+                    scratch.append(UInt8(ascii: ":"))
+                }
+                if !ids.isNull(r) { Self.appendText(ids, r, to: &scratch) }
+                source.append(s)
+                scratch.withUnsafeBytes { keys.append($0) }
             }
         }
         // Columns looked up first (a missing one is a located failure), then each comparison's features built side by side.
@@ -86,130 +74,15 @@ struct MergeRun {
             sourcesPerComparison.append(perInput)
         }
         let work = Array(zip(stage.comparisons, sourcesPerComparison))
-        let columns = ConcurrentMap.map(work, threads: context.threads) { c, perInput -> ComparedColumn in
-            var text: [String?] = [], number: [Double?] = [], swap: [String?] = []
-            let numeric = c.levels.contains { $0.isNumeric }
-            for (col, other) in perInput {
-                for r in 0..<col.count {
-                    let v = col.value(at: r)
-                    text.append(Self.normalised(v, method: c.method))
-                    if numeric { number.append(v.asDouble ?? v.asDays.map(Double.init)) }
-                    if let other { swap.append(Self.normalised(other.value(at: r), method: c.method)) }
-                }
-            }
-            let needsScalars = c.levels.contains { t in
-                switch t {
-                case .jaroWinkler, .levenshtein, .damerau, .qgram: return true
-                default: return false
-                }
-            }
-            let scalars = needsScalars ? text.map { $0.map(StringSimilarity.scalars) ?? [] } : []
-            var phonetic: [String] = []
-            if c.levels.contains(.soundex) { phonetic = text.map { $0.map(StringSimilarity.soundex) ?? "" } }
-            if c.levels.contains(.nysiis) { phonetic = text.map { $0.map(StringSimilarity.nysiis) ?? "" } }
-            let needsTokens = c.levels.contains { if case .tokenSet = $0 { return true }; if case .tokenSort = $0 { return true }; return false }
-            let tokens = needsTokens ? text.map { $0.map { Array(Set(StringSimilarity.tokens($0))).sorted() } ?? [] } : []
-            return ComparedColumn(text: text, scalars: scalars, number: number, phonetic: phonetic, swap: swap, tokens: tokens, tf: c.tf)
-        }
-        return Records(count: keys.count, leftCount: inputs[0].table.rowCount, keys: keys, sources: sources, columns: columns)
-    }
-
-    /// Text for comparing: lower case, accents folded, inner white space collapsed; phones as digits; nil when empty.
-    static func normalised(_ v: Value, method: String) -> String? {
-        if v.isNull { return nil }
-        var s: String
-        switch v {
-        case .date(let d): var b: [UInt8] = []; CivilDate.appendISO(days: Int(d), to: &b); s = String(decoding: b, as: UTF8.self)
-        default: s = v.description
-        }
-        if method == "phone" {
-            s = String(s.unicodeScalars.filter { $0.value >= 48 && $0.value <= 57 }.map(Character.init))
-        } else {
-            var words = Folding.fold(s).split(whereSeparator: { $0 == " " || $0 == "\t" || (method == "address" && ($0 == "," || $0 == "."))  }).map(String.init)
-            if method == "address" { words = words.map { streetSuffixes[$0] ?? $0 } }
-            s = words.joined(separator: " ")
-        }
-        return s.isEmpty ? nil : s
-    }
-
-    /// USPS street suffix abbreviations (Publication 28, Appendix C1), the common ones, so `Elm Avenue` = `Elm Ave`.
-    static let streetSuffixes: [String: String] = [
-        "street": "st", "avenue": "ave", "av": "ave", "road": "rd", "drive": "dr", "lane": "ln", "boulevard": "blvd", "court": "ct",
-        "place": "pl", "square": "sq", "terrace": "ter", "parkway": "pkwy", "highway": "hwy", "circle": "cir", "north": "n", "south": "s",
-        "east": "e", "west": "w", "apartment": "apt", "suite": "ste",
-    ]
-
-    // MARK: - Comparison levels
-
-    /// The level of comparison `k` for records i and j: the index of the first level test that holds, the number of
-    /// tests when none does, or `nullLevel` when either value is missing.
-    static func level(_ k: Int, _ c: MergeStage.Comparison, _ col: ComparedColumn, _ i: Int, _ j: Int) -> UInt8 {
-        guard let x = col.text[i], let y = col.text[j] else { return nullLevel }
-        // Similarities computed once for all levels that test them.
-        var jw: Double?, tokenSet: Double?
-        for (l, test) in c.levels.enumerated() {
-            let holds: Bool
-            switch test {
-            case .exact: holds = x == y
-            case .nickname: holds = Nicknames.equivalent(x, y)
-            case .swapped:
-                // First and last name exchanged, each side alike (exact, a nickname or Jaro-Winkler ≥ 0.9).
-                guard let si = col.swap[i], let sj = col.swap[j] else { holds = false; break }
-                holds = alike(x, sj) && alike(si, y)
-            case .soundex, .nysiis: holds = !col.phonetic[i].isEmpty && col.phonetic[i] == col.phonetic[j]
-            case .initials:
-                let a = StringSimilarity.initials(x), b = StringSimilarity.initials(y)
-                holds = !a.isEmpty && (a == b || (a.count == 1 || b.count == 1) && a.first == b.first)
-            case .localPart:
-                let a = x.split(separator: "@").first, b = y.split(separator: "@").first
-                holds = a != nil && a == b
-            case .jaroWinkler(let t):
-                if jw == nil { jw = StringSimilarity.jaroWinkler(col.scalars[i], col.scalars[j]) }
-                holds = jw! >= t
-            case .levenshtein(let d): holds = StringSimilarity.levenshteinWithin(col.scalars[i], col.scalars[j], d)
-            case .damerau(let d): holds = StringSimilarity.damerauWithin(col.scalars[i], col.scalars[j], d)
-            case .tokenSet(let t):
-                // NB: two values with no word in common are below every token-set level (and are not scored).
-                if tokenSet == nil { tokenSet = sharesToken(col.tokens[i], col.tokens[j]) ? StringSimilarity.tokenSetRatio(col.tokens[i], col.tokens[j]) : 0 }
-                holds = tokenSet! >= t
-            case .tokenSort(let t): holds = StringSimilarity.tokenSortRatio(col.tokens[i], col.tokens[j]) >= t
-            case .qgram(let t): holds = StringSimilarity.qgramJaccard(col.scalars[i], col.scalars[j]) >= t
-            case .first(let n): holds = x.count >= n && y.count >= n && x.prefix(n) == y.prefix(n)
-            case .last(let n): holds = x.count >= n && y.count >= n && x.suffix(n) == y.suffix(n)
-            case .within(let d):
-                guard let a = col.number[i], let b = col.number[j] else { holds = false; break }
-                holds = abs(a - b) <= d
-            case .withinPercent(let p):
-                guard let a = col.number[i], let b = col.number[j] else { holds = false; break }
-                holds = abs(a - b) <= p / 100 * max(abs(a), abs(b))
-            }
-            if holds { return UInt8(l) }
-        }
-        return UInt8(c.levels.count)
-    }
-
-    /// True when two sorted word lists have a word in common.
-    static func sharesToken(_ a: [String], _ b: [String]) -> Bool {
-        var i = 0, j = 0
-        while i < a.count && j < b.count {
-            if a[i] == b[j] { return true }
-            if a[i] < b[j] { i += 1 } else { j += 1 }
-        }
-        return false
-    }
-
-    static func alike(_ a: String, _ b: String) -> Bool {
-        a == b || Nicknames.equivalent(a, b) || StringSimilarity.jaroWinkler(StringSimilarity.scalars(a), StringSimilarity.scalars(b)) >= 0.9
+        let features = ConcurrentMap.map(work, threads: context.threads) { c, perInput in Feature(c, perInput) }
+        let names = (0..<sources.count).map { sources.string(Int32($0)) }
+        return Records(count: source.count, leftCount: inputs[0].table.rowCount, keys: keys, source: source, sourceNames: names, features: features)
     }
 
     func pattern(_ recs: Records, _ i: Int, _ j: Int) -> UInt64 {
         var p: UInt64 = 0
-        recs.columns.withUnsafeBufferPointer { columns in
-            stage.comparisons.withUnsafeBufferPointer { comparisons in
-                for k in 0..<comparisons.count {
-                    p |= UInt64(Self.level(k, comparisons[k], columns[k], i, j)) << (8 * UInt64(k))
-                }
-            }
+        recs.features.withUnsafeBufferPointer { features in
+            for k in 0..<features.count { p |= UInt64(features[k].level(i, j)) << (8 * UInt64(k)) }
         }
         return p
     }
@@ -218,12 +91,70 @@ struct MergeRun {
 
     // MARK: - Blocking
 
+    /// One block: the records of `rule` whose key has code `code`.
+    struct Block: Sendable {
+        var rule: Int32
+        var code: Int32
+    }
+
     struct Blocks: Sendable {
         /// Per rule, per record: the block code (−1: no key).
         var codes: [[Int32]]
-        /// Work items: (rule, members) for blocks of 2 to max_block records.
-        var blocks: [(rule: Int, members: [Int32])]
+        /// Per rule: records grouped by code (ascending within a block); block c is `order[starts[c] ..< starts[c + 1]]`.
+        var order: [[Int32]]
+        var starts: [[Int32]]
+        /// Work items: blocks of 2 to max_block records.
+        var blocks: [Block]
         var skipped: [(rule: Int, key: String, size: Int)]
+
+        func size(_ b: Block) -> Int { Int(starts[Int(b.rule)][Int(b.code) + 1] - starts[Int(b.rule)][Int(b.code)]) }
+    }
+
+    /// Lower-cased ASCII with the spaces at both ends trimmed into `out`; false when not all ASCII.
+    static func foldKeyASCII(_ b: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
+        out.removeAll(keepingCapacity: true)
+        for var c in b {
+            if c >= 0x80 { return false }
+            if c >= 65 && c <= 90 { c += 32 }
+            if c == 32 && out.isEmpty { continue }
+            out.append(c)
+        }
+        while out.last == 32 { out.removeLast() }
+        return true
+    }
+
+    /// Block codes of one rule's key values (folded, trimmed; null and empty keys get none), records grouped by code.
+    static func group(_ columns: [Column], count: Int) -> (codes: [Int32], order: [Int32], starts: [Int32], keys: ByteInterner) {
+        var dict = ByteInterner()
+        var code = [Int32](repeating: -1, count: count)
+        var scratch: [UInt8] = []
+        var i = 0
+        for column in columns {
+            let buffer: StringBuffer? = if case .string(let b) = column.storage { b } else { nil }
+            for row in 0..<column.count {
+                defer { i += 1 }
+                if column.isNull(row) { continue }
+                if !(buffer?.withBytes(row, { foldKeyASCII($0, into: &scratch) }) ?? false) {
+                    let folded = Folding.fold(column.value(at: row).description)
+                    scratch = Array(folded.utf8.drop { $0 == 32 })
+                    while scratch.last == 32 { scratch.removeLast() }
+                }
+                if scratch.isEmpty { continue }
+                code[i] = scratch.withUnsafeBufferPointer { dict.intern($0) }
+            }
+        }
+        // Counting sort: records grouped by code, ascending within each group.
+        let n = dict.count
+        var starts = [Int32](repeating: 0, count: n + 1)
+        for c in code where c >= 0 { starts[Int(c) + 1] += 1 }
+        for k in 0..<n { starts[k + 1] += starts[k] }
+        var fill = starts
+        var order = [Int32](repeating: 0, count: Int(starts[n]))
+        for (r, c) in code.enumerated() where c >= 0 {
+            order[Int(fill[Int(c)])] = Int32(r)
+            fill[Int(c)] += 1
+        }
+        return (code, order, starts, dict)
     }
 
     func blocks(_ recs: Records) throws(StageFailure) -> Blocks {
@@ -237,62 +168,42 @@ struct MergeRun {
             }
             values.append((r, perInput))
         }
-        let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = recs.leftCount
-        let perRule = ConcurrentMap.map(values, threads: context.threads) { r, columns -> ([Int32], [(Int, [Int32])], [(Int, String, Int)]) in
-            var index: [String: Int32] = [:]
-            var members: [[Int32]] = []
-            var code = [Int32](repeating: -1, count: count)
-            var i = 0
-            for column in columns {
-                for row in 0..<column.count {
-                    defer { i += 1 }
-                    if column.isNull(row) { continue }
-                    let folded = Folding.fold(column.value(at: row).description)
-                    // Trimmed of spaces without Foundation (a per-row hot path).
-                    let bytes = folded.utf8
-                    guard let first = bytes.firstIndex(where: { $0 != 32 }), let last = bytes.lastIndex(where: { $0 != 32 }) else { continue }
-                    let k = first == bytes.startIndex && last == bytes.index(before: bytes.endIndex) ? folded : String(decoding: bytes[first...last], as: UTF8.self)
-                    if let c = index[k] {
-                        code[i] = c
-                        members[Int(c)].append(Int32(i))
-                    } else {
-                        let c = Int32(members.count)
-                        index[k] = c
-                        members.append([Int32(i)])
-                        code[i] = c
-                    }
+        let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = Int32(recs.leftCount)
+        let perRule = ConcurrentMap.map(values, threads: context.threads) { r, columns -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
+            let (code, order, starts, keys) = Self.group(columns, count: count)
+            var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
+            for c in 0..<keys.count {
+                let lo = Int(starts[c]), hi = Int(starts[c + 1])
+                if hi - lo < 2 { continue }
+                if hi - lo > maxBlock {
+                    skipped.append((r, keys.string(Int32(c)), hi - lo))
+                } else if !link || (order[lo] < left && order[hi - 1] >= left) {
+                    // Link mode: only blocks with records on both sides give pairs.
+                    blocks.append(Block(rule: Int32(r), code: Int32(c)))
                 }
             }
-            var blocks: [(Int, [Int32])] = [], skipped: [(Int, String, Int)] = []
-            for (c, m) in members.enumerated() where m.count >= 2 {
-                if m.count > maxBlock {
-                    skipped.append((r, index.first { $0.value == Int32(c) }?.key ?? "", m.count))
-                } else if link {
-                    // Only blocks with records on both sides give pairs.
-                    if m.contains(where: { Int($0) < left }), m.contains(where: { Int($0) >= left }) { blocks.append((r, m)) }
-                } else {
-                    blocks.append((r, m))
-                }
-            }
-            return (code, blocks, skipped)
+            return (code, order, starts, blocks, skipped)
         }
-        return Blocks(codes: perRule.map(\.0), blocks: perRule.flatMap(\.1), skipped: perRule.flatMap(\.2))
+        return Blocks(codes: perRule.map(\.0), order: perRule.map(\.1), starts: perRule.map(\.2), blocks: perRule.flatMap(\.3), skipped: perRule.flatMap(\.4))
     }
 
     /// Calls `visit` for every candidate pair of the blocks in `items`, each pair once: a pair that an earlier rule
     /// also blocks together is left to that rule.
-    static func forEachPair(_ items: ArraySlice<(rule: Int, members: [Int32])>, codes: [[Int32]], link: Bool, leftCount: Int,
-                            _ visit: (Int, Int) -> Void) {
-        for (rule, members) in items {
-            for x in 0..<members.count {
-                let i = Int(members[x])
-                for y in (x + 1)..<members.count {
-                    let j = Int(members[y])
-                    if link, (i < leftCount) == (j < leftCount) { continue }
-                    var earlier = false
-                    for q in 0..<rule where codes[q][i] >= 0 && codes[q][i] == codes[q][j] { earlier = true; break }
-                    if earlier { continue }
-                    visit(i, j)
+    static func forEachPair(_ items: ArraySlice<Block>, _ b: Blocks, link: Bool, leftCount: Int, _ visit: (Int, Int) -> Void) {
+        for item in items {
+            let rule = Int(item.rule)
+            b.order[rule].withUnsafeBufferPointer { order in
+                let lo = Int(b.starts[rule][Int(item.code)]), hi = Int(b.starts[rule][Int(item.code) + 1])
+                for x in lo..<hi {
+                    let i = Int(order[x])
+                    for y in (x + 1)..<hi {
+                        let j = Int(order[y])
+                        if link, (i < leftCount) == (j < leftCount) { continue }
+                        var earlier = false
+                        for q in 0..<rule where b.codes[q][i] >= 0 && b.codes[q][i] == b.codes[q][j] { earlier = true; break }
+                        if earlier { continue }
+                        visit(i, j)
+                    }
                 }
             }
         }
@@ -300,12 +211,13 @@ struct MergeRun {
 
     /// Work split into slices of roughly equal pair counts.
     func slices(_ blocks: Blocks) -> [Range<Int>] {
-        let total = blocks.blocks.reduce(0) { $0 + $1.members.count * ($1.members.count - 1) / 2 }
+        let total = blocks.blocks.reduce(0) { let n = blocks.size($1); return $0 + n * (n - 1) / 2 }
         let target = max(1, total / max(1, context.threads * 8))
         var out: [Range<Int>] = []
         var start = 0, acc = 0
         for (i, b) in blocks.blocks.enumerated() {
-            acc += b.members.count * (b.members.count - 1) / 2
+            let n = blocks.size(b)
+            acc += n * (n - 1) / 2
             if acc >= target { out.append(start..<(i + 1)); start = i + 1; acc = 0 }
         }
         if start < blocks.blocks.count { out.append(start..<blocks.blocks.count) }
@@ -348,7 +260,7 @@ struct MergeRun {
                     if j >= i { j += 1 }
                 }
                 for c in 0..<k {
-                    let l = Self.level(c, self.stage.comparisons[c], recs.columns[c], i, j)
+                    let l = recs.features[c].level(i, j)
                     if l != Self.nullLevel { counts[c][Int(l)] += 1 }
                 }
             }
@@ -430,34 +342,60 @@ struct MergeRun {
         return Model(weights: weights, m: m, u: u, prior: log2(lambda / (1 - lambda)), blockedMatchShare: p, iterations: iterations)
     }
 
-    /// Term-frequency adjustment of an exact agreement on value `v`: log2(u_exact ÷ tf(v)), within ±10 bits.
-    static func tfAdjustment(_ col: ComparedColumn, value: String, uExact: Double) -> Double {
-        guard col.nonNull > 0, let n = col.count[value] else { return 0 }
-        let tf = Double(n) / Double(col.nonNull)
+    /// Term-frequency adjustment of an exact agreement on the value with code `k`: log2(u_exact ÷ tf(v)), within ±10 bits.
+    static func tfAdjustment(_ f: Feature, code k: Int32, uExact: Double) -> Double {
+        guard f.nonNull > 0, k >= 0, f.frequency[Int(k)] > 0 else { return 0 }
+        let tf = Double(f.frequency[Int(k)]) / Double(f.nonNull)
         return min(10, max(-10, log2(uExact / tf)))
     }
 
-    func score(_ recs: Records, _ model: Model?, _ pattern: UInt64, _ i: Int, _ j: Int) -> (probability: Double, weight: Double) {
-        guard let model else {
-            // Rules: OR of ANDs of minimum levels.
-            let hit = stage.rules.contains { rule in
-                rule.allSatisfy { c, worst in
-                    let l = Self.level(of: pattern, c)
-                    return l != Self.nullLevel && Int(l) <= worst
+    /// Scores pairs from their comparison patterns: the pattern's weight once, plus term-frequency adjustments
+    /// looked up per distinct value.
+    struct Scorer: Sendable {
+        let model: Model?
+        let rules: [[Int: Int]]
+        /// Per tf comparison: (index, adjustment per distinct value).
+        let tf: [(Int, [Double])]
+        let features: [Feature]
+
+        init(_ stage: MergeStage, _ model: Model?, _ features: [Feature]) {
+            self.model = model
+            rules = stage.rules
+            self.features = features
+            tf = model.map { model in
+                stage.comparisons.indices.filter { stage.comparisons[$0].tf }.map { c in
+                    (c, (0..<features[c].distinct).map { MergeRun.tfAdjustment(features[c], code: Int32($0), uExact: model.u[c][0]) })
                 }
-            }
-            return hit ? (1, 1) : (0, 0)
+            } ?? []
         }
-        var w = model.prior
-        for (c, comparison) in stage.comparisons.enumerated() {
-            let l = Self.level(of: pattern, c)
-            if l == Self.nullLevel { continue }
-            w += model.weights[c][Int(l)]
-            if comparison.tf, l == 0, let v = recs.columns[c].text[i] {
-                w += Self.tfAdjustment(recs.columns[c], value: v, uExact: model.u[c][0])
+
+        /// The weight of a pattern before term-frequency adjustments (rules: 1 for a hit, 0 otherwise).
+        func base(_ pattern: UInt64) -> Double {
+            guard let model else {
+                // Rules: OR of ANDs of minimum levels.
+                let hit = rules.contains { rule in
+                    rule.allSatisfy { c, worst in
+                        let l = MergeRun.level(of: pattern, c)
+                        return l != MergeRun.nullLevel && Int(l) <= worst
+                    }
+                }
+                return hit ? 1 : 0
             }
+            var w = model.prior
+            for c in 0..<model.weights.count {
+                let l = MergeRun.level(of: pattern, c)
+                if l != MergeRun.nullLevel { w += model.weights[c][Int(l)] }
+            }
+            return w
         }
-        return (1 / (1 + pow(2, -w)), w)
+
+        @inline(__always)
+        func score(_ pattern: UInt64, base: Double, _ i: Int) -> (probability: Double, weight: Double) {
+            guard model != nil else { return (base, base) }
+            var w = base
+            for (c, adjustment) in tf where MergeRun.level(of: pattern, c) == 0 { w += adjustment[Int(features[c].code[i])] }
+            return (1 / (1 + pow(2, -w)), w)
+        }
     }
 
     // MARK: - Run
@@ -471,26 +409,33 @@ struct MergeRun {
         let link = stage.mode == "link"
         let slices = slices(blocks)
         let items = blocks.blocks
-        let codes = blocks.codes
         let leftCount = recs.leftCount
-        // Pass 1: the histogram of comparison patterns over every candidate pair.
-        let partials = ConcurrentMap.map(slices, threads: context.threads) { range -> ([UInt64: Int], Int) in
-            var h: [UInt64: Int] = [:]
-            var n = 0
-            Self.forEachPair(items[range], codes: codes, link: link, leftCount: leftCount) { i, j in
-                h[self.pattern(recs, i, j), default: 0] += 1
-                n += 1
+        // Pass 1: every candidate pair compared once; per slice its distinct patterns and each pair's pattern index
+        // (4 bytes a pair, not the pair itself).
+        let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32]) in
+            var seen: [UInt64: UInt32] = [:], patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
+            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
+                let p = self.pattern(recs, i, j)
+                let k: UInt32
+                if let known = seen[p] { k = known } else {
+                    k = UInt32(patterns.count)
+                    seen[p] = k
+                    patterns.append(p)
+                    counts.append(0)
+                }
+                counts[Int(k)] += 1
+                index.append(k)
             }
-            return (h, n)
+            return (patterns, counts, index)
         }
         try context.checkCancelled()
         Trace.mark("merge: pass 1")
         var histogram: [UInt64: Int] = [:]
         var pairCount = 0
         let guarded = stage.mustAgree.map { ($0, UInt8(stage.comparisons[$0].levels.count)) }
-        for (h, n) in partials {
-            pairCount += n
-            for (p, c) in h {
+        for part in compared {
+            pairCount += part.index.count
+            for (p, c) in zip(part.patterns, part.counts) {
                 // Pairs a must_agree column rules out (households) are not evidence of what matches look like.
                 if guarded.contains(where: { Self.level(of: p, $0.0) == $0.1 }) { continue }
                 histogram[p, default: 0] += c
@@ -499,16 +444,25 @@ struct MergeRun {
         let n = Double(recs.count)
         let totalPairs = link ? Double(recs.leftCount) * Double(recs.count - recs.leftCount) : n * (n - 1) / 2
         let model: Model? = stage.model == "rules" ? nil : estimate(histogram: histogram, u: randomU(recs), blockedPairs: pairCount, totalPairs: totalPairs)
+        let scorer = Scorer(stage, model, recs.features)
         Trace.mark("merge: u and EM")
-        // Pass 2: score every pair; keep those in the review band or above.
-        let explainIndex = context.explainID.flatMap { id in recs.keys.firstIndex(of: id) ?? recs.keys.firstIndex { $0.hasSuffix(":" + id) } }
-        let kept = ConcurrentMap.map(slices, threads: context.threads) { range -> ([ScoredPair], [ScoredPair]) in
+        // Pass 2: the pairs enumerated again in the same order and scored from their patterns; those in the review
+        // band or above are kept.
+        let explainIndex = context.explainID.flatMap { id in
+            (0..<recs.count).first { recs.key($0) == id } ?? (0..<recs.count).first { recs.key($0).hasSuffix(":" + id) }
+        }
+        let possible = stage.possible
+        let kept = ConcurrentMap.map(Array(zip(slices, compared)), threads: context.threads) { range, part -> ([ScoredPair], [ScoredPair]) in
             var out: [ScoredPair] = [], explained: [ScoredPair] = []
-            Self.forEachPair(items[range], codes: codes, link: link, leftCount: leftCount) { i, j in
-                let p = self.pattern(recs, i, j)
-                let (prob, w) = self.score(recs, model, p, i, j)
+            let base = part.patterns.map(scorer.base)
+            var k = 0
+            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
+                let x = Int(part.index[k])
+                k += 1
+                let p = part.patterns[x]
+                let (prob, w) = scorer.score(p, base: base[x], i)
                 let pair = ScoredPair(a: Int32(i), b: Int32(j), probability: prob, weight: w, pattern: p)
-                if prob >= self.stage.possible { out.append(pair) }
+                if prob >= possible { out.append(pair) }
                 if let e = explainIndex, i == e || j == e { explained.append(pair) }
             }
             return (out, explained)
@@ -535,7 +489,7 @@ struct MergeRun {
         }
         notes.append(contentsOf: clustering.notes)
         var outputs: [String] = []
-        let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, model) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
+        let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
         let result: StageData
         var accounting: Accounting
         if link {
@@ -571,7 +525,7 @@ struct MergeRun {
             throw StageFailure("\(stage.location): decisions file '\(path)' needs columns id_a, id_b, verdict", hint: "verdict is merge or apart", status: .badPipeline)
         }
         var index: [String: Int] = [:]
-        for (i, k) in recs.keys.enumerated() { index[k] = i }
+        for i in 0..<recs.count { index[recs.key(i)] = i }
         for r in 0..<table.rowCount {
             guard let i = index[a.value(at: r).description], let j = index[b.value(at: r).description] else { d.unknown += 1; continue }
             switch v.value(at: r).description.lowercased() {
@@ -585,8 +539,8 @@ struct MergeRun {
 
     struct Clustering {
         var root: [Int]
-        /// Best accepted pair probability per record (nil: joined by no pair).
-        var best: [Double?]
+        /// Best accepted pair probability per record (nan: joined by no pair).
+        var best: [Double]
         /// Pairs for review with the reason they were not merged.
         var review: [(ScoredPair, String)]
         var notes: [String]
@@ -595,7 +549,7 @@ struct MergeRun {
 
     func cluster(_ recs: Records, _ pairs: [ScoredPair], _ decisions: Decisions) -> Clustering {
         var parent = Array(0..<recs.count), size = [Int](repeating: 1, count: recs.count)
-        var best = [Double?](repeating: nil, count: recs.count)
+        var best = [Double](repeating: .nan, count: recs.count)
         var apartOf: [Int: [Int]] = [:]
         for p in decisions.apart { apartOf[p.a, default: []].append(p.b); apartOf[p.b, default: []].append(p.a) }
         func find(_ x: Int) -> Int {
@@ -603,11 +557,12 @@ struct MergeRun {
             while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }
             return x
         }
-        // Members per root, to check apart decisions and must_agree columns when two clusters meet.
-        var members: [Int: [Int]] = [:]
+        // Members per root (empty: the root alone), to check apart decisions and must_agree columns when two clusters meet.
+        var members = [[Int32]](repeating: [], count: recs.count)
+        func membersOf(_ r: Int) -> [Int32] { members[r].isEmpty ? [Int32(r)] : members[r] }
         func conflict(_ ra: Int, _ rb: Int) -> Bool {
-            let small = (members[ra]?.count ?? 1) <= (members[rb]?.count ?? 1) ? ra : rb, other = small == ra ? rb : ra
-            for x in members[small] ?? [small] { for y in apartOf[x] ?? [] where find(y) == other { return true } }
+            let small = size[ra] <= size[rb] ? ra : rb, other = small == ra ? rb : ra
+            for x in membersOf(small) { for y in apartOf[Int(x)] ?? [] where find(y) == other { return true } }
             return false
         }
         /// The must_agree comparison on which the two clusters differ: their records have values for it, and no
@@ -615,12 +570,13 @@ struct MergeRun {
         /// people (a household's members through a record without a first name), while one typo'd record does not
         /// keep a person apart from the rest of their records.
         func disagreement(_ ra: Int, _ rb: Int) -> Int? {
+            let xs = membersOf(ra), ys = membersOf(rb)
             for k in stage.mustAgree {
                 let different = UInt8(stage.comparisons[k].levels.count)
                 var compared = false, agreed = false
-                search: for x in members[ra] ?? [ra] {
-                    for y in members[rb] ?? [rb] {
-                        let l = Self.level(k, stage.comparisons[k], recs.columns[k], x, y)
+                search: for x in xs {
+                    for y in ys {
+                        let l = recs.features[k].level(Int(x), Int(y))
                         if l == Self.nullLevel { continue }
                         compared = true
                         if l < different { agreed = true; break search }
@@ -634,8 +590,12 @@ struct MergeRun {
             let (big, small) = size[ra] >= size[rb] ? (ra, rb) : (rb, ra)
             parent[small] = big
             size[big] += size[small]
-            members[big, default: [big]].append(contentsOf: members.removeValue(forKey: small) ?? [small])
+            let moved = membersOf(small)
+            if members[big].isEmpty { members[big] = [Int32(big)] }
+            members[big].append(contentsOf: moved)
+            members[small] = []
         }
+        func raise(_ i: Int, _ p: Double) { best[i] = best[i].isNaN ? p : max(best[i], p) }
         var review: [(ScoredPair, String)] = []
         var accepted: [ScoredPair] = []
         var capped = 0, disagreeing = 0, keptApart = 0
@@ -647,7 +607,7 @@ struct MergeRun {
         let ordered = pairs.sorted { $0.weight != $1.weight ? $0.weight > $1.weight : ($0.a, $0.b) < ($1.a, $1.b) }
         for p in ordered {
             let i = Int(p.a), j = Int(p.b)
-            if decisions.apart.contains(.init(i, j)) { keptApart += 1; continue }
+            if !decisions.apart.isEmpty, decisions.apart.contains(.init(i, j)) { keptApart += 1; continue }
             if p.probability < stage.threshold { review.append((p, "below threshold")); continue }
             if let k = stage.mustAgree.first(where: { Self.level(of: p.pattern, $0) == UInt8(stage.comparisons[$0].levels.count) }) {
                 disagreeing += 1
@@ -656,7 +616,7 @@ struct MergeRun {
             }
             if stage.mode == "link" { accepted.append(p); continue }
             let ra = find(i), rb = find(j)
-            if ra == rb { accepted.append(p); best[i] = max(best[i] ?? 0, p.probability); best[j] = max(best[j] ?? 0, p.probability); continue }
+            if ra == rb { accepted.append(p); raise(i, p.probability); raise(j, p.probability); continue }
             if size[ra] + size[rb] > stage.maxCluster { capped += 1; review.append((p, "cluster would exceed max_cluster \(stage.maxCluster)")); continue }
             if !apartOf.isEmpty, conflict(ra, rb) { keptApart += 1; review.append((p, "a decision keeps these clusters apart")); continue }
             if let k = disagreement(ra, rb) {
@@ -666,14 +626,14 @@ struct MergeRun {
             }
             union(ra, rb)
             accepted.append(p)
-            best[i] = max(best[i] ?? 0, p.probability)
-            best[j] = max(best[j] ?? 0, p.probability)
+            raise(i, p.probability)
+            raise(j, p.probability)
         }
         let roots = (0..<recs.count).map(find)
         var notes: [String] = []
-        let clusters = Set(stage.mode == "link" ? [] : roots).count
         if stage.mode != "link" {
-            let multi = Dictionary(grouping: roots, by: { $0 }).values.filter { $0.count > 1 }.count
+            var clusters = 0, multi = 0
+            for r in 0..<recs.count where roots[r] == r { clusters += 1; if size[r] > 1 { multi += 1 } }
             notes.append("\(clusters) golden records from \(recs.count) records (\(multi) with more than one record); \(review.filter { $0.1 == "below threshold" }.count) pairs for review")
         }
         if disagreeing > 0 { notes.append("\(disagreeing) likely pairs kept apart because a must_agree column differs (households)") }
@@ -685,51 +645,101 @@ struct MergeRun {
 
     /// A cluster id that depends only on the smallest record id in the cluster, so re-runs on unchanged data (and
     /// clusters that only gained records) keep their ids.
-    static func clusterID(_ smallestKey: String) -> String {
+    static func clusterID(_ smallestKey: UnsafeBufferPointer<UInt8>) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in smallestKey.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        for b in smallestKey { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         let hex = String(h, radix: 16)
         return "G" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    func clusterIDs(_ recs: Records, _ c: Clustering) -> [Int: String] {
-        var smallest: [Int: String] = [:]
-        for (i, r) in c.root.enumerated() { if let s = smallest[r], s <= recs.keys[i] { continue }; smallest[r] = recs.keys[i] }
-        return smallest.mapValues(Self.clusterID)
+    /// Clusters in order of first appearance: each record's cluster number, each cluster's members (ascending) and
+    /// id (from its smallest record key, compared byte-wise).
+    struct Clusters {
+        var of: [Int32]
+        var starts: [Int32]
+        var members: [Int32]
+        var ids: [String]
+        var count: Int { ids.count }
+        func members(_ k: Int) -> ArraySlice<Int32> { members[Int(starts[k])..<Int(starts[k + 1])] }
+    }
+
+    func clusters(_ recs: Records, _ c: Clustering) -> Clusters {
+        var number = [Int32](repeating: -1, count: recs.count), of = [Int32](repeating: 0, count: recs.count)
+        var count = 0
+        for i in 0..<recs.count {
+            let r = c.root[i]
+            if number[r] < 0 { number[r] = Int32(count); count += 1 }
+            of[i] = number[r]
+        }
+        var starts = [Int32](repeating: 0, count: count + 1)
+        for k in of { starts[Int(k) + 1] += 1 }
+        for k in 0..<count { starts[k + 1] += starts[k] }
+        var fill = starts, members = [Int32](repeating: 0, count: recs.count)
+        for i in 0..<recs.count { members[Int(fill[Int(of[i])])] = Int32(i); fill[Int(of[i])] += 1 }
+        let ids = recs.keys.bytes.withUnsafeBufferPointer { all -> [String] in
+            func key(_ i: Int32) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[recs.keys.range(Int(i))]) }
+            return (0..<count).map { k in
+                var smallest = key(members[Int(starts[k])])
+                for m in members[Int(starts[k] + 1)..<Int(starts[k + 1])] {
+                    let x = key(m)
+                    if x.lexicographicallyPrecedes(smallest) { smallest = x }
+                }
+                return Self.clusterID(smallest)
+            }
+        }
+        return Clusters(of: of, starts: starts, members: members, ids: ids)
     }
 
     // MARK: - Outputs
 
+    /// A text column of record keys (nil: null).
+    static func keyColumn(_ recs: Records, _ rows: [Int]) -> Column {
+        var b = StringBuffer(), valid = Bitmap()
+        recs.keys.bytes.withUnsafeBufferPointer { all in
+            for r in rows {
+                valid.append(r >= 0)
+                if r >= 0 { b.append(UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[recs.keys.range(r)]))) } else { b.appendEmpty() }
+            }
+        }
+        return Column(storage: .string(b), validity: valid)
+    }
+
     func golden(_ recs: Records, _ c: Clustering) throws(StageFailure) -> StageData {
         let data = inputs[0]
         let table = data.table
-        let ids = clusterIDs(recs, c)
-        var clusterMembers: [Int: [Int]] = [:]
-        var order: [Int] = []
-        for (i, r) in c.root.enumerated() {
-            if clusterMembers[r] == nil { order.append(r) }
-            clusterMembers[r, default: []].append(i)
-        }
+        let clusters = clusters(recs, c)
         let names = table.schema.names
         let rules = names.map { stage.survivorship[$0] ?? stage.defaultRule }
         let recentColumns = try rules.map { (rule) throws(StageFailure) -> Column? in
             try MergeStage.recentColumn(rule).map { (name) throws(StageFailure) -> Column in try column(name, data) }
         }
-        let priority = Dictionary(stage.sourcePriority.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
-        let filled = (0..<table.rowCount).map { r in table.columns.reduce(0) { $0 + ($1.isNull(r) ? 0 : 1) } }
-        var rows: [[Value]] = []
-        rows.reserveCapacity(order.count)
-        for root in order {
-            let members = clusterMembers[root]!
-            var row: [Value] = [.string(ids[root]!), .integer(Int64(members.count))]
-            if stage.sourceColumn != nil {
-                var seen: [String] = []
-                for m in members { if let s = recs.sources[m], !seen.contains(s) { seen.append(s) } }
-                row.append(.string(seen.joined(separator: "|")))
-            }
-            var from: [Value] = []
-            for (col, column) in table.columns.enumerated() {
-                let present = members.filter { !column.isNull($0) }
+        let priority: [Int] = recs.sourceNames.map { name in stage.sourcePriority.firstIndex(of: name) ?? Int.max }
+        func rank(_ m: Int) -> Int { recs.source[m] < 0 ? Int.max : priority[Int(recs.source[m])] }
+        var filled: [Int] = []
+        if rules.contains("most_complete") { filled = (0..<table.rowCount).map { r in table.columns.reduce(0) { $0 + ($1.isNull(r) ? 0 : 1) } } }
+        var columns: [Column] = [Column.make(.string, clusters.ids.map { .string($0) }),
+                                 Column(storage: .integer((0..<clusters.count).map { Int64(clusters.starts[$0 + 1] - clusters.starts[$0]) }), validity: nil)]
+        if stage.sourceColumn != nil {
+            columns.append(Column.make(.string, (0..<clusters.count).map { k in
+                var seen: [Int32] = []
+                for m in clusters.members(k) where recs.source[Int(m)] >= 0 && !seen.contains(recs.source[Int(m)]) { seen.append(recs.source[Int(m)]) }
+                return .string(seen.map { recs.sourceNames[Int($0)] }.joined(separator: "|"))
+            }))
+        }
+        var provenance: [Column] = []
+        // Column by column: the winning record of each cluster (its first member when no member has a value), then
+        // the winners' values gathered at once.
+        for (col, column) in table.columns.enumerated() {
+            var winners = [Int](repeating: 0, count: clusters.count), from = [Int](repeating: -1, count: clusters.count)
+            for k in 0..<clusters.count {
+                let members = clusters.members(k)
+                let first = Int(members.first!)
+                winners[k] = first
+                if members.count == 1 {
+                    if !column.isNull(first) { from[k] = first }
+                    continue
+                }
+                let present = members.map(Int.init).filter { !column.isNull($0) }
                 var winner: Int?
                 switch rules[col] {
                 case "first_non_null": winner = present.first
@@ -742,11 +752,7 @@ struct MergeRun {
                     }
                 case "most_complete": winner = present.max { filled[$0] != filled[$1] ? filled[$0] < filled[$1] : $0 > $1 }
                 case "longest": winner = present.max { let (x, y) = (column.value(at: $0).description.count, column.value(at: $1).description.count); return x != y ? x < y : $0 > $1 }
-                case "source_priority":
-                    winner = present.min { a, b in
-                        let pa = recs.sources[a].flatMap { priority[$0] } ?? Int.max, pb = recs.sources[b].flatMap { priority[$0] } ?? Int.max
-                        return pa != pb ? pa < pb : a < b
-                    }
+                case "source_priority": winner = present.min { a, b in rank(a) != rank(b) ? rank(a) < rank(b) : a < b }
                 default:
                     let by = recentColumns[col]!
                     winner = present.filter { !by.isNull($0) }.max { a, b in
@@ -754,48 +760,50 @@ struct MergeRun {
                         return x != y ? compareValues(x, y) < 0 : a > b
                     } ?? present.first
                 }
-                row.append(winner.map { column.value(at: $0) } ?? .null)
-                from.append(winner.map { .string(recs.keys[$0]) } ?? .null)
+                if let winner { winners[k] = winner; from[k] = winner }
             }
-            if stage.provenance { row.append(contentsOf: from) }
-            rows.append(row)
+            columns.append(column.selecting(winners))
+            if stage.provenance { provenance.append(Self.keyColumn(recs, from)) }
         }
+        columns += provenance
         var outNames = ["cluster_id", "records"] + (stage.sourceColumn != nil ? ["sources"] : []) + names
-        var outTypes: [DataType] = [.string, .integer] + (stage.sourceColumn != nil ? [.string] : []) + table.schema.fields.map(\.type)
-        if stage.provenance {
-            outNames += names.map { "\($0)_from" }
-            outTypes += names.map { _ in .string }
-        }
-        return StageData(table: Table(names: outNames, types: outTypes, rows: rows))
+        if stage.provenance { outNames += names.map { "\($0)_from" } }
+        let fields = zip(outNames, columns).map { Field(name: $0, type: $1.type) }
+        return StageData(table: Table(schema: Schema(fields), columns: columns))
     }
 
     func linkOutput(_ recs: Records, _ c: Clustering) -> StageData {
-        var bestMatch = [Int?](repeating: nil, count: recs.leftCount), bestProb = [Double?](repeating: nil, count: recs.leftCount)
+        var bestMatch = [Int](repeating: -1, count: recs.leftCount), bestProb = [Double?](repeating: nil, count: recs.leftCount)
         var bestWeight = [Double](repeating: -.infinity, count: recs.leftCount)
         for p in c.accepted {
             let (l, r) = Int(p.a) < recs.leftCount ? (Int(p.a), Int(p.b)) : (Int(p.b), Int(p.a))
             if p.weight > bestWeight[l] { bestWeight[l] = p.weight; bestMatch[l] = r; bestProb[l] = p.probability }
         }
         var t = inputs[0].table
-        t = t.setting("match_id", Column.make(.string, bestMatch.map { $0.map { .string(recs.keys[$0]) } ?? .null }))
+        t = t.setting("match_id", Self.keyColumn(recs, bestMatch))
         t = t.setting("match_probability", Column.make(.double, bestProb.map { $0.map { .double(Stats.rounded($0, 6)) } ?? .null }))
         return StageData(table: t, origins: inputs[0].origins)
     }
 
     func lineage(_ recs: Records, _ c: Clustering) -> Table {
-        let ids = clusterIDs(recs, c)
-        var rows: [[Value]] = []
-        var offset = 0
+        let ids = stage.mode == "link" ? nil : clusters(recs, c)
+        var file = ColumnBuilder(.string, capacity: recs.count), line = ColumnBuilder(.integer, capacity: recs.count)
+        var cluster = ColumnBuilder(.string, capacity: recs.count), probability = ColumnBuilder(.double, capacity: recs.count)
         for data in inputs {
             for r in 0..<data.table.rowCount {
-                let i = offset + r
-                let origin = data.origins?.describe(r)
-                rows.append([.string(origin?.source ?? ""), origin.map { .integer(Int64($0.line)) } ?? .null, .string(recs.keys[i]),
-                             stage.mode == "link" ? .null : .string(ids[c.root[i]]!), c.best[i].map { .double(Stats.rounded($0, 6)) } ?? .null])
+                if let origin = data.origins?.describe(r) { file.append(.string(origin.source)); line.append(.integer(Int64(origin.line))) } else {
+                    file.append(.string(""))
+                    line.appendNull()
+                }
             }
-            offset += data.table.rowCount
         }
-        return Table(names: ["file", "line", "id", "cluster_id", "match_probability"], types: [.string, .integer, .string, .string, .double], rows: rows)
+        for i in 0..<recs.count {
+            if let ids { cluster.append(.string(ids.ids[Int(ids.of[i])])) } else { cluster.appendNull() }
+            if c.best[i].isNaN { probability.appendNull() } else { probability.append(.double(Stats.rounded(c.best[i], 6))) }
+        }
+        let columns = [file.finish(), line.finish(), Self.keyColumn(recs, Array(0..<recs.count)), cluster.finish(), probability.finish()]
+        let names = ["file", "line", "id", "cluster_id", "match_probability"]
+        return Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns)
     }
 
     func levelName(_ pattern: UInt64, _ k: Int) -> String {
@@ -808,19 +816,20 @@ struct MergeRun {
     func review(_ recs: Records, _ c: Clustering) -> Table {
         let names = ["id_a", "id_b", "probability", "weight", "reason"] + stage.comparisons.map(\.column)
         let rows: [[Value]] = c.review.map { p, reason in
-            [.string(recs.keys[Int(p.a)]), .string(recs.keys[Int(p.b)]), .double(Stats.rounded(p.probability, 6)), .double(Stats.rounded(p.weight, 3)), .string(reason)]
+            [.string(recs.key(Int(p.a))), .string(recs.key(Int(p.b))), .double(Stats.rounded(p.probability, 6)), .double(Stats.rounded(p.weight, 3)), .string(reason)]
                 + stage.comparisons.indices.map { .string(levelName(p.pattern, $0)) }
         }
         return Table(names: names, types: [.string, .string, .double, .double, .string] + stage.comparisons.map { _ in .string }, rows: rows)
     }
 
-    func explain(_ recs: Records, _ index: Int, _ pairs: [ScoredPair], _ c: Clustering, _ model: Model?) -> [String] {
-        let key = recs.keys[index]
+    func explain(_ recs: Records, _ index: Int, _ pairs: [ScoredPair], _ c: Clustering, _ scorer: Scorer) -> [String] {
+        let key = recs.key(index)
         var lines: [String] = []
-        let ids = clusterIDs(recs, c)
-        let size = c.root.filter { $0 == c.root[index] }.count
-        lines.append(stage.mode == "link" ? "record \(key)" : "record \(key) is in cluster \(ids[c.root[index]]!) with \(size - 1) other record\(size == 2 ? "" : "s")")
-        if let model { lines.append("prior weight \(String(format: "%+.2f", model.prior)) bits (the chance two random records match)") }
+        let clusters = clusters(recs, c)
+        let mine = Int(clusters.of[index])
+        let size = Int(clusters.starts[mine + 1] - clusters.starts[mine])
+        lines.append(stage.mode == "link" ? "record \(key)" : "record \(key) is in cluster \(clusters.ids[mine]) with \(size - 1) other record\(size == 2 ? "" : "s")")
+        if let model = scorer.model { lines.append("prior weight \(String(format: "%+.2f", model.prior)) bits (the chance two random records match)") }
         if pairs.isEmpty {
             lines.append("no candidate pair: no other record shares a blocking key (\(stage.blocking.map(\.text).joined(separator: "; ")))")
             return lines
@@ -833,16 +842,17 @@ struct MergeRun {
             if accepted.contains([p.a, p.b]) { verdict = "merged" } else if let reason = reviewed[[p.a, p.b]] { verdict = "not merged: \(reason)" } else {
                 verdict = c.root[other] == c.root[index] ? "same cluster through other records" : "not merged: probability below possible \(stage.possible)"
             }
-            lines.append("with \(recs.keys[other]): probability \(String(format: "%.4f", p.probability)), weight \(String(format: "%+.2f", p.weight)) — \(verdict)")
+            lines.append("with \(recs.key(other)): probability \(String(format: "%.4f", p.probability)), weight \(String(format: "%+.2f", p.weight)) — \(verdict)")
             for (k, comparison) in stage.comparisons.enumerated() {
                 let l = Self.level(of: p.pattern, k)
-                let a = recs.columns[k].text[index] ?? "∅", b = recs.columns[k].text[other] ?? "∅"
+                let f = recs.features[k]
+                let a = f.text(index) ?? "∅", b = f.text(other) ?? "∅"
                 var w = ""
-                if let model, l != Self.nullLevel {
+                if let model = scorer.model, l != Self.nullLevel {
                     var weight = model.weights[k][Int(l)]
-                    if comparison.tf, l == 0, let v = recs.columns[k].text[index] { weight += Self.tfAdjustment(recs.columns[k], value: v, uExact: model.u[k][0]) }
+                    if comparison.tf, l == 0 { weight += Self.tfAdjustment(f, code: f.code[index], uExact: model.u[k][0]) }
                     w = String(format: " %+.2f", weight)
-                } else if model != nil { w = " 0 (missing)" }
+                } else if scorer.model != nil { w = " 0 (missing)" }
                 lines.append("    \(comparison.column): '\(a)' vs '\(b)' → \(levelName(p.pattern, k))\(w)")
             }
         }

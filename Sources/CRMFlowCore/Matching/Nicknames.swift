@@ -135,6 +135,9 @@ public enum Nicknames {
         return m
     }()
 
+    /// The nickname groups a folded (lower-case, accent-free) name belongs to; empty when none.
+    public static func groups(of folded: String) -> [Int] { groups[folded] ?? [] }
+
     /// True when the two given names are the same or stand for the same formal name (`bob` ~ `robert`, `bob` ~
     /// `bobby`); case and accents are ignored.
     public static func equivalent(_ a: String, _ b: String) -> Bool {

@@ -20,54 +20,78 @@ public enum StringSimilarity {
     }
 
     public static func jaro(_ a: Scalars, _ b: Scalars) -> Double {
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in jaro(x, y) } }
+    }
+
+    public static func jaroWinkler(_ a: Scalars, _ b: Scalars) -> Double {
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in jaroWinkler(x, y) } }
+    }
+
+    public static func levenshtein(_ a: Scalars, _ b: Scalars) -> Int {
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in levenshtein(x, y) } }
+    }
+
+    // MARK: Kernels on code units (UTF-8 bytes of ASCII text, or Unicode scalar values): inlinable so callers in other
+    // modules get them specialised for their element type, with no allocation per call.
+
+    @inlinable
+    public static func jaro<T: FixedWidthInteger>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>) -> Double {
         let n = a.count, m = b.count
         if n == 0 && m == 0 { return 1 }
         if n == 0 || m == 0 { return 0 }
         let window = max(0, max(n, m) / 2 - 1)
-        var aMatched = [Bool](repeating: false, count: n), bMatched = [Bool](repeating: false, count: m)
-        var matches = 0
-        for i in 0..<n {
-            let lo = max(0, i - window), hi = min(m - 1, i + window)
-            if lo > hi { continue }
-            for j in lo...hi where !bMatched[j] && a[i] == b[j] {
-                aMatched[i] = true
-                bMatched[j] = true
-                matches += 1
-                break
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: n + m) { flags -> Double in
+            flags.initialize(repeating: false)
+            let aMatched = flags.baseAddress!, bMatched = aMatched + n
+            var matches = 0
+            for i in 0..<n {
+                let lo = max(0, i - window), hi = min(m - 1, i + window)
+                if lo > hi { continue }
+                for j in lo...hi where !bMatched[j] && a[i] == b[j] {
+                    aMatched[i] = true
+                    bMatched[j] = true
+                    matches += 1
+                    break
+                }
             }
+            if matches == 0 { return 0 }
+            var transpositions = 0
+            var k = 0
+            for i in 0..<n where aMatched[i] {
+                while !bMatched[k] { k += 1 }
+                if a[i] != b[k] { transpositions += 1 }
+                k += 1
+            }
+            let mm = Double(matches)
+            return (mm / Double(n) + mm / Double(m) + (mm - Double(transpositions / 2)) / mm) / 3
         }
-        if matches == 0 { return 0 }
-        var transpositions = 0
-        var k = 0
-        for i in 0..<n where aMatched[i] {
-            while !bMatched[k] { k += 1 }
-            if a[i] != b[k] { transpositions += 1 }
-            k += 1
-        }
-        let mm = Double(matches)
-        return (mm / Double(n) + mm / Double(m) + (mm - Double(transpositions / 2)) / mm) / 3
     }
 
-    public static func jaroWinkler(_ a: Scalars, _ b: Scalars) -> Double {
+    @inlinable
+    public static func jaroWinkler<T: FixedWidthInteger>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>) -> Double {
         let j = jaro(a, b)
         var prefix = 0
         while prefix < min(4, a.count, b.count), a[prefix] == b[prefix] { prefix += 1 }
         return j + Double(prefix) * 0.1 * (1 - j)
     }
 
-    public static func levenshtein(_ a: Scalars, _ b: Scalars) -> Int {
+    @inlinable
+    public static func levenshtein<T: FixedWidthInteger>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>) -> Int {
         if a.isEmpty { return b.count }
         if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        let w = b.count + 1
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 2 * w) { buf -> Int in
+            var previous = buf.baseAddress!, current = previous + w
+            for j in 0..<w { previous[j] = j }
+            for i in 1...a.count {
+                current[0] = i
+                for j in 1...b.count {
+                    current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                }
+                swap(&previous, &current)
             }
-            swap(&previous, &current)
+            return previous[b.count]
         }
-        return previous[b.count]
     }
 
     /// Optimal string alignment distance: Levenshtein plus adjacent transpositions.
@@ -93,16 +117,21 @@ public enum StringSimilarity {
 
     /// True when the optimal string alignment distance is at most `d`: only the diagonal band |i − j| ≤ d is
     /// computed, and the scan stops as soon as a whole row exceeds `d`.
-    public static func damerauWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool { bandedWithin(a, b, d, transpositions: true) }
+    public static func damerauWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool {
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in bandedWithin(x, y, d, transpositions: true) } }
+    }
 
     /// True when the Levenshtein distance is at most `d` (banded, as `damerauWithin`).
-    public static func levenshteinWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool { bandedWithin(a, b, d, transpositions: false) }
+    public static func levenshteinWithin(_ a: Scalars, _ b: Scalars, _ d: Int) -> Bool {
+        a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { y in bandedWithin(x, y, d, transpositions: false) } }
+    }
 
-    static func bandedWithin(_ a: Scalars, _ b: Scalars, _ d: Int, transpositions: Bool) -> Bool {
+    @inlinable
+    public static func bandedWithin<T: FixedWidthInteger>(_ a: UnsafeBufferPointer<T>, _ b: UnsafeBufferPointer<T>, _ d: Int, transpositions: Bool) -> Bool {
         let n = a.count, m = b.count
         if abs(n - m) > d { return false }
         if n == 0 || m == 0 { return max(n, m) <= d }
-        if a == b { return true }
+        if n == m, (0..<n).allSatisfy({ a[$0] == b[$0] }) { return true }
         let big = d + 1
         let w = m + 1
         return withUnsafeTemporaryAllocation(of: Int.self, capacity: 3 * w) { buf -> Bool in

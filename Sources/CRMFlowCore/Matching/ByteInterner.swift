@@ -1,0 +1,75 @@
+/// Distinct byte strings with dense codes (0, 1, 2, … in first-appearance order), their bytes kept once in a
+/// `StringBuffer`: the dictionary behind record-linkage features and blocking keys, probed with raw bytes so no
+/// `String` is made per row.
+public struct ByteInterner: Sendable {
+    /// The distinct values; value `c` has code `c`.
+    public private(set) var values = StringBuffer()
+    private var slots = [Int32](repeating: -1, count: 1024)
+    private var hashes: [UInt64] = []
+    private var mask = 1023
+
+    public init() {}
+
+    public var count: Int { values.count }
+
+    /// The code of `key`, adding it when new.
+    public mutating func intern(_ key: UnsafeBufferPointer<UInt8>) -> Int32 {
+        let h = ByteKeyTable.hash(key)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = slots[i]
+            if c < 0 { break }
+            if hashes[Int(c)] == h, equal(Int(c), key) { return c }
+            i = (i + 1) & mask
+        }
+        let code = Int32(values.count)
+        slots[i] = code
+        hashes.append(h)
+        values.append(UnsafeRawBufferPointer(key))
+        if hashes.count * 2 > slots.count { grow() }
+        return code
+    }
+
+    /// The code of `s`, adding it when new.
+    public mutating func intern(_ s: String) -> Int32 {
+        var s = s
+        return s.withUTF8 { intern($0) }
+    }
+
+    /// The code of `key`, or -1 when it was never interned.
+    public func code(of key: UnsafeBufferPointer<UInt8>) -> Int32 {
+        let h = ByteKeyTable.hash(key)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let c = slots[i]
+            if c < 0 { return -1 }
+            if hashes[Int(c)] == h, equal(Int(c), key) { return c }
+            i = (i + 1) & mask
+        }
+    }
+
+    public func string(_ code: Int32) -> String { values.string(Int(code)) }
+
+    @inline(__always)
+    private func equal(_ c: Int, _ key: UnsafeBufferPointer<UInt8>) -> Bool {
+        let r = values.range(c)
+        guard r.count == key.count else { return false }
+        if key.isEmpty { return true }
+        return values.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + r.lowerBound, key.baseAddress!, key.count) == 0 }
+    }
+
+    private mutating func grow() {
+        let size = slots.count * 2
+        slots = [Int32](repeating: -1, count: size)
+        mask = size - 1
+        for (code, h) in hashes.enumerated() {
+            var i = Int(truncatingIfNeeded: h) & mask
+            while slots[i] >= 0 { i = (i + 1) & mask }
+            slots[i] = Int32(code)
+        }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif
