@@ -24,6 +24,7 @@ final class Feature: @unchecked Sendable {
     /// Distinct words of value `c`, as word ids in byte order: `tokenIDs[tokenStart[c] ..< tokenStart[c + 1]]`.
     let tokenStart: [Int32], tokenIDs: [Int32]
     let words: StringBuffer
+    let wordLengths: [Int32]
     /// Per distinct value: how many records hold it (term frequencies), when `tf`.
     let frequency: [Int32]
     let nonNull: Int
@@ -81,7 +82,9 @@ final class Feature: @unchecked Sendable {
         self.nickStart = nickStart
         self.nickGroups = nickGroups
         let needsTokens = c.levels.contains { if case .tokenSet = $0 { return true }; if case .tokenSort = $0 { return true }; return false }
-        (tokenStart, tokenIDs, words) = needsTokens ? Self.words(values) : ([0], [], StringBuffer())
+        let (tokenStart, tokenIDs, words) = needsTokens ? Self.words(values) : ([0], [], StringBuffer())
+        (self.tokenStart, self.tokenIDs, self.words) = (tokenStart, tokenIDs, words)
+        wordLengths = (0..<words.count).map { Int32(words.string($0).unicodeScalars.count) }
         var frequency: [Int32] = [], nonNull = 0
         if c.tf {
             frequency = [Int32](repeating: 0, count: n)
@@ -109,9 +112,15 @@ final class Feature: @unchecked Sendable {
     /// anything else goes through `normalised(_:method:)`.
     static func intern(_ col: Column, _ r: Int, _ method: String, _ dict: inout ByteInterner, _ scratch: inout [UInt8]) -> Int32 {
         if col.isNull(r) { return -1 }
-        if case .string(let buffer) = col.storage {
+        switch col.storage {
+        case .string(let buffer):
             let done = buffer.withBytes(r) { normaliseASCII($0, method: method, into: &scratch) }
             if done { return scratch.isEmpty ? -1 : scratch.withUnsafeBufferPointer { dict.intern($0) } }
+        case .date(let days) where method != "phone":
+            scratch.removeAll(keepingCapacity: true)
+            CivilDate.appendISO(days: Int(days[r]), to: &scratch)
+            return scratch.withUnsafeBufferPointer { dict.intern($0) }
+        default: break
         }
         guard let s = normalised(col.value(at: r), method: method) else { return -1 }
         return dict.intern(s)
@@ -313,25 +322,52 @@ final class Feature: @unchecked Sendable {
     }
 
     /// FuzzyWuzzy's token-set ratio (see `StringSimilarity.tokenSetRatio`), 0 when the values share no word.
+    /// With c the common words and A, B the rest of each side (all sorted and joined by spaces), the ratio is the
+    /// best of sim(c, c+A), sim(c, c+B) and sim(c+A, c+B). The first two are pure insertions (|c| ÷ |c+A|), and the
+    /// shared prefix c does not change the edit distance of the third, so only A and B go through the edit-distance
+    /// table.
     func tokenSetRatio(_ x: Int, _ y: Int) -> Double {
         let a = tokens(x), b = tokens(y)
         if a.isEmpty || b.isEmpty { return a.isEmpty && b.isEmpty ? 1 : 0 }
-        var common: [Int32] = [], restA: [Int32] = [], restB: [Int32] = []
+        var common = 0, commonLength = 0, restA = 0, restALength = 0, restB = 0, restBLength = 0
         var i = a.startIndex, j = b.startIndex
         while i < a.endIndex || j < b.endIndex {
-            if j == b.endIndex || (i < a.endIndex && a[i] < b[j]) { restA.append(a[i]); i += 1 }
-            else if i == a.endIndex || b[j] < a[i] { restB.append(b[j]); j += 1 }
-            else { common.append(a[i]); i += 1; j += 1 }
+            if j == b.endIndex || (i < a.endIndex && a[i] < b[j]) { restA += 1; restALength += wordLength(a[i]); i += 1 }
+            else if i == a.endIndex || b[j] < a[i] { restB += 1; restBLength += wordLength(b[j]); j += 1 }
+            else { common += 1; commonLength += wordLength(a[i]); i += 1; j += 1 }
         }
-        if common.isEmpty { return 0 }
-        if restA.isEmpty || restB.isEmpty { return 1 }
-        var c: [UInt32] = [], ca: [UInt32] = [], cb: [UInt32] = []
-        joined(common, into: &c)
-        joined(common + restA, into: &ca)
-        joined(common + restB, into: &cb)
-        func similarity(_ p: [UInt32], _ q: [UInt32]) -> Double { StringSimilarity.normalized(StringSimilarity.levenshtein(p, q), p, q) }
-        return max(similarity(c, ca), similarity(c, cb), similarity(ca, cb))
+        if common == 0 { return 0 }
+        if restA == 0 || restB == 0 { return 1 }
+        let c = commonLength + common - 1
+        let ca = c + 1 + restALength + restA - 1, cb = c + 1 + restBLength + restB - 1
+        let inserted = Double(c) / Double(min(ca, cb))
+        let rA = restALength + restA - 1, rB = restBLength + restB - 1
+        let distance = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: rA + rB) { buf -> Int in
+            var n = 0
+            func put(_ w: Int32, first: Bool) {
+                if !first { buf[n] = 32; n += 1 }
+                words.withBytes(Int(w)) { bytes in
+                    if bytes.allSatisfy({ $0 < 0x80 }) { for u in bytes { buf[n] = UInt32(u); n += 1 } } else {
+                        for u in String(decoding: bytes, as: UTF8.self).unicodeScalars { buf[n] = u.value; n += 1 }
+                    }
+                }
+            }
+            var i = a.startIndex, j = b.startIndex, firstA = true, firstB = true
+            var partA: [Int32] = [], partB: [Int32] = []
+            while i < a.endIndex || j < b.endIndex {
+                if j == b.endIndex || (i < a.endIndex && a[i] < b[j]) { partA.append(a[i]); i += 1 }
+                else if i == a.endIndex || b[j] < a[i] { partB.append(b[j]); j += 1 }
+                else { i += 1; j += 1 }
+            }
+            for w in partA { put(w, first: firstA); firstA = false }
+            for w in partB { put(w, first: firstB); firstB = false }
+            return StringSimilarity.levenshtein(UnsafeBufferPointer(rebasing: buf[0..<rA]), UnsafeBufferPointer(rebasing: buf[rA..<(rA + rB)]))
+        }
+        return max(inserted, 1 - Double(distance) / Double(max(ca, cb)))
     }
+
+    /// A word's length in Unicode scalars.
+    func wordLength(_ w: Int32) -> Int { Int(wordLengths[Int(w)]) }
 
     func tokenSortRatio(_ x: Int, _ y: Int) -> Double {
         var a: [UInt32] = [], b: [UInt32] = []

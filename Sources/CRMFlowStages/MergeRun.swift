@@ -159,17 +159,16 @@ struct MergeRun {
 
     func blocks(_ recs: Records) throws(StageFailure) -> Blocks {
         // The rules' values (compiled and evaluated column-wise), then each rule's keys and blocks side by side.
-        var values: [(Int, [Column])] = []
+        var compiled: [(Int, [CompiledExpr])] = []
         for (r, rule) in stage.blocking.enumerated() {
-            var perInput: [Column] = []
-            for data in inputs {
-                let compiled = try stage.compile(rule, data.table, option: "blocking", stage: context.stageID)
-                perInput.append(compiled.evaluate(data.table, env: context.environment).column)
-            }
-            values.append((r, perInput))
+            var perInput: [CompiledExpr] = []
+            for data in inputs { perInput.append(try stage.compile(rule, data.table, option: "blocking", stage: context.stageID)) }
+            compiled.append((r, perInput))
         }
         let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = Int32(recs.leftCount)
-        let perRule = ConcurrentMap.map(values, threads: context.threads) { r, columns -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
+        let tables = inputs.map(\.table), environment = context.environment
+        let perRule = ConcurrentMap.map(compiled, threads: context.threads) { r, expressions -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
+            let columns = zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
             let (code, order, starts, keys) = Self.group(columns, count: count)
             var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
             for c in 0..<keys.count {
@@ -543,6 +542,8 @@ struct MergeRun {
         var best: [Double]
         /// Pairs for review with the reason they were not merged.
         var review: [(ScoredPair, String)]
+        /// Pairs a must_agree column rules out (not for review; explained).
+        var vetoed: [(ScoredPair, String)]
         var notes: [String]
         var accepted: [ScoredPair]
     }
@@ -596,7 +597,7 @@ struct MergeRun {
             members[small] = []
         }
         func raise(_ i: Int, _ p: Double) { best[i] = best[i].isNaN ? p : max(best[i], p) }
-        var review: [(ScoredPair, String)] = []
+        var review: [(ScoredPair, String)] = [], vetoed: [(ScoredPair, String)] = []
         var accepted: [ScoredPair] = []
         var capped = 0, disagreeing = 0, keptApart = 0
         for (i, j) in decisions.merge {
@@ -610,8 +611,10 @@ struct MergeRun {
             if !decisions.apart.isEmpty, decisions.apart.contains(.init(i, j)) { keptApart += 1; continue }
             if p.probability < stage.threshold { review.append((p, "below threshold")); continue }
             if let k = stage.mustAgree.first(where: { Self.level(of: p.pattern, $0) == UInt8(stage.comparisons[$0].levels.count) }) {
+                // Two records whose must_agree values are unlike: a decided case (a household), counted, not sent
+                // for review (explain still shows it).
                 disagreeing += 1
-                review.append((p, "\(stage.comparisons[k].column) differs (must_agree)"))
+                vetoed.append((p, "\(stage.comparisons[k].column) differs (must_agree)"))
                 continue
             }
             if stage.mode == "link" { accepted.append(p); continue }
@@ -636,11 +639,11 @@ struct MergeRun {
             for r in 0..<recs.count where roots[r] == r { clusters += 1; if size[r] > 1 { multi += 1 } }
             notes.append("\(clusters) golden records from \(recs.count) records (\(multi) with more than one record); \(review.filter { $0.1 == "below threshold" }.count) pairs for review")
         }
-        if disagreeing > 0 { notes.append("\(disagreeing) likely pairs kept apart because a must_agree column differs (households)") }
+        if disagreeing > 0 { notes.append("\(disagreeing) likely pairs kept apart because a must_agree column differs (households); those differing within the pair are not in the review file") }
         if capped > 0 { notes.append("\(capped) links not followed: the cluster would exceed max_cluster \(stage.maxCluster) (chaining guard)") }
         if keptApart > 0 || !decisions.merge.isEmpty { notes.append("decisions: \(decisions.merge.count) merged, \(keptApart) pairs kept apart") }
         if decisions.unknown > 0 { notes.append("decisions: \(decisions.unknown) rows name ids not in this run or a verdict other than merge/apart; ignored") }
-        return Clustering(root: roots, best: best, review: review, notes: notes, accepted: accepted)
+        return Clustering(root: roots, best: best, review: review, vetoed: vetoed, notes: notes, accepted: accepted)
     }
 
     /// A cluster id that depends only on the smallest record id in the cluster, so re-runs on unchanged data (and
@@ -739,10 +742,24 @@ struct MergeRun {
                     if !column.isNull(first) { from[k] = first }
                     continue
                 }
-                let present = members.map(Int.init).filter { !column.isNull($0) }
                 var winner: Int?
                 switch rules[col] {
-                case "first_non_null": winner = present.first
+                case "first_non_null":
+                    winner = members.first { !column.isNull(Int($0)) }.map(Int.init)
+                    if let winner { winners[k] = winner; from[k] = winner }
+                    continue
+                case "source_priority":
+                    for m in members where !column.isNull(Int(m)) {
+                        if let w = winner, rank(w) <= rank(Int(m)) { continue }
+                        winner = Int(m)
+                    }
+                    if let winner { winners[k] = winner; from[k] = winner }
+                    continue
+                default: break
+                }
+                let present = members.map(Int.init).filter { !column.isNull($0) }
+                switch rules[col] {
+                case "first_non_null", "source_priority": break
                 case "most_frequent":
                     var counts: [Value: Int] = [:]
                     for m in present { counts[column.value(at: m), default: 0] += 1 }
@@ -752,7 +769,6 @@ struct MergeRun {
                     }
                 case "most_complete": winner = present.max { filled[$0] != filled[$1] ? filled[$0] < filled[$1] : $0 > $1 }
                 case "longest": winner = present.max { let (x, y) = (column.value(at: $0).description.count, column.value(at: $1).description.count); return x != y ? x < y : $0 > $1 }
-                case "source_priority": winner = present.min { a, b in rank(a) != rank(b) ? rank(a) < rank(b) : a < b }
                 default:
                     let by = recentColumns[col]!
                     winner = present.filter { !by.isNull($0) }.max { a, b in
@@ -835,7 +851,7 @@ struct MergeRun {
             return lines
         }
         let accepted = Set(c.accepted.map { [$0.a, $0.b] })
-        let reviewed = Dictionary(c.review.map { ([$0.0.a, $0.0.b], $0.1) }, uniquingKeysWith: { a, _ in a })
+        let reviewed = Dictionary((c.review + c.vetoed).map { ([$0.0.a, $0.0.b], $0.1) }, uniquingKeysWith: { a, _ in a })
         for p in pairs.sorted(by: { $0.weight > $1.weight }) {
             let other = Int(p.a) == index ? Int(p.b) : Int(p.a)
             let verdict: String

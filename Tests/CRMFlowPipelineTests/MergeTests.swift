@@ -40,6 +40,36 @@ import Testing
         }
     }
 
+    /// Property: the merge stage's coded features (bytes, word ids, the token-set shortcut, the ASCII Soundex)
+    /// give the same similarities as the reference functions on Strings, for ASCII and accented values alike.
+    @Test func codedFeaturesAgreeWithTheReferenceFunctions() {
+        var rng = SplitMix64(seed: 11)
+        let words = ["elm", "st", "ave", "5401", "oak", "apt", "2", "müller", "strasse", "north", "élan", "b", "ωmega", "東京"]
+        func random() -> String { (0..<Int(1 + rng.next() % 4)).map { _ in words[Int(rng.next() % UInt64(words.count))] }.joined(separator: " ") }
+        let values = (0..<300).map { _ in random() }
+        let levels: [MergeStage.Test] = [.exact, .tokenSet(0.9), .jaroWinkler(0.9), .damerau(1), .levenshtein(2), .first(3), .last(2), .soundex]
+        let comparison = MergeStage.Comparison(column: "v", method: "text", levels: levels, names: levels.map { "\($0)" }, tf: false, swapWith: nil)
+        let column = Column.make(.string, values.map { .string($0) })
+        let f = Feature(comparison, [(column, nil)])
+        for _ in 0..<2_000 {
+            let i = Int(rng.next() % 300), j = Int(rng.next() % 300)
+            let x = Int(f.code[i]), y = Int(f.code[j])
+            let a = Feature.normalised(.string(values[i]), method: "text")!, b = Feature.normalised(.string(values[j]), method: "text")!
+            let ta = Array(Set(S.tokens(a))).sorted(), tb = Array(Set(S.tokens(b))).sorted()
+            let shared = !Set(ta).isDisjoint(with: tb)
+            #expect(abs(f.tokenSetRatio(x, y) - (shared ? S.tokenSetRatio(ta, tb) : 0)) < 1e-12, "\(a) | \(b)")
+            #expect(abs(f.jaroWinkler(x, y) - S.jaroWinkler(S.scalars(a), S.scalars(b))) < 1e-12)
+            #expect(f.within(x, y, 1, transpositions: true) == (S.damerauLevenshtein(S.scalars(a), S.scalars(b)) <= 1))
+            #expect(f.affix(x, y, 3, prefix: true) == (a.count >= 3 && b.count >= 3 && a.prefix(3) == b.prefix(3)))
+            #expect(f.affix(x, y, 2, prefix: false) == (a.count >= 2 && b.count >= 2 && a.suffix(2) == b.suffix(2)))
+            #expect((f.level(i, j) == 0) == (a == b))
+        }
+        // The ASCII Soundex agrees with the general one (reached by a non-ASCII character that is not a letter).
+        for v in values + ["Ashcraft", "Tymczak", "Pfister", "HWang", "Wu", "yyy", "123", "", "Lloyd", "Schwarzenegger"] where v.utf8.allSatisfy({ $0 < 0x80 }) {
+            #expect(S.soundexASCII(v) == S.soundex(v + "·"), "\(v)")
+        }
+    }
+
     /// Soundex codes from the US National Archives' description (Robert, Rupert R163; Ashcraft A261; Tymczak T522; Pfister P236).
     @Test(arguments: [("Robert", "R163"), ("Rupert", "R163"), ("Ashcraft", "A261"), ("Tymczak", "T522"), ("Pfister", "P236"), ("Lee", "L000"), ("", "")])
     func soundex(name: String, code: String) { #expect(S.soundex(name) == code) }

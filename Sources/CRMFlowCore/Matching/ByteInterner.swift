@@ -4,7 +4,8 @@
 public struct ByteInterner: Sendable {
     /// The distinct values; value `c` has code `c`.
     public private(set) var values = StringBuffer()
-    private var slots = [Int32](repeating: -1, count: 1024)
+    /// Open addressing: each slot holds the key's hash beside its code (-1: empty), so a probe reads one cache line.
+    private var slots = [ByteKeyTable.Slot](repeating: ByteKeyTable.Slot(hash: 0, code: -1), count: 1024)
     private var hashes: [UInt64] = []
     private var mask = 1023
 
@@ -17,13 +18,13 @@ public struct ByteInterner: Sendable {
         let h = ByteKeyTable.hash(key)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
-            let c = slots[i]
-            if c < 0 { break }
-            if hashes[Int(c)] == h, equal(Int(c), key) { return c }
+            let slot = slots[i]
+            if slot.code < 0 { break }
+            if slot.hash == h, equal(Int(slot.code), key) { return slot.code }
             i = (i + 1) & mask
         }
         let code = Int32(values.count)
-        slots[i] = code
+        slots[i] = ByteKeyTable.Slot(hash: h, code: code)
         hashes.append(h)
         values.append(UnsafeRawBufferPointer(key))
         if hashes.count * 2 > slots.count { grow() }
@@ -41,9 +42,9 @@ public struct ByteInterner: Sendable {
         let h = ByteKeyTable.hash(key)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
-            let c = slots[i]
-            if c < 0 { return -1 }
-            if hashes[Int(c)] == h, equal(Int(c), key) { return c }
+            let slot = slots[i]
+            if slot.code < 0 { return -1 }
+            if slot.hash == h, equal(Int(slot.code), key) { return slot.code }
             i = (i + 1) & mask
         }
     }
@@ -60,12 +61,12 @@ public struct ByteInterner: Sendable {
 
     private mutating func grow() {
         let size = slots.count * 2
-        slots = [Int32](repeating: -1, count: size)
+        slots = [ByteKeyTable.Slot](repeating: ByteKeyTable.Slot(hash: 0, code: -1), count: size)
         mask = size - 1
         for (code, h) in hashes.enumerated() {
             var i = Int(truncatingIfNeeded: h) & mask
-            while slots[i] >= 0 { i = (i + 1) & mask }
-            slots[i] = Int32(code)
+            while slots[i].code >= 0 { i = (i + 1) & mask }
+            slots[i] = ByteKeyTable.Slot(hash: h, code: Int32(code))
         }
     }
 }

@@ -224,6 +224,7 @@ public enum StringSimilarity {
 
     /// American Soundex (the letter and three digits; H and W do not separate equal codes; empty for no letter).
     public static func soundex(_ s: String) -> String {
+        if let ascii = soundexASCII(s) { return ascii }
         let letters = Array(Folding.fold(s).uppercased().unicodeScalars.filter { $0.value >= 65 && $0.value <= 90 })
         guard let first = letters.first else { return "" }
         func code(_ u: Unicode.Scalar) -> Character? {
@@ -246,6 +247,35 @@ public enum StringSimilarity {
             last = c
         }
         return out.padding(toLength: 4, withPad: "0", startingAt: 0)
+    }
+
+    /// Soundex of an all-ASCII string on its bytes (nil for any other string): a per-row hot path in blocking keys.
+    static func soundexASCII(_ s: String) -> String? {
+        // Codes of A…Z: 0 for vowels and Y, 7 for H and W (they do not separate equal codes).
+        let table: StaticString = "01230127022455012623017202"
+        var out: (UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48)
+        var n = 0
+        var last: UInt8 = 255
+        for var c in s.utf8 {
+            if c >= 0x80 { return nil }
+            if c >= 97 && c <= 122 { c -= 32 }
+            guard c >= 65 && c <= 90 else { continue }
+            let code = table.utf8Start[Int(c - 65)]
+            if n == 0 { out.0 = c; n = 1; last = code; continue }
+            if n >= 4 { continue }
+            if code == 55 { continue }  // H, W
+            if code != 48 && code != last {
+                switch n {
+                case 1: out.1 = code
+                case 2: out.2 = code
+                default: out.3 = code
+                }
+                n += 1
+            }
+            last = code
+        }
+        if n == 0 { return "" }
+        return withUnsafeBytes(of: out) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// NYSIIS (Taft 1970), the original algorithm, truncated to 6 characters.
