@@ -5,7 +5,8 @@ import CRMFlowCore
 /// phonetic codes, nickname groups, words). The pair loops compare codes and bytes, never `String`s, and nothing is
 /// allocated or retained per pair. Read-only once built (the byte arena is owned and freed here).
 final class Feature: @unchecked Sendable {
-    let tests: [MergeStage.Test]
+    /// The level tests, in order (owned memory: iterating it per pair retains nothing).
+    private let tests: UnsafeMutableBufferPointer<MergeStage.Test>
     /// Per record: the code of its normalised value (-1: missing).
     let code: [Int32]
     /// Per record: the `swap_with` column's value, coded in this dictionary (empty without `swap_with`).
@@ -32,13 +33,15 @@ final class Feature: @unchecked Sendable {
     var distinct: Int { starts.count - 1 }
 
     deinit {
+        tests.deallocate()
         bytes.deallocate()
         starts.deallocate()
     }
 
     /// Builds the feature of comparison `c` from its column (and `swap_with` column) in each input, in input order.
     init(_ c: MergeStage.Comparison, _ perInput: [(Column, Column?)]) {
-        tests = c.levels
+        tests = .allocate(capacity: c.levels.count)
+        _ = tests.initialize(from: c.levels)
         var dict = ByteInterner()
         var scratch: [UInt8] = []
         var code: [Int32] = [], swap: [Int32] = [], number: [Double] = []
@@ -231,9 +234,9 @@ final class Feature: @unchecked Sendable {
         let x = Int(code[i]), y = Int(code[j])
         if x < 0 || y < 0 { return MergeRun.nullLevel }
         var jw = -1.0, tokenSet = -1.0
-        for (l, test) in tests.enumerated() {
+        for l in 0..<tests.count {
             let holds: Bool
-            switch test {
+            switch tests[l] {
             case .exact: holds = x == y
             case .nickname: holds = x == y || sameGroup(x, y)
             case .swapped:

@@ -79,11 +79,12 @@ struct MergeRun {
         return Records(count: source.count, leftCount: inputs[0].table.rowCount, keys: keys, source: source, sourceNames: names, features: features)
     }
 
-    func pattern(_ recs: Records, _ i: Int, _ j: Int) -> UInt64 {
+    /// The comparison pattern of records i and j: comparison k's level in byte k. `features` are unretained
+    /// references (the pair loops run millions of times; `recs` keeps the features alive).
+    @inline(__always)
+    static func pattern(_ features: UnsafeBufferPointer<Unmanaged<Feature>>, _ i: Int, _ j: Int) -> UInt64 {
         var p: UInt64 = 0
-        recs.features.withUnsafeBufferPointer { features in
-            for k in 0..<features.count { p |= UInt64(features[k].level(i, j)) << (8 * UInt64(k)) }
-        }
+        for k in 0..<features.count { p |= UInt64(features[k]._withUnsafeGuaranteedRef { $0.level(i, j) }) << (8 * UInt64(k)) }
         return p
     }
 
@@ -189,23 +190,34 @@ struct MergeRun {
     /// Calls `visit` for every candidate pair of the blocks in `items`, each pair once: a pair that an earlier rule
     /// also blocks together is left to that rule.
     static func forEachPair(_ items: ArraySlice<Block>, _ b: Blocks, link: Bool, leftCount: Int, _ visit: (Int, Int) -> Void) {
-        for item in items {
-            let rule = Int(item.rule)
-            b.order[rule].withUnsafeBufferPointer { order in
-                let lo = Int(b.starts[rule][Int(item.code)]), hi = Int(b.starts[rule][Int(item.code) + 1])
-                for x in lo..<hi {
-                    let i = Int(order[x])
-                    for y in (x + 1)..<hi {
-                        let j = Int(order[y])
-                        if link, (i < leftCount) == (j < leftCount) { continue }
-                        var earlier = false
-                        for q in 0..<rule where b.codes[q][i] >= 0 && b.codes[q][i] == b.codes[q][j] { earlier = true; break }
-                        if earlier { continue }
-                        visit(i, j)
+        // Every rule's arrays opened once for the whole slice.
+        withBuffers(b.codes) { codes in
+            withBuffers(b.order) { orders in
+                withBuffers(b.starts) { starts in
+                    for item in items {
+                        let rule = Int(item.rule), order = orders[rule]
+                        let lo = Int(starts[rule][Int(item.code)]), hi = Int(starts[rule][Int(item.code) + 1])
+                        for x in lo..<hi {
+                            let i = Int(order[x])
+                            for y in (x + 1)..<hi {
+                                let j = Int(order[y])
+                                if link, (i < leftCount) == (j < leftCount) { continue }
+                                var earlier = false
+                                for q in 0..<rule where codes[q][i] >= 0 && codes[q][i] == codes[q][j] { earlier = true; break }
+                                if earlier { continue }
+                                visit(i, j)
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Calls `body` with every array opened as a buffer.
+    static func withBuffers<T, R>(_ arrays: [[T]], _ opened: [UnsafeBufferPointer<T>] = [], _ body: ([UnsafeBufferPointer<T>]) -> R) -> R {
+        if opened.count == arrays.count { return body(opened) }
+        return arrays[opened.count].withUnsafeBufferPointer { withBuffers(arrays, opened + [$0], body) }
     }
 
     /// Work split into slices of roughly equal pair counts.
@@ -413,8 +425,10 @@ struct MergeRun {
         // (4 bytes a pair, not the pair itself).
         let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32]) in
             var seen: [UInt64: UInt32] = [:], patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
+            let features = recs.features.map { Unmanaged.passUnretained($0) }
+            features.withUnsafeBufferPointer { features in
             Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
-                let p = self.pattern(recs, i, j)
+                let p = Self.pattern(features, i, j)
                 let k: UInt32
                 if let known = seen[p] { k = known } else {
                     k = UInt32(patterns.count)
@@ -425,7 +439,8 @@ struct MergeRun {
                 counts[Int(k)] += 1
                 index.append(k)
             }
-            return (patterns, counts, index)
+            }
+            return withExtendedLifetime(recs) { (patterns, counts, index) }
         }
         try context.checkCancelled()
         Trace.mark("merge: pass 1")
@@ -488,18 +503,19 @@ struct MergeRun {
         }
         notes.append(contentsOf: clustering.notes)
         var outputs: [String] = []
-        let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
+        let groups = clusters(recs, clustering)
+        let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, groups, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
         let result: StageData
         var accounting: Accounting
         if link {
             result = linkOutput(recs, clustering)
             accounting = Accounting(rowsIn: recs.count, rowsOut: recs.leftCount, removed: ["reference records": recs.count - recs.leftCount])
         } else {
-            result = try golden(recs, clustering)
+            result = try golden(recs, clustering, groups)
             accounting = Accounting(rowsIn: recs.count, rowsOut: result.table.rowCount, removed: ["merged": recs.count - result.table.rowCount])
         }
         Trace.mark("merge: output")
-        outputs.append(try stage.writeSideTable(lineage(recs, clustering), suffix: "lineage", context))
+        outputs.append(try stage.writeSideTable(lineage(recs, clustering, groups), suffix: "lineage", context))
         outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context))
         Trace.mark("merge: side files")
         var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
@@ -605,18 +621,26 @@ struct MergeRun {
             if ra != rb { union(ra, rb) }
             best[i] = 1; best[j] = 1
         }
-        let ordered = pairs.sorted { $0.weight != $1.weight ? $0.weight > $1.weight : ($0.a, $0.b) < ($1.a, $1.b) }
-        for p in ordered {
-            let i = Int(p.a), j = Int(p.b)
-            if !decisions.apart.isEmpty, decisions.apart.contains(.init(i, j)) { keptApart += 1; continue }
+        // Pairs decided on their own first (a decision keeps them apart, below threshold, a must_agree column
+        // differs); the rest are linked strongest first.
+        let guards = stage.mustAgree.map { ($0, UInt8(stage.comparisons[$0].levels.count)) }
+        var candidates: [ScoredPair] = []
+        for p in pairs {
+            if !decisions.apart.isEmpty, decisions.apart.contains(.init(Int(p.a), Int(p.b))) { keptApart += 1; continue }
             if p.probability < stage.threshold { review.append((p, "below threshold")); continue }
-            if let k = stage.mustAgree.first(where: { Self.level(of: p.pattern, $0) == UInt8(stage.comparisons[$0].levels.count) }) {
+            if let (k, _) = guards.first(where: { Self.level(of: p.pattern, $0.0) == $0.1 }) {
                 // Two records whose must_agree values are unlike: a decided case (a household), counted, not sent
                 // for review (explain still shows it).
                 disagreeing += 1
                 vetoed.append((p, "\(stage.comparisons[k].column) differs (must_agree)"))
                 continue
             }
+            candidates.append(p)
+        }
+        let stronger: (ScoredPair, ScoredPair) -> Bool = { $0.weight != $1.weight ? $0.weight > $1.weight : ($0.a, $0.b) < ($1.a, $1.b) }
+        candidates.sort(by: stronger)
+        for p in candidates {
+            let i = Int(p.a), j = Int(p.b)
             if stage.mode == "link" { accepted.append(p); continue }
             let ra = find(i), rb = find(j)
             if ra == rb { accepted.append(p); raise(i, p.probability); raise(j, p.probability); continue }
@@ -633,6 +657,7 @@ struct MergeRun {
             raise(j, p.probability)
         }
         let roots = (0..<recs.count).map(find)
+        review.sort { stronger($0.0, $1.0) }
         var notes: [String] = []
         if stage.mode != "link" {
             var clusters = 0, multi = 0
@@ -707,10 +732,9 @@ struct MergeRun {
         return Column(storage: .string(b), validity: valid)
     }
 
-    func golden(_ recs: Records, _ c: Clustering) throws(StageFailure) -> StageData {
+    func golden(_ recs: Records, _ c: Clustering, _ clusters: Clusters) throws(StageFailure) -> StageData {
         let data = inputs[0]
         let table = data.table
-        let clusters = clusters(recs, c)
         let names = table.schema.names
         let rules = names.map { stage.survivorship[$0] ?? stage.defaultRule }
         let recentColumns = try rules.map { (rule) throws(StageFailure) -> Column? in
@@ -801,8 +825,8 @@ struct MergeRun {
         return StageData(table: t, origins: inputs[0].origins)
     }
 
-    func lineage(_ recs: Records, _ c: Clustering) -> Table {
-        let ids = stage.mode == "link" ? nil : clusters(recs, c)
+    func lineage(_ recs: Records, _ c: Clustering, _ clusters: Clusters) -> Table {
+        let ids = stage.mode == "link" ? nil : clusters
         var file = ColumnBuilder(.string, capacity: recs.count), line = ColumnBuilder(.integer, capacity: recs.count)
         var cluster = ColumnBuilder(.string, capacity: recs.count), probability = ColumnBuilder(.double, capacity: recs.count)
         for data in inputs {
@@ -838,10 +862,9 @@ struct MergeRun {
         return Table(names: names, types: [.string, .string, .double, .double, .string] + stage.comparisons.map { _ in .string }, rows: rows)
     }
 
-    func explain(_ recs: Records, _ index: Int, _ pairs: [ScoredPair], _ c: Clustering, _ scorer: Scorer) -> [String] {
+    func explain(_ recs: Records, _ index: Int, _ pairs: [ScoredPair], _ c: Clustering, _ clusters: Clusters, _ scorer: Scorer) -> [String] {
         let key = recs.key(index)
         var lines: [String] = []
-        let clusters = clusters(recs, c)
         let mine = Int(clusters.of[index])
         let size = Int(clusters.starts[mine + 1] - clusters.starts[mine])
         lines.append(stage.mode == "link" ? "record \(key)" : "record \(key) is in cluster \(clusters.ids[mine]) with \(size - 1) other record\(size == 2 ? "" : "s")")
