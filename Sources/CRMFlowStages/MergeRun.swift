@@ -99,8 +99,10 @@ struct MergeRun {
     }
 
     struct Blocks: Sendable {
-        /// Per rule, per record: the block code (−1: no key).
+        /// Per rule, per record: the block code, or for a sorted-neighbourhood rule the position in key order (−1: no key).
         var codes: [[Int32]]
+        /// Per rule: the sorted-neighbourhood window (0: a key rule).
+        var windows: [Int]
         /// Per rule: records grouped by code (ascending within a block); block c is `order[starts[c] ..< starts[c + 1]]`.
         var order: [[Int32]]
         var starts: [[Int32]]
@@ -108,7 +110,12 @@ struct MergeRun {
         var blocks: [Block]
         var skipped: [(rule: Int, key: String, size: Int)]
 
-        func size(_ b: Block) -> Int { Int(starts[Int(b.rule)][Int(b.code) + 1] - starts[Int(b.rule)][Int(b.code)]) }
+        /// The number of pairs a work item gives (before pairs an earlier rule takes are left out).
+        func pairs(_ b: Block) -> Int {
+            let n = Int(starts[Int(b.rule)][Int(b.code) + 1] - starts[Int(b.rule)][Int(b.code)])
+            let w = windows[Int(b.rule)]
+            return w > 0 ? n * (w - 1) : n * (n - 1) / 2
+        }
     }
 
     /// Lower-cased ASCII with the spaces at both ends trimmed into `out`; false when not all ASCII.
@@ -167,10 +174,11 @@ struct MergeRun {
             compiled.append((r, perInput))
         }
         let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = Int32(recs.leftCount)
-        let tables = inputs.map(\.table), environment = context.environment
+        let tables = inputs.map(\.table), environment = context.environment, windows = stage.windows
         let perRule = ConcurrentMap.map(compiled, threads: context.threads) { r, expressions -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
             let columns = zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
             let (code, order, starts, keys) = Self.group(columns, count: count)
+            if windows[r] > 0 { return Self.neighbourhood(rule: r, code, order, starts, keys) }
             var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
             for c in 0..<keys.count {
                 let lo = Int(starts[c]), hi = Int(starts[c + 1])
@@ -184,7 +192,32 @@ struct MergeRun {
             }
             return (code, order, starts, blocks, skipped)
         }
-        return Blocks(codes: perRule.map(\.0), order: perRule.map(\.1), starts: perRule.map(\.2), blocks: perRule.flatMap(\.3), skipped: perRule.flatMap(\.4))
+        return Blocks(codes: perRule.map(\.0), windows: stage.windows, order: perRule.map(\.1), starts: perRule.map(\.2), blocks: perRule.flatMap(\.3),
+                      skipped: perRule.flatMap(\.4))
+    }
+
+    /// A sorted-neighbourhood rule's records in key order (byte order of the folded key, then record order), each
+    /// record's position in it as its code, and the order cut into work items of 1,024 starting positions.
+    static func neighbourhood(rule r: Int, _ code: [Int32], _ order: [Int32], _ starts: [Int32], _ keys: ByteInterner)
+        -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) {
+        let values = keys.values
+        let ranked = values.bytes.withUnsafeBufferPointer { all in
+            (0..<keys.count).sorted { a, b in
+                UnsafeBufferPointer(rebasing: all[values.range(a)]).lexicographicallyPrecedes(UnsafeBufferPointer(rebasing: all[values.range(b)]))
+            }
+        }
+        var sorted: [Int32] = [], position = [Int32](repeating: -1, count: code.count)
+        sorted.reserveCapacity(order.count)
+        for c in ranked {
+            for x in Int(starts[c])..<Int(starts[c + 1]) {
+                position[Int(order[x])] = Int32(sorted.count)
+                sorted.append(order[x])
+            }
+        }
+        let chunk = 1024
+        let cuts = stride(from: 0, to: sorted.count, by: chunk).map(Int32.init) + [Int32(sorted.count)]
+        let blocks = (0..<(cuts.count - 1)).map { Block(rule: Int32(r), code: Int32($0)) }
+        return (position, sorted, cuts, blocks, [])
     }
 
     /// Calls `visit` for every candidate pair of the blocks in `items`, each pair once: a pair that an earlier rule
@@ -194,17 +227,28 @@ struct MergeRun {
         withBuffers(b.codes) { codes in
             withBuffers(b.order) { orders in
                 withBuffers(b.starts) { starts in
+                    /// True when an earlier rule than `rule` pairs i and j.
+                    @inline(__always) func earlier(_ rule: Int, _ i: Int, _ j: Int) -> Bool {
+                        for q in 0..<rule {
+                            let a = codes[q][i], c = codes[q][j]
+                            if a < 0 || c < 0 { continue }
+                            let w = b.windows[q]
+                            if w == 0 ? a == c : abs(Int(a) - Int(c)) < w { return true }
+                        }
+                        return false
+                    }
                     for item in items {
-                        let rule = Int(item.rule), order = orders[rule]
+                        let rule = Int(item.rule), order = orders[rule], window = b.windows[rule]
                         let lo = Int(starts[rule][Int(item.code)]), hi = Int(starts[rule][Int(item.code) + 1])
+                        // A block: every pair of its records; a sorted-neighbourhood item: each record with the next
+                        // window − 1 in key order.
+                        let reach = window > 0 ? window - 1 : Int.max
                         for x in lo..<hi {
-                            let i = Int(order[x])
-                            for y in (x + 1)..<hi {
-                                let j = Int(order[y])
+                            let end = window > 0 ? min(order.count, x + 1 + reach) : hi
+                            for y in (x + 1)..<max(end, x + 1) {
+                                let i = min(Int(order[x]), Int(order[y])), j = max(Int(order[x]), Int(order[y]))
                                 if link, (i < leftCount) == (j < leftCount) { continue }
-                                var earlier = false
-                                for q in 0..<rule where codes[q][i] >= 0 && codes[q][i] == codes[q][j] { earlier = true; break }
-                                if earlier { continue }
+                                if earlier(rule, i, j) { continue }
                                 visit(i, j)
                             }
                         }
@@ -222,13 +266,12 @@ struct MergeRun {
 
     /// Work split into slices of roughly equal pair counts.
     func slices(_ blocks: Blocks) -> [Range<Int>] {
-        let total = blocks.blocks.reduce(0) { let n = blocks.size($1); return $0 + n * (n - 1) / 2 }
+        let total = blocks.blocks.reduce(0) { $0 + blocks.pairs($1) }
         let target = max(1, total / max(1, context.threads * 8))
         var out: [Range<Int>] = []
         var start = 0, acc = 0
         for (i, b) in blocks.blocks.enumerated() {
-            let n = blocks.size(b)
-            acc += n * (n - 1) / 2
+            acc += blocks.pairs(b)
             if acc >= target { out.append(start..<(i + 1)); start = i + 1; acc = 0 }
         }
         if start < blocks.blocks.count { out.append(start..<blocks.blocks.count) }

@@ -15,7 +15,7 @@ public struct MergeStage: Stage {
             OptionSpec("mode", .scalar, default: "dedupe", allowed: ["dedupe", "link"], "dedupe one input, or link the first input to the second."),
             OptionSpec("id", .scalar, required: true, "The record id column (unique within a source)."),
             OptionSpec("source", .scalar, "A column naming each record's source system (ids are `source:id`; used by source_priority)."),
-            OptionSpec("blocking", .list, required: true, "Blocking rules: expressions whose value pairs records (null or empty: no key)."),
+            OptionSpec("blocking", .list, required: true, "Blocking rules: expressions whose value pairs records (null or empty: no key), or a sorted-neighbourhood rule `{ sort: <expression>, window: 5 }` pairing each record with the next window − 1 records in the order of that key."),
             OptionSpec("max_block", .scalar, default: "2000", "Blocks with more records than this are skipped (a shared default value), and reported."),
             OptionSpec("compare", .list, required: true, "`- { column: first_name, method: name, tf: true }` or `levels: [exact, \"jaro_winkler >= 0.9\"]`; `swap_with: last_name` adds a swapped level."),
             OptionSpec("model", .scalar, default: "fellegi_sunter", allowed: ["fellegi_sunter", "rules"], "Probabilistic or deterministic matching."),
@@ -118,6 +118,8 @@ public struct MergeStage: Stage {
     let idColumn: String
     let sourceColumn: String?
     let blocking: [ExprText]
+    /// Per blocking rule: the sorted-neighbourhood window (0: records sharing the key form a block).
+    let windows: [Int]
     let maxBlock: Int
     let comparisons: [Comparison]
     let model: String
@@ -141,11 +143,33 @@ public struct MergeStage: Stage {
         mode = config.choice("mode") ?? "dedupe"
         idColumn = config.string("id") ?? ""
         sourceColumn = config.string("source")
-        var blocking: [ExprText] = []
+        var blocking: [ExprText] = [], windows: [Int] = []
         for item in config.node("blocking")?.items ?? [] {
-            if let e = config.expression(item, option: "blocking") { blocking.append(e) } else { ok = false }
+            if let entries = item.entries {
+                // Sorted neighbourhood: { sort: <expression>, window: <n> }.
+                let sort = entries.first { $0.key == "sort" }, window = entries.first { $0.key == "window" }
+                for e in entries where e.key != "sort" && e.key != "window" {
+                    config.log.add(.unknownOption, "a sorted-neighbourhood rule takes sort: and window:, not '\(e.key)'", at: e.keyLocation, length: e.key.count)
+                    ok = false
+                }
+                guard let sort, let window else {
+                    config.log.add(.optionShape, "a blocking rule is an expression or { sort: <expression>, window: <n> }", at: item.location)
+                    ok = false
+                    continue
+                }
+                guard let w = window.value.scalar.flatMap({ Int($0) }), w >= 2 else {
+                    config.log.add(.invalidValue, "window must be a whole number of at least 2, got '\(window.value.scalar ?? "")'", at: window.value.location)
+                    ok = false
+                    continue
+                }
+                if let e = config.expression(sort.value, option: "blocking") { blocking.append(e); windows.append(w) } else { ok = false }
+            } else if let e = config.expression(item, option: "blocking") {
+                blocking.append(e)
+                windows.append(0)
+            } else { ok = false }
         }
         self.blocking = blocking
+        self.windows = windows
         maxBlock = config.int("max_block", min: 2) ?? 2000
         model = config.choice("model") ?? "fellegi_sunter"
         var comparisons: [Comparison] = []

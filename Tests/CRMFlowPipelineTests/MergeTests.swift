@@ -209,6 +209,89 @@ import Testing
         #expect(text.contains("phone: '15550101234' vs '15550101234' → exact"))
     }
 
+    /// Sorted neighbourhood: with no shared key, records next to each other in name order are compared (window − 1
+    /// neighbours each), and a pair an earlier key rule already made is counted once.
+    @Test func sortedNeighbourhoodPairsNeighboursInKeyOrder() throws {
+        let rules = "      model: rules\n      rules:\n        - { email: exact }\n        - { first_name: nickname, phone: exact }\n"
+        func stages(_ blocking: String) -> String {
+            Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: \(blocking)")
+        }
+        // Name order: carol jones (6), jones carol (5), smith alice (4), smith robert (1), smith robert (3), smyth bob (2).
+        let sn = "[{ sort: \"lower(last_name) || lower(first_name)\", window: 2 }]"
+        let (golden, r) = try Self.run(stages(sn), out: Paths.scratch("merge-sn"))
+        #expect(r.notes.contains("6 records, 5 candidate pairs from 1 blocking rule"), "\(r.notes)")
+        #expect(try Self.clusters(try #require(r.outputs.first { $0.hasSuffix(".lineage.csv") })) == [["hubspot:2", "legacy:3", "salesforce:1"], ["hubspot:5", "salesforce:6"], ["legacy:4"]])
+        #expect(golden.rowCount == 3)
+        let (_, wider) = try Self.run(stages("[{ sort: \"lower(last_name) || lower(first_name)\", window: 3 }]"), out: Paths.scratch("merge-sn3"))
+        #expect(wider.notes.contains("6 records, 9 candidate pairs from 1 blocking rule"), "\(wider.notes)")
+        // email pairs (1, 2) and (5, 6); the window's (6, 5) is not counted again: 2 + 4.
+        let (_, both) = try Self.run(stages("[email, { sort: \"lower(last_name) || lower(first_name)\", window: 2 }]"), out: Paths.scratch("merge-sn-email"))
+        #expect(both.notes.contains("6 records, 6 candidate pairs from 2 blocking rules"), "\(both.notes)")
+        // A window below 2, or a rule without sort:, is a located pipeline error.
+        for (bad, message) in [("[{ sort: email, window: 1 }]", "window must be a whole number of at least 2"),
+                               ("[{ window: 3 }]", "a blocking rule is an expression or { sort: <expression>, window: <n> }")] {
+            let (p, diagnostics) = load("pipeline: t\nstages:\n" + stages(bad), checkSchemas: false)
+            #expect(p == nil)
+            let d = try #require(diagnostics.first { $0.message.hasPrefix(message) }, "\(diagnostics)")
+            #expect(d.location?.line == 10)
+        }
+    }
+
+    /// Link mode: each new record gets its best existing match (or none); new records are never paired with each
+    /// other, and the existing ones are reference rows, not output.
+    @Test func linkModeGivesEachNewRecordItsBestExistingMatch() throws {
+        let yaml = """
+          leads:
+            ingest: { path: leads.csv }
+          src:
+            ingest: { path: src.csv }
+          m:
+            merge:
+              input: [leads, src]
+              mode: link
+              id: id
+              source: source
+              blocking: [email, phone]
+              compare:
+                - { column: first_name, method: name }
+                - { column: last_name, method: name }
+                - { column: email, method: email }
+                - { column: phone, method: phone }
+              model: rules
+              rules:
+                - { email: exact }
+                - { phone: exact, last_name: exact }
+
+        """
+        let (p, diagnostics) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
+        let pipeline = try #require(p, "\(diagnostics)")
+        var o = Runner.Options()
+        o.environment = asOf
+        o.baseDirectory = Paths.packageRoot.path
+        o.outputDirectory = Paths.scratch("merge-link")
+        let leads = table([
+            ["id": "L1", "source": "web", "first_name": "Bobby", "last_name": "Smith", "email": "bob.smith@acme.com", "phone": nil],
+            ["id": "L2", "source": "web", "first_name": "Carol", "last_name": "Jones", "email": nil, "phone": "+15550109999"],
+            ["id": "L3", "source": "web", "first_name": "Zed", "last_name": "Nobody", "email": "z@example.com", "phone": nil],
+            ["id": "L4", "source": "web", "first_name": "Zed", "last_name": "Nobody", "email": "z@example.com", "phone": nil],
+        ], columns: ["id", "source", "first_name", "last_name", "email", "phone"])
+        o.given = ["leads": StageData(table: leads), "src": StageData(table: table(Self.contacts, columns: Self.columns))]
+        let runner = Runner(pipeline: pipeline, options: o)
+        runner.keep = ["m"]
+        let report = runner.run()
+        let r = try #require(report.stages.first { $0.id == "m" })
+        let out = try #require(runner.kept["m"]?.table)
+        #expect(out.rowCount == 4)
+        let match = (0..<4).map { out.column(named: "match_id")!.value(at: $0) }
+        // L1's e-mail is shared by salesforce:1 and hubspot:2 (equal weights: the first record wins); L2 by phone and
+        // surname; L3 and L4 share an e-mail with each other only, and new records are not matched among themselves.
+        #expect(match == [.string("salesforce:1"), .string("hubspot:5"), .null, .null])
+        #expect(out.column(named: "match_probability")!.value(at: 0) == .double(1))
+        #expect(r.accounting?.rowsIn == 10 && r.accounting?.rowsOut == 4 && r.accounting?.removed["reference records"] == 6)
+        #expect(r.notes.contains("10 records, 3 candidate pairs from 2 blocking rules"), "\(r.notes)")
+        #expect(report.accountingProblems.isEmpty)
+    }
+
     /// The quality gate: seeded customers with ground truth (typos, transpositions, nicknames, swapped names, missing
     /// values, changed e-mails and addresses, phone formats, households), cleaned and merged as a user would; pairwise
     /// F1 must be at least 0.97 without the truth choosing anything.
