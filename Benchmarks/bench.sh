@@ -102,9 +102,9 @@ fi
 if want merge; then
 # --- 6. Entity resolution (issue 5): generated customers with ground truth, crmflow (clean + merge) against Splink
 # (DuckDB backend, the same fields, comparable blocking rules; clusters at several thresholds, the best one chosen with
-# the truth). Pairwise precision, recall, F1. 100 k by default; BENCH_PEOPLE="100000 1000000" for both sizes.
+# the truth). Pairwise precision, recall, F1. 100 k and 1 M by default (BENCH_PEOPLE="100000" for the smaller only).
 python3 -c 'import splink' 2>/dev/null || python3 -m pip install --quiet splink
-for PEOPLE in ${BENCH_PEOPLE:-100000}; do
+for PEOPLE in ${BENCH_PEOPLE:-100000 1000000}; do
   PF=bench-data/people-$PEOPLE.csv
   [ -f "$PF" ] || "$BIN" generate people --rows "$PEOPLE" --seed 7 --out "$PF"
   rm -rf "$OUT/merge-$PEOPLE" && mkdir -p "$OUT/merge-$PEOPLE"
