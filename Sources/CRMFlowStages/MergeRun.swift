@@ -177,7 +177,7 @@ struct MergeRun {
         let tables = inputs.map(\.table), environment = context.environment, windows = stage.windows
         let perRule = ConcurrentMap.map(compiled, threads: context.threads) { r, expressions -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
             let columns = zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
-            let (code, order, starts, keys) = Self.group(columns, count: count)
+            var (code, order, starts, keys) = Self.group(columns, count: count)
             if windows[r] > 0 { return Self.neighbourhood(rule: r, code, order, starts, keys) }
             var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
             for c in 0..<keys.count {
@@ -185,6 +185,8 @@ struct MergeRun {
                 if hi - lo < 2 { continue }
                 if hi - lo > maxBlock {
                     skipped.append((r, keys.string(Int32(c)), hi - lo))
+                    // Its records have no key under this rule: later rules must not leave their pairs to it.
+                    for x in lo..<hi { code[Int(order[x])] = -1 }
                 } else if !link || (order[lo] < left && order[hi - 1] >= left) {
                     // Link mode: only blocks with records on both sides give pairs.
                     blocks.append(Block(rule: Int32(r), code: Int32(c)))

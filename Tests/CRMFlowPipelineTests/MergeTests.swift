@@ -209,6 +209,66 @@ import Testing
         #expect(text.contains("phone: '15550101234' vs '15550101234' → exact"))
     }
 
+    /// A key shared by more records than max_block (a default phone, say) is not compared, and the run says so.
+    @Test func oversizedBlocksAreSkippedAndReported() throws {
+        let rules = "      model: rules\n      rules:\n        - { email: exact }\n        - { first_name: nickname, phone: exact }\n      max_block: 3\n"
+        let yaml = Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: [phone, email]")
+        let (_, r) = try Self.run(yaml, out: Paths.scratch("merge-maxblock"))
+        #expect(r.notes.contains("6 records, 2 candidate pairs from 2 blocking rules"), "\(r.notes)")
+        #expect(r.notes.contains("blocking rule 1 ('phone'): block '+15550101234' has 4 records, more than max_block 3; not compared (a shared default value?)"), "\(r.notes)")
+        #expect(try Self.clusters(try #require(r.outputs.first { $0.hasSuffix(".lineage.csv") })) == [["hubspot:2", "salesforce:1"], ["hubspot:5", "salesforce:6"], ["legacy:3"], ["legacy:4"]])
+    }
+
+    /// The chaining guard: links that would grow a cluster past max_cluster are not followed, counted, and sent for
+    /// review with that reason.
+    @Test func maxClusterStopsChaining() throws {
+        let rules = "      model: rules\n      rules:\n        - { phone: exact }\n        - { email: exact }\n      max_cluster: 2\n"
+        let yaml = Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: [phone, email]")
+        let (_, r) = try Self.run(yaml, out: Paths.scratch("merge-maxcluster"))
+        // Phone pairs 1–2, 1–3, 2–3 (1–4, 2–4, 3–4 differ on first_name); the e-mail pair 1–2 is the phone rule's already.
+        #expect(r.notes.contains("6 records, 7 candidate pairs from 2 blocking rules"), "\(r.notes)")
+        #expect(r.notes.contains("2 links not followed: the cluster would exceed max_cluster 2 (chaining guard)"), "\(r.notes)")
+        #expect(try Self.clusters(try #require(r.outputs.first { $0.hasSuffix(".lineage.csv") })) == [["hubspot:2", "salesforce:1"], ["hubspot:5", "salesforce:6"], ["legacy:3"], ["legacy:4"]])
+        let review = try CSVFile.open(try #require(r.outputs.first { $0.hasSuffix(".review.csv") })).load().table
+        let reasons = (0..<review.rowCount).map { review.column(named: "reason")!.value(at: $0).description }
+        #expect(reasons.filter { $0 == "cluster would exceed max_cluster 2" }.count == 2)
+        #expect(review.column(named: "phone")!.value(at: 0) == .string("exact"))
+    }
+
+    /// Survivorship rules other than source priority, with provenance.
+    @Test func survivorshipRulesPickTheirWinners() throws {
+        let rules = "      model: rules\n      rules:\n        - { email: exact }\n        - { first_name: nickname, phone: exact }\n"
+        let yaml = Self.stages(model: rules).replacingOccurrences(
+            of: "survivorship: { email: most_recent(updated) }",
+            with: "survivorship: { default: most_frequent, first_name: longest, street: most_complete, phone: first_non_null, email: most_recent(updated) }")
+        let (golden, _) = try Self.run(yaml, out: Paths.scratch("merge-survivorship"))
+        let bob = try #require((0..<golden.rowCount).first { golden.column(named: "records")!.value(at: $0) == .integer(3) })
+        func value(_ c: String) -> Value { golden.column(named: c)!.value(at: bob) }
+        // Members: salesforce:1 (Robert Smith), hubspot:2 (Bob Smyth), legacy:3 (Robert Smith, no e-mail).
+        #expect(value("first_name") == .string("Robert") && value("first_name_from") == .string("salesforce:1"))  // longest; ties: first record
+        #expect(value("last_name") == .string("Smith") && value("last_name_from") == .string("salesforce:1"))  // 2 of 3
+        #expect(value("street") == .string("12 Oak Street") && value("street_from") == .string("salesforce:1"))  // records 1 and 2 are complete
+        #expect(value("email") == .string("bob.smith@acme.com") && value("email_from") == .string("hubspot:2"))  // updated 2024-06-01
+        #expect(value("phone_from") == .string("salesforce:1"))
+        // A column no member has is null, with no provenance.
+        let alice = try #require((0..<golden.rowCount).first { golden.column(named: "first_name")!.value(at: $0) == .string("Alice") })
+        #expect(golden.column(named: "records")!.value(at: alice) == .integer(1))
+        let carol = try #require((0..<golden.rowCount).first { golden.column(named: "records")!.value(at: $0) == .integer(2) })
+        #expect(golden.column(named: "sources")!.value(at: carol) == .string("hubspot|salesforce"))
+    }
+
+    /// Term frequencies: agreeing on a common surname is weaker evidence than agreeing on a rare one.
+    @Test func termFrequencyAdjustmentWeighsCommonValuesLess() {
+        let names = [String](repeating: "Smith", count: 50) + ["Okonkwo"] + (0..<49).map { "Name\($0)" }
+        let comparison = MergeStage.Comparison(column: "last_name", method: "name", levels: [.exact], names: ["exact"], tf: true, swapWith: nil)
+        let f = Feature(comparison, [(Column.make(.string, names.map { .string($0) }), nil)])
+        let uExact = 0.01
+        let smith = MergeRun.tfAdjustment(f, code: f.code[0], uExact: uExact), rare = MergeRun.tfAdjustment(f, code: f.code[50], uExact: uExact)
+        #expect(abs(smith - log2(0.01 / 0.5)) < 1e-12)
+        #expect(abs(rare - log2(0.01 / 0.01)) < 1e-12)
+        #expect(smith < rare)
+    }
+
     /// Sorted neighbourhood: with no shared key, records next to each other in name order are compared (window − 1
     /// neighbours each), and a pair an earlier key rule already made is counted once.
     @Test func sortedNeighbourhoodPairsNeighboursInKeyOrder() throws {
@@ -320,5 +380,24 @@ import Testing
         let s = PeopleGenerator.pairwiseScores(truth: keys.map { truthByKey[$0]! }, predicted: predicted)
         #expect(s.f1 >= 0.97, "precision \(s.precision), recall \(s.recall), F1 \(s.f1)")
         #expect(s.precision >= 0.97)
+        // The model learned without labels: per comparison, an exact agreement is evidence for a match (a positive
+        // weight) and disagreement evidence against.
+        let notes = try #require(report.stages.first { $0.id == "customers" }).notes
+        for column in ["first_name", "last_name", "email", "phone", "street", "postal_code", "birth_date"] {
+            let line = try #require(notes.first { $0.hasPrefix(column + ": ") }, "\(notes)")
+            let weights = line.split(separator: ",").compactMap { Double($0.split(separator: " ").last!) }
+            #expect(weights.count >= 2 && weights.first! > 3 && weights.last! < -1, "\(line)")
+        }
+        // The review file holds the possible band (0.5 ≤ p < 0.95) with every comparison's level.
+        let review = try CSVFile.open(ro.outputDirectory + "/customers.review.csv").load().table
+        var band = 0
+        for r in 0..<review.rowCount where review.column(named: "reason")!.value(at: r) == .string("below threshold") {
+            let p = review.column(named: "probability")!.value(at: r).asDouble!
+            #expect(p >= 0.5 && p < 0.95)
+            #expect(["exact", "nickname", "swapped", "missing", "different"].contains(review.column(named: "last_name")!.value(at: r).description)
+                    || review.column(named: "last_name")!.value(at: r).description.hasPrefix("jaro_winkler"))
+            band += 1
+        }
+        #expect(band > 10)
     }
 }
