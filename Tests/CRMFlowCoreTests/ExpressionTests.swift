@@ -318,3 +318,34 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         #expect(try aggregate("owner || ':' || count(*)", by: ["owner"]) == ["a:3", "b:1", "null"])
     }
 }
+
+/// The byte-level kernels for `||`, `substr` and `soundex` give what the row-by-row definitions give: nulls,
+/// non-text operands, a constant side, bounds past the end, accented and non-Latin text.
+@Suite struct TextKernelTests {
+    static let words = Table(names: ["w", "n", "d"], types: [.string, .integer, .date], rows: [
+        [.string("Ashcraft"), .integer(7), .date(19_723)],
+        [.string("Müller"), .integer(-1), .null],
+        [.string("東京都"), .null, .date(0)],
+        [.string(""), .integer(0), .date(1)],
+        [.null, .integer(3), .date(2)],
+        [.string("ab"), .integer(12), .date(3)],
+    ])
+
+    static func eval(_ text: String) throws -> [String] {
+        let r = try ExprCompiler.compile(text, schema: words.schema).evaluate(words, env: env)
+        return (0..<words.rowCount).map { r.column.isNull($0) ? "null" : r.column.value(at: $0).description }
+    }
+
+    @Test(arguments: [
+        ("w || '-' || n", ["Ashcraft-7", "Müller--1", "null", "-0", "null", "ab-12"]),
+        ("'<' || d", ["<2024-01-01", "null", "<1970-01-01", "<1970-01-02", "<1970-01-03", "<1970-01-04"]),
+        ("substr(w, 2, 3)", ["shc", "üll", "京都", "", "null", "b"]),
+        ("substr(w, 0)", ["Ashcraft", "Müller", "東京都", "", "null", "ab"]),
+        ("substr(w, 3, 0)", ["", "", "", "", "null", ""]),
+        ("substr(w, 9)", ["", "", "", "", "null", ""]),
+        ("soundex(w)", ["A261", "M460", "", "", "null", "A100"]),
+    ])
+    func kernelMatchesTheDefinition(expression: String, expected: [String]) throws {
+        #expect(try Self.eval(expression) == expected)
+    }
+}

@@ -234,7 +234,8 @@ struct Evaluator {
             return compare(op, eval(l), eval(r), domain)
         case .concat(let l, let r):
             let (lv, rv) = (eval(l), eval(r))
-            return mapRows(.string, [lv, rv]) { a in .value(.string(a[0].description + a[1].description)) }
+            if case .constant = lv, case .constant = rv { return mapRows(.string, [lv, rv]) { a in .value(.string(a[0].description + a[1].description)) } }
+            return concatenated(lv, rv)
         case .isNull(let inner, let negated):
             let v = eval(inner)
             switch v {
@@ -294,6 +295,23 @@ struct Evaluator {
             var s = value.description
             return s.withUTF8(body)
         }
+    }
+
+    /// `l || r` on bytes (null when either side is null): text columns are copied as they are, other values as
+    /// their text, and a constant side is rendered once.
+    func concatenated(_ l: Vec, _ r: Vec) -> Vec {
+        var out = StringBuffer(), valid = Bitmap(), cell: [UInt8] = []
+        valid.reserveCapacity(count)
+        let fixed: [[UInt8]?] = [l, r].map { if case .constant(let v) = $0 { return Array(v.description.utf8) }; return nil }
+        for i in 0..<count {
+            if l.isNull(i) || r.isNull(i) { out.appendEmpty(); valid.append(false); continue }
+            cell.removeAll(keepingCapacity: true)
+            if let f = fixed[0] { cell.append(contentsOf: f) } else { withBytes(l, i) { cell.append(contentsOf: $0) } }
+            if let f = fixed[1] { cell.append(contentsOf: f) } else { withBytes(r, i) { cell.append(contentsOf: $0) } }
+            cell.withUnsafeBytes { out.append($0) }
+            valid.append(true)
+        }
+        return .column(Column(storage: .string(out), validity: valid))
     }
 
     /// Applies `body` per row; with `strict`, a null argument gives null without calling it.
@@ -658,6 +676,26 @@ extension Evaluator {
         case ("upper", .string(let buf)): return .column(Self.mapText(c, buf) { Self.caseMapped($0, &$1, upper: true) })
         case ("trim", .string(let buf)):
             return .column(Self.mapText(c, buf) { cell, out in out.append(contentsOf: Self.trimmedUnicode(cell)) })
+        case ("soundex", .string(let buf)):
+            return .column(Self.mapText(c, buf) { cell, out in
+                if !StringSimilarity.soundexASCII(cell, into: &out) { out.append(contentsOf: StringSimilarity.soundex(String(decoding: cell, as: UTF8.self)).utf8) }
+            })
+        case ("substr", .string(let buf)):
+            // Constant bounds, ASCII cells sliced as bytes (others by characters).
+            guard args.count >= 2, case .constant(.integer(let from)) = args[1] else { return nil }
+            var length: Int64? = nil
+            if args.count == 3 { guard case .constant(.integer(let n)) = args[2] else { return nil }; length = n }
+            let start = max(Int(from), 1) - 1, len = length.map { Int($0) }
+            return .column(Self.mapText(c, buf) { cell, out in
+                if Scalars.isASCII(cell) {
+                    guard start < cell.count, len.map({ $0 > 0 }) ?? true else { return }
+                    out.append(contentsOf: cell[start..<min(cell.count, start + (len ?? cell.count))])
+                } else {
+                    let chars = Array(String(decoding: cell, as: UTF8.self))
+                    guard start < chars.count, len.map({ $0 > 0 }) ?? true else { return }
+                    out.append(contentsOf: String(chars[start..<min(chars.count, start + (len ?? chars.count))]).utf8)
+                }
+            })
         case ("length", .string(let buf)):
             var out = [Int64](repeating: 0, count: c.count)
             buf.bytes.withUnsafeBufferPointer { all in

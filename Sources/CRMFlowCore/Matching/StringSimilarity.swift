@@ -251,31 +251,37 @@ public enum StringSimilarity {
 
     /// Soundex of an all-ASCII string on its bytes (nil for any other string): a per-row hot path in blocking keys.
     static func soundexASCII(_ s: String) -> String? {
+        var s = s, out: [UInt8] = []
+        return s.withUTF8 { soundexASCII($0, into: &out) } ? String(decoding: out, as: UTF8.self) : nil
+    }
+
+    /// Appends the Soundex code of ASCII bytes to `out` (nothing for no letter); false, appending nothing, when a
+    /// byte is not ASCII.
+    public static func soundexASCII(_ bytes: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
         // Codes of A…Z: 0 for vowels and Y, 7 for H and W (they do not separate equal codes).
         let table: StaticString = "01230127022455012623017202"
-        var out: (UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48)
+        var code: (UInt8, UInt8, UInt8, UInt8) = (48, 48, 48, 48)
         var n = 0
         var last: UInt8 = 255
-        for var c in s.utf8 {
-            if c >= 0x80 { return nil }
+        for var c in bytes {
+            if c >= 0x80 { return false }
             if c >= 97 && c <= 122 { c -= 32 }
             guard c >= 65 && c <= 90 else { continue }
-            let code = table.utf8Start[Int(c - 65)]
-            if n == 0 { out.0 = c; n = 1; last = code; continue }
-            if n >= 4 { continue }
-            if code == 55 { continue }  // H, W
-            if code != 48 && code != last {
+            let digit = table.utf8Start[Int(c - 65)]
+            if n == 0 { code.0 = c; n = 1; last = digit; continue }
+            if n >= 4 || digit == 55 { continue }  // full, or H / W
+            if digit != 48 && digit != last {
                 switch n {
-                case 1: out.1 = code
-                case 2: out.2 = code
-                default: out.3 = code
+                case 1: code.1 = digit
+                case 2: code.2 = digit
+                default: code.3 = digit
                 }
                 n += 1
             }
-            last = code
+            last = digit
         }
-        if n == 0 { return "" }
-        return withUnsafeBytes(of: out) { String(decoding: $0, as: UTF8.self) }
+        if n > 0 { out.append(code.0); out.append(code.1); out.append(code.2); out.append(code.3) }
+        return true
     }
 
     /// NYSIIS (Taft 1970), the original algorithm, truncated to 6 characters.
