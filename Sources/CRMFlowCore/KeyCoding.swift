@@ -290,60 +290,43 @@ extension Column {
 
 /// A read-only hash index of a text column's distinct values, safe to probe from many threads at once (the build side
 /// of a hash join; the probe side is split across cores).
-public final class ByteKeyIndex: @unchecked Sendable {
+public final class ByteKeyIndex: Sendable {
     /// Code of every row of the indexed column (-1 for null).
     public let rowCodes: [Int32]
     /// Number of distinct values.
-    public let count: Int
-    private let arena: UnsafeMutableBufferPointer<UInt8>
-    private let starts: [Int]
-    private let slots: [ByteKeyTable.Slot]
-    private let mask: Int
+    public var count: Int { values.count }
+    private let values: ByteInterner
 
     /// Indexes a text column (nulls get no code).
     public init?(_ column: Column) {
         guard case .string(let buf) = column.storage else { return nil }
-        var table = ByteKeyTable()
-        var next: Int32 = 0
+        var values = ByteInterner()
         var codes = [Int32](repeating: -1, count: column.count)
-        ByteKeyTable.withViews([buf]) { views in
-            for r in 0..<column.count where !column.isNull(r) {
-                codes[r] = table.code(for: views[0].cell(r), table: 0, row: r, views: views, next: &next)
-            }
+        buf.bytes.withUnsafeBufferPointer { all in
+            for r in 0..<column.count where !column.isNull(r) { codes[r] = values.intern(UnsafeBufferPointer(rebasing: all[buf.range(r)])) }
         }
         rowCodes = codes
-        count = Int(next)
-        // Each distinct value's bytes, copied once, in code order.
-        var starts = [Int](repeating: 0, count: Int(next) + 1)
-        for (k, owner) in table.owners.enumerated() { starts[k + 1] = starts[k] + buf.range(Int(owner.1)).count }
-        let arena = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(starts[Int(next)], 1))
-        buf.bytes.withUnsafeBufferPointer { all in
-            for (k, owner) in table.owners.enumerated() {
-                let r = buf.range(Int(owner.1))
-                if !r.isEmpty { _ = UnsafeMutableBufferPointer(rebasing: arena[starts[k]..<starts[k + 1]]).initialize(from: all[r]) }
-            }
-        }
-        self.arena = arena
-        self.starts = starts
-        slots = table.slots
-        mask = table.mask
+        self.values = values
     }
-
-    deinit { arena.deallocate() }
 
     /// The code of `key`, or -1 when the column does not hold it.
     @inline(__always)
-    public func code(of key: UnsafeBufferPointer<UInt8>) -> Int32 {
-        let h = ByteKeyTable.hash(key)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let slot = slots[i]
-            if slot.code < 0 { return -1 }
-            if slot.hash == h {
-                let s = starts[Int(slot.code)], e = starts[Int(slot.code) + 1]
-                if e - s == key.count && (key.count == 0 || memcmp(arena.baseAddress! + s, key.baseAddress!, key.count) == 0) { return slot.code }
-            }
-            i = (i + 1) & mask
+    public func code(of key: UnsafeBufferPointer<UInt8>) -> Int32 { values.code(of: key) }
+}
+
+extension KeyCoding {
+    /// Rows grouped by code (a CSR index): the rows with code c are `rows[starts[c] ..< starts[c + 1]]`, in row order;
+    /// rows with code -1 are left out.
+    public static func rowsByCode(_ codes: [Int32], distinct: Int) -> (starts: [Int32], rows: [Int32]) {
+        var starts = [Int32](repeating: 0, count: distinct + 1)
+        for c in codes where c >= 0 { starts[Int(c) + 1] += 1 }
+        for k in 0..<distinct { starts[k + 1] += starts[k] }
+        var fill = starts
+        var rows = [Int32](repeating: 0, count: Int(starts[distinct]))
+        for (r, c) in codes.enumerated() where c >= 0 {
+            rows[Int(fill[Int(c)])] = Int32(r)
+            fill[Int(c)] += 1
         }
+        return (starts, rows)
     }
 }

@@ -126,15 +126,7 @@ public struct JoinStage: Stage {
             (rc, lc, distinct) = (codes[0], codes[1], n)
         }
         // Right rows per key, as a CSR index (rows in order).
-        var starts = [Int32](repeating: 0, count: distinct + 1)
-        for c in rc where c >= 0 { starts[Int(c) + 1] += 1 }
-        for i in 0..<distinct { starts[i + 1] += starts[i] }
-        var fill = starts
-        var rows = [Int32](repeating: 0, count: Int(starts[distinct]))
-        for (r, c) in rc.enumerated() where c >= 0 {
-            rows[Int(fill[Int(c)])] = Int32(r)
-            fill[Int(c)] += 1
-        }
+        let (starts, rows) = KeyCoding.rowsByCode(rc, distinct: distinct)
         var leftRows: [Int] = []
         var rightRows: [Int] = []
         leftRows.reserveCapacity(left.table.rowCount)

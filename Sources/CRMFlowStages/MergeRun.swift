@@ -152,16 +152,7 @@ struct MergeRun {
             }
         }
         // Counting sort: records grouped by code, ascending within each group.
-        let n = dict.count
-        var starts = [Int32](repeating: 0, count: n + 1)
-        for c in code where c >= 0 { starts[Int(c) + 1] += 1 }
-        for k in 0..<n { starts[k + 1] += starts[k] }
-        var fill = starts
-        var order = [Int32](repeating: 0, count: Int(starts[n]))
-        for (r, c) in code.enumerated() where c >= 0 {
-            order[Int(fill[Int(c)])] = Int32(r)
-            fill[Int(c)] += 1
-        }
+        let (starts, order) = KeyCoding.rowsByCode(code, distinct: dict.count)
         return (code, order, starts, dict)
     }
 
