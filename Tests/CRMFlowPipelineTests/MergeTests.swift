@@ -136,6 +136,12 @@ import Testing
         """
     }
 
+    /// The fixture pipeline with `model: rules` (each rule a flow mapping), other blocking rules and extra options.
+    static func withRules(_ rules: [String], blocking: String? = nil, extra: String = "") -> String {
+        let yaml = stages(model: "      model: rules\n      rules:\n" + rules.map { "        - \($0)\n" }.joined() + extra)
+        return blocking.map { yaml.replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: \($0)") } ?? yaml
+    }
+
     static func run(_ yaml: String, out: String = Paths.scratch("merge"), explain: String? = nil) throws -> (Table, StageReport) {
         let (p, diagnostics) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
         guard let p else { throw TestFailure(DiagnosticRenderer.render(diagnostics, sources: [:])) }
@@ -211,8 +217,7 @@ import Testing
 
     /// A key shared by more records than max_block (a default phone, say) is not compared, and the run says so.
     @Test func oversizedBlocksAreSkippedAndReported() throws {
-        let rules = "      model: rules\n      rules:\n        - { email: exact }\n        - { first_name: nickname, phone: exact }\n      max_block: 3\n"
-        let yaml = Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: [phone, email]")
+        let yaml = Self.withRules(["{ email: exact }", "{ first_name: nickname, phone: exact }"], blocking: "[phone, email]", extra: "      max_block: 3\n")
         let (_, r) = try Self.run(yaml, out: Paths.scratch("merge-maxblock"))
         #expect(r.notes.contains("6 records, 2 candidate pairs from 2 blocking rules"), "\(r.notes)")
         #expect(r.notes.contains("blocking rule 1 ('phone'): block '+15550101234' has 4 records, more than max_block 3; not compared (a shared default value?)"), "\(r.notes)")
@@ -222,9 +227,8 @@ import Testing
     /// The chaining guard: links that would grow a cluster past max_cluster are not followed, counted, and sent for
     /// review with that reason.
     @Test func maxClusterStopsChaining() throws {
-        let rules = "      model: rules\n      rules:\n        - { phone: exact }\n        - { email: exact }\n      max_cluster: 2\n"
-        let yaml = Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: [phone, email]")
-        let (_, r) = try Self.run(yaml, out: Paths.scratch("merge-maxcluster"))
+        let (_, r) = try Self.run(Self.withRules(["{ phone: exact }", "{ email: exact }"], blocking: "[phone, email]", extra: "      max_cluster: 2\n"),
+                                  out: Paths.scratch("merge-maxcluster"))
         // Phone pairs 1–2, 1–3, 2–3 (1–4, 2–4, 3–4 differ on first_name); the e-mail pair 1–2 is the phone rule's already.
         #expect(r.notes.contains("6 records, 7 candidate pairs from 2 blocking rules"), "\(r.notes)")
         #expect(r.notes.contains("2 links not followed: the cluster would exceed max_cluster 2 (chaining guard)"), "\(r.notes)")
@@ -272,10 +276,7 @@ import Testing
     /// Sorted neighbourhood: with no shared key, records next to each other in name order are compared (window − 1
     /// neighbours each), and a pair an earlier key rule already made is counted once.
     @Test func sortedNeighbourhoodPairsNeighboursInKeyOrder() throws {
-        let rules = "      model: rules\n      rules:\n        - { email: exact }\n        - { first_name: nickname, phone: exact }\n"
-        func stages(_ blocking: String) -> String {
-            Self.stages(model: rules).replacingOccurrences(of: "blocking: [email, phone, \"soundex(last_name)\"]", with: "blocking: \(blocking)")
-        }
+        func stages(_ blocking: String) -> String { Self.withRules(["{ email: exact }", "{ first_name: nickname, phone: exact }"], blocking: blocking) }
         // Name order: carol jones (6), jones carol (5), smith alice (4), smith robert (1), smith robert (3), smyth bob (2).
         let sn = "[{ sort: \"lower(last_name) || lower(first_name)\", window: 2 }]"
         let (golden, r) = try Self.run(stages(sn), out: Paths.scratch("merge-sn"))
