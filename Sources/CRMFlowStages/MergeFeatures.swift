@@ -231,7 +231,14 @@ final class Feature: @unchecked Sendable {
     /// The level of records i and j: the index of the first level test that holds, the number of tests when none
     /// does, or `MergeRun.nullLevel` when either value is missing.
     func level(_ i: Int, _ j: Int) -> UInt8 {
-        let x = Int(code[i]), y = Int(code[j])
+        level(i, j, code[i], code[j], swap.isEmpty ? -1 : swap[i], swap.isEmpty ? -1 : swap[j])
+    }
+
+    /// `level(i, j)` with the records' value codes (and swap codes) already read — the pair loops read them from
+    /// one row-major array, a cache line per record instead of one per comparison.
+    @inline(__always)
+    func level(_ i: Int, _ j: Int, _ cx: Int32, _ cy: Int32, _ swapX: Int32, _ swapY: Int32) -> UInt8 {
+        let x = Int(cx), y = Int(cy)
         if x < 0 || y < 0 { return MergeRun.nullLevel }
         var jw = -1.0, tokenSet = -1.0
         for l in 0..<tests.count {
@@ -241,7 +248,7 @@ final class Feature: @unchecked Sendable {
             case .nickname: holds = x == y || sameGroup(x, y)
             case .swapped:
                 // First and last name exchanged, each side alike (exact, a nickname or Jaro-Winkler ≥ 0.9).
-                let si = Int(swap[i]), sj = Int(swap[j])
+                let si = Int(swapX), sj = Int(swapY)
                 holds = si >= 0 && sj >= 0 && alike(x, sj) && alike(si, y)
             case .soundex: holds = soundex[x] >= 0 && soundex[x] == soundex[y]
             case .nysiis: holds = nysiis[x] >= 0 && nysiis[x] == nysiis[y]

@@ -79,12 +79,28 @@ struct MergeRun {
         return Records(count: source.count, leftCount: inputs[0].table.rowCount, keys: keys, source: source, sourceNames: names, features: features)
     }
 
+    /// Per record, its value codes of every comparison then its swap codes (-1: none), row-major: the pair loops
+    /// read a record's codes from one cache line.
+    static func rowCodes(_ recs: Records) -> (codes: [Int32], width: Int) {
+        let k = recs.features.count, width = 2 * k
+        var rows = [Int32](repeating: -1, count: recs.count * width)
+        for (c, f) in recs.features.enumerated() {
+            for i in 0..<recs.count { rows[i * width + c] = f.code[i] }
+            if !f.swap.isEmpty { for i in 0..<recs.count { rows[i * width + k + c] = f.swap[i] } }
+        }
+        return (rows, width)
+    }
+
     /// The comparison pattern of records i and j: comparison k's level in byte k. `features` are unretained
-    /// references (the pair loops run millions of times; `recs` keeps the features alive).
+    /// references (the pair loops run millions of times; `recs` keeps the features alive); `rows` from `rowCodes`.
     @inline(__always)
-    static func pattern(_ features: UnsafeBufferPointer<Unmanaged<Feature>>, _ i: Int, _ j: Int) -> UInt64 {
+    static func pattern(_ features: UnsafeBufferPointer<Unmanaged<Feature>>, _ rows: UnsafeBufferPointer<Int32>, width: Int, _ i: Int, _ j: Int) -> UInt64 {
         var p: UInt64 = 0
-        for k in 0..<features.count { p |= UInt64(features[k]._withUnsafeGuaranteedRef { $0.level(i, j) }) << (8 * UInt64(k)) }
+        let k = features.count, a = i * width, b = j * width
+        for c in 0..<k {
+            let l = features[c]._withUnsafeGuaranteedRef { $0.level(i, j, rows[a + c], rows[b + c], rows[a + k + c], rows[b + k + c]) }
+            p |= UInt64(l) << (8 * UInt64(c))
+        }
         return p
     }
 
@@ -99,8 +115,9 @@ struct MergeRun {
     }
 
     struct Blocks: Sendable {
-        /// Per rule, per record: the block code, or for a sorted-neighbourhood rule the position in key order (−1: no key).
-        var codes: [[Int32]]
+        /// Per record, per rule (row-major: record i's codes are `rowCodes[i * rules ..< (i + 1) * rules]`): the block
+        /// code, or for a sorted-neighbourhood rule the position in key order (−1: no key).
+        var rowCodes: [Int32]
         /// Per rule: the sorted-neighbourhood window (0: a key rule).
         var windows: [Int]
         /// Per rule: records grouped by code (ascending within a block); block c is `order[starts[c] ..< starts[c + 1]]`.
@@ -185,7 +202,9 @@ struct MergeRun {
             }
             return (code, order, starts, blocks, skipped)
         }
-        return Blocks(codes: perRule.map(\.0), windows: stage.windows, order: perRule.map(\.1), starts: perRule.map(\.2), blocks: perRule.flatMap(\.3),
+        var rowCodes = [Int32](repeating: -1, count: count * perRule.count)
+        for (q, rule) in perRule.enumerated() { for i in 0..<count { rowCodes[i * perRule.count + q] = rule.0[i] } }
+        return Blocks(rowCodes: rowCodes, windows: stage.windows, order: perRule.map(\.1), starts: perRule.map(\.2), blocks: perRule.flatMap(\.3),
                       skipped: perRule.flatMap(\.4))
     }
 
@@ -217,13 +236,15 @@ struct MergeRun {
     /// also blocks together is left to that rule.
     static func forEachPair(_ items: ArraySlice<Block>, _ b: Blocks, link: Bool, leftCount: Int, _ visit: (Int, Int) -> Void) {
         // Every rule's arrays opened once for the whole slice.
-        withBuffers(b.codes) { codes in
+        let rules = b.windows.count
+        b.rowCodes.withUnsafeBufferPointer { codes in
             withBuffers(b.order) { orders in
                 withBuffers(b.starts) { starts in
                     /// True when an earlier rule than `rule` pairs i and j.
                     @inline(__always) func earlier(_ rule: Int, _ i: Int, _ j: Int) -> Bool {
+                        let x = i * rules, y = j * rules
                         for q in 0..<rule {
-                            let a = codes[q][i], c = codes[q][j]
+                            let a = codes[x + q], c = codes[y + q]
                             if a < 0 || c < 0 { continue }
                             let w = b.windows[q]
                             if w == 0 ? a == c : abs(Int(a) - Int(c)) < w { return true }
@@ -457,14 +478,16 @@ struct MergeRun {
         let slices = slices(blocks)
         let items = blocks.blocks
         let leftCount = recs.leftCount
+        let rows = Self.rowCodes(recs)
         // Pass 1: every candidate pair compared once; per slice its distinct patterns and each pair's pattern index
         // (4 bytes a pair, not the pair itself).
         let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32]) in
             var seen: [UInt64: UInt32] = [:], patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
             let features = recs.features.map { Unmanaged.passUnretained($0) }
             features.withUnsafeBufferPointer { features in
+            rows.codes.withUnsafeBufferPointer { codes in
             Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
-                let p = Self.pattern(features, i, j)
+                let p = Self.pattern(features, codes, width: rows.width, i, j)
                 let k: UInt32
                 if let known = seen[p] { k = known } else {
                     k = UInt32(patterns.count)
@@ -474,6 +497,7 @@ struct MergeRun {
                 }
                 counts[Int(k)] += 1
                 index.append(k)
+            }
             }
             }
             return withExtendedLifetime(recs) { (patterns, counts, index) }
