@@ -525,10 +525,14 @@ struct MergeRun {
         let explainIndex = context.explainID.flatMap { id in
             (0..<recs.count).first { recs.key($0) == id } ?? (0..<recs.count).first { recs.key($0).hasSuffix(":" + id) }
         }
-        let possible = stage.possible
-        let kept = ConcurrentMap.map(Array(zip(slices, compared)), threads: context.threads) { range, part -> ([ScoredPair], [ScoredPair]) in
-            var out: [ScoredPair] = [], explained: [ScoredPair] = []
+        let possible = stage.possible, threshold = stage.threshold
+        // Without a decisions file, a likely pair whose own must_agree values differ is decided here (counted, not
+        // kept): households make up most likely pairs, and holding them would cost memory for nothing.
+        let decideVetoes = stage.decisions == nil
+        let kept = ConcurrentMap.map(Array(zip(slices, compared)), threads: context.threads) { range, part -> ([ScoredPair], [ScoredPair], Int) in
+            var out: [ScoredPair] = [], explained: [ScoredPair] = [], vetoed = 0
             let base = part.patterns.map(scorer.base)
+            let ruledOut = part.patterns.map { p in guarded.contains { Self.level(of: p, $0.0) == $0.1 } }
             var k = 0
             Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
                 let x = Int(part.index[k])
@@ -536,16 +540,19 @@ struct MergeRun {
                 let p = part.patterns[x]
                 let (prob, w) = scorer.score(p, base: base[x], i)
                 let pair = ScoredPair(a: Int32(i), b: Int32(j), probability: prob, weight: w, pattern: p)
-                if prob >= possible { out.append(pair) }
-                if let e = explainIndex, i == e || j == e { explained.append(pair) }
+                let explaining = explainIndex.map { i == $0 || j == $0 } ?? false
+                if explaining { explained.append(pair) }
+                guard prob >= possible else { return }
+                if decideVetoes, prob >= threshold, ruledOut[x], !explaining { vetoed += 1; return }
+                out.append(pair)
             }
-            return (out, explained)
+            return (out, explained, vetoed)
         }
         try context.checkCancelled()
         Trace.mark("merge: pass 2")
         let pairs = kept.flatMap(\.0)
         let decisions = try loadDecisions(recs)
-        let clustering = cluster(recs, pairs, decisions)
+        let clustering = cluster(recs, pairs, decisions, vetoedBefore: kept.reduce(0) { $0 + $1.2 })
         Trace.mark("merge: clusters")
         var notes: [String] = []
         notes.append("\(recs.count) records, \(pairCount) candidate pairs from \(stage.blocking.count) blocking rule\(stage.blocking.count == 1 ? "" : "s")")
@@ -624,7 +631,8 @@ struct MergeRun {
         var accepted: [ScoredPair]
     }
 
-    func cluster(_ recs: Records, _ pairs: [ScoredPair], _ decisions: Decisions) -> Clustering {
+    /// `vetoedBefore`: likely pairs a must_agree column ruled out that pass 2 counted instead of keeping.
+    func cluster(_ recs: Records, _ pairs: [ScoredPair], _ decisions: Decisions, vetoedBefore: Int = 0) -> Clustering {
         var parent = Array(0..<recs.count), size = [Int](repeating: 1, count: recs.count)
         var best = [Double](repeating: .nan, count: recs.count)
         var apartOf: [Int: [Int]] = [:]
@@ -636,10 +644,18 @@ struct MergeRun {
         }
         // Members per root (empty: the root alone), to check apart decisions and must_agree columns when two clusters meet.
         var members = [[Int32]](repeating: [], count: recs.count)
-        func membersOf(_ r: Int) -> [Int32] { members[r].isEmpty ? [Int32(r)] : members[r] }
+        /// Calls `body` with a root's members (no array is made for a record alone).
+        func withMembers<T>(_ r: Int, _ body: (UnsafeBufferPointer<Int32>) -> T) -> T {
+            if members[r].isEmpty {
+                var one = Int32(r)
+                return withUnsafePointer(to: &one) { body(UnsafeBufferPointer(start: $0, count: 1)) }
+            }
+            return members[r].withUnsafeBufferPointer(body)
+        }
         func conflict(_ ra: Int, _ rb: Int) -> Bool {
             let small = size[ra] <= size[rb] ? ra : rb, other = small == ra ? rb : ra
-            for x in membersOf(small) { for y in apartOf[Int(x)] ?? [] where find(y) == other { return true } }
+            let xs = withMembers(small) { Array($0) }
+            for x in xs { for y in apartOf[Int(x)] ?? [] where find(y) == other { return true } }
             return false
         }
         /// The must_agree comparison on which the two clusters differ: their records have values for it, and no
@@ -647,35 +663,40 @@ struct MergeRun {
         /// people (a household's members through a record without a first name), while one typo'd record does not
         /// keep a person apart from the rest of their records.
         func disagreement(_ ra: Int, _ rb: Int) -> Int? {
-            let xs = membersOf(ra), ys = membersOf(rb)
-            for k in stage.mustAgree {
-                let different = UInt8(stage.comparisons[k].levels.count)
-                var compared = false, agreed = false
-                search: for x in xs {
-                    for y in ys {
-                        let l = recs.features[k].level(Int(x), Int(y))
-                        if l == Self.nullLevel { continue }
-                        compared = true
-                        if l < different { agreed = true; break search }
+            withMembers(ra) { xs in
+                withMembers(rb) { ys in
+                    for k in stage.mustAgree {
+                        let different = UInt8(stage.comparisons[k].levels.count), f = recs.features[k]
+                        var compared = false, agreed = false
+                        search: for x in xs {
+                            for y in ys {
+                                let l = f.level(Int(x), Int(y))
+                                if l == Self.nullLevel { continue }
+                                compared = true
+                                if l < different { agreed = true; break search }
+                            }
+                        }
+                        if compared && !agreed { return k }
                     }
+                    return nil
                 }
-                if compared && !agreed { return k }
             }
-            return nil
         }
         func union(_ ra: Int, _ rb: Int) {
             let (big, small) = size[ra] >= size[rb] ? (ra, rb) : (rb, ra)
             parent[small] = big
             size[big] += size[small]
-            let moved = membersOf(small)
             if members[big].isEmpty { members[big] = [Int32(big)] }
-            members[big].append(contentsOf: moved)
-            members[small] = []
+            if members[small].isEmpty { members[big].append(Int32(small)) } else {
+                let moved = members[small]
+                members[small] = []
+                members[big].append(contentsOf: moved)
+            }
         }
         func raise(_ i: Int, _ p: Double) { best[i] = best[i].isNaN ? p : max(best[i], p) }
         var review: [(ScoredPair, String)] = [], vetoed: [(ScoredPair, String)] = []
         var accepted: [ScoredPair] = []
-        var capped = 0, disagreeing = 0, keptApart = 0
+        var capped = 0, disagreeing = vetoedBefore, keptApart = 0
         for (i, j) in decisions.merge {
             let ra = find(i), rb = find(j)
             if ra != rb { union(ra, rb) }
