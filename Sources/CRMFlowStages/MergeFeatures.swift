@@ -19,6 +19,8 @@ final class Feature: @unchecked Sendable {
     /// Per distinct value: only ASCII bytes (compared byte-wise; others as Unicode scalars).
     let ascii: [Bool]
     let soundex: [Int32], nysiis: [Int32], localPart: [Int32]
+    /// Double Metaphone primary and alternate keys of each distinct value, as codes (-1: none).
+    let metaphone: [Int32], metaphoneAlternate: [Int32]
     let initials: [String]
     /// Nickname groups of distinct value `c`: `nickGroups[nickStart[c] ..< nickStart[c + 1]]`.
     let nickStart: [Int32], nickGroups: [Int32]
@@ -73,6 +75,16 @@ final class Feature: @unchecked Sendable {
         }
         soundex = c.levels.contains(.soundex) ? phonetic(StringSimilarity.soundex) : []
         nysiis = c.levels.contains(.nysiis) ? phonetic(StringSimilarity.nysiis) : []
+        if c.levels.contains(.doubleMetaphone) {
+            var codes = ByteInterner()
+            var primary: [Int32] = [], alternate: [Int32] = []
+            for k in 0..<n {
+                let (p, a) = DoubleMetaphone.keys(values.string(k))
+                primary.append(p.isEmpty ? -1 : codes.intern(p))
+                alternate.append(a.isEmpty ? -1 : codes.intern(a))
+            }
+            (metaphone, metaphoneAlternate) = (primary, alternate)
+        } else { (metaphone, metaphoneAlternate) = ([], []) }
         localPart = c.levels.contains(.localPart) ? phonetic { $0.split(separator: "@").first.map(String.init) ?? "" } : []
         initials = c.levels.contains(.initials) ? (0..<n).map { StringSimilarity.initials(values.string($0)) } : []
         var nickStart: [Int32] = [0], nickGroups: [Int32] = []
@@ -252,6 +264,10 @@ final class Feature: @unchecked Sendable {
                 holds = si >= 0 && sj >= 0 && alike(x, sj) && alike(si, y)
             case .soundex: holds = soundex[x] >= 0 && soundex[x] == soundex[y]
             case .nysiis: holds = nysiis[x] >= 0 && nysiis[x] == nysiis[y]
+            case .doubleMetaphone:
+                // A key in common: primary or alternate, either side.
+                let a = (metaphone[x], metaphoneAlternate[x]), b = (metaphone[y], metaphoneAlternate[y])
+                holds = a.0 >= 0 && b.0 >= 0 && (a.0 == b.0 || a.0 == b.1 || (a.1 >= 0 && (a.1 == b.0 || a.1 == b.1)))
             case .initials:
                 let a = initials[x], b = initials[y]
                 holds = !a.isEmpty && (a == b || (a.count == 1 || b.count == 1) && a.first == b.first)

@@ -50,7 +50,7 @@ public struct MergeStage: Stage {
 
     /// One comparison level test.
     enum Test: Sendable, Equatable {
-        case exact, nickname, swapped, soundex, nysiis, initials, localPart
+        case exact, nickname, swapped, soundex, nysiis, doubleMetaphone, initials, localPart
         case jaroWinkler(Double), levenshtein(Int), damerau(Int), tokenSet(Double), tokenSort(Double), qgram(Double)
         case first(Int), last(Int), within(Double), withinPercent(Double)
 
@@ -66,6 +66,7 @@ public struct MergeStage: Stage {
             case "swapped" where parts.count == 1: return .swapped
             case "soundex" where parts.count == 1: return .soundex
             case "nysiis" where parts.count == 1: return .nysiis
+            case "double_metaphone" where parts.count == 1: return .doubleMetaphone
             case "initials" where parts.count == 1: return .initials
             case "local_part" where parts.count == 1: return .localPart
             case "jaro_winkler" where op(">="): return .jaroWinkler(number!)
@@ -197,7 +198,7 @@ public struct MergeStage: Stage {
             for t in levelTexts {
                 guard let test = Test.parse(t) else {
                     config.log.add(.invalidValue, "unknown comparison level '\(t)' for column '\(column)'", at: item.location,
-                                   hint: "levels: exact, nickname, swapped, soundex, nysiis, initials, local_part, jaro_winkler >= x, levenshtein <= n, damerau_levenshtein <= n, token_set_ratio >= x, token_sort_ratio >= x, qgram_jaccard >= x, first n, last n, within x, within_percent x")
+                                   hint: "levels: exact, nickname, swapped, soundex, nysiis, double_metaphone, initials, local_part, jaro_winkler >= x, levenshtein <= n, damerau_levenshtein <= n, token_set_ratio >= x, token_sort_ratio >= x, qgram_jaccard >= x, first n, last n, within x, within_percent x")
                     ok = false
                     continue
                 }

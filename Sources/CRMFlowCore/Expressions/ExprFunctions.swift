@@ -289,6 +289,12 @@ enum FunctionCatalog {
         },
         def("soundex", 1, 1, "soundex(text)", "American Soundex code (letter and three digits)", fixed(.string, [.string]), string { StringSimilarity.soundex($0) }),
         def("nysiis", 1, 1, "nysiis(text)", "NYSIIS phonetic code", fixed(.string, [.string]), string { StringSimilarity.nysiis($0) }),
+        def("double_metaphone", 1, 1, "double_metaphone(text)", "Double Metaphone primary key", fixed(.string, [.string]), string { DoubleMetaphone.keys($0).primary }),
+        def("double_metaphone_alt", 1, 1, "double_metaphone_alt(text)", "Double Metaphone alternate key (empty when it equals the primary)", fixed(.string, [.string]),
+            string { DoubleMetaphone.keys($0).alternate }),
+        def("double_metaphone_match", 2, 2, "double_metaphone_match(a, b)", "true when the two values share a Double Metaphone key", fixed(.boolean, [.string, .string])) { a, _ in
+            .value(.boolean(DoubleMetaphone.match(a[0].asString ?? "", a[1].asString ?? "")))
+        },
         def("initials", 1, 1, "initials(text)", "the first letter of each word", fixed(.string, [.string]), string { StringSimilarity.initials($0) }),
         def("nickname_match", 2, 2, "nickname_match(a, b)", "true when two given names are the same or nicknames of one name (Bob ~ Robert)", fixed(.boolean, [.string, .string])) { a, _ in
             .value(.boolean(Nicknames.equivalent(a[0].asString ?? "", a[1].asString ?? "")))
