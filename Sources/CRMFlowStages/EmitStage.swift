@@ -93,12 +93,8 @@ public struct EmitStage: Stage {
                 writer.abandon()
                 throw StageFailure("\(error)")
             }
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
-        } catch let e as StageFailure {
-            throw e
         } catch {
-            throw StageFailure("\(error)")
+            throw StageFailure(error, about: "")
         }
         context.progress(input.table.rowCount)
         return StageResult(data: input, accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: input.table.rowCount), outputs: [target])

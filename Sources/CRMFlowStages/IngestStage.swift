@@ -203,12 +203,8 @@ public struct IngestStage: Stage {
                 loaded = try typedFile.load(progress: context.progress)
                 lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             }
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
-        } catch let e as StageFailure {
-            throw e
         } catch {
-            throw StageFailure("\(path): \(error)")
+            throw StageFailure(error, about: path)
         }
         let names = try uniqueFinalNames(loaded.table.schema.names)
         let schema = Schema(zip(names, loaded.table.schema.fields).map { Field(name: $0, type: $1.type) })
@@ -317,12 +313,8 @@ public struct IngestStage: Stage {
             do { next = .success(try consumer.finish(totals, rowsIn: streamed, plans: wanted, consumerContext)) } catch { next = .failure(error) }
             Trace.mark("stream: finished")
             return (own, next)
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
-        } catch let e as StageFailure {
-            throw e
         } catch {
-            throw StageFailure("\(path): \(error)")
+            throw StageFailure(error, about: path)
         }
     }
 }

@@ -369,24 +369,22 @@ final class Feature: @unchecked Sendable {
         let inserted = Double(c) / Double(min(ca, cb))
         let rA = restALength + restA - 1, rB = restBLength + restB - 1
         let distance = withUnsafeTemporaryAllocation(of: UInt32.self, capacity: rA + rB) { buf -> Int in
-            var n = 0
-            func put(_ w: Int32, first: Bool) {
-                if !first { buf[n] = 32; n += 1 }
+            // A's words joined from buf[0], B's from buf[rA], in one more walk.
+            var endA = 0, endB = rA
+            func put(_ w: Int32, at n: inout Int, start: Int) {
+                if n > start { buf[n] = 32; n += 1 }
                 words.withBytes(Int(w)) { bytes in
                     if bytes.allSatisfy({ $0 < 0x80 }) { for u in bytes { buf[n] = UInt32(u); n += 1 } } else {
                         for u in String(decoding: bytes, as: UTF8.self).unicodeScalars { buf[n] = u.value; n += 1 }
                     }
                 }
             }
-            var i = a.startIndex, j = b.startIndex, firstA = true, firstB = true
-            var partA: [Int32] = [], partB: [Int32] = []
+            var i = a.startIndex, j = b.startIndex
             while i < a.endIndex || j < b.endIndex {
-                if j == b.endIndex || (i < a.endIndex && a[i] < b[j]) { partA.append(a[i]); i += 1 }
-                else if i == a.endIndex || b[j] < a[i] { partB.append(b[j]); j += 1 }
+                if j == b.endIndex || (i < a.endIndex && a[i] < b[j]) { put(a[i], at: &endA, start: 0); i += 1 }
+                else if i == a.endIndex || b[j] < a[i] { put(b[j], at: &endB, start: rA); j += 1 }
                 else { i += 1; j += 1 }
             }
-            for w in partA { put(w, first: firstA); firstA = false }
-            for w in partB { put(w, first: firstB); firstB = false }
             return StringSimilarity.levenshtein(UnsafeBufferPointer(rebasing: buf[0..<rA]), UnsafeBufferPointer(rebasing: buf[rA..<(rA + rB)]))
         }
         return max(inserted, 1 - Double(distance) / Double(max(ca, cb)))

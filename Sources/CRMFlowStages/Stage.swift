@@ -406,6 +406,16 @@ public struct StageFailure: Error, Sendable, CustomStringConvertible {
         status = error.status
     }
     public var description: String { message + (hint.map { " (\($0))" } ?? "") }
+
+    /// Any error as a stage failure: a located crmflow error keeps its location, hint and status, a stage failure
+    /// passes through, anything else is said after `subject` (the file or path concerned).
+    public init(_ error: any Error, about subject: String) {
+        switch error {
+        case let e as StageFailure: self = e
+        case let e as CRMFlowError: self.init(e)
+        default: self.init(subject.isEmpty ? "\(error)" : "\(subject): \(error)")
+        }
+    }
 }
 
 /// What a running stage may use: paths, the as-of date, threads, cancellation and progress.
@@ -592,10 +602,8 @@ extension Stage {
     func loadReference(_ path: String, options: CSVOptions = CSVOptions()) throws(StageFailure) -> Table {
         do {
             return try CSVFile.open(path, options: options).load().table
-        } catch let e as CRMFlowError {
-            throw StageFailure(e)
         } catch {
-            throw StageFailure("\(path): \(error)")
+            throw StageFailure(error, about: path)
         }
     }
 

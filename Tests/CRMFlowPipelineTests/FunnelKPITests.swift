@@ -161,15 +161,8 @@ private func col(_ t: Table, _ name: String) -> [String] {
 @Suite(.serialized) struct ReportTests {
     /// The nightly example's report in every format, against golden files (re-record with CRMFLOW_RECORD_GOLDEN=1).
     @Test func nightlyReportMatchesGoldenFiles() throws {
-        var o = PipelineLoader.Options()
-        o.baseDirectory = Paths.packageRoot.path
-        o.evalEnvironment = asOf
-        let log = DiagnosticLog()
-        let pipeline = try #require(try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent("pipelines/nightly.yaml").path, options: o, log: log))
-        var ro = Runner.Options()
-        ro.environment = asOf
-        ro.baseDirectory = Paths.packageRoot.path
-        ro.outputDirectory = Paths.scratch("report")
+        let pipeline = try loadFile("pipelines/nightly.yaml")
+        let ro = runnerOptions(out: Paths.scratch("report"))
         let r = Runner(pipeline: pipeline, options: ro).run()
         #expect(r.exitStatus == 0)
         let record = ProcessInfo.processInfo.environment["CRMFLOW_RECORD_GOLDEN"] != nil

@@ -171,10 +171,7 @@ import Testing
     static func run(_ yaml: String, out: String = Paths.scratch("merge"), explain: String? = nil) throws -> (Table, StageReport) {
         let (p, diagnostics) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
         guard let p else { throw TestFailure(DiagnosticRenderer.render(diagnostics, sources: [:])) }
-        var o = Runner.Options()
-        o.environment = asOf
-        o.baseDirectory = Paths.packageRoot.path
-        o.outputDirectory = out
+        var o = runnerOptions(out: out)
         o.explainID = explain
         let input = table(contacts, columns: columns)
         o.given = ["src": StageData(table: input, origins: RowOrigins(file: "contacts.csv", lines: (0..<input.rowCount).map { Int32($0 + 2) }))]
@@ -352,10 +349,7 @@ import Testing
         """
         let (p, diagnostics) = load("pipeline: t\nstages:\n" + yaml, checkSchemas: false)
         let pipeline = try #require(p, "\(diagnostics)")
-        var o = Runner.Options()
-        o.environment = asOf
-        o.baseDirectory = Paths.packageRoot.path
-        o.outputDirectory = Paths.scratch("merge-link")
+        var o = runnerOptions(out: Paths.scratch("merge-link"))
         let leads = table([
             ["id": "L1", "source": "web", "first_name": "Bobby", "last_name": "Smith", "email": "bob.smith@acme.com", "phone": nil],
             ["id": "L2", "source": "web", "first_name": "Carol", "last_name": "Jones", "email": nil, "phone": "+15550109999"],
@@ -386,17 +380,8 @@ import Testing
         let (rows, count) = PeopleGenerator.generate(people: 2_933, seed: 1)
         let path = Paths.scratch("people.csv")
         try PeopleGenerator.csv(rows).write(toFile: path, atomically: true, encoding: .utf8)
-        let yaml = try String(contentsOf: Paths.packageRoot.appendingPathComponent("Benchmarks/merge/merge.yaml"), encoding: .utf8)
-        var o = PipelineLoader.Options()
-        o.variables = ["data": path]
-        o.baseDirectory = Paths.packageRoot.path
-        o.evalEnvironment = asOf
-        let log = DiagnosticLog()
-        let p = try #require(PipelineLoader.load(text: yaml, path: "merge.yaml", options: o, log: log), "\(log.all)")
-        var ro = Runner.Options()
-        ro.environment = asOf
-        ro.baseDirectory = Paths.packageRoot.path
-        ro.outputDirectory = Paths.scratch("merge-gate")
+        let p = try loadFile("Benchmarks/merge/merge.yaml", variables: ["data": path])
+        let ro = runnerOptions(out: Paths.scratch("merge-gate"))
         let report = Runner(pipeline: p, options: ro).run()
         #expect(report.exitStatus == 0)
         let lineage = try CSVFile.open(ro.outputDirectory + "/customers.lineage.csv").load().table

@@ -113,18 +113,10 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
     }
 
     @Test func outputsAreByteIdenticalForOneAndEightJobs() throws {
-        var o = PipelineLoader.Options()
-        o.baseDirectory = Paths.packageRoot.path
-        o.evalEnvironment = asOf
-        let log = DiagnosticLog()
-        let pipeline = try #require(try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent("pipelines/nightly.yaml").path, options: o, log: log))
+        let pipeline = try loadFile("pipelines/nightly.yaml")
         var outputs: [[String: Data]] = []
         for jobs in [1, 8] {
-            var ro = Runner.Options()
-            ro.jobs = jobs
-            ro.environment = asOf
-            ro.baseDirectory = Paths.packageRoot.path
-            ro.outputDirectory = Paths.scratch("jobs\(jobs)")
+            let ro = runnerOptions(out: Paths.scratch("jobs\(jobs)"), jobs: jobs)
             let r = Runner(pipeline: pipeline, options: ro).run()
             #expect(r.exitStatus == 0)
             #expect(r.accountingProblems.isEmpty)
@@ -275,19 +267,12 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
 @Suite struct ExamplePipelineTests {
     @Test(arguments: ["pipelines/nightly.yaml", "pipelines/legacy-migration.yaml"])
     func examplePipelineTestsPass(_ file: String) throws {
-        var o = PipelineLoader.Options()
-        o.baseDirectory = Paths.packageRoot.path
-        o.evalEnvironment = asOf
         let log = DiagnosticLog()
-        let pipeline = try #require(try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent(file).path, options: o, log: log),
-                                    "\(DiagnosticRenderer.render(log.all, sources: [:]))")
+        let pipeline = try loadFile(file, log: log)
         let cases = pipeline.testCases
         #expect(log.isEmpty)
         #expect(!cases.isEmpty)
-        var ro = Runner.Options()
-        ro.environment = asOf
-        ro.baseDirectory = Paths.packageRoot.path
-        for outcome in PipelineTestRunner.run(pipeline, cases: cases, options: ro) {
+        for outcome in PipelineTestRunner.run(pipeline, cases: cases, options: runnerOptions()) {
             #expect(outcome.passed, "\(outcome.name): \(outcome.failures)")
         }
     }

@@ -32,6 +32,29 @@ func load(_ yaml: String, file: String = "test.yaml", checkSchemas: Bool = true,
     return (p, log.all)
 }
 
+/// Loads a pipeline file of the repository (path relative to the package root) with the tests' as-of date; every
+/// diagnostic goes to `log`, and a file that does not load fails with them rendered.
+func loadFile(_ relativePath: String, variables: [String: String] = [:], log: DiagnosticLog = DiagnosticLog()) throws -> Pipeline {
+    var o = PipelineLoader.Options()
+    o.baseDirectory = Paths.packageRoot.path
+    o.variables = variables
+    o.evalEnvironment = asOf
+    guard let p = try PipelineLoader.load(path: Paths.packageRoot.appendingPathComponent(relativePath).path, options: o, log: log) else {
+        throw TestFailure(DiagnosticRenderer.render(log.all, sources: [:]))
+    }
+    return p
+}
+
+/// Runner options of the tests: the as-of date, the package root for relative inputs, and `out` for outputs.
+func runnerOptions(out: String? = nil, jobs: Int? = nil) -> Runner.Options {
+    var o = Runner.Options()
+    o.environment = asOf
+    o.baseDirectory = Paths.packageRoot.path
+    if let out { o.outputDirectory = out }
+    if let jobs { o.jobs = jobs }
+    return o
+}
+
 /// A table from compact rows; types inferred as for a CSV file.
 func table(_ rows: [[String: String?]], columns: [String]) -> Table {
     PipelineTestRunner.table(rows.map { r in columns.map { ($0, r[$0] ?? nil) } }, columns: columns)
@@ -45,12 +68,8 @@ func runStages(_ stages: String, given: [String: Table] = [:], jobs: Int = 2, ke
     guard let p else {
         throw TestFailure(DiagnosticRenderer.render(diagnostics, sources: [:]))
     }
-    var o = Runner.Options()
-    o.jobs = jobs
+    var o = runnerOptions(out: outputDirectory ?? Paths.scratch("out"), jobs: jobs)
     o.failFast = failFast
-    o.environment = asOf
-    o.baseDirectory = Paths.packageRoot.path
-    o.outputDirectory = outputDirectory ?? Paths.scratch("out")
     o.given = given.mapValues { StageData(table: $0, origins: RowOrigins(file: "given.csv", lines: (0..<$0.rowCount).map { Int32($0 + 2) })) }
     let runner = Runner(pipeline: p, options: o)
     runner.keep = keep
