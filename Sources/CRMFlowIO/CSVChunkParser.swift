@@ -206,8 +206,8 @@ final class ChunkParserState {
         }
         if rowHasNUL || (rowHasInvalid && rejectInvalidEncoding) {
             let record = rawRecord(fields: fields)
+            let (code, reason) = rowHasNUL ? ("E_NUL_BYTE", "the record contains a NUL byte") : ("E_ENCODING", invalidEncodingReason(fields: fields))
             rollBack(fields: fields)
-            let (code, reason) = rowHasNUL ? ("E_NUL_BYTE", "the record contains a NUL byte") : ("E_ENCODING", "the record is not valid UTF-8")
             rejects.append(RawReject(line: startLine - lineBase, code: code, reason: reason, record: record))
             rowHasNUL = false
             rowHasInvalid = false
@@ -232,6 +232,18 @@ final class ChunkParserState {
             let reason = "expected \(columnCount) field(s), found \(fields)"
             rejects.append(RawReject(line: startLine - lineBase, code: fields < columnCount ? "E_TOO_FEW_FIELDS" : "E_TOO_MANY_FIELDS", reason: reason, record: record))
         }
+    }
+
+    /// Which field holds the first byte that is not valid UTF-8, and where in it.
+    func invalidEncodingReason(fields: Int) -> String {
+        var values: [[UInt8]?] = []
+        for c in 0..<min(fields, columnCount) { values.append(skip[c] ? skippedField[c] : builders[c].last()) }
+        values.append(contentsOf: extra)
+        for (k, v) in values.enumerated() {
+            guard let v, let bad = UTF8Validation.firstInvalid(v[...]) else { continue }
+            return "the record is not valid UTF-8: field \(k + 1), byte \(bad + 1) of the field (0x\(String(v[bad], radix: 16, uppercase: true)))"
+        }
+        return "the record is not valid UTF-8"
     }
 
     func rollBack(fields: Int) {

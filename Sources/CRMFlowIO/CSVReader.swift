@@ -51,9 +51,13 @@ public final class CSVFile: @unchecked Sendable {
             detected = true
             encoding = .utf8
             let truncatedTail = file.size > raw.count ? 3 : 0
-            if let bad = UTF8Validation.firstInvalid(raw[...]), bad < raw.count - truncatedTail {
-                encoding = utf16Guess(raw) ?? .windows1252
+            let census = UTF8Validation.census(raw[..<(raw.count - truncatedTail)])
+            if let bad = UTF8Validation.firstInvalid(raw[...]), bad < raw.count - truncatedTail,
+               let legacy = utf16Guess(raw) ?? (UTF8Validation.looksLikeUTF8(multibyte: census.multibyte, invalid: census.invalid) ? nil : .windows1252) {
+                encoding = legacy
                 notes.append("not valid UTF-8 (byte \(bad)); read as \(encoding.rawValue)")
+            } else if census.invalid > 0 {
+                notes.append("encoding utf-8 (\(census.multibyte) multi-byte characters); records holding bytes that are not valid UTF-8 are rejected")
             } else if let guess = utf16Guess(raw) {
                 encoding = guess
                 notes.append("NUL bytes between characters; read as \(guess.rawValue)")
@@ -221,7 +225,9 @@ extension CSVFile {
                                  consume: (R, Int) throws -> Void) throws {
         let columnCount = columnNames.count
         let delimiter = dialect.delimiter, quote = dialect.quote, ragged = options.ragged
-        let rejectInvalid = options.onInvalidEncoding == .reject
+        // NB: a file detected as UTF-8 that has stray invalid bytes keeps its good rows; the bad ones are rejected.
+        let rejectInvalid = options.onInvalidEncoding == .reject || (encodingWasDetected && dialect.encoding == .utf8)
+        var decidedUTF8 = false
         // At least one column is stored, so rows keep a count (and a one-column file its blank-line-as-null rule).
         let skip = options.skipColumns.count < columnCount ? options.skipColumns : options.skipColumns.subtracting([0])
         let work = OrderedWork<ChunkResult<R>>(threads: threadCount, limit: threadCount + 1)
@@ -235,7 +241,11 @@ extension CSVFile {
                                    hint: "check the file's quoting: an unbalanced quote can swallow the rest of the file into one field")
             }
             if let l = r.invalidUTF8Line {
-                if encodingWasDetected { throw ReadRestart.reencode }
+                if encodingWasDetected, !decidedUTF8 {
+                    // Invalid bytes past the sampled head: decide on the whole file whether it is UTF-8 at all.
+                    if !self.wholeFileLooksLikeUTF8() { throw ReadRestart.reencode }
+                    decidedUTF8 = true
+                }
                 if !rejectInvalid {
                     let where_ = self.firstInvalidUTF8Offset().map { " (byte offset \($0))" } ?? ""
                     throw CRMFlowError(.badData, "the record is not valid UTF-8\(where_)", at: "\(path):\(lineBase + l)",
@@ -305,6 +315,23 @@ extension CSVFile {
             if isFinal { break }
         }
         try work.finish(consume: handle)
+    }
+
+    /// Whether the whole file reads best as UTF-8 (see `UTF8Validation.looksLikeUTF8`); an error path.
+    func wholeFileLooksLikeUTF8() -> Bool {
+        guard case .file(let input) = source else { return true }
+        var offset = dataStart
+        let block = 8 << 20
+        var multibyte = 0, invalid = 0
+        while offset < input.size {
+            var buffer: [UInt8] = []
+            guard let n = try? input.read(at: offset, count: block, into: &buffer), n > 0 else { break }
+            let c = UTF8Validation.census(buffer[...])
+            multibyte += c.multibyte
+            invalid += c.invalid
+            offset += n
+        }
+        return UTF8Validation.looksLikeUTF8(multibyte: multibyte, invalid: invalid)
     }
 
     /// The file offset of the first byte that is not valid UTF-8 (an error path: reads the file again in blocks).

@@ -295,9 +295,43 @@ public struct ColumnView {
 
     /// Calls `body` with views of every column; the pointers live until `body` returns.
     public static func with<R>(_ columns: [Column], _ body: ([ColumnView]) throws -> R) rethrows -> R {
+        guard columns.count <= maxBorrowed else { return try copied(columns, body) }
         var views: [ColumnView] = []
         views.reserveCapacity(columns.count)
         return try nest(columns, 0, &views, body)
+    }
+
+    /// Borrowing takes a few stack frames per column; past this many columns the storage is copied instead.
+    static let maxBorrowed = 128
+
+    /// Views over copies of the columns' storage, freed when `body` returns.
+    // NB: a wide file (thousands of columns) overflowed the stack when every column added a nested closure.
+    private static func copied<R>(_ columns: [Column], _ body: ([ColumnView]) throws -> R) rethrows -> R {
+        var releases: [() -> Void] = []
+        defer { releases.forEach { $0() } }
+        func copy<T>(_ values: [T]) -> UnsafeBufferPointer<T> {
+            let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(values.count, 1))
+            let count = values.count
+            _ = p.initialize(from: values)
+            releases.append {
+                p.baseAddress!.deinitialize(count: count)
+                p.deallocate()
+            }
+            return UnsafeBufferPointer(rebasing: p[0..<count])
+        }
+        let views: [ColumnView] = columns.map { column in
+            let validity = column.validity.map { copy($0.words) }
+            switch column.storage {
+            case .string(let b): return ColumnView(kind: .string(copy(b.bytes), copy(b.offsets)), validity: validity)
+            case .integer(let a): return ColumnView(kind: .integer(copy(a)), validity: validity)
+            case .double(let a): return ColumnView(kind: .double(copy(a)), validity: validity)
+            case .boolean(let a): return ColumnView(kind: .boolean(copy(a)), validity: validity)
+            case .date(let a): return ColumnView(kind: .date(copy(a)), validity: validity)
+            case .timestamp(let a): return ColumnView(kind: .timestamp(copy(a)), validity: validity)
+            case .money(let a, let c, let codes): return ColumnView(kind: .money(copy(a), copy(c), copy(codes)), validity: validity)
+            }
+        }
+        return try body(views)
     }
 
     private static func nest<R>(_ columns: [Column], _ k: Int, _ views: inout [ColumnView], _ body: ([ColumnView]) throws -> R) rethrows -> R {

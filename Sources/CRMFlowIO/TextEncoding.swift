@@ -124,6 +124,42 @@ public enum UTF8Validation {
         return nil
     }
 
+    /// Counts the well-formed multi-byte sequences and the invalid bytes of `bytes` (a sequence cut by the end of
+    /// `bytes` counts as neither), to tell UTF-8 with a few stray bytes from a legacy single-byte encoding.
+    public static func census(_ bytes: ArraySlice<UInt8>) -> (multibyte: Int, invalid: Int) {
+        bytes.withUnsafeBufferPointer { p in
+            var multibyte = 0, invalid = 0
+            var i = 0
+            while i < p.count {
+                let rest = UnsafeBufferPointer(rebasing: p[i...])
+                guard let bad = firstInvalid(rest) else {
+                    multibyte += multibyteCount(UnsafeBufferPointer(rebasing: rest[...]))
+                    break
+                }
+                multibyte += multibyteCount(UnsafeBufferPointer(rebasing: rest[..<bad]))
+                let b = rest[bad]
+                let need = b & 0xE0 == 0xC0 ? 1 : b & 0xF0 == 0xE0 ? 2 : b & 0xF8 == 0xF0 ? 3 : 0
+                if need > 0, bad + need >= rest.count, rest[(bad + 1)...].allSatisfy({ $0 & 0xC0 == 0x80 }) { break }
+                invalid += 1
+                i += bad + 1
+            }
+            return (multibyte, invalid)
+        }
+    }
+
+    /// The lead bytes of multi-byte sequences in valid UTF-8.
+    static func multibyteCount(_ p: UnsafeBufferPointer<UInt8>) -> Int {
+        var n = 0
+        for b in p where b >= 0xC0 { n += 1 }
+        return n
+    }
+
+    /// True when text with these counts is best read as UTF-8: no invalid byte, or at least as many well-formed
+    /// multi-byte characters as invalid bytes (a legacy file's accented letters are almost never valid UTF-8).
+    public static func looksLikeUTF8(multibyte: Int, invalid: Int) -> Bool {
+        invalid == 0 || multibyte >= invalid
+    }
+
     @inline(__always)
     public static func append(_ scalar: UInt32, to out: inout [UInt8]) {
         switch scalar {

@@ -53,6 +53,8 @@ public struct Pipeline: Sendable {
     /// The `tests:` block, parsed.
     public var testCases: [PipelineTestCase] = []
     public var variables: [String: String]
+    /// `allow_outside_out: true`: outputs may be written outside the output directory.
+    public var allowsOutsideOut = false
 
     public func stage(_ id: String) -> StageDeclaration? { stages.first { $0.id == id } }
 
@@ -62,7 +64,7 @@ public struct Pipeline: Sendable {
 
 /// Loads pipeline files: YAML with locations, variables, stage specs, graph, and schema checks — every problem at once.
 public enum PipelineLoader {
-    static let topLevelKeys = ["pipeline", "description", "vars", "stages", "tests"]
+    static let topLevelKeys = ["pipeline", "description", "vars", "stages", "tests", "allow_outside_out"]
 
     public struct Options: Sendable {
         public var variables: [String: String] = [:]
@@ -72,6 +74,8 @@ public enum PipelineLoader {
         public var baseDirectory = FileManager.default.currentDirectoryPath
         /// Check schemas against input headers (off for `plan` of a pipeline whose inputs are elsewhere).
         public var checkSchemas = true
+        /// Directories outside the output directory that output paths may name (`--allow-write DIR`).
+        public var allowedWriteRoots: [String] = []
         public init() {}
     }
 
@@ -235,6 +239,15 @@ struct Builder {
                 writers[key] = s.id
             }
         }
+        var allowsOutside = false
+        if let node = rootMap["allow_outside_out"] {
+            switch node.scalar?.lowercased() {
+            case "true", "yes": allowsOutside = true
+            case "false", "no": break
+            default: log.add(.invalidValue, "`allow_outside_out:` is true or false", at: node.textLocation)
+            }
+        }
+        checkOutputPaths(stages, allowsOutside: allowsOutside)
         let (ordered, graphIsValid) = checkGraph(stages)
         var known: [String: ExprSchema] = [:]
         // Schemas are checked for every stage the graph can order, even when other parts of it are broken.
@@ -253,11 +266,25 @@ struct Builder {
         if let t = tests { tests = substitute(t) }
         guard graphIsValid else { return nil }
         var pipeline = Pipeline(name: name, description: rootMap["description"]?.scalar, path: path, text: text, sha256: sha256, stages: ordered,
-                                knownSchemas: known, tests: tests, variables: variables)
+                                knownSchemas: known, tests: tests, variables: variables, allowsOutsideOut: allowsOutside)
         // The tests: block is part of the file: its problems are reported with the others.
         pipeline.testCases = PipelineTestRunner.cases(pipeline, log: log)
         guard log.isEmpty else { return nil }
         return pipeline
+    }
+
+    /// Output paths stay inside the output directory (`--out`) unless the pipeline or the command line allows more.
+    func checkOutputPaths(_ stages: [StageDeclaration], allowsOutside: Bool) {
+        for s in stages {
+            guard let spec = StageRegistry.spec(s.kind) else { continue }
+            for option in spec.options where option.isOutputPath {
+                guard let node = s.config.node(option.name), let path = node.scalar else { continue }
+                guard let problem = OutputSpace.lexicalProblem(path, allowsOutside: allowsOutside, allowedRoots: options.allowedWriteRoots,
+                                                               baseDirectory: options.baseDirectory) else { continue }
+                log.add(.outputOutsideOut, "\(s.kind) path: \(Secrets.redact(problem))", at: node.textLocation, length: node.displayText.count,
+                        hint: "output paths are relative to --out; to write elsewhere add `allow_outside_out: true` at the top of the pipeline, or run with --allow-write DIR")
+            }
+        }
     }
 
     func reportDuplicates(_ entries: [ConfigEntry], what: String) {
@@ -298,6 +325,7 @@ struct Builder {
                     if let v = options.environment[key] {
                         out += v
                         secret = true
+                        Secrets.register(v, name: key)
                     } else {
                         log.add(.missingEnvironment, "environment variable '\(key)' is not set", at: position(node, offset), length: width,
                                 hint: "export \(key)=... before running (secrets come only from the environment)")

@@ -36,6 +36,8 @@ public struct StageReport: Sendable {
     public var rejectsFile: String?
     public var inputFiles: [String]
     public var hint: String?
+    /// For a failed stage, the kind of failure (DESIGN §7): bad data, a missing input, an unwritable output, ...
+    public var failureExit: ExitStatus = .stageFailed
     /// A clean stage's change report.
     public var changes: [CleanChange] = []
     /// A kpi stage's KPIs in the current period.
@@ -52,13 +54,19 @@ public struct RunReport: Sendable {
     public var wasCancelled: Bool
     /// Row-accounting problems found after the run (an invariant: empty unless crmflow has a bug).
     public var accountingProblems: [String]
+    /// Where a failed run's files were kept instead of being published (nil when it succeeded or wrote in place).
+    public var setAside: String?
 
     public var failed: [StageReport] { stages.filter { if case .failed = $0.status { return true }; return false } }
 
+    /// 0, 130 when interrupted, the failure's own code (65, 66, 73, 78) when every failed stage failed for that one
+    /// reason, and 1 otherwise.
     public var exitStatus: Int32 {
         if wasCancelled { return 130 }
-        if !failed.isEmpty || !accountingProblems.isEmpty { return ExitStatus.stageFailed.rawValue }
-        return 0
+        if !accountingProblems.isEmpty { return ExitStatus.stageFailed.rawValue }
+        let kinds = Set(failed.map(\.failureExit))
+        if kinds.count == 1, let only = kinds.first { return only.rawValue }
+        return failed.isEmpty ? 0 : ExitStatus.stageFailed.rawValue
     }
 }
 
@@ -89,6 +97,12 @@ public final class Runner: @unchecked Sendable {
         public var writeRejects = true
         /// The record a merge stage explains (`crmflow explain --id`).
         public var explainID: String?
+        /// Write into a staging folder and move every file into place when the run has succeeded (false: in place).
+        public var stagesOutputs = true
+        /// How many runs' replaced files to keep under `<out>/.crmflow/previous/` (`--keep-runs`).
+        public var keepRuns = 1
+        /// Directories outside the output directory that outputs may be written to (`--allow-write DIR`).
+        public var allowedWriteRoots: [String] = []
         public init() {}
     }
 
@@ -110,6 +124,10 @@ public final class Runner: @unchecked Sendable {
     private var claimed = Set<String>()
     private let start = Date()
     private let finished = DispatchSemaphore(value: 0)
+    /// Where this run writes (set up when the run starts).
+    private var space: OutputSpace
+    /// Final paths of files this run no longer produces (stale rejects files), removed when it is published.
+    private var removals: [String] = []
     /// Final outputs kept for callers (tests) when asked.
     public private(set) var kept: [String: StageData] = [:]
     public var keep: Set<String> = []
@@ -118,6 +136,8 @@ public final class Runner: @unchecked Sendable {
         self.pipeline = pipeline
         self.options = options
         self.observer = observer
+        space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, allowsOutside: pipeline.allowsOutsideOut,
+                            allowedRoots: options.allowedWriteRoots)
     }
 
     /// Stops the run: stages not started are skipped; running ones stop at their next check and write nothing.
@@ -187,15 +207,57 @@ public final class Runner: @unchecked Sendable {
             claimed.insert(s.id)
         }
         lock.unlock()
-        if stages.isEmpty { finished.signal() } else { scheduleReady() }
-        finished.wait()
-        let ordered = stages.compactMap { s in reports[s.id] }
-        let problems = checkAccounting(ordered)
+        var setupFailure: CRMFlowError?
+        if options.stagesOutputs {
+            do {
+                let staging = try OutputPublisher.makeStaging(for: space.absoluteDirectory)
+                space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, staging: staging,
+                                    allowsOutside: pipeline.allowsOutsideOut, allowedRoots: options.allowedWriteRoots)
+            } catch {
+                setupFailure = error
+            }
+        }
+        if let setupFailure {
+            for s in stages { reports[s.id] = makeReport(s, began: 0, .failed(setupFailure.description), hint: setupFailure.hint, exit: .cannotWrite) }
+        } else if stages.isEmpty { finished.signal(); finished.wait() } else {
+            scheduleReady()
+            finished.wait()
+        }
+        var ordered = stages.compactMap { s in reports[s.id] }
+        var problems = checkAccounting(ordered)
         lock.lock()
         let wasInterrupted = interrupted
         lock.unlock()
-        return RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: wasInterrupted,
-                         accountingProblems: problems)
+        var report = RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: wasInterrupted,
+                               accountingProblems: problems)
+        if let staging = space.staging, setupFailure == nil {
+            if report.exitStatus == 0 {
+                do {
+                    try OutputPublisher.publish(staging: staging, into: space.absoluteDirectory, removals: removals, keepRuns: options.keepRuns)
+                } catch {
+                    problems.append("publishing the outputs failed: \(error.description)")
+                }
+            } else if wasInterrupted {
+                OutputPublisher.discard(staging: staging, of: space.absoluteDirectory)
+            } else {
+                // NB: nothing published is replaced; what the failed run wrote (its rejects above all) is kept aside.
+                let failed = OutputPublisher.setAside(staging: staging, of: space.absoluteDirectory)
+                let shown = space.display(failed)
+                func moved(_ path: String) -> String { path.replacingOccurrences(of: space.directory, with: shown, options: .anchored) }
+                ordered = ordered.map { r in
+                    var r = r
+                    r.outputs = r.outputs.map(moved)
+                    r.rejectsFile = r.rejectsFile.map(moved)
+                    r.hint = r.hint.map { $0.replacingOccurrences(of: "see " + space.directory, with: "see " + shown) }
+                    return r
+                }
+                report.setAside = shown
+            }
+            report.stages = ordered
+            report.accountingProblems = problems
+            report.seconds = Date().timeIntervalSince(start)
+        }
+        return report
     }
 
     /// Starts every stage whose inputs are done, up to the job limit. Called with the lock not held.
@@ -250,11 +312,11 @@ public final class Runner: @unchecked Sendable {
     private func elapsed() -> Double { Date().timeIntervalSince(start) }
 
     private func makeReport(_ decl: StageDeclaration, began: Double, _ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil,
-                            hint: String? = nil) -> StageReport {
+                            hint: String? = nil, exit: ExitStatus = .stageFailed) -> StageReport {
         let ended = elapsed()
         return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                            endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
-                           inputFiles: result?.inputFiles ?? [], hint: hint, changes: result?.changes ?? [], kpis: result?.kpis ?? [],
+                           inputFiles: result?.inputFiles ?? [], hint: hint, failureExit: exit, changes: result?.changes ?? [], kpis: result?.kpis ?? [],
                            explanation: result?.explanation ?? [])
     }
 
@@ -265,6 +327,7 @@ public final class Runner: @unchecked Sendable {
                                  progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
                                  protectedPaths: inputPaths())
         lock.lock()
+        context.outputs = space
         context.neededColumns = needed[decl.id]
         context.maskPII = options.maskPII
         context.explainID = options.explainID
@@ -284,7 +347,7 @@ public final class Runner: @unchecked Sendable {
             outcome = try ingest.stream(into: consumer, context(for: decl), context(for: consumerDecl))
         } catch {
             if isCancelled { return [makeReport(decl, began: began, .cancelled)] }
-            return [makeReport(decl, began: began, .failed(error.message), hint: error.hint)]
+            return [makeReport(decl, began: began, .failed(error.message), hint: error.hint, exit: error.exitStatus)]
         }
         guard let (own, next) = outcome else { return [execute(decl, announce: false)] }
         if isCancelled { return [makeReport(decl, began: began, .cancelled, own)] }
@@ -292,15 +355,16 @@ public final class Runner: @unchecked Sendable {
         guard case .succeeded = first.status else { return [first] }
         observer?.stageStarted(consumerDecl.id, kind: consumerDecl.kind)
         switch next {
-        case .failure(let error): return [first, makeReport(consumerDecl, began: began, .failed(error.message), hint: error.hint)]
+        case .failure(let error): return [first, makeReport(consumerDecl, began: began, .failed(error.message), hint: error.hint, exit: error.status)]
         case .success(let result): return [first, complete(consumerDecl, result, began: began)]
         }
     }
 
     private func execute(_ decl: StageDeclaration, announce: Bool = true) -> StageReport {
         let began = elapsed()
-        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil) -> StageReport {
-            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint)
+        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil,
+                    exit: ExitStatus = .stageFailed) -> StageReport {
+            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint, exit: exit)
         }
         lock.lock()
         let wasCancelled = cancelled
@@ -325,7 +389,7 @@ public final class Runner: @unchecked Sendable {
                 result = try stage.run(inputs, context(for: decl))
             } catch {
                 if isCancelled { return report(.cancelled) }
-                return report(.failed(error.message), hint: error.hint)
+                return report(.failed(error.message), hint: error.hint, exit: error.exitStatus)
             }
             if isCancelled { return report(.cancelled, result) }
         }
@@ -335,8 +399,9 @@ public final class Runner: @unchecked Sendable {
     /// Applies the stage's error policy and budget to its result, writes its rejects file and keeps its output.
     private func complete(_ decl: StageDeclaration, _ result: StageResult, began: Double) -> StageReport {
         var result = result
-        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil) -> StageReport {
-            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint)
+        func report(_ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil, hint: String? = nil,
+                    exit: ExitStatus = .stageFailed) -> StageReport {
+            makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint, exit: exit)
         }
         // The stage's error policy decides what its rejects become.
         var failure: String?
@@ -364,10 +429,11 @@ public final class Runner: @unchecked Sendable {
             do {
                 rejectsFile = try writeRejects(decl.id, result.rejects)
             } catch {
-                return report(.failed("cannot write the rejects file: \(error.message)"), result)
+                return report(.failed("cannot write the rejects file: \(error.message)"), result, exit: .cannotWrite)
             }
         }
-        if let failure { return report(.failed(failure), result, rejectsFile: rejectsFile, hint: rejectsFile.map { "see \($0)" }) }
+        result.outputs = result.outputs.map { space.display(space.finalPath(ofWritten: $0)) }
+        if let failure { return report(.failed(failure), result, rejectsFile: rejectsFile, hint: rejectsFile.map { "see \($0)" }, exit: .badData) }
         lock.lock()
         if let wanted = needed[decl.id] { result.data = Self.pruned(result.data, to: wanted) }
         results[decl.id] = result
@@ -395,21 +461,50 @@ public final class Runner: @unchecked Sendable {
 
     /// Writes `<out>/<stage>.rejects.csv` (source, line, stage, code, reason, record); removes a stale one when there are none.
     private func writeRejects(_ id: String, _ rejects: [Reject]) throws(CRMFlowError) -> String? {
-        let path = (options.outputDirectory as NSString).appendingPathComponent("\(id).rejects.csv")
+        let name = "\(id).rejects.csv"
+        let path = try space.writePath(name)
         if rejects.isEmpty {
-            if FileManager.default.fileExists(atPath: path) { try? FileManager.default.removeItem(atPath: path) }
+            let final = try space.target(name)
+            if path != final {
+                lock.lock()
+                removals.append(final)
+                lock.unlock()
+            } else if FileManager.default.fileExists(atPath: path) {
+                try? FileManager.default.removeItem(atPath: path)
+            }
             return nil
         }
-        do { try FileManager.default.createDirectory(atPath: options.outputDirectory, withIntermediateDirectories: true) } catch {
+        do { try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true) } catch {
             throw CRMFlowError(.cannotWrite, "cannot create the output directory '\(options.outputDirectory)'",
                                hint: "check that its parent exists and is writable, or choose another with --out DIR")
         }
+        let rejects = withOriginalRecords(rejects)
         let names = ["source", "line", "stage", "code", "reason", "record"]
         let types: [DataType] = [.string, .integer, .string, .string, .string, .string]
-        let rows: [[Value]] = rejects.map { [.string($0.source), .integer(Int64($0.line)), .string(id), .string($0.code), .string($0.reason), .string($0.record)] }
+        let rows: [[Value]] = rejects.map { [.string(Secrets.redact($0.source)), .integer(Int64($0.line)), .string(id), .string($0.code), .string(Secrets.redact($0.reason)), .string($0.record)] }
         let table = Table(names: names, types: types, rows: rows)
         try TableFileWriter.write(table, to: path, format: .csv, inputs: inputPaths())
-        return path
+        return space.display(space.finalPath(ofWritten: path))
+    }
+
+    /// The rejects with each record as its source file holds it, every field in the file's order, where the source
+    /// is a CSV file this pipeline ingests (column pruning leaves later stages only the columns they read).
+    func withOriginalRecords(_ rejects: [Reject]) -> [Reject] {
+        var readers: [String: @Sendable (Set<Int>) -> [Int: String]] = [:]
+        for s in pipeline.stages {
+            guard let ingest = s.stage as? IngestStage, let r = ingest.originalRecords(baseDirectory: options.baseDirectory) else { continue }
+            readers[r.source] = r.read
+        }
+        var bySource: [String: Set<Int>] = [:]
+        for r in rejects where r.line > 0 && readers[r.source] != nil { bySource[r.source, default: []].insert(r.line) }
+        guard !bySource.isEmpty else { return rejects }
+        var records: [String: [Int: String]] = [:]
+        for (source, lines) in bySource { records[source] = readers[source]?(lines) }
+        return rejects.map { r in
+            var r = r
+            if let original = records[r.source]?[r.line] { r.record = original }
+            return r
+        }
     }
 
     /// Each stage balances (`in + added = out + rejected + removed`), and its rows in are what its inputs produced.
@@ -438,6 +533,11 @@ extension Error {
         if let e = self as? StageFailure { return e.message }
         if let e = self as? CRMFlowError { return e.description }
         return "\(self)"
+    }
+    var exitStatus: ExitStatus {
+        if let e = self as? StageFailure { return e.status }
+        if let e = self as? CRMFlowError { return e.status }
+        return .stageFailed
     }
     var hint: String? {
         if let e = self as? StageFailure { return e.hint }

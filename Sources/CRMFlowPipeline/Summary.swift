@@ -34,7 +34,7 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
         if isTerminal, !quiet { write("\r\u{1B}[K") }
     }
 
-    func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    func write(_ s: String) { FileHandle.standardError.write(Data(Secrets.redact(s).utf8)) }
 
     public func stageStarted(_ id: String, kind: String) {
         lock.lock()
@@ -115,6 +115,9 @@ public enum RunSummary {
             if let h = f.hint { out += "  hint: \(h)\n" }
         }
         for p in report.accountingProblems { out += "ACCOUNTING \(p)\n" }
+        if let aside = report.setAside {
+            out += "the run did not succeed: no output was replaced; what it wrote (rejects included) is in \(aside)\n"
+        }
         for s in report.stages where !s.changes.isEmpty { out += changeReport(s) }
         for s in report.stages where !s.kpis.isEmpty {
             out += "\nKPIs of \(s.id), current period:\n"

@@ -130,6 +130,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
     public static let missingOption = DiagnosticCode(211, "missing-option")
     public static let optionShape = DiagnosticCode(212, "option-shape")
     public static let invalidValue = DiagnosticCode(213, "invalid-value")
+    public static let outputOutsideOut = DiagnosticCode(214, "output-outside-out")
     public static let unknownInput = DiagnosticCode(300, "unknown-input")
     public static let cycle = DiagnosticCode(301, "cycle")
     public static let inputCount = DiagnosticCode(302, "input-count")
@@ -143,7 +144,7 @@ public struct DiagnosticCode: Sendable, Hashable, CustomStringConvertible {
 
     public static let all: [DiagnosticCode] = [
         yamlSyntax, wrongShape, unknownTopLevelKey, missingTopLevelKey, duplicateKey, undefinedVariable, missingEnvironment,
-        unknownKind, kindCount, duplicateStage, invalidStageID, unknownOption, missingOption, optionShape, invalidValue,
+        unknownKind, kindCount, duplicateStage, invalidStageID, unknownOption, missingOption, optionShape, invalidValue, outputOutsideOut,
         unknownInput, cycle, inputCount, expressionSyntax, expressionType, unknownColumn, unknownFunction,
         inputFileMissing, inputFileUnreadable, testProblem,
     ]

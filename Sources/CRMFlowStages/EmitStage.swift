@@ -8,7 +8,7 @@ public struct EmitStage: Stage {
         kind: "emit", summary: "Write the input to a CSV, JSON, NDJSON or Markdown file under the run's output directory (`--out`). Written to a temporary file and renamed, so a failed run leaves the previous file; never overwrites an input.",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "The stage written."),
-            OptionSpec("path", .scalar, required: true, "File name, relative to the output directory (absolute paths are used as given)."),
+            OptionSpec("path", .scalar, required: true, isOutputPath: true, "File name, relative to the output directory; a path leading outside it is refused unless the pipeline sets `allow_outside_out: true` or the run names the folder with --allow-write DIR."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "markdown"], "Output format (default: from the extension)."),
             OptionSpec("delimiter", .scalar, default: ",", "CSV delimiter."),
             OptionSpec("bom", .scalar, default: "false", "Start CSV with a UTF-8 byte-order mark (for Excel)."),
@@ -59,7 +59,7 @@ public struct EmitStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
-        let target = context.outputPath(path)
+        let target = try context.outputPath(path)
         let dir = (target as NSString).deletingLastPathComponent
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

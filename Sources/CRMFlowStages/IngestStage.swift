@@ -241,6 +241,21 @@ public struct IngestStage: Stage {
         return (try CSVFile.open(full, options: o), Set(o.skipColumns.map { file.columnNames[$0] }))
     }
 
+    /// The source name rejects of this file carry, and a way to read its original records back by line, so any
+    /// stage's rejects hold the whole record as the file had it (not only the columns the run kept). Nil for JSON.
+    public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> [Int: String])? {
+        guard canStream else { return nil }
+        let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+        var o = options
+        o.skipColumns = []
+        o.declared = [:]
+        let opened = o
+        return (displayPath, { lines in
+            guard let file = try? CSVFile.open(full, options: opened) else { return [:] }
+            return (try? file.records(atLines: lines)) ?? [:]
+        })
+    }
+
     /// The final column names, which must be distinct after aliases and renames.
     func uniqueFinalNames(_ raw: [String]) throws(StageFailure) -> [String] {
         let names = finalNames(raw)

@@ -10,7 +10,7 @@ public struct ReportStage: Stage {
         minInputs: 1, maxInputs: Int.max,
         options: [
             OptionSpec("inputs", .list, required: true, isInput: true, "The stages shown, in order; each becomes a section."),
-            OptionSpec("path", .scalar, default: "report", "Base name under the output directory: `report.html`, `report.md`, and `report/<section>.csv|json`."),
+            OptionSpec("path", .scalar, default: "report", isOutputPath: true, "Base name under the output directory: `report.html`, `report.md`, and `report/<section>.csv|json`."),
             OptionSpec("title", .scalar, default: "Sales report", "The document title."),
             OptionSpec("format", .scalarOrList, default: "[html, md]", "Any of html, md, csv, json."),
             OptionSpec("sections", .mapping, "Per input: `{ title: …, chart: kpi|funnel|line|bar|table, x: column, y: column, series: column, note: … }` (by default the chart is chosen from the columns)."),
@@ -188,7 +188,7 @@ public struct ReportStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let built = zip(inputNames, inputs).map { section($0, $1.table) }
-        let base = context.outputPath(path)
+        let base = try context.outputPath(path)
         var outputs: [String] = []
         do {
             try FileManager.default.createDirectory(atPath: (base as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

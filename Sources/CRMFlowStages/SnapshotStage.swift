@@ -9,7 +9,7 @@ public struct SnapshotStage: Stage {
         summary: "Append the input, dated with the run's as-of date, to a history CSV file (rewritten atomically; a re-run on the same date replaces that date's rows, so nightly jobs can be repeated). Outputs the whole history, for `pipeline_changes` (pushed, pulled, new, removed deals) and for time in stage (the first snapshot a deal was seen in each stage).",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "The table to keep a history of (e.g. deals)."),
-            OptionSpec("path", .scalar, required: true, "The history file, relative to the output directory (absolute paths are used as given)."),
+            OptionSpec("path", .scalar, required: true, isOutputPath: true, "The history file, relative to the output directory (kept inside it, like every output)."),
             OptionSpec("columns", .list, "The columns kept (default: all)."),
             OptionSpec("date_column", .scalar, default: "snapshot_date", "The column holding each row's snapshot date."),
         ],
@@ -49,15 +49,16 @@ public struct SnapshotStage: Stage {
         }
         let today = context.environment.asOf
         table = table.setting(dateColumn, Column(storage: .date([Int32](repeating: today, count: table.rowCount)), validity: nil))
-        let target = context.outputPath(path)
+        let target = try context.outputPath(path)
+        let previous = try context.publishedPath(path)
         var kept = 0
         var parts = [StageData(table: table)]
-        if FileManager.default.fileExists(atPath: target) {
+        if FileManager.default.fileExists(atPath: previous) {
             var options = CSVOptions()
             options.declared[dateColumn] = ColumnPlan(type: .date)
-            let old = try loadReference(target, options: options)
+            let old = try loadReference(previous, options: options)
             guard let dates = old.column(named: dateColumn) else {
-                throw StageFailure("history file '\(target)' has no '\(dateColumn)' column", hint: "is it another file? move it away or set date_column", status: .badData)
+                throw StageFailure("history file '\(previous)' has no '\(dateColumn)' column", hint: "is it another file? move it away or set date_column", status: .badData)
             }
             // Earlier dates are kept; today's rows (from an earlier run today) are replaced.
             let keep = (0..<old.rowCount).filter { dates.value(at: $0).asDays.map { $0 != today } ?? false }

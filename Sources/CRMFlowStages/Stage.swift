@@ -21,16 +21,19 @@ public struct OptionSpec: Sendable {
     public var allowed: [String]?
     /// The option names other stages (the graph's edges).
     public var isInput: Bool
+    /// The option is a file the stage writes: it must stay inside the output directory.
+    public var isOutputPath: Bool
     public var summary: String
 
     public init(_ name: String, _ shape: OptionShape, required: Bool = false, default defaultValue: String? = nil, allowed: [String]? = nil,
-                isInput: Bool = false, _ summary: String) {
+                isInput: Bool = false, isOutputPath: Bool = false, _ summary: String) {
         self.name = name
         self.shape = shape
         self.isRequired = required
         self.defaultValue = defaultValue
         self.allowed = allowed
         self.isInput = isInput
+        self.isOutputPath = isOutputPath
         self.summary = summary
     }
 }
@@ -423,6 +426,8 @@ public struct RunContext: Sendable {
     public var stageID: String
     /// Directory outputs go to.
     public var outputDirectory: String
+    /// Where this run may write, and where it writes before the run is published.
+    public var outputs: OutputSpace
     /// Directory relative input paths are read from.
     public var baseDirectory: String
     public var environment: EvalEnvironment
@@ -444,6 +449,7 @@ public struct RunContext: Sendable {
                 protectedPaths: [String] = []) {
         self.stageID = stageID
         self.outputDirectory = outputDirectory
+        outputs = OutputSpace(directory: outputDirectory, baseDirectory: baseDirectory)
         self.baseDirectory = baseDirectory
         self.environment = environment
         self.threads = threads
@@ -456,8 +462,15 @@ public struct RunContext: Sendable {
         path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
     }
 
-    public func outputPath(_ path: String) -> String {
-        path.hasPrefix("/") ? path : (outputDirectory as NSString).appendingPathComponent(path)
+    /// Where to write the output `path` (relative to the output directory): its staging place while the run is not
+    /// published. A path that leaves the output directory is refused unless the pipeline allows it.
+    public func outputPath(_ path: String) throws(StageFailure) -> String {
+        do { return try outputs.writePath(path) } catch { throw StageFailure(error) }
+    }
+
+    /// Where the published (previous) version of the output `path` is, e.g. a history file a stage appends to.
+    public func publishedPath(_ path: String) throws(StageFailure) -> String {
+        do { return try outputs.target(path) } catch { throw StageFailure(error) }
     }
 
     public func checkCancelled() throws(StageFailure) {
@@ -587,7 +600,7 @@ extension Stage {
 
     /// Writes `<out>/<stage>.<suffix>.csv` atomically (lineage, profiles, model files) and returns its path.
     func writeSideTable(_ table: Table, suffix: String, _ context: RunContext) throws(StageFailure) -> String {
-        let path = context.outputPath("\(context.stageID).\(suffix).csv")
+        let path = try context.outputPath("\(context.stageID).\(suffix).csv")
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {

@@ -1,3 +1,4 @@
+import CRMFlowCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -6,8 +7,9 @@ import Glibc
 enum FileHandle {
     struct Stream {
         let fd: Int32
+        /// Writes `s` with every secret from the environment replaced by its `${env:NAME}` (see `Secrets`).
         func write(_ s: String) {
-            var s = s
+            var s = Secrets.redact(s)
             s.withUTF8 { buf in
                 var off = 0
                 while off < buf.count {

@@ -20,6 +20,9 @@ struct PipelineArguments: ParsableArguments {
     @Option(help: "The date today() returns, YYYY-MM-DD (default: the current UTC date), so nightly runs are reproducible.")
     var asOf: String?
 
+    @Option(name: .customLong("allow-write"), help: ArgumentHelp("Allow outputs under this directory outside --out (repeatable).", valueName: "dir"))
+    var allowedWriteRoots: [String] = []
+
     func loaderOptions() throws -> PipelineLoader.Options {
         var o = PipelineLoader.Options()
         for v in variables {
@@ -29,6 +32,7 @@ struct PipelineArguments: ParsableArguments {
             o.variables[String(v[..<eq])] = String(v[v.index(after: eq)...])
         }
         if let asOf { o.evalEnvironment = EvalEnvironment(asOf: try Self.parseDate(asOf)) }
+        o.allowedWriteRoots = allowedWriteRoots
         return o
     }
 
@@ -52,7 +56,9 @@ struct PipelineArguments: ParsableArguments {
         let text = PipelineLoader.readText(self.pipeline)
         FileHandle.standardError.write(DiagnosticRenderer.render(all, sources: [self.pipeline: text]))
         FileHandle.standardError.write("\n\(all.count) problem\(all.count == 1 ? "" : "s") in \(self.pipeline); nothing was run\n")
-        throw ExitCode(ExitStatus.badPipeline.rawValue)
+        // NB: a file that is right but whose inputs are not there (yet) is "input missing", not "bad pipeline file".
+        let onlyMissingInputs = !all.isEmpty && all.allSatisfy { $0.code == .inputFileMissing }
+        throw ExitCode((onlyMissingInputs ? ExitStatus.inputMissing : ExitStatus.badPipeline).rawValue)
     }
 }
 
@@ -82,6 +88,9 @@ struct Run: ParsableCommand {
     @Flag(help: "No progress lines; only the summary and errors.")
     var quiet = false
 
+    @Option(help: "Runs whose replaced outputs are kept under <out>/.crmflow/previous/ (0 keeps none).")
+    var keepRuns = 1
+
     @Flag(help: "Mask e-mail addresses, phone numbers and names in the examples of clean stages' change reports.")
     var maskPii = false
 
@@ -105,6 +114,9 @@ struct Run: ParsableCommand {
         }
         options.failFast = failFast
         options.maskPII = maskPii
+        guard keepRuns >= 0 else { throw CRMFlowError(.usage, "--keep-runs must be 0 or more") }
+        options.keepRuns = keepRuns
+        options.allowedWriteRoots = loader.allowedWriteRoots
         options.outputDirectory = out ?? "out/\(pipeline.name)"
         options.environment = loader.evalEnvironment
         let observer = ConsoleObserver(quiet: quiet)
@@ -123,7 +135,7 @@ struct Run: ParsableCommand {
         if let summary {
             let json = RunSummary.json(report, pipeline: pipeline, asOf: options.environment.asOf, jobs: options.jobs)
             let output = try AtomicOutput(path: summary)
-            try output.write(json)
+            try output.write(Secrets.redact(json))
             try output.commit()
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }

@@ -105,7 +105,7 @@ import Testing
         }
     }
 
-    @Test func failedStageExits1AndNamesTheFailure() throws {
+    @Test func failedStageExitsWithItsClassAndNamesTheFailure() throws {
         let p = CLI.write("""
         pipeline: partial
         stages:
@@ -118,9 +118,11 @@ import Testing
         """, "partial.yaml")
         let out = CLI.scratch("partial")
         let r = try CLI.run(["run", p, "--out", out])
-        #expect(r.status == 1)
+        #expect(r.status == 65, "rows that cannot be processed are bad input data")
         #expect(r.stderr.contains("FAILED bad: 9 rows could not be processed (on_error: fail)"))
-        #expect(FileManager.default.fileExists(atPath: out + "/good.csv"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/good.csv"), "a failed run replaces no output")
+        #expect(FileManager.default.fileExists(atPath: out + "/.crmflow/failed/good.csv"))
+        #expect(r.stderr.contains("no output was replaced; what it wrote (rejects included) is in \(out)/.crmflow/failed"))
     }
 
     @Test func dryRunPlanAndStages() throws {
@@ -153,7 +155,7 @@ import Testing
 
     @Test func varsOverrideAndAsOfMustBeADate() throws {
         let r = try CLI.run(["validate", "pipelines/nightly.yaml", "--var", "data=/nonexistent"])
-        #expect(r.status == 78)
+        #expect(r.status == 66, "only inputs are missing: exit 66, not 78")
         #expect(r.stderr.contains("input file '/nonexistent/salesforce/contacts.csv' does not exist"))
         let d = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "31/12/2024"])
         #expect(d.status == 2)

@@ -31,6 +31,7 @@ private let contacts = "sample-data/salesforce/contacts.csv"
         DiagnosticCase(code: .missingOption, yaml: "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    filter: { input: a }\n"),
         DiagnosticCase(code: .optionShape, yaml: "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    filter: { input: a, where: [x, y] }\n"),
         DiagnosticCase(code: .invalidValue, yaml: "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    join: { left: a, right: a, on: [Id], type: outer }\n"),
+        DiagnosticCase(code: .outputOutsideOut, yaml: "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    emit: { input: a, path: ../../etc/x.csv }\n  c:\n    emit: { input: a, path: /etc/y.csv }\n"),
         DiagnosticCase(code: .unknownInput, yaml: "pipeline: x\nstages:\n  contacts:\n    ingest: { path: \(contacts) }\n  b:\n    filter: { input: contact, where: \"true\" }\n"),
         DiagnosticCase(code: .cycle, yaml: "pipeline: x\nstages:\n  a:\n    filter: { input: c, where: \"true\" }\n  b:\n    filter: { input: a, where: \"true\" }\n  c:\n    filter: { input: b, where: \"true\" }\n"),
         DiagnosticCase(code: .inputCount, yaml: "pipeline: x\nstages:\n  a:\n    ingest: { path: \(contacts) }\n  b:\n    filter: { input: [a, a], where: \"true\" }\n"),

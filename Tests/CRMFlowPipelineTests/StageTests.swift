@@ -76,7 +76,7 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
         #expect(d.accounting?.removed["dropped"] == 4)
         #expect(d.rejectsFile == nil)
         let (failed, _) = try runStages(base + ", on_error: fail }\n", given: ["deals": deals, "people": people], keep: ["d"])
-        #expect(failed.exitStatus == 1)
+        #expect(failed.exitStatus == 65)
         if case .failed(let m) = failed.stages.first(where: { $0.id == "d" })?.status {
             #expect(m.hasPrefix("4 rows could not be processed (on_error: fail); first: given.csv:2: n: cannot cast 'ann' to integer"))
         } else { Issue.record("expected a failure") }

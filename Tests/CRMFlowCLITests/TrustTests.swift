@@ -1,0 +1,217 @@
+import Foundation
+import Testing
+
+/// Issue 14: what a hostile or unlucky input must not break. Each test failed on the main before the fix.
+@Suite(.serialized) struct TrustTests {
+    static func folder(_ name: String) -> String {
+        let d = CLI.scratch(name)
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func files(under dir: String) -> [String] {
+        guard let e = FileManager.default.enumerator(atPath: dir) else { return [] }
+        var out: [String] = []
+        while let f = e.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: dir + "/" + f, isDirectory: &isDir), !isDir.boolValue { out.append(f) }
+        }
+        return out.sorted()
+    }
+
+    static let contacts = CLI.packageRoot.appendingPathComponent("sample-data/salesforce/contacts.csv").path
+
+    // MARK: 1. outputs stay in the output directory
+
+    @Test func anEmitPathThatClimbsOutIsAValidationError() throws {
+        let dir = Self.folder("escape")
+        let victim = dir + "/victim.csv"
+        let p = CLI.write("pipeline: esc\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: ../victim.csv }\n  f:\n    emit: { input: c, path: \(dir)/abs.csv }\n", "esc.yaml")
+        let r = try CLI.run(["run", p, "--out", dir + "/out"])
+        #expect(r.status == 78)
+        #expect(r.stderr.contains("esc.yaml:6:29: error[CF214]: emit path: '../victim.csv' climbs out of the output directory"), "\(r.stderr)")
+        #expect(r.stderr.contains("esc.yaml:8:29: error[CF214]: emit path: the absolute path"))
+        #expect(!FileManager.default.fileExists(atPath: victim))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/abs.csv"))
+    }
+
+    @Test func aSymlinkInsideTheOutputDirectoryCannotLeadOut() throws {
+        let dir = Self.folder("symlink")
+        let out = dir + "/out", elsewhere = dir + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: out + "/link", withDestinationPath: elsewhere)
+        let p = CLI.write("pipeline: sym\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: link/x.csv }\n", "sym.yaml")
+        let r = try CLI.run(["run", p, "--out", out])
+        #expect(r.status == 73, "\(r.stderr)")
+        #expect(r.stderr.contains("leads outside the output directory"))
+        #expect(Self.files(under: elsewhere).isEmpty)
+    }
+
+    @Test func writingOutsideNeedsAnExplicitOptIn() throws {
+        let dir = Self.folder("optin")
+        let p = CLI.write("pipeline: optin\nallow_outside_out: true\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: ../shared.csv }\n", "optin.yaml")
+        #expect(try CLI.run(["run", p, "--out", dir + "/out", "--quiet"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/shared.csv"))
+        let q = CLI.write("pipeline: allowed\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: \(dir)/drop/x.csv }\n", "allowed.yaml")
+        try FileManager.default.createDirectory(atPath: dir + "/drop", withIntermediateDirectories: true)
+        #expect(try CLI.run(["run", q, "--out", dir + "/out2"]).status == 78)
+        let allowed = try CLI.run(["run", q, "--out", dir + "/out2", "--allow-write", dir + "/drop", "--quiet"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/drop/x.csv"))
+    }
+
+    // MARK: 2. secrets are never printed or stored
+
+    @Test func aSecretFromTheEnvironmentAppearsInNoLogPlanOrManifest() throws {
+        let dir = Self.folder("secret")
+        let secret = "tenant-7f3a9c1e"
+        let drop = dir + "/" + secret
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        let p = CLI.write("""
+        pipeline: secret
+        stages:
+          c:
+            ingest: { path: \(Self.contacts), columns: { Created Date: date } }
+          e:
+            emit: { input: c, path: "${env:CRMFLOW_DROP}/contacts.csv" }
+          r:
+            emit: { input: c, path: "mirror-${env:CRMFLOW_TOKEN}.csv" }
+        """, "secret.yaml")
+        let env = ["CRMFLOW_DROP": drop, "CRMFLOW_TOKEN": secret]
+        let out = dir + "/out"
+        let run = try CLI.run(["run", p, "--out", out, "--allow-write", drop, "--summary", out + "/run-summary.json"], environment: env)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: drop + "/contacts.csv"), "the data still goes where the secret says")
+        let plan = try CLI.run(["plan", p, "--allow-write", drop], environment: env)
+        let dry = try CLI.run(["run", p, "--dry-run", "--out", out, "--allow-write", drop], environment: env)
+        for (what, text) in [("run stdout", run.stdout), ("run stderr", run.stderr), ("plan", plan.stdout + plan.stderr), ("dry run", dry.stdout + dry.stderr)] {
+            #expect(!text.contains(secret), "\(what) shows the secret")
+        }
+        #expect(run.stderr.contains("${env:CRMFLOW_DROP}/contacts.csv"))
+        for f in Self.files(under: out) {
+            let text = String(decoding: try Data(contentsOf: URL(fileURLWithPath: out + "/" + f)), as: UTF8.self)
+            #expect(!text.contains(secret), "\(f) holds the secret")
+        }
+        let manifest = try String(contentsOfFile: out + "/run-summary.json", encoding: .utf8)
+        #expect(manifest.contains("${env:CRMFLOW_TOKEN}"))
+    }
+
+    // MARK: 3. rejects keep the whole record
+
+    @Test func rejectsHoldTheWholeRecordAndRoundTrip() throws {
+        let dir = Self.folder("roundtrip")
+        let source = dir + "/contacts.csv"
+        var lines = ["Id;First Name;Last Name;Email;Created;Notes"]
+        for i in 1...30 {
+            let created = i % 10 == 3 ? "not a date" : String(format: "2024-01-%02d", i % 28 + 1)
+            let email = i % 10 == 7 ? "" : "p\(i)@example.com"
+            lines.append("C\(i);First \(i);\"Last; \(i)\";\(email);\(created);\"note \(i)\"")
+        }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: source, atomically: true, encoding: .utf8)
+        let p = CLI.write("""
+        pipeline: rt
+        vars: { source: \(source) }
+        stages:
+          c:
+            ingest: { path: "${source}", columns: { Created: date } }
+          clean:
+            clean: { input: c, steps: [ { require: [Email] } ] }
+          ids:
+            select: { input: clean, keep: [Id] }
+          e:
+            emit: { input: ids, path: ids.csv }
+        """, "rt.yaml")
+        let out = dir + "/out"
+        let first = try CLI.run(["run", p, "--out", out, "--quiet"])
+        #expect(first.status == 0, "\(first.stderr)")
+        // Only Id is read after the clean stage; the rejects must still hold every field as the file had it.
+        let typed = try rejectRecords(out + "/c.rejects.csv")
+        let required = try rejectRecords(out + "/clean.rejects.csv")
+        #expect(typed.map(\.line) == [4, 14, 24])
+        #expect(required.map(\.line) == [8, 18, 28])
+        for r in typed + required { #expect(r.record == lines[r.line - 1], "line \(r.line)") }
+        let kept = try String(contentsOfFile: out + "/ids.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        // Fix them, append them under the header, and import them with the same pipeline: every row is now kept.
+        let fixed = (typed + required).map { $0.record.replacingOccurrences(of: "not a date", with: "2024-02-01").replacingOccurrences(of: ";;", with: ";fixed@example.com;") }
+        try ([lines[0]] + fixed).joined(separator: "\n").appending("\n").write(toFile: dir + "/fixed.csv", atomically: true, encoding: .utf8)
+        let second = try CLI.run(["run", p, "--out", out, "--var", "source=\(dir)/fixed.csv"])
+        #expect(second.status == 0)
+        #expect(second.stderr.contains("every row accounted for"))
+        let again = try String(contentsOfFile: out + "/ids.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(kept.count == 24 && again.count == 6)
+        #expect(Set(kept + again).count == 30, "every one of the 30 records is in an output")
+        #expect(!FileManager.default.fileExists(atPath: out + "/c.rejects.csv"), "a stage without rejects leaves no stale rejects file")
+        #expect(FileManager.default.fileExists(atPath: out + "/.crmflow/previous"), "the replaced outputs are kept")
+    }
+
+    struct RejectRow { var line: Int; var record: String }
+
+    /// The line and record columns of a rejects file (parsed by crmflow itself, as JSON).
+    func rejectRecords(_ path: String) throws -> [RejectRow] {
+        let json = CLI.scratch("rejects.json")
+        let r = try CLI.run(["convert", path, json, "--all-strings"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [[String: Any]] ?? []
+        return rows.map { RejectRow(line: Int($0["line"] as? String ?? "") ?? 0, record: $0["record"] as? String ?? "") }
+    }
+
+    // MARK: 4. wide files
+
+    @Test func twentyThousandColumnsRunThroughAPipeline() throws {
+        let dir = Self.folder("wide")
+        let n = 20_000
+        var text = (0..<n).map { "field_\($0)" }.joined(separator: ",") + "\n"
+        for r in 0..<3 { text += (0..<n).map { "\(r * n + $0)" }.joined(separator: ",") + "\n" }
+        try text.write(toFile: dir + "/wide.csv", atomically: true, encoding: .utf8)
+        let p = CLI.write("pipeline: wide\nstages:\n  w:\n    ingest: { path: \(dir)/wide.csv }\n  f:\n    filter: { input: w, where: \"field_1 > 0\" }\n  c:\n    emit: { input: f, path: wide.csv }\n  j:\n    emit: { input: w, path: wide.ndjson }\n", "wide.yaml")
+        let r = try CLI.run(["run", p, "--out", dir + "/out", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let csv = try String(contentsOfFile: dir + "/out/wide.csv", encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 4)
+        #expect(csv[3].split(separator: ",").count == n)
+        #expect(csv[3].hasSuffix(",\(3 * n - 1)"))
+        let ndjson = try String(contentsOfFile: dir + "/out/wide.ndjson", encoding: .utf8).split(separator: "\n")
+        #expect(ndjson.count == 3)
+        #expect(ndjson[0].hasSuffix("\"field_19999\":19999}"))
+    }
+
+    // MARK: 5. stray invalid bytes in a UTF-8 file
+
+    @Test func aUTF8FileWithOneBadByteRejectsThatRowAndKeepsTheRestUTF8() throws {
+        let dir = Self.folder("utf8")
+        var bytes = Array("id,name,city\n1,José,Zürich\n2,Ana,São Paulo\n3,Bj".utf8)
+        bytes += [0xF6]  // Latin-1 ö: not UTF-8
+        bytes += Array("rn,Malmö\n4,Zoë,Köln\n".utf8)
+        try Data(bytes).write(to: URL(fileURLWithPath: dir + "/people.csv"))
+        let p = CLI.write("pipeline: u\nstages:\n  p:\n    ingest: { path: \(dir)/people.csv }\n  e:\n    emit: { input: p, path: people.csv }\n", "u.yaml")
+        let r = try CLI.run(["run", p, "--out", dir + "/out"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let kept = try String(contentsOfFile: dir + "/out/people.csv", encoding: .utf8)
+        #expect(kept == "id,name,city\n1,José,Zürich\n2,Ana,São Paulo\n4,Zoë,Köln\n", "no mojibake: \(kept)")
+        let rejects = try String(contentsOfFile: dir + "/out/p.rejects.csv", encoding: .utf8)
+        #expect(rejects.contains(",4,p,E_ENCODING,\"the record is not valid UTF-8: field 2, byte 3 of the field (0xF6)\""), "\(rejects)")
+        // A file that is Windows-1252 as a whole is still read as such.
+        try Data(Array("id,name\n1,Jos".utf8) + [0xE9] + Array("\n2,M".utf8) + [0xFC] + Array("ller\n".utf8)).write(to: URL(fileURLWithPath: dir + "/legacy.csv"))
+        let q = CLI.write("pipeline: l\nstages:\n  p:\n    ingest: { path: \(dir)/legacy.csv }\n  e:\n    emit: { input: p, path: legacy.csv }\n", "l.yaml")
+        #expect(try CLI.run(["run", q, "--out", dir + "/out2", "--quiet"]).status == 0)
+        #expect(try String(contentsOfFile: dir + "/out2/legacy.csv", encoding: .utf8) == "id,name\n1,José\n2,Müller\n")
+    }
+
+    // MARK: 6. exit codes as documented
+
+    @Test func exitCodesMatchTheDocumentation() throws {
+        let dir = Self.folder("exit")
+        let missing = CLI.write("pipeline: m\nstages:\n  c:\n    ingest: { path: \(dir)/nope.csv }\n  e:\n    emit: { input: c, path: x.csv }\n", "m.yaml")
+        #expect(try CLI.run(["run", missing, "--out", dir + "/out"]).status == 66)
+        #expect(try CLI.run(["validate", missing]).status == 66)
+        let fine = CLI.write("pipeline: w\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: x.csv }\n", "w.yaml")
+        // The output directory is a file: nothing can be written there.
+        FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
+        let unwritable = try CLI.run(["run", fine, "--out", dir + "/a-file/out"])
+        #expect(unwritable.status == 73, "\(unwritable.stderr)")
+        #expect(unwritable.stderr.contains("cannot create the output directory"))
+        let bad = CLI.write("pipeline: b\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: x.csv, delimiter: \"\" }\n", "b.yaml")
+        #expect(try CLI.run(["run", bad, "--out", dir + "/out"]).status == 78)
+    }
+}
