@@ -116,6 +116,7 @@ public enum OutputPublisher {
     static func prune(_ folder: String, keeping: Int) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else { return }
         for name in names.sorted().dropLast(max(0, keeping)) { try? FileManager.default.removeItem(atPath: folder + "/" + name) }
+        if keeping == 0 { rmdir(folder) }
     }
 
     private static let published = Atomic<Int>(0)

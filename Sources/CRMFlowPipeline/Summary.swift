@@ -154,6 +154,7 @@ public enum RunSummary {
         out += "  \"pipeline\": \(quote(pipeline.name)),\n"
         out += "  \"pipeline_file\": \(quote(pipeline.path)),\n"
         out += "  \"pipeline_sha256\": \(quote(pipeline.sha256)),\n"
+        out += "  \"working_directory\": \(quote(FileManager.default.currentDirectoryPath)),\n"
         out += "  \"as_of\": \(quote(Value.date(asOf).description)),\n"
         out += "  \"jobs\": \(jobs),\n"
         out += "  \"status\": \(quote(report.wasCancelled ? "cancelled" : (report.exitStatus == 0 ? "succeeded" : "failed"))),\n"

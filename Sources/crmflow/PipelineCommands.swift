@@ -79,7 +79,7 @@ struct Run: ParsableCommand {
     @Option(help: "Directory for outputs and rejects (default: out/<pipeline name>).")
     var out: String?
 
-    @Option(help: "Write the run manifest (stages, row accounting, input and output hashes) as JSON to this file.")
+    @Option(help: "Write the run manifest (stages, row accounting, input and output hashes) as JSON to this file (default: <out>/run-summary.json; a failed run's goes to <out>/.crmflow/failed/). `crmflow verify` checks the outputs against it.")
     var summary: String?
 
     @Flag(help: "Validate and print the plan, reading only headers; run nothing.")
@@ -132,11 +132,17 @@ struct Run: ParsableCommand {
         interrupt.cancel()
         observer.finish()
         FileHandle.standardError.write("\n" + RunSummary.table(report))
-        if let summary {
+        let manifest = summary ?? (report.setAside.map { $0 + "/run-summary.json" } ?? options.outputDirectory + "/run-summary.json")
+        if summary != nil || !report.wasCancelled {
             let json = RunSummary.json(report, pipeline: pipeline, asOf: options.environment.asOf, jobs: options.jobs)
-            let output = try AtomicOutput(path: summary)
-            try output.write(Secrets.redact(json))
-            try output.commit()
+            do {
+                let output = try AtomicOutput(path: manifest)
+                try output.write(Secrets.redact(json))
+                try output.commit()
+            } catch {
+                // NB: when the run already failed (an unwritable output directory, say), its own exit code says more.
+                if report.exitStatus == 0 { throw error }
+            }
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
         if let failOnKpi {

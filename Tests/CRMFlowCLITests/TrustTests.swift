@@ -214,4 +214,114 @@ import Testing
         let bad = CLI.write("pipeline: b\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: x.csv, delimiter: \"\" }\n", "b.yaml")
         #expect(try CLI.run(["run", bad, "--out", dir + "/out"]).status == 78)
     }
+
+    // MARK: 10. outputs are swapped in whole; the previous run's are kept; verify
+
+    static func pipelineReading(_ source: String, _ name: String) -> String {
+        CLI.write("pipeline: k\nvars: { src: \(source) }\nstages:\n  c:\n    ingest: { path: \"${src}\" }\n  e:\n    emit: { input: c, path: all.csv }\n", name)
+    }
+
+    @Test func theReplacedOutputsAreKeptAndVerifyChecksTheManifest() throws {
+        let dir = Self.folder("keep")
+        let out = dir + "/out"
+        let p = Self.pipelineReading(Self.contacts, "keep.yaml")
+        let sizes = [3, 5, 7]
+        for n in sizes {
+            let src = dir + "/c\(n).csv"
+            let lines = try String(contentsOfFile: Self.contacts, encoding: .utf8).split(separator: "\n").prefix(n + 1)
+            try (lines.joined(separator: "\n") + "\n").write(toFile: src, atomically: true, encoding: .utf8)
+            #expect(try CLI.run(["run", p, "--out", out, "--var", "src=\(src)", "--quiet"]).status == 0)
+        }
+        let previous = try FileManager.default.contentsOfDirectory(atPath: out + "/.crmflow/previous")
+        #expect(previous.count == 1, "--keep-runs defaults to 1: \(previous)")
+        let kept = try String(contentsOfFile: out + "/.crmflow/previous/\(previous[0])/all.csv", encoding: .utf8)
+        #expect(kept.split(separator: "\n").count == 1 + 5, "the second run's output, replaced by the third")
+        let ok = try CLI.run(["verify", out + "/run-summary.json"])
+        #expect(ok.status == 0, "\(ok.stderr)")
+        #expect(ok.stdout.contains("files match (run succeeded)"))
+        try Data("tampered\n".utf8).write(to: URL(fileURLWithPath: out + "/all.csv"))
+        let bad = try CLI.run(["verify", out + "/run-summary.json"])
+        #expect(bad.status == 65)
+        #expect(bad.stderr.contains("CHANGED output"))
+        #expect(try CLI.run(["run", p, "--out", out, "--keep-runs", "0", "--quiet"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: out + "/.crmflow/previous"))
+        #expect(try CLI.run(["verify", dir + "/nope.json"]).status == 66)
+    }
+
+    /// Files under `dir` whose names mark them as unfinished (temporary files, staging folders), outside the state folder.
+    static func leftovers(_ dir: String, includingState: Bool) -> [String] {
+        files(under: dir).filter { f in
+            (f.contains(".tmp-") || f.contains("staging-")) && (includingState || !f.hasPrefix(".crmflow/"))
+        }
+    }
+
+    // MARK: 12. fault injection
+
+    @Test func killedDuringEmitTheOutputsAreThePreviousRunsAndNothingIsLeftBehind() throws {
+        let dir = Self.folder("kill")
+        let out = dir + "/out"
+        let big = dir + "/big.csv"
+        #expect(try CLI.run(["generate", "contacts", "--rows", "300000", "--out", big]).status == 0)
+        let p = Self.pipelineReading(Self.contacts, "kill.yaml")
+        #expect(try CLI.run(["run", p, "--out", out, "--quiet"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: out + "/all.csv"))
+        // The big run is killed as soon as its emit starts (it takes about a second and a half in a debug build).
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = ["run", p, "--out", out, "--var", "src=\(big)", "--jobs", "1"]
+        process.currentDirectoryURL = CLI.packageRoot
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var seen = Data()
+        while !String(decoding: seen, as: UTF8.self).contains("e (emit) started") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            seen.append(chunk)
+        }
+        usleep(300_000)
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal, "the run was still going when it was killed")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/all.csv")) == before, "the previous output is intact")
+        #expect(Self.leftovers(out, includingState: false).isEmpty)
+        #expect(try CLI.run(["verify", out + "/run-summary.json"]).status == 0, "the manifest still describes what is there")
+        // The next run clears what the killed one left in its staging folder.
+        #expect(try CLI.run(["run", p, "--out", out, "--quiet"]).status == 0)
+        #expect(Self.leftovers(out, includingState: true).isEmpty, "\(Self.files(under: out))")
+    }
+
+    static var canMount: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/bin/mount") }
+
+    @Test(.enabled(if: canMount, "needs root to mount a small tmpfs"))
+    func aFullDiskFailsWith73AndLeavesThePreviousOutputs() throws {
+        let dir = Self.folder("full")
+        let disk = dir + "/disk"
+        try FileManager.default.createDirectory(atPath: disk, withIntermediateDirectories: true)
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=512k", "tmpfs", disk]
+        try mount.run()
+        mount.waitUntilExit()
+        try #require(mount.terminationStatus == 0, "mount tmpfs")
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = [disk]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let out = disk + "/out"
+        let p = Self.pipelineReading(Self.contacts, "full.yaml")
+        #expect(try CLI.run(["run", p, "--out", out, "--quiet"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: out + "/all.csv"))
+        let big = dir + "/big.csv"
+        #expect(try CLI.run(["generate", "contacts", "--rows", "20000", "--out", big]).status == 0)
+        let r = try CLI.run(["run", p, "--out", out, "--var", "src=\(big)"])
+        #expect(r.status == 73, "\(r.stderr)")
+        #expect(r.stderr.contains("No space left on device"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/all.csv")) == before)
+        #expect(Self.leftovers(out, includingState: true).isEmpty, "\(Self.files(under: out))")
+    }
 }
