@@ -422,6 +422,17 @@ func holdsBlanks(_ bytes: UnsafeRawBufferPointer) -> Bool {
 
 /// RFC 4180 quoting of one field.
 public enum CSVQuoting {
+    /// The CSV record `record` with `transform` applied to each of its fields, written back in the same dialect.
+    public static func mapFields(_ record: String, delimiter: UInt8, quote: UInt8 = 34, _ transform: (String) -> String) -> String {
+        let fields = CSVFile.parseFields(Array(record.utf8), delimiter: delimiter, quote: quote)
+        var out: [UInt8] = []
+        for (k, f) in fields.enumerated() {
+            if k > 0 { out.append(delimiter) }
+            appendField(Array(transform(f).utf8)[...], delimiter: delimiter, to: &out)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
     @inline(__always)
     public static func needsQuotes(_ v: UnsafeBufferPointer<UInt8>, delimiter: UInt8) -> Bool {
         for c in v where c == delimiter || c == 34 || c == 10 || c == 13 { return true }

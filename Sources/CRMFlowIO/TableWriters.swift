@@ -32,7 +32,7 @@ public struct WriterOptions: Sendable {
     public var delimiter: UInt8 = UInt8(ascii: ",")
     /// Start CSV with a UTF-8 byte-order mark, so Excel detects UTF-8.
     public var bom = false
-    /// Prefix text cells starting with `= + - @`, tab or CR with `'` so spreadsheets do not run them as formulas.
+    /// Prefix text cells starting with `= + - @ |`, tab or CR with `'` so spreadsheets do not run them as formulas.
     public var formulaGuard = true
     public var header = true
     public init() {}
@@ -99,7 +99,8 @@ public struct TableEncoder: Sendable {
             if !rest.isEmpty, rest.allSatisfy({ $0 &- 48 < 10 || $0 == UInt8(ascii: ".") }) { return false }
             return true
         }
-        return f == UInt8(ascii: "=") || f == UInt8(ascii: "@") || f == 9 || f == 13
+        // NB: `|` starts a DDE call in some spreadsheets (`|cmd /C calc`).
+        return f == UInt8(ascii: "=") || f == UInt8(ascii: "@") || f == UInt8(ascii: "|") || f == 9 || f == 13
     }
 
     static func appendMarkdown(_ v: ArraySlice<UInt8>, to out: inout [UInt8]) {
@@ -158,7 +159,7 @@ public struct TableEncoder: Sendable {
                 Self.appendJSONString(v, to: &out)
             } else if format == .markdown {
                 Self.appendMarkdown(ArraySlice(v), to: &out)
-            } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == 9 || f == 13,
+            } else if options.formulaGuard, let f = v.first, f == UInt8(ascii: "=") || f == UInt8(ascii: "+") || f == UInt8(ascii: "-") || f == UInt8(ascii: "@") || f == UInt8(ascii: "|") || f == 9 || f == 13,
                       Self.isFormulaLike(ArraySlice(v)) {
                 var guarded: [UInt8] = [UInt8(ascii: "'")]
                 guarded.append(contentsOf: v)

@@ -55,6 +55,8 @@ public struct Pipeline: Sendable {
     public var variables: [String: String]
     /// `allow_outside_out: true`: outputs may be written outside the output directory.
     public var allowsOutsideOut = false
+    /// `mask_pii: true`: personal data is masked in rejects, review files and logs (as `--mask-pii`).
+    public var masksPII = false
 
     public func stage(_ id: String) -> StageDeclaration? { stages.first { $0.id == id } }
 
@@ -64,7 +66,7 @@ public struct Pipeline: Sendable {
 
 /// Loads pipeline files: YAML with locations, variables, stage specs, graph, and schema checks — every problem at once.
 public enum PipelineLoader {
-    static let topLevelKeys = ["pipeline", "description", "vars", "stages", "tests", "allow_outside_out"]
+    static let topLevelKeys = ["pipeline", "description", "vars", "stages", "tests", "allow_outside_out", "mask_pii"]
 
     public struct Options: Sendable {
         public var variables: [String: String] = [:]
@@ -239,14 +241,18 @@ struct Builder {
                 writers[key] = s.id
             }
         }
-        var allowsOutside = false
-        if let node = rootMap["allow_outside_out"] {
+        func flag(_ key: String) -> Bool {
+            guard let node = rootMap[key] else { return false }
             switch node.scalar?.lowercased() {
-            case "true", "yes": allowsOutside = true
-            case "false", "no": break
-            default: log.add(.invalidValue, "`allow_outside_out:` is true or false", at: node.textLocation)
+            case "true", "yes": return true
+            case "false", "no": return false
+            default:
+                log.add(.invalidValue, "`\(key):` is true or false", at: node.textLocation)
+                return false
             }
         }
+        let allowsOutside = flag("allow_outside_out")
+        let masksPII = flag("mask_pii")
         checkOutputPaths(stages, allowsOutside: allowsOutside)
         let (ordered, graphIsValid) = checkGraph(stages)
         var known: [String: ExprSchema] = [:]
@@ -266,7 +272,7 @@ struct Builder {
         if let t = tests { tests = substitute(t) }
         guard graphIsValid else { return nil }
         var pipeline = Pipeline(name: name, description: rootMap["description"]?.scalar, path: path, text: text, sha256: sha256, stages: ordered,
-                                knownSchemas: known, tests: tests, variables: variables, allowsOutsideOut: allowsOutside)
+                                knownSchemas: known, tests: tests, variables: variables, allowsOutsideOut: allowsOutside, masksPII: masksPII)
         // The tests: block is part of the file: its problems are reported with the others.
         pipeline.testCases = PipelineTestRunner.cases(pipeline, log: log)
         guard log.isEmpty else { return nil }

@@ -314,8 +314,19 @@ public final class Runner: @unchecked Sendable {
     private func makeReport(_ decl: StageDeclaration, began: Double, _ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil,
                             hint: String? = nil, exit: ExitStatus = .stageFailed) -> StageReport {
         let ended = elapsed()
+        var status = status, hint = hint, notes = result?.notes ?? []
+        if masksPII {
+            // NB: failure messages quote the values that failed ("cannot cast 'ann' to integer").
+            switch status {
+            case .failed(let m): status = .failed(PIIMask.text(m))
+            case .skipped(let m): status = .skipped(PIIMask.text(m))
+            default: break
+            }
+            hint = hint.map(PIIMask.text)
+            notes = notes.map(PIIMask.text)
+        }
         return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
-                           endedAt: ended, notes: result?.notes ?? [], outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
+                           endedAt: ended, notes: notes, outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
                            inputFiles: result?.inputFiles ?? [], hint: hint, failureExit: exit, changes: result?.changes ?? [], kpis: result?.kpis ?? [],
                            explanation: result?.explanation ?? [])
     }
@@ -329,7 +340,7 @@ public final class Runner: @unchecked Sendable {
         lock.lock()
         context.outputs = space
         context.neededColumns = needed[decl.id]
-        context.maskPII = options.maskPII
+        context.maskPII = masksPII
         context.explainID = options.explainID
         lock.unlock()
         return context
@@ -490,22 +501,33 @@ public final class Runner: @unchecked Sendable {
     /// The rejects with each record as its source file holds it, every field in the file's order, where the source
     /// is a CSV file this pipeline ingests (column pruning leaves later stages only the columns they read).
     func withOriginalRecords(_ rejects: [Reject]) -> [Reject] {
-        var readers: [String: @Sendable (Set<Int>) -> [Int: String]] = [:]
+        var readers: [String: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String])] = [:]
         for s in pipeline.stages {
             guard let ingest = s.stage as? IngestStage, let r = ingest.originalRecords(baseDirectory: options.baseDirectory) else { continue }
             readers[r.source] = r.read
         }
         var bySource: [String: Set<Int>] = [:]
         for r in rejects where r.line > 0 && readers[r.source] != nil { bySource[r.source, default: []].insert(r.line) }
-        guard !bySource.isEmpty else { return rejects }
-        var records: [String: [Int: String]] = [:]
+        var records: [String: (delimiter: UInt8, records: [Int: String])] = [:]
         for (source, lines) in bySource { records[source] = readers[source]?(lines) }
+        let masks = masksPII
         return rejects.map { r in
             var r = r
-            if let original = records[r.source]?[r.line] { r.record = original }
+            var delimiter: UInt8 = 44
+            if let found = records[r.source], let original = found.records[r.line] {
+                r.record = original
+                delimiter = found.delimiter
+            }
+            if masks {
+                r.record = CSVQuoting.mapFields(r.record, delimiter: delimiter, PIIMask.value)
+                r.reason = PIIMask.text(r.reason)
+            }
             return r
         }
     }
+
+    /// Personal data is masked in rejects, review files and log lines (`--mask-pii` or `mask_pii: true`).
+    var masksPII: Bool { options.maskPII || pipeline.masksPII }
 
     /// Each stage balances (`in + added = out + rejected + removed`), and its rows in are what its inputs produced.
     func checkAccounting(_ reports: [StageReport]) -> [String] {

@@ -251,23 +251,3 @@ enum TextMapper {
     }
 }
 
-/// Masks personal data in samples: `ann.lee@example.com` → `a•••@e•••.com`, `+15550101234` → `+1•••••••34`.
-enum PIIMask {
-    static func email(_ s: String) -> String {
-        guard let at = s.firstIndex(of: "@") else { return generic(s) }
-        let local = s[..<at], domain = s[s.index(after: at)...]
-        let tld = domain.lastIndex(of: ".").map { String(domain[$0...]) } ?? ""
-        return String(local.prefix(1)) + "•••@" + String(domain.prefix(1)) + "•••" + tld
-    }
-
-    static func phone(_ s: String) -> String {
-        let chars = Array(s)
-        guard chars.count > 4 else { return String(repeating: "•", count: chars.count) }
-        return String(chars.prefix(2)) + String(repeating: "•", count: chars.count - 4) + String(chars.suffix(2))
-    }
-
-    static func generic(_ s: String) -> String {
-        guard let first = s.first else { return s }
-        return String(first) + "•••"
-    }
-}

@@ -243,7 +243,7 @@ public struct IngestStage: Stage {
 
     /// The source name rejects of this file carry, and a way to read its original records back by line, so any
     /// stage's rejects hold the whole record as the file had it (not only the columns the run kept). Nil for JSON.
-    public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> [Int: String])? {
+    public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String]))? {
         guard canStream else { return nil }
         let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
         var o = options
@@ -251,8 +251,8 @@ public struct IngestStage: Stage {
         o.declared = [:]
         let opened = o
         return (displayPath, { lines in
-            guard let file = try? CSVFile.open(full, options: opened) else { return [:] }
-            return (try? file.records(atLines: lines)) ?? [:]
+            guard let file = try? CSVFile.open(full, options: opened) else { return (44, [:]) }
+            return (file.dialect.delimiter, (try? file.records(atLines: lines)) ?? [:])
         })
     }
 

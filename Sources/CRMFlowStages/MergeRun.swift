@@ -583,7 +583,7 @@ struct MergeRun {
         }
         Trace.mark("merge: output")
         outputs.append(try stage.writeSideTable(lineage(recs, clustering, groups), suffix: "lineage", context))
-        outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context))
+        outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context, personalFrom: 5))
         Trace.mark("merge: side files")
         var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
         r.explanation = explanation

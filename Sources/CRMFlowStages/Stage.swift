@@ -598,9 +598,30 @@ extension Stage {
         return c
     }
 
-    /// Writes `<out>/<stage>.<suffix>.csv` atomically (lineage, profiles, model files) and returns its path.
-    func writeSideTable(_ table: Table, suffix: String, _ context: RunContext) throws(StageFailure) -> String {
+    /// `table` with its text masked: columns from `personalFrom` on as personal values, e-mail addresses in the others.
+    static func masked(_ table: Table, personalFrom: Int) -> Table {
+        var columns: [Column] = []
+        for (c, column) in table.columns.enumerated() {
+            guard column.type == .string else {
+                columns.append(column)
+                continue
+            }
+            let personal = c >= personalFrom
+            var values: [Value] = []
+            values.reserveCapacity(table.rowCount)
+            for r in 0..<table.rowCount {
+                if case .string(let s) = column.value(at: r) { values.append(.string(personal ? PIIMask.value(s) : PIIMask.text(s))) } else { values.append(.null) }
+            }
+            columns.append(Column.make(.string, values))
+        }
+        return Table(schema: table.schema, columns: columns, rowCount: table.rowCount)
+    }
+
+    /// Writes `<out>/<stage>.<suffix>.csv` atomically (lineage, profiles, model files) and returns its path. With
+    /// `maskPII`, the columns from `personalFrom` on are masked as personal data, and e-mail addresses everywhere.
+    func writeSideTable(_ table: Table, suffix: String, _ context: RunContext, personalFrom: Int? = nil) throws(StageFailure) -> String {
         let path = try context.outputPath("\(context.stageID).\(suffix).csv")
+        let table = context.maskPII ? Self.masked(table, personalFrom: personalFrom ?? Int.max) : table
         do {
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         } catch {

@@ -324,4 +324,50 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/all.csv")) == before)
         #expect(Self.leftovers(out, includingState: true).isEmpty, "\(Self.files(under: out))")
     }
+
+    // MARK: 7. personal data in rejects, review files and logs
+
+    @Test(arguments: [["--mask-pii"], []])
+    func maskedRunsKeepPersonalDataOutOfRejectsReviewsAndLogs(_ flag: [String]) throws {
+        let dir = Self.folder("mask")
+        let source = dir + "/people.csv"
+        try """
+        id,name,email,phone,joined
+        =HYPERLINK("http://evil"),Eve Hacker,eve.hacker@example.com,+1 555 010 7777,2024-01-31
+        2,Ann Lee,ann.lee@example.com,+1 555 010 1234,not a date
+        3,Bob Stone,bob.stone@example,555 010 9999,2024-02-01
+        4,|cmd,carl@example.com,555 010 4444,2024-02-02
+
+        """.write(toFile: source, atomically: true, encoding: .utf8)
+        let masked = flag.isEmpty ? "mask_pii: true\n" : ""
+        let p = CLI.write("""
+        pipeline: mask
+        \(masked)stages:
+          p:
+            ingest: { path: \(source), columns: { joined: date } }
+          c:
+            clean: { input: p, steps: [ { email: { column: email, on_invalid: reject } } ] }
+          e:
+            emit: { input: c, path: people.csv }
+          f:
+            filter: { input: p, where: "cast(name as integer) > 0", on_error: fail }
+        """, "mask.yaml")
+        let out = dir + "/out"
+        let r = try CLI.run(["run", p, "--out", out] + flag)
+        #expect(r.status == 65, "the filter fails on purpose, quoting a value: \(r.stderr)")
+        let aside = out + "/.crmflow/failed"
+        var written = ""
+        for f in Self.files(under: aside) where f.hasSuffix(".rejects.csv") { written += try String(contentsOfFile: aside + "/" + f, encoding: .utf8) }
+        for secret in ["ann.lee@example.com", "bob.stone@example", "Ann Lee", "Bob Stone", "555 010 9999", "Eve Hacker"] {
+            #expect(!written.contains(secret), "rejects hold \(secret)")
+            #expect(!r.stderr.contains(secret), "the log shows \(secret)")
+        }
+        #expect(written.contains("a•••@e•••.com"))
+        #expect(written.contains("2024-02-01"), "dates and ids stay, so a record can be found")
+        // The data itself is not masked, and cells a spreadsheet would run are guarded, `|` included.
+        let data = try String(contentsOfFile: aside + "/people.csv", encoding: .utf8)
+        #expect(data.contains("carl@example.com"))
+        #expect(data.contains("'|cmd"))
+        #expect(data.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""))
+    }
 }
