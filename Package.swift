@@ -23,7 +23,7 @@ let package = Package(
         ),
         .target(name: "CRMFlowCore"),
         .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV"]),
-        .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO"]),
+        .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "CRMFlowPipeline",
             dependencies: [

@@ -90,12 +90,14 @@ struct ReaderOptions: ParsableArguments {
     }
 
     /// Loads the whole input as a table (profile and non-streaming conversions).
-    func load(_ path: String) throws -> LoadedTable {
+    func load(_ path: String, keepRowLines: Bool = false) throws -> LoadedTable {
         switch try inputFormat(for: path) {
         case .json: return try JSONReader.read(path: path, ndjson: false)
         case .ndjson: return try JSONReader.read(path: path, ndjson: true)
         default:
-            let file = try CSVFile.open(path, options: csvOptions())
+            var options = try csvOptions()
+            options.keepRowLines = keepRowLines
+            let file = try CSVFile.open(path, options: options)
             try checkDeclared(file)
             return try file.load()
         }

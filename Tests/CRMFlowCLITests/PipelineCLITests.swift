@@ -135,7 +135,7 @@ import Testing
         let mermaid = try CLI.run(["plan", "pipelines/nightly.yaml", "--format", "mermaid"])
         #expect(mermaid.stdout.hasPrefix("flowchart LR\n"))
         let stages = try CLI.run(["stages"])
-        #expect(stages.stdout.split(separator: "\n").count == 22)
+        #expect(stages.stdout.split(separator: "\n").count == 24)
         let join = try CLI.run(["stages", "join"])
         #expect(join.stdout.contains("type [default inner]: Join type. One of: inner, left, anti."))
         let typo = try CLI.run(["stages", "jion"])

@@ -370,4 +370,35 @@ import Testing
         #expect(data.contains("'|cmd"))
         #expect(data.contains("\"'=HYPERLINK(\"\"http://evil\"\")\""))
     }
+
+    // MARK: 8, 9. field encryption and pseudonymisation through the binary
+
+    @Test func keygenProtectAndDecryptRoundTripAndAWrongKeyIsRejectedPerRow() throws {
+        let dir = Self.folder("protect")
+        let key = try CLI.run(["keygen"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(key.count == 64 && key.allSatisfy(\.isHexDigit))
+        let p = CLI.write("""
+        pipeline: protect
+        stages:
+          c:
+            ingest: { path: \(Self.contacts) }
+          p:
+            protect: { input: c, key: "${env:CRMFLOW_KEY}", columns: { Email: encrypt, Phone: pseudonymise } }
+          e:
+            emit: { input: p, path: protected.csv }
+        """, "protect.yaml")
+        let run = try CLI.run(["run", p, "--out", dir, "--quiet"], environment: ["CRMFLOW_KEY": key])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(!run.stderr.contains(key))
+        let protected = try String(contentsOfFile: dir + "/protected.csv", encoding: .utf8)
+        #expect(!protected.contains("bob.smith@acme.com") && protected.contains("enc:v1:") && protected.contains("tok:v1:"))
+        let back = try CLI.run(["decrypt", dir + "/protected.csv", dir + "/clear.csv", "--columns", "Email", "--key-env", "CRMFLOW_KEY"],
+                               environment: ["CRMFLOW_KEY": key])
+        #expect(back.status == 0, "\(back.stderr)")
+        #expect(try String(contentsOfFile: dir + "/clear.csv", encoding: .utf8).contains("bob.smith@acme.com"))
+        let wrong = try CLI.run(["decrypt", dir + "/protected.csv", dir + "/wrong.csv", "--columns", "Email", "--key-env", "K"],
+                                environment: ["K": String(repeating: "0", count: 64)])
+        #expect(wrong.status == 65)
+        #expect(try String(contentsOfFile: dir + "/wrong.csv.rejects.csv", encoding: .utf8).contains("wrong key, or the value was altered"))
+    }
 }

@@ -63,8 +63,8 @@ func table(_ rows: [[String: String?]], columns: [String]) -> Table {
 /// Runs `stages` (YAML under `stages:`) with `given` tables standing in for source stages named in it.
 /// Source stages must be declared (any kind); their outputs are replaced.
 func runStages(_ stages: String, given: [String: Table] = [:], jobs: Int = 2, keep: Set<String>, outputDirectory: String? = nil,
-               failFast: Bool = false) throws -> (report: RunReport, outputs: [String: Table]) {
-    let (p, diagnostics) = load("pipeline: t\nstages:\n" + stages, checkSchemas: false)
+               failFast: Bool = false, environment: [String: String] = [:]) throws -> (report: RunReport, outputs: [String: Table]) {
+    let (p, diagnostics) = load("pipeline: t\nstages:\n" + stages, checkSchemas: false, environment: environment)
     guard let p else {
         throw TestFailure(DiagnosticRenderer.render(diagnostics, sources: [:]))
     }
