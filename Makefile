@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/crmflow
 BIN_RELEASE := .build/release/crmflow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build release test conformance demo report-png docs bench clean
+.PHONY: setup build release test conformance fuzz demo report-png docs bench clean
 
 # Installs libcsv-dev only when its header is missing (idempotent).
 setup:
@@ -29,6 +29,11 @@ SUITES ?= $(firstword $(wildcard ../shared/conformance $(ORIGIN)/../shared/confo
 conformance: build
 	scripts/conformance.sh $(BIN_DEBUG) $(SUITES)
 
+# libFuzzer targets (CSV, JSON, pipeline loader, expressions) with AddressSanitizer, FUZZ_SECONDS each (see README, Security).
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
 # The nightly consolidation pipeline on sample-data/ (fixed --as-of so the outputs are reproducible).
 demo: release
 	$(BIN_RELEASE) validate pipelines/nightly.yaml
@@ -49,4 +54,4 @@ bench: release
 	Benchmarks/bench.sh
 
 clean:
-	rm -rf .build out
+	rm -rf .build .build-fuzz out

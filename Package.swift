@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 let package = Package(
@@ -38,10 +39,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .target(name: "CRMFlowFuzzTargets", dependencies: ["CRMFlowCore", "CRMFlowIO", "CRMFlowStages", "CRMFlowPipeline"]),
         .testTarget(name: "CRMFlowCoreTests", dependencies: ["CRMFlowCore"]),
         .testTarget(name: "CRMFlowIOTests", dependencies: ["CRMFlowIO", "CRMFlowCore"]),
-        .testTarget(name: "CRMFlowPipelineTests", dependencies: ["CRMFlowPipeline", "CRMFlowStages", "CRMFlowIO", "CRMFlowCore"]),
+        .testTarget(name: "CRMFlowPipelineTests", dependencies: ["CRMFlowPipeline", "CRMFlowStages", "CRMFlowIO", "CRMFlowCore", "CRMFlowFuzzTargets"]),
         .testTarget(name: "CRMFlowCLITests", dependencies: ["crmflow"]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer targets, only for `make fuzz` (CRMFLOW_FUZZ=1 swift build --sanitize=fuzzer): they have no main of their own.
+if ProcessInfo.processInfo.environment["CRMFLOW_FUZZ"] != nil {
+    for name in ["FuzzCSV", "FuzzJSON", "FuzzPipeline", "FuzzExpression"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["CRMFlowFuzzTargets"], path: "Fuzz/\(name)",
+                                                 swiftSettings: [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

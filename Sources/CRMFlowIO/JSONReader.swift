@@ -283,6 +283,9 @@ public struct JSONReader {
         }
     }
 
+    /// Levels of nested objects flattened to dotted names; deeper ones are kept as compact JSON text.
+    static let maxFlattenedDepth = 32
+
     /// Reads an object as one row, flattening nested objects to dotted names, iteratively.
     mutating func readRecord(into row: inout [(String, Cell)]) throws(SyntaxError) {
         var prefixes: [String] = [""]
@@ -301,7 +304,9 @@ public struct JSONReader {
             i += 1
             skipWhitespace()
             let name = prefixes[prefixes.count - 1] + key
-            if peek() == UInt8(ascii: "{") {
+            // NB: past `maxFlattenedDepth` levels an object stays JSON text: every level's dotted prefix is kept, so
+            // flattening a pathologically deep object would take memory quadratic in its depth.
+            if peek() == UInt8(ascii: "{"), prefixes.count <= Self.maxFlattenedDepth {
                 i += 1
                 skipWhitespace()
                 if peek() == UInt8(ascii: "}") {

@@ -102,6 +102,10 @@ public enum PipelineLoader {
     }
 
     public static func load(text: String, path: String, sha256: String = "", options: Options = Options(), log: DiagnosticLog) -> Pipeline? {
+        if let problem = nestingProblem(text, file: path) {
+            log.add(problem)
+            return nil
+        }
         let root: Node?
         do {
             root = try Yams.compose(yaml: text)
@@ -117,7 +121,13 @@ public enum PipelineLoader {
                     hint: "start with `pipeline: my-pipeline` and a `stages:` mapping")
             return nil
         }
-        let tree = located(root, file: path)
+        var budget = maxNodes
+        let tree = located(root, file: path, budget: &budget)
+        if budget < 0 {
+            log.add(.yamlSyntax, "the file expands to more than \(maxNodes) YAML values (aliases that repeat aliases?)",
+                    at: SourceLocation(file: path, line: 1, column: 1), hint: "a pipeline file needs far fewer; write the values out or use fewer aliases")
+            return nil
+        }
         var builder = Builder(path: path, log: log, options: options)
         return builder.build(tree, text: text, sha256: sha256)
     }
@@ -138,9 +148,53 @@ public enum PipelineLoader {
         }
     }
 
-    /// Copies a Yams node into the `Sendable` located tree.
-    static func located(_ node: Node, file: String) -> ConfigNode {
+    /// Values a pipeline file may hold once its aliases are expanded (a pipeline of a hundred stages has a few thousand).
+    static let maxNodes = 200_000
+    /// Nesting the loader accepts: flow collections (`[`, `{`) inside each other, and block indentation in columns.
+    static let maxFlowNesting = 200
+    static let maxIndentation = 1_000
+
+    /// A diagnostic when the text nests deeper than any pipeline needs (the YAML parser and the copy into the located
+    /// tree recurse, so such a file would exhaust the stack).
+    static func nestingProblem(_ text: String, file: String) -> Diagnostic? {
+        var line = 1, column = 0, flow = 0, indent = 0, atLineStart = true
+        for c in text.utf8 {
+            column += 1
+            if atLineStart, c == 32 || c == UInt8(ascii: "-") {
+                indent += 1
+                if indent > maxIndentation {
+                    return Diagnostic(.yamlSyntax, "the file is indented or nested more than \(maxIndentation) levels deep",
+                                      at: SourceLocation(file: file, line: line, column: column), hint: "a pipeline needs a few levels; check the file is a pipeline")
+                }
+                continue
+            }
+            switch c {
+            case 10:
+                line += 1
+                column = 0
+                indent = 0
+                atLineStart = true
+                continue
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                flow += 1
+                if flow > maxFlowNesting {
+                    return Diagnostic(.yamlSyntax, "the file nests [ ] and { } more than \(maxFlowNesting) levels deep",
+                                      at: SourceLocation(file: file, line: line, column: column), hint: "a pipeline needs a few levels; check the brackets")
+                }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                flow = max(0, flow - 1)
+            default: break
+            }
+            atLineStart = false
+        }
+        return nil
+    }
+
+    /// Copies a Yams node into the `Sendable` located tree, spending one of `budget` per value (aliases expand).
+    static func located(_ node: Node, file: String, budget: inout Int) -> ConfigNode {
         func loc(_ m: Mark?) -> SourceLocation { SourceLocation(file: file, line: m?.line ?? 1, column: m?.column ?? 1) }
+        budget -= 1
+        if budget < 0 { return ConfigNode(content: .null, location: loc(node.mark)) }
         switch node {
         case .scalar(let s):
             let quoted = s.style == .singleQuoted || s.style == .doubleQuoted
@@ -149,13 +203,16 @@ public enum PipelineLoader {
             }
             return ConfigNode(content: .scalar(s.string), location: loc(s.mark), isQuoted: quoted, rawText: s.string)
         case .mapping(let m):
-            let entries = m.map { pair -> ConfigEntry in
-                let keyNode = located(pair.key, file: file)
-                return ConfigEntry(key: keyNode.scalar ?? "", keyLocation: keyNode.location, value: located(pair.value, file: file))
+            var entries: [ConfigEntry] = []
+            for pair in m where budget >= 0 {
+                let keyNode = located(pair.key, file: file, budget: &budget)
+                entries.append(ConfigEntry(key: keyNode.scalar ?? "", keyLocation: keyNode.location, value: located(pair.value, file: file, budget: &budget)))
             }
             return ConfigNode(content: .mapping(entries), location: loc(m.mark))
         case .sequence(let s):
-            return ConfigNode(content: .sequence(s.map { located($0, file: file) }), location: loc(s.mark))
+            var items: [ConfigNode] = []
+            for item in s where budget >= 0 { items.append(located(item, file: file, budget: &budget)) }
+            return ConfigNode(content: .sequence(items), location: loc(s.mark))
         }
     }
 }

@@ -68,6 +68,30 @@ public indirect enum ExprNode: Sendable, Hashable {
         }
     }
 
+    /// The nodes directly below this one.
+    public var children: [ExprNode] {
+        switch self {
+        case .literal, .column, .star: return []
+        case .negate(let a, _), .not(let a, _), .isNull(let a, _, _), .cast(let a, _, _): return [a]
+        case .binary(_, let a, let b, _), .like(let a, let b, _, _): return [a, b]
+        case .call(_, let args, _): return args
+        case .inList(let a, let list, _, _): return [a] + list
+        case .between(let a, let b, let c, _, _): return [a, b, c]
+        case .caseWhen(let w, let t, let e, _): return w + t + (e.map { [$0] } ?? [])
+        }
+    }
+
+    /// Levels from this node to its deepest leaf (1 for a leaf), computed without recursion.
+    public var depth: Int {
+        var deepest = 0
+        var stack: [(ExprNode, Int)] = [(self, 1)]
+        while let (node, d) = stack.popLast() {
+            deepest = max(deepest, d)
+            for c in node.children { stack.append((c, d + 1)) }
+        }
+        return deepest
+    }
+
     /// Column names the expression reads, in first-use order.
     public var referencedColumns: [String] {
         var out: [String] = []
@@ -196,19 +220,45 @@ enum ExprLexer {
 public struct ExprParser {
     var tokens: [Token]
     var position = 0
+    /// Parentheses, calls, `case`, `not` and unary minus open inside each other (the parser recurses there).
+    var nesting = 0
+    /// Limits that keep every recursive walk of an expression (checking, evaluating, freeing it) far from the end of a
+    /// worker thread's stack; no expression a person writes comes near them.
+    public static let maxNesting = 100
+    public static let maxDepth = 256
+    public static let maxTokens = 20_000
     static let reserved: Set<String> = ["and", "or", "not", "in", "between", "like", "is", "null", "true", "false", "case", "when",
                                         "then", "else", "end", "as"]
 
     /// Parses `text`; the error's span points at the offending token.
     public static func parse(_ text: String) throws(ExprError) -> ExprNode {
-        var p = ExprParser(tokens: try ExprLexer.tokens(text))
+        let tokens = try ExprLexer.tokens(text)
+        guard tokens.count <= maxTokens else {
+            throw ExprError("E_SYNTAX", "the expression is too long (\(tokens.count) tokens; at most \(maxTokens))", ExprSpan(0, 0),
+                            hint: "split it into several derived columns")
+        }
+        var p = ExprParser(tokens: tokens)
         if case .end = p.peek.kind { throw ExprError("E_SYNTAX", "empty expression", ExprSpan(0, 0), hint: "write an expression such as amount > 0") }
         let node = try p.parseOr()
         guard case .end = p.peek.kind else {
             throw ExprError("E_SYNTAX", "unexpected \(p.describe(p.peek)) after a complete expression", p.peek.span,
                             hint: "join conditions with and / or; quote column names with spaces: \"Close Date\"")
         }
+        let depth = node.depth
+        guard depth <= maxDepth else {
+            throw ExprError("E_SYNTAX", "the expression is nested too deeply (\(depth) levels; at most \(maxDepth))", node.span,
+                            hint: "split it into several derived columns, or use in (...) instead of a long chain of or")
+        }
         return node
+    }
+
+    /// Enters one level of nesting at `span`; fails past `maxNesting`.
+    mutating func enter(_ span: ExprSpan) throws(ExprError) {
+        nesting += 1
+        if nesting > Self.maxNesting {
+            throw ExprError("E_SYNTAX", "the expression is nested more than \(Self.maxNesting) levels deep", span,
+                            hint: "split it into several derived columns")
+        }
     }
 
     var peek: Token { tokens[position] }
@@ -264,6 +314,8 @@ public struct ExprParser {
     mutating func parseNot() throws(ExprError) -> ExprNode {
         if isKeyword("not") {
             let t = advance()
+            try enter(t.span)
+            defer { nesting -= 1 }
             let inner = try parseNot()
             return .not(inner, t.span.merged(inner.span))
         }
@@ -354,6 +406,8 @@ public struct ExprParser {
     mutating func parseUnary() throws(ExprError) -> ExprNode {
         if isSymbol("-") {
             let t = advance()
+            try enter(t.span)
+            defer { nesting -= 1 }
             let inner = try parseUnary()
             if case .literal(.integer(let v), let s) = inner { return .literal(.integer(-v), t.span.merged(s)) }
             if case .literal(.double(let v), let s) = inner { return .literal(.double(-v), t.span.merged(s)) }
@@ -372,6 +426,8 @@ public struct ExprParser {
         case .quotedIdentifier(let s): _ = advance(); return .column(s, t.span)
         case .symbol("("):
             _ = advance()
+            try enter(t.span)
+            defer { nesting -= 1 }
             let inner = try parseOr()
             _ = try expectSymbol(")", hint: "every ( needs a matching )")
             return inner
@@ -384,8 +440,14 @@ public struct ExprParser {
             case "null": _ = advance(); return .literal(.null, t.span)
             case "true": _ = advance(); return .literal(.boolean(true), t.span)
             case "false": _ = advance(); return .literal(.boolean(false), t.span)
-            case "case": return try parseCase()
-            case "cast": return try parseCast()
+            case "case":
+                try enter(t.span)
+                defer { nesting -= 1 }
+                return try parseCase()
+            case "cast":
+                try enter(t.span)
+                defer { nesting -= 1 }
+                return try parseCast()
             case "date", "timestamp":
                 if case .string(let s) = tokens[position + 1].kind {
                     _ = advance()
@@ -401,6 +463,8 @@ public struct ExprParser {
             }
             _ = advance()
             if eatSymbol("(") {
+                try enter(t.span)
+                defer { nesting -= 1 }
                 var args: [ExprNode] = []
                 if !isSymbol(")") {
                     repeat { args.append(try parseOr()) } while eatSymbol(",")

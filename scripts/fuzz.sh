@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# make fuzz: builds the libFuzzer targets (CSV reader, JSON reader, pipeline loader, expression language) with
+# AddressSanitizer and runs each for SECONDS seconds from a seed corpus made of sample-data/ and pipelines/.
+# A crash leaves its input in .build-fuzz/artifacts/<target>/ and fails the run: copy it to
+# Tests/Fixtures/fuzz/<target>/ so the tests replay it, then fix the bug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds="${1:-60}"
+scratch=.build-fuzz
+export CRMFLOW_FUZZ=1
+for name in FuzzCSV FuzzJSON FuzzPipeline FuzzExpression; do
+  swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --product "$name" 2>&1 | grep -v 'Cannot export local symbol' | tail -1
+done
+
+corpus="$scratch/corpus"
+rm -rf "$corpus"
+mkdir -p "$corpus"/{csv,json,pipeline,expression}
+find sample-data Tests/Fixtures -name '*.csv' -size -64k -exec cp {} "$corpus/csv/" \; 2>/dev/null || true
+find sample-data -name '*.json' -size -64k -exec cp {} "$corpus/json/" \;
+cp pipelines/*.yaml "$corpus/pipeline/"
+# Expressions: every where:, value: and derived column written in the example pipelines.
+n=0
+grep -hoE '(where|value): *"[^"]+"' pipelines/*.yaml | sed -E 's/^[a-z]+: *"(.*)"$/\1/' | while IFS= read -r e; do
+  n=$((n + 1)); printf '%s' "$e" > "$corpus/expression/seed-$n"
+done
+for t in csv json pipeline expression; do
+  [ -d "Tests/Fixtures/fuzz/$t" ] && cp Tests/Fixtures/fuzz/$t/* "$corpus/$t/" 2>/dev/null || true
+done
+
+status=0
+for pair in CSV:csv JSON:json Pipeline:pipeline Expression:expression; do
+  name="Fuzz${pair%%:*}"; t="${pair##*:}"
+  artifacts="$scratch/artifacts/$t/"
+  mkdir -p "$artifacts"
+  echo "== $name: $seconds s from $(ls "$corpus/$t" | wc -l) seeds"
+  # NB: ASan's leak check is off: the readers' caches live for the process, which is not a leak worth a failure here.
+  if ! ASAN_OPTIONS=detect_leaks=0 "$scratch/debug/$name" "$corpus/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+      -max_len=65536 -artifact_prefix="$artifacts" -print_final_stats=1 > "$scratch/$t.log" 2>&1; then
+    echo "FAILED $name — input kept in $artifacts:"
+    tail -30 "$scratch/$t.log"
+    status=1
+  else
+    grep -E '^stat::number_of_executed_units|^stat::new_units_added|DONE' "$scratch/$t.log" | tr '\n' ' '; echo
+  fi
+done
+exit $status
