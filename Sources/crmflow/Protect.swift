@@ -53,15 +53,9 @@ struct Decrypt: ParsableCommand {
             guard let column = table.column(named: name) else {
                 throw CRMFlowError(.usage, "'\(input)' has no column '\(name)'", hint: "columns: " + table.schema.names.joined(separator: ", "))
             }
-            var values: [Value] = []
-            for r in 0..<table.rowCount {
-                guard case .string(let s) = column.value(at: r) else { values.append(.null); continue }
-                do { values.append(.string(try FieldProtection.decrypt(s, key: key))) } catch {
-                    values.append(.null)
-                    if failed[r] == nil { failed[r] = "column '\(name)' \(error.reason)" }
-                }
-            }
-            table = table.setting(name, Column.make(.string, values))
+            let (clear, failures) = FieldProtection.decrypted(column, named: name, key: key)
+            failed.merge(failures) { first, _ in first }
+            table = table.setting(name, clear)
         }
         let keep = (0..<table.rowCount).filter { failed[$0] == nil }
         let format = FileFormat(path: output) ?? .csv

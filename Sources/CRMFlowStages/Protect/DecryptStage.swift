@@ -38,41 +38,19 @@ public struct DecryptStage: Stage {
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
         let key = try self.key.load()
-        var decrypted: [(name: String, values: [String?])] = []
+        var table = input.table
         var failed: [Int: String] = [:]
         for c in columns {
             guard let column = input.table.column(named: c.name) else {
                 throw StageFailure("\(c.location): decrypt names column '\(c.name)', which stage '\(context.stageID)' does not receive",
                                    hint: "columns: " + input.table.schema.names.joined(separator: ", "), status: .badPipeline)
             }
-            var values: [String?] = []
-            values.reserveCapacity(input.table.rowCount)
-            for r in 0..<input.table.rowCount {
-                guard case .string(let s) = column.value(at: r) else {
-                    values.append(nil)
-                    continue
-                }
-                do {
-                    values.append(try FieldProtection.decrypt(s, key: key))
-                } catch {
-                    values.append(nil)
-                    if failed[r] == nil { failed[r] = "column '\(c.name)' \(error.reason)" }
-                }
-            }
-            decrypted.append((c.name, values))
+            let (clear, failures) = FieldProtection.decrypted(column, named: c.name, key: key)
+            failed.merge(failures) { first, _ in first }
+            table = table.setting(c.name, clear)
         }
         let keep = (0..<input.table.rowCount).filter { failed[$0] == nil }
         let rejects = failed.keys.sorted().map { r in input.reject(row: r, stage: context.stageID, code: "E_DECRYPT", reason: failed[r]!) }
-        var table = input.table
-        for (name, values) in decrypted {
-            var out = StringBuffer()
-            var validity = Bitmap()
-            for v in values {
-                if let v { out.append(v) } else { out.appendEmpty() }
-                validity.append(v != nil)
-            }
-            table = table.setting(name, Column(storage: .string(out), validity: validity))
-        }
         let output = StageData(table: table, origins: input.origins).selecting(keep)
         return StageResult(data: output, rejects: rejects,
                            accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: keep.count, rejected: rejects.count))

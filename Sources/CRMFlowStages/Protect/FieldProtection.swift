@@ -96,6 +96,22 @@ public enum FieldProtection {
         return text
     }
 
+    /// `column` decrypted (nulls stay null), and for each row that could not be, why (its value is null).
+    public static func decrypted(_ column: Column, named name: String, key: ProtectionKey) -> (column: Column, failures: [Int: String]) {
+        var out = StringBuffer()
+        var validity = Bitmap()
+        var failures: [Int: String] = [:]
+        for r in 0..<column.count {
+            var clear: String?
+            if case .string(let s) = column.value(at: r) {
+                do { clear = try decrypt(s, key: key) } catch { failures[r] = "column '\(name)' \(error.reason)" }
+            }
+            if let clear { out.append(clear) } else { out.appendEmpty() }
+            validity.append(clear != nil)
+        }
+        return (Column(storage: .string(out), validity: validity), failures)
+    }
+
     public static func pseudonym(_ value: String, key: ProtectionKey) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Array(value.utf8), using: key.pseudonymisation)
         var out = Array(tokenPrefix.utf8)
