@@ -489,7 +489,7 @@ public final class Runner: @unchecked Sendable {
             throw CRMFlowError(.cannotWrite, "cannot create the output directory '\(options.outputDirectory)'",
                                hint: "check that its parent exists and is writable, or choose another with --out DIR")
         }
-        let rejects = withOriginalRecords(rejects)
+        let rejects = withOriginalRecords(rejects, of: id)
         let names = ["source", "line", "stage", "code", "reason", "record"]
         let types: [DataType] = [.string, .integer, .string, .string, .string, .string]
         let rows: [[Value]] = rejects.map { [.string(Secrets.redact($0.source)), .integer(Int64($0.line)), .string(id), .string($0.code), .string(Secrets.redact($0.reason)), .string($0.record)] }
@@ -500,10 +500,12 @@ public final class Runner: @unchecked Sendable {
 
     /// The rejects with each record as its source file holds it, every field in the file's order, where the source
     /// is a CSV file this pipeline ingests (column pruning leaves later stages only the columns they read).
-    func withOriginalRecords(_ rejects: [Reject]) -> [Reject] {
+    func withOriginalRecords(_ rejects: [Reject], of stageID: String) -> [Reject] {
         var readers: [String: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String])] = [:]
         for s in pipeline.stages {
             guard let ingest = s.stage as? IngestStage, let r = ingest.originalRecords(baseDirectory: options.baseDirectory) else { continue }
+            // NB: a JSON ingest's own rejects are lines that did not parse; they already hold the text as read.
+            if s.id == stageID, !ingest.canStream { continue }
             readers[r.source] = r.read
         }
         var bySource: [String: Set<Int>] = [:]

@@ -241,11 +241,23 @@ public struct IngestStage: Stage {
         return (try CSVFile.open(full, options: o), Set(o.skipColumns.map { file.columnNames[$0] }))
     }
 
-    /// The source name rejects of this file carry, and a way to read its original records back by line, so any
-    /// stage's rejects hold the whole record as the file had it (not only the columns the run kept). Nil for JSON.
+    /// The source name rejects of this file carry, and a way to read its original records back by line (CSV) or
+    /// record number (JSON), so any later stage's rejects hold the whole record as the file had it, not only the
+    /// columns the run kept. A CSV record comes back as the file's own text; a JSON record as CSV of all its fields.
     public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String]))? {
-        guard canStream else { return nil }
         let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+        guard canStream else {
+            let ndjson = format == .ndjson
+            return (displayPath, { numbers in
+                guard let loaded = try? JSONReader.read(path: full, ndjson: ndjson) else { return (44, [:]) }
+                let data = StageData(table: loaded.table)
+                var records: [Int: String] = [:]
+                for n in numbers where n >= 1 && n <= loaded.table.rowCount {
+                    records[n] = data.reject(row: n - 1, stage: "", code: "", reason: "").record
+                }
+                return (44, records)
+            })
+        }
         var o = options
         o.skipColumns = []
         o.declared = [:]

@@ -145,6 +145,32 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: out + "/.crmflow/previous"), "the replaced outputs are kept")
     }
 
+    @Test func rejectsOfRowsFromJSONHoldEveryFieldToo() throws {
+        let dir = Self.folder("json-rejects")
+        try """
+        [{"id": 1, "email": "a@example.com", "name": "Ann", "city": "Oslo"},
+         {"id": 2, "email": null, "name": "Bob", "city": "Rome"},
+         {"id": 3, "email": "c@example.com", "name": "Cy", "city": "Lima"}]
+        """.write(toFile: dir + "/people.json", atomically: true, encoding: .utf8)
+        let p = CLI.write("""
+        pipeline: j
+        stages:
+          p:
+            ingest: { path: \(dir)/people.json }
+          c:
+            clean: { input: p, steps: [ { require: [email] } ] }
+          ids:
+            select: { input: c, keep: [id] }
+          e:
+            emit: { input: ids, path: ids.csv }
+        """, "j.yaml")
+        let r = try CLI.run(["run", p, "--out", dir + "/out", "--quiet"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rejects = try rejectRecords(dir + "/out/c.rejects.csv")
+        #expect(rejects.map(\.line) == [2])
+        #expect(rejects.first?.record == "2,,Bob,Rome", "every field of the record, not only the id the run kept")
+    }
+
     struct RejectRow { var line: Int; var record: String }
 
     /// The line and record columns of a rejects file (parsed by crmflow itself, as JSON).
