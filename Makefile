@@ -6,11 +6,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup build release test conformance fuzz demo report-png docs bench clean
 
-# Installs libcsv-dev only when its header is missing (idempotent).
+# Installs libcsv-dev, libsqlite3-dev and the sqlite3 shell (the tests' independent reader) when missing (idempotent).
 setup:
-	@if [ ! -f /usr/include/csv.h ]; then \
-	  echo "installing libcsv-dev"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libcsv-dev; \
+	@if [ ! -f /usr/include/csv.h ] || [ ! -f /usr/include/sqlite3.h ] || [ ! -x /usr/bin/sqlite3 ]; then \
+	  echo "installing libcsv-dev libsqlite3-dev sqlite3"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libcsv-dev libsqlite3-dev sqlite3; \
 	fi
 
 build: setup

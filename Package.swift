@@ -16,6 +16,8 @@ let package = Package(
         // NB: Yams 5 keeps duplicate mapping keys (6.x throws on the first), so the validator can report each one.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // SQLite sources, sinks and the run history (over the system SQLite, Debian's libsqlite3-dev).
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(
@@ -23,7 +25,7 @@ let package = Package(
             providers: [.apt(["libcsv-dev"])]
         ),
         .target(name: "CRMFlowCore"),
-        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV"]),
+        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "CRMFlowPipeline",

@@ -8,7 +8,11 @@ public struct EmitStage: Stage {
         kind: "emit", summary: "Write the input to a CSV, JSON, NDJSON or Markdown file under the run's output directory (`--out`). Written to a temporary file and renamed, so a failed run leaves the previous file; never overwrites an input.",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "The stage written."),
-            OptionSpec("path", .scalar, required: true, isOutputPath: true, "File name, relative to the output directory; a path leading outside it is refused unless the pipeline sets `allow_outside_out: true` or the run names the folder with --allow-write DIR."),
+            OptionSpec("path", .scalar, isOutputPath: true, "File name, relative to the output directory; a path leading outside it is refused unless the pipeline sets `allow_outside_out: true` or the run names the folder with --allow-write DIR."),
+            OptionSpec("sqlite", .scalar, isOutputPath: true, "Or a SQLite database (relative to the output directory like `path`, created when missing) to write the rows to, in one transaction when the stage runs; needs `table`."),
+            OptionSpec("table", .scalar, "The SQLite table written."),
+            OptionSpec("mode", .scalar, default: "replace", allowed: SQLiteStore.Mode.allCases.map(\.rawValue), "replace (the table becomes these rows), append, or upsert (rows whose key exists are updated)."),
+            OptionSpec("key", .list, "The key columns of an upsert."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "markdown"], "Output format (default: from the extension)."),
             OptionSpec("delimiter", .scalar, default: ",", "CSV delimiter."),
             OptionSpec("bom", .scalar, default: "false", "Start CSV with a UTF-8 byte-order mark (for Excel)."),
@@ -18,14 +22,40 @@ public struct EmitStage: Stage {
         example: """
         revenue_csv:
           emit: { input: revenue_by_owner, path: revenue_by_owner.csv }
+        customers_db:
+          emit: { input: golden_customers, sqlite: crm.db, table: customers, mode: upsert, key: [customer_id] }
         """)
 
     let path: String
     let format: FileFormat
     let options: WriterOptions
+    /// Writing to a SQLite table instead of a file.
+    let database: (table: String, mode: SQLiteStore.Mode, key: [String])?
 
     public init?(_ config: StageConfig) {
-        guard let path = config.string("path") else { return nil }
+        if let db = config.string("sqlite") {
+            guard let table = config.string("table") else {
+                config.log.add(.missingOption, "emit to sqlite needs table: NAME", at: config.node("sqlite")?.textLocation, hint: "e.g. table: customers")
+                return nil
+            }
+            let mode = config.choice("mode").flatMap { SQLiteStore.Mode(rawValue: $0) } ?? .replace
+            let key = config.strings("key") ?? []
+            if mode == .upsert, key.isEmpty {
+                config.log.add(.missingOption, "mode upsert needs key: [columns]", at: config.node("mode")?.textLocation, hint: "e.g. key: [customer_id]")
+                return nil
+            }
+            path = db
+            format = .csv
+            options = WriterOptions()
+            database = (table, mode, key)
+            return
+        }
+        database = nil
+        guard let path = config.string("path") else {
+            config.log.add(.missingOption, "emit stage '\(config.id)' needs path (a file) or sqlite (a database)", at: config.kindLocation,
+                           hint: "e.g. path: customers.csv")
+            return nil
+        }
         self.path = path
         var ok = true
         var format: FileFormat?
@@ -59,6 +89,21 @@ public struct EmitStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
+        if let database {
+            // NB: a database is changed in place, in one transaction, when this stage runs (not when the run is
+            // published): a failure inside leaves it as it was.
+            let target = try context.publishedPath(path)
+            do {
+                try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                try SQLiteStore.write(input.table, path: target, table: database.table, mode: database.mode, key: database.key)
+            } catch let e as CRMFlowError {
+                throw StageFailure(e)
+            } catch {
+                throw StageFailure("cannot create the folder of '\(path)'", status: .cannotWrite)
+            }
+            return StageResult(data: input, accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: input.table.rowCount),
+                               notes: ["\(input.table.rowCount) rows written to table '\(database.table)' (\(database.mode.rawValue))"], outputs: [target])
+        }
         let target = try context.outputPath(path)
         let dir = (target as NSString).deletingLastPathComponent
         do {

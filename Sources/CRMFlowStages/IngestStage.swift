@@ -8,7 +8,10 @@ public struct IngestStage: Stage {
         kind: "ingest", summary: "Read a CSV, JSON or NDJSON file. Dialect, encoding, header and types are detected; each can be declared.",
         minInputs: 0, maxInputs: 0,
         options: [
-            OptionSpec("path", .scalar, required: true, "File to read, relative to the directory crmflow runs in (use ${vars} for locations)."),
+            OptionSpec("path", .scalar, "File to read, relative to the directory crmflow runs in (use ${vars} for locations)."),
+            OptionSpec("sqlite", .scalar, "Or a SQLite database to read, with `table` or `query`. INTEGER and REAL columns keep their type; TEXT columns are typed like CSV (or as declared)."),
+            OptionSpec("table", .scalar, "The SQLite table read."),
+            OptionSpec("query", .scalar, "Or a SELECT whose rows are read."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson"], "Input format (default: from the extension)."),
             OptionSpec("delimiter", .scalar, "CSV field delimiter: ',', ';', 'tab', '|' (default: sniffed)."),
             OptionSpec("encoding", .scalar, "utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be (default: detected)."),
@@ -39,6 +42,8 @@ public struct IngestStage: Stage {
     }
 
     let path: String
+    /// Reading a SQLite table or query instead of a file.
+    let database: (table: String?, query: String?)?
     /// The path as written when it holds a secret from the environment (what messages and rejects show).
     let displayPath: String
     let pathLocation: SourceLocation
@@ -49,14 +54,30 @@ public struct IngestStage: Stage {
     let aliases: [(canonical: String, variants: [String])]
 
     public init?(_ config: StageConfig) {
-        guard let path = config.string("path"), let pathNode = config.node("path") else { return nil }
+        let isDatabase = config.node("sqlite") != nil
+        guard let pathNode = config.node("sqlite") ?? config.node("path"), let path = pathNode.scalar else {
+            config.log.add(.missingOption, "ingest stage '\(config.id)' needs path (a file) or sqlite (a database)", at: config.kindLocation,
+                           hint: "e.g. path: contacts.csv")
+            return nil
+        }
         self.path = path
         displayPath = pathNode.displayText
         pathLocation = pathNode.textLocation
         var ok = true
+        if isDatabase {
+            let table = config.string("table"), query = config.string("query")
+            if (table == nil) == (query == nil) {
+                config.log.add(.missingOption, "ingest from sqlite needs table: NAME or query: \"SELECT ...\" (one of them)", at: pathNode.textLocation,
+                               hint: "e.g. table: contacts")
+                ok = false
+            }
+            database = (table, query)
+        } else {
+            database = nil
+        }
         var format: FileFormat?
         if let f = config.choice("format") { format = FileFormat(userName: f) } else if config.node("format") != nil { ok = false }
-        if format == nil, config.node("format") == nil {
+        if format == nil, config.node("format") == nil, !isDatabase {
             format = FileFormat(path: path)
             if format == nil || format == .markdown {
                 config.log.add(.invalidValue, "cannot tell the format of '\(path)' from its extension", at: pathNode.textLocation, length: path.count,
@@ -170,6 +191,15 @@ public struct IngestStage: Stage {
                           hint: "check the path, or set it with --var (paths are relative to where crmflow runs)")
             return nil
         }
+        if let database {
+            do {
+                let names = try SQLiteStore.columnNames(path: full, table: database.table, query: database.query)
+                return ExprSchema(names: finalNames(names), types: names.map { declaredPlans(raw: names)[$0]?.type })
+            } catch {
+                check.log.add(.inputFileUnreadable, "cannot read '\(displayPath)': \(error.message)", at: pathLocation, length: displayPath.count, hint: error.hint)
+                return nil
+            }
+        }
         guard format == .csv else { return nil }
         do {
             let file = try CSVFile.open(full, options: options)
@@ -194,6 +224,9 @@ public struct IngestStage: Stage {
         var skipped: Set<String> = []
         do {
             switch format {
+            case _ where database != nil:
+                loaded = try readDatabase(full)
+                lines = loaded.rowLines ?? []
             case .json, .ndjson:
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
                 lines = (0..<loaded.table.rowCount).map { Int32($0 + 1) }
@@ -214,8 +247,8 @@ public struct IngestStage: Stage {
         if loaded.adjustedRows > 0 { notes.append("\(loaded.adjustedRows) ragged rows were padded or truncated (ragged: pad)") }
         context.progress(table.rowCount)
         return StageResult(
-            data: StageData(table: table, origins: RowOrigins(file: displayPath, lines: lines)),
-            rejects: loaded.rejects.map { var r = $0; r.source = displayPath; return r },
+            data: StageData(table: table, origins: RowOrigins(file: database == nil ? displayPath : databaseSource, lines: lines)),
+            rejects: loaded.rejects.map { var r = $0; r.source = database == nil ? displayPath : databaseSource; return r },
             accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
                                    removed: ["padded": 0]),
             notes: notes, inputFiles: [full])
@@ -246,6 +279,18 @@ public struct IngestStage: Stage {
     /// columns the run kept. A CSV record comes back as the file's own text; a JSON record as CSV of all its fields.
     public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String]))? {
         let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+        if database != nil {
+            let stage = self
+            return (databaseSource, { numbers in
+                guard let loaded = try? stage.readDatabase(full) else { return (44, [:]) }
+                let data = StageData(table: loaded.table)
+                var records: [Int: String] = [:]
+                for (r, line) in (loaded.rowLines ?? []).enumerated() where numbers.contains(Int(line)) {
+                    records[Int(line)] = data.reject(row: r, stage: "", code: "", reason: "").record
+                }
+                return (44, records)
+            })
+        }
         guard canStream else {
             let ndjson = format == .ndjson
             return (displayPath, { numbers in
@@ -282,8 +327,17 @@ public struct IngestStage: Stage {
         return names
     }
 
-    /// True when the file is CSV (JSON is read whole).
-    public var canStream: Bool { format != .json && format != .ndjson }
+    /// True when the file is CSV (JSON and databases are read whole).
+    public var canStream: Bool { database == nil && format != .json && format != .ndjson }
+
+    /// The source name of a database's rows in rejects and lineage: `FILE#table` (or `FILE#query`).
+    var databaseSource: String { displayPath + "#" + (database?.table ?? "query") }
+
+    func readDatabase(_ full: String) throws(CRMFlowError) -> LoadedTable {
+        let raw = try SQLiteStore.columnNames(path: full, table: database?.table, query: database?.query)
+        return try SQLiteStore.read(path: full, table: database?.table, query: database?.query, declared: declaredPlans(raw: raw),
+                                    allStrings: options.allStrings, source: databaseSource)
+    }
 
     /// Reads the file chunk by chunk into `consumer` instead of into a table, so the rows are never all in memory.
     /// Returns this stage's result (an empty table; accounting, rejects and notes as usual) and the consumer's, or nil

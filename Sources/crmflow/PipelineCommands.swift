@@ -4,6 +4,7 @@ import CRMFlowIO
 import CRMFlowPipeline
 import CRMFlowStages
 import Dispatch
+import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -144,6 +145,10 @@ struct Run: ParsableCommand {
                 if report.exitStatus == 0 { throw error }
             }
         }
+        if !report.wasCancelled {
+            try RunHistory.append(Self.record(report, pipeline: pipeline, asOf: options.environment.asOf),
+                                  to: options.outputDirectory + "/" + RunHistory.fileName)
+        }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
         if let failOnKpi {
             let bad: Set<String> = failOnKpi == "at-risk" ? ["at risk", "off track"] : ["off track"]
@@ -155,6 +160,54 @@ struct Run: ParsableCommand {
                 throw ExitCode(3)
             }
         }
+    }
+}
+
+extension Run {
+    /// The run as one row of the run history.
+    static func record(_ report: RunReport, pipeline: Pipeline, asOf: Int32) -> RunRecord {
+        var now = time(nil) - time_t(report.seconds.rounded())
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        let started = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                             Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        let sources = report.stages.filter { $0.kind == "ingest" }
+        return RunRecord(runID: started + "-\(getpid())", pipeline: pipeline.name, pipelineSHA256: pipeline.sha256, startedAt: started,
+                         seconds: report.seconds, status: report.exitStatus == 0 ? "succeeded" : "failed", exitCode: Int(report.exitStatus),
+                         asOf: Value.date(asOf).description, stages: report.stages.count, failedStages: report.failed.count,
+                         rowsRead: sources.compactMap { $0.accounting?.rowsIn }.reduce(0, +),
+                         rejected: report.stages.compactMap { $0.accounting?.rejected }.reduce(0, +),
+                         outputs: report.stages.reduce(0) { $0 + $1.outputs.count })
+    }
+}
+
+struct History: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a pipeline's past runs from its run history (out/<pipeline>/crmflow.db), newest first.")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "The output directory the pipeline ran with (default: out/<pipeline name>).")
+    var out: String?
+
+    @Option(help: "Runs to show.")
+    var limit = 20
+
+    func run() throws {
+        let (pipeline, _) = try arguments.load(checkSchemas: false)
+        let path = (out ?? "out/\(pipeline.name)") + "/" + RunHistory.fileName
+        let runs = try RunHistory.runs(in: path, limit: limit)
+        var rows = [["started (UTC)", "status", "exit", "as of", "stages", "failed", "rows read", "rejected", "outputs", "time"]]
+        for r in runs {
+            rows.append([r.startedAt, r.status, "\(r.exitCode)", r.asOf, "\(r.stages)", "\(r.failedStages)", "\(r.rowsRead)", "\(r.rejected)",
+                         "\(r.outputs)", String(format: "%.2fs", r.seconds)])
+        }
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max() ?? 0 }
+        var text = ""
+        for (i, r) in rows.enumerated() {
+            text += zip(r, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
+            if i == 0 { text += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
+        }
+        FileHandle.standardOutput.write(text + "\(runs.count) run\(runs.count == 1 ? "" : "s") of \(pipeline.name) in \(path)\n")
     }
 }
 
