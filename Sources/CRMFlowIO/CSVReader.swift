@@ -231,6 +231,9 @@ extension CSVFile {
         // At least one column is stored, so rows keep a count (and a one-column file its blank-line-as-null rule).
         let skip = options.skipColumns.count < columnCount ? options.skipColumns : options.skipColumns.subtracting([0])
         let work = OrderedWork<ChunkResult<R>>(threads: threadCount, limit: threadCount + 1)
+        // NB: the workers must be stopped on every way out (an empty file returns early, a read can throw); a pool left
+        // running keeps its threads, and itself, alive for the rest of the process.
+        defer { work.abandon() }
         var lineBase = dataStartLine
         let path = self.path
         let encodingWasDetected = self.encodingWasDetected && dialect.encoding == .utf8

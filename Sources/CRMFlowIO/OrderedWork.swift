@@ -1,4 +1,11 @@
 import Foundation
+import Synchronization
+
+/// Worker threads of `OrderedWork` pools running now, in the whole process (tests check that none is left behind).
+enum WorkerThreads {
+    static let running = Atomic<Int>(0)
+    static var count: Int { running.load(ordering: .relaxed) }
+}
 
 /// Runs work items concurrently on its own worker threads and hands their results back in submission order,
 /// with at most `limit` items submitted but not yet consumed (bounded memory).
@@ -22,7 +29,11 @@ final class OrderedWork<Result: Sendable>: @unchecked Sendable {
         let count = max(1, threads)
         live = count
         for _ in 0..<count {
-            let t = Thread { [self] in self.workerLoop() }
+            WorkerThreads.running.add(1, ordering: .relaxed)
+            let t = Thread { [self] in
+                self.workerLoop()
+                WorkerThreads.running.subtract(1, ordering: .relaxed)
+            }
             t.stackSize = 1 << 20
             t.start()
         }
@@ -81,7 +92,8 @@ final class OrderedWork<Result: Sendable>: @unchecked Sendable {
         shutDown()
     }
 
-    /// Waits for and discards in-flight results (after an error), then stops the workers.
+    /// Waits for and discards in-flight results (after an error), then stops the workers. Safe to call after
+    /// `finish` or a second time.
     func abandon() {
         condition.lock()
         while consumed < submitted {

@@ -48,6 +48,23 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         #expect(loaded.recordsRead == c.rows.count + c.rejectLines.count, "every record is kept or rejected")
     }
 
+    /// Found by the CSV fuzz target: a header-only file returned before its worker threads were stopped, so every such
+    /// read left its threads (and their stacks) behind; 8,000 reads ran the fuzzer out of memory.
+    @Test func readsLeaveNoWorkerThreadsBehind() throws {
+        let dir = NSTemporaryDirectory() + "crmflow-threads-\(getpid())"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let files = ["id,name\n", "\u{C6}\u{FF}\n", "id,name\n1,a\n2,b\n", ""]
+        var options = CSVOptions()
+        options.threads = 4
+        for (k, text) in files.enumerated() {
+            let path = dir + "/f\(k).csv"
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+            for _ in 0..<100 { _ = try? CSVFile.open(path, options: options).load() }
+        }
+        // 1,600 threads were left before the fix; other tests running meanwhile hold a few.
+        #expect(WorkerThreads.count < 64, "\(WorkerThreads.count) worker threads still running")
+    }
+
     @Test func rejectsKeepTheRecordAndReason() throws {
         let loaded = try loadCSV("a,b\n1,2,\"x,y\"\n")
         let r = try #require(loaded.rejects.first)
