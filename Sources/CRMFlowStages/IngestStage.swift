@@ -281,27 +281,11 @@ public struct IngestStage: Stage {
         let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
         if database != nil {
             let stage = self
-            return (databaseSource, { numbers in
-                guard let loaded = try? stage.readDatabase(full) else { return (44, [:]) }
-                let data = StageData(table: loaded.table)
-                var records: [Int: String] = [:]
-                for (r, line) in (loaded.rowLines ?? []).enumerated() where numbers.contains(Int(line)) {
-                    records[Int(line)] = data.reject(row: r, stage: "", code: "", reason: "").record
-                }
-                return (44, records)
-            })
+            return (databaseSource, { numbers in (44, Self.records(of: try? stage.readDatabase(full), numbered: numbers)) })
         }
         guard canStream else {
             let ndjson = format == .ndjson
-            return (displayPath, { numbers in
-                guard let loaded = try? JSONReader.read(path: full, ndjson: ndjson) else { return (44, [:]) }
-                let data = StageData(table: loaded.table)
-                var records: [Int: String] = [:]
-                for n in numbers where n >= 1 && n <= loaded.table.rowCount {
-                    records[n] = data.reject(row: n - 1, stage: "", code: "", reason: "").record
-                }
-                return (44, records)
-            })
+            return (displayPath, { numbers in (44, Self.records(of: try? JSONReader.read(path: full, ndjson: ndjson), numbered: numbers)) })
         }
         var o = options
         o.skipColumns = []
@@ -311,6 +295,19 @@ public struct IngestStage: Stage {
             guard let file = try? CSVFile.open(full, options: opened) else { return (44, [:]) }
             return (file.dialect.delimiter, (try? file.records(atLines: lines)) ?? [:])
         })
+    }
+
+    /// Every field of the rows of a source read again whose record numbers (their `rowLines`, else 1, 2, ...) are in
+    /// `numbers`, as CSV.
+    static func records(of loaded: LoadedTable?, numbered numbers: Set<Int>) -> [Int: String] {
+        guard let loaded else { return [:] }
+        let data = StageData(table: loaded.table)
+        var records: [Int: String] = [:]
+        for r in 0..<loaded.table.rowCount {
+            let n = loaded.rowLines.map { Int($0[r]) } ?? r + 1
+            if numbers.contains(n) { records[n] = data.reject(row: r, stage: "", code: "", reason: "").record }
+        }
+        return records
     }
 
     /// The final column names, which must be distinct after aliases and renames.
