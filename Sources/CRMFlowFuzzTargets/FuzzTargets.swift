@@ -23,7 +23,7 @@ public enum FuzzTargets {
     /// A scratch file per process for the readers, which read from paths.
     static func scratch(_ bytes: [UInt8], _ suffix: String) -> String {
         let path = NSTemporaryDirectory() + "crmflow-fuzz-\(getpid()).\(suffix)"
-        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
         return path
     }
 

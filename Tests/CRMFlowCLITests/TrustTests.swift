@@ -233,7 +233,7 @@ import Testing
         #expect(try CLI.run(["validate", missing]).status == 66)
         let fine = CLI.write("pipeline: w\nstages:\n  c:\n    ingest: { path: \(Self.contacts) }\n  e:\n    emit: { input: c, path: x.csv }\n", "w.yaml")
         // The output directory is a file: nothing can be written there.
-        FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/a-file", contents: Data("x".utf8))
         let unwritable = try CLI.run(["run", fine, "--out", dir + "/a-file/out"])
         #expect(unwritable.status == 73, "\(unwritable.stderr)")
         #expect(unwritable.stderr.contains("cannot create the output directory"))
