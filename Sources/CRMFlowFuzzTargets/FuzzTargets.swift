@@ -3,6 +3,7 @@ import CRMFlowIO
 import CRMFlowPipeline
 import CRMFlowStages
 import Foundation
+import Synchronization
 
 /// What each libFuzzer target does with one input (`make fuzz`), kept in a library so that every input that once
 /// crashed is replayed by the tests (`Tests/Fixtures/fuzz/<target>/`). Each body must never crash, hang or trap,
@@ -20,17 +21,25 @@ public enum FuzzTargets {
         }
     }
 
-    /// A scratch file per process for the readers, which read from paths.
-    static func scratch(_ bytes: [UInt8], _ suffix: String) -> String {
-        let path = NSTemporaryDirectory() + "crmflow-fuzz-\(getpid()).\(suffix)"
+    private static let calls = Atomic<Int>(0)
+
+    /// A scratch file of its own for each call (the tests replay inputs in parallel), for the readers, which read from
+    /// paths; removed by `body`'s caller.
+    static func withScratch(_ bytes: [UInt8], _ suffix: String, _ body: (String) -> Void) {
+        let n = calls.wrappingAdd(1, ordering: .relaxed).newValue
+        let path = NSTemporaryDirectory() + "crmflow-fuzz-\(getpid())-\(n).\(suffix)"
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
-        return path
+        defer { unlink(path) }
+        body(path)
     }
 
     /// The CSV reader: whole-file and chunked reads (1 KiB chunks on two threads) must agree exactly, and every
     /// record must be kept or rejected; the rejects' records are read back from the file.
     public static func csv(_ bytes: [UInt8]) {
-        let path = scratch(bytes, "csv")
+        withScratch(bytes, "csv", csv(path:))
+    }
+
+    static func csv(path: String) {
         var whole = CSVOptions()
         whole.threads = 1
         whole.keepRowLines = true
@@ -57,9 +66,10 @@ public enum FuzzTargets {
     }
 
     public static func json(_ bytes: [UInt8]) {
-        let path = scratch(bytes, "json")
-        _ = try? JSONReader.read(path: path, ndjson: false)
-        _ = try? JSONReader.read(path: path, ndjson: true)
+        withScratch(bytes, "json") { path in
+            _ = try? JSONReader.read(path: path, ndjson: false)
+            _ = try? JSONReader.read(path: path, ndjson: true)
+        }
     }
 
     /// The pipeline loader: any text gives a pipeline or diagnostics with locations, never a crash.
