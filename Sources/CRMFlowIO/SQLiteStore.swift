@@ -14,6 +14,13 @@ public enum SQLiteStore {
         case upsert
     }
 
+    /// The database at `path`, opened read-only (a source is never changed by reading it).
+    static func readOnly(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
     static func quoted(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     static func failure(_ error: any Error, _ path: String, _ what: String) -> CRMFlowError {
@@ -32,9 +39,7 @@ public enum SQLiteStore {
             throw CRMFlowError(.inputMissing, "the SQLite database '\(path)' does not exist", hint: "check the path (relative to where crmflow runs)")
         }
         do {
-            var config = Configuration()
-            config.readonly = true
-            let queue = try DatabaseQueue(path: path, configuration: config)
+            let queue = try SQLiteStore.readOnly(path)
             return try queue.read { db in try db.makeStatement(sql: query ?? "SELECT * FROM \(quoted(table ?? ""))").columnNames }
         } catch {
             throw failure(error, path, query == nil ? "cannot read table '\(table ?? "")'" : "cannot run the query")
@@ -53,9 +58,7 @@ public enum SQLiteStore {
         var names: [String] = []
         var cells: [[DatabaseValue]] = []
         do {
-            var config = Configuration()
-            config.readonly = true
-            let queue = try DatabaseQueue(path: path, configuration: config)
+            let queue = try SQLiteStore.readOnly(path)
             (names, cells) = try queue.read { db -> ([String], [[DatabaseValue]]) in
                 let statement = try db.makeStatement(sql: sql)
                 let names = statement.columnNames
@@ -319,9 +322,7 @@ public enum RunHistory {
             throw CRMFlowError(.inputMissing, "no run history at '\(path)'", hint: "crmflow run records each run there; pass --out when the pipeline ran with one")
         }
         do {
-            var config = Configuration()
-            config.readonly = true
-            let queue = try DatabaseQueue(path: path, configuration: config)
+            let queue = try SQLiteStore.readOnly(path)
             return try queue.read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY rowid DESC LIMIT ?", arguments: [limit]).map { r in
                     RunRecord(runID: r["run_id"], pipeline: r["pipeline"], pipelineSHA256: r["pipeline_sha256"], startedAt: r["started_at"],
