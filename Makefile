@@ -6,11 +6,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup build release test conformance fuzz demo report-png docs bench clean
 
-# Installs libcsv-dev, libsqlite3-dev and the sqlite3 shell (the tests' independent reader) when missing (idempotent).
+# Installs what the build and the tests need when missing (idempotent): libcsv-dev, libsqlite3-dev and the sqlite3
+# shell (the tests' independent reader), libpq-dev (PostgreSQL's client library) and the PostgreSQL server and psql
+# (the tests start a throw-away server, scripts/with-postgres.sh).
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 setup:
-	@if [ ! -f /usr/include/csv.h ] || [ ! -f /usr/include/sqlite3.h ] || [ ! -x /usr/bin/sqlite3 ]; then \
-	  echo "installing libcsv-dev libsqlite3-dev sqlite3"; \
-	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq libcsv-dev libsqlite3-dev sqlite3; \
+	@if [ ! -f /usr/include/csv.h ] || [ ! -f /usr/include/sqlite3.h ] || [ ! -x /usr/bin/sqlite3 ] \
+	    || [ ! -f /usr/include/postgresql/libpq-fe.h ] || [ -z "$(PG_INITDB)" ] || [ ! -x /usr/bin/psql ]; then \
+	  echo "installing libcsv-dev libsqlite3-dev sqlite3 libpq-dev postgresql"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcsv-dev libsqlite3-dev sqlite3 libpq-dev postgresql postgresql-client; \
 	fi
 
 build: setup
@@ -19,8 +23,9 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
+# The whole suite, with a real PostgreSQL server started for it on 127.0.0.1 (and stopped at the end).
 test: setup
-	$(SWIFT) test
+	scripts/with-postgres.sh $(SWIFT) test
 
 # The suites live in shared/ beside the checkout; a local clone of a checkout finds them beside its origin.
 ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)

@@ -24,8 +24,13 @@ let package = Package(
             name: "CLibCSV",
             providers: [.apt(["libcsv-dev"])]
         ),
+        // PostgreSQL sources and sinks through libpq, PostgreSQL's own client library.
+        .systemLibrary(
+            name: "CLibPQ",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .target(name: "CRMFlowCore"),
-        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "CRMFlowPipeline",

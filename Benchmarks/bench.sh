@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | score | forecast | merge | load runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | score | forecast | merge | postgres | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,6 +134,12 @@ timed "$fc" autoets python3 Benchmarks/forecast/forecast_statsforecast.py "$FC" 
 python3 Benchmarks/forecast/accuracy.py "$FC" "crmflow=$OUT/forecast/crmflow/forecasts.csv" "autoets=$OUT/forecast/statsforecast/forecasts.csv"
 python3 Benchmarks/table.py "$fc" autoets "forecasting: $SERIES monthly series, 12 months ahead (AutoETS time includes numba compilation)"
 rm -f "$fc"
+fi
+
+if want postgres; then
+# --- 7. PostgreSQL (issue 15): 1 M contacts loaded with crmflow's COPY against psql's \copy, and read back, on a
+# throw-away server started for the run.
+scripts/with-postgres.sh Benchmarks/postgres/bench.sh "$BIN" "$OUT" "${BENCH_PG_ROWS:-1000000}"
 fi
 
 if want load; then

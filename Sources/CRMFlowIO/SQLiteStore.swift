@@ -82,23 +82,9 @@ public enum SQLiteStore {
             if let note { notes[names[c]] = note }
             for (r, reason) in failures where failed[r] == nil { failed[r] = reason }
         }
-        var table = CRMFlowCore.Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns, rowCount: rowCount)
-        var rejects: [Reject] = []
-        if !failed.isEmpty {
-            for r in failed.keys.sorted() {
-                let record = cells.map { text($0[r]) ?? "" }
-                var out: [UInt8] = []
-                for (k, f) in record.enumerated() {
-                    if k > 0 { out.append(44) }
-                    CSVQuoting.appendField(Array(f.utf8)[...], delimiter: 44, to: &out)
-                }
-                rejects.append(Reject(source: source, line: r + 1, code: "E_TYPE", reason: failed[r]!, record: String(decoding: out, as: UTF8.self)))
-            }
-            table = table.selecting((0..<rowCount).filter { failed[$0] == nil })
+        return DatabaseRows.loaded(names: names, columns: columns, notes: notes, failed: failed, rowCount: rowCount, source: source) { r in
+            cells.map { text($0[r]) ?? "" }
         }
-        let kept = (0..<rowCount).filter { failed[$0] == nil }
-        return LoadedTable(table: table, rejects: rejects, recordsRead: rowCount, adjustedRows: 0, columnNotes: notes, dialect: nil, headerNotes: [],
-                           rowLines: kept.map { Int32(truncatingIfNeeded: $0 + 1) })
     }
 
     static func text(_ v: DatabaseValue) -> String? {
@@ -134,35 +120,11 @@ public enum SQLiteStore {
                 }
             }), nil, [])
         }
-        var buffer = StringBuffer()
-        var validity = Bitmap()
-        var evidence = ColumnEvidence()
+        var cells = TextCells()
         for v in values {
-            if let s = text(v) {
-                buffer.append(s)
-                validity.append(true)
-                Array(s.utf8).withUnsafeBufferPointer { evidence.observe($0) }
-            } else {
-                buffer.appendEmpty()
-                validity.append(false)
-                evidence.observeNull()
-            }
+            if let s = text(v) { cells.append(s) } else { cells.appendNull() }
         }
-        let plan: ColumnPlan
-        var note: String?
-        if let declared {
-            plan = declared
-        } else if allStrings {
-            plan = ColumnPlan(type: .string)
-        } else {
-            let decided = TypeInference.decide(name: name, evidence: evidence)
-            plan = decided.plan
-            note = decided.note
-        }
-        let outcome = ColumnConversion.convert(buffer, validity: validity, plan: plan)
-        let what = plan.format.map { "\(plan.type.rawValue) in format \($0)" } ?? plan.type.rawValue
-        let failures = outcome.failedRows.map { r in (r, "column '\(name)': '\(buffer.string(r))' is not a valid \(what)") }
-        return (outcome.column, note, failures)
+        return cells.typed(name: name, native: nil, declared: declared, allStrings: allStrings)
     }
 
     // MARK: writing

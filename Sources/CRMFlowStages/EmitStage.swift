@@ -10,7 +10,8 @@ public struct EmitStage: Stage {
             OptionSpec("input", .scalar, required: true, isInput: true, "The stage written."),
             OptionSpec("path", .scalar, isOutputPath: true, "File name, relative to the output directory; a path leading outside it is refused unless the pipeline sets `allow_outside_out: true` or the run names the folder with --allow-write DIR."),
             OptionSpec("sqlite", .scalar, isOutputPath: true, "Or a SQLite database (relative to the output directory like `path`, created when missing) to write the rows to, in one transaction when the stage runs; needs `table`."),
-            OptionSpec("table", .scalar, "The SQLite table written."),
+            OptionSpec("postgres", .scalar, "Or a PostgreSQL connection URL (write `${env:DATABASE_URL}`: never printed) to load the rows into with COPY, in one transaction when the stage runs (replace: a staging table renamed over the target); needs `table` (`schema.table` allowed)."),
+            OptionSpec("table", .scalar, "The database table written."),
             OptionSpec("mode", .scalar, default: "replace", allowed: SQLiteStore.Mode.allCases.map(\.rawValue), "replace (the table becomes these rows), append, or upsert (rows whose key exists are updated)."),
             OptionSpec("key", .list, "The key columns of an upsert."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "markdown"], "Output format (default: from the extension)."),
@@ -24,6 +25,8 @@ public struct EmitStage: Stage {
           emit: { input: revenue_by_owner, path: revenue_by_owner.csv }
         customers_db:
           emit: { input: golden_customers, sqlite: crm.db, table: customers, mode: upsert, key: [customer_id] }
+        customers_pg:
+          emit: { input: golden_customers, postgres: "${env:DATABASE_URL}", table: crm.customers, mode: replace }
         """)
 
     let path: String
@@ -31,11 +34,15 @@ public struct EmitStage: Stage {
     let options: WriterOptions
     /// Writing to a SQLite table instead of a file.
     let database: (table: String, mode: SQLiteStore.Mode, key: [String])?
+    /// True when `path` is a PostgreSQL connection URL.
+    let isPostgres: Bool
 
     public init?(_ config: StageConfig) {
-        if let db = config.string("sqlite") {
+        isPostgres = config.node("postgres") != nil
+        if let db = config.string("postgres") ?? config.string("sqlite") {
             guard let table = config.string("table") else {
-                config.log.add(.missingOption, "emit to sqlite needs table: NAME", at: config.node("sqlite")?.textLocation, hint: "e.g. table: customers")
+                config.log.add(.missingOption, "emit to \(isPostgres ? "postgres" : "sqlite") needs table: NAME", at: (config.node("postgres") ?? config.node("sqlite"))?.textLocation,
+                               hint: "e.g. table: customers")
                 return nil
             }
             let mode = config.choice("mode").flatMap { SQLiteStore.Mode(rawValue: $0) } ?? .replace
@@ -52,7 +59,7 @@ public struct EmitStage: Stage {
         }
         database = nil
         guard let path = config.string("path") else {
-            config.log.add(.missingOption, "emit stage '\(config.id)' needs path (a file) or sqlite (a database)", at: config.kindLocation,
+            config.log.add(.missingOption, "emit stage '\(config.id)' needs path (a file), sqlite or postgres (a database)", at: config.kindLocation,
                            hint: "e.g. path: customers.csv")
             return nil
         }
@@ -89,6 +96,17 @@ public struct EmitStage: Stage {
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
         let input = inputs[0]
+        if let database, isPostgres {
+            let written: Int
+            do {
+                written = try PostgresStore.write(input.table, url: path, table: database.table, mode: database.mode, key: database.key,
+                                                  threads: context.threads, cancelled: { (try? context.checkCancelled()) == nil })
+            } catch {
+                throw StageFailure(error)
+            }
+            return StageResult(data: input, accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: input.table.rowCount),
+                               notes: ["\(written) rows written to PostgreSQL table '\(database.table)' (\(database.mode.rawValue))"])
+        }
         if let database {
             // NB: a database is changed in place, in one transaction, when this stage runs (not when the run is
             // published): a failure inside leaves it as it was.

@@ -10,6 +10,7 @@ public struct IngestStage: Stage {
         options: [
             OptionSpec("path", .scalar, "File to read, relative to the directory crmflow runs in (use ${vars} for locations)."),
             OptionSpec("sqlite", .scalar, "Or a SQLite database to read, with `table` or `query`. INTEGER and REAL columns keep their type; TEXT columns are typed like CSV (or as declared)."),
+            OptionSpec("postgres", .scalar, "Or a PostgreSQL connection URL (write `${env:DATABASE_URL}`: the URL and its password are never printed), with `table` or `query`; read through a cursor. Numeric, boolean, date and timestamp columns keep their type; text columns are typed like CSV (or as declared)."),
             OptionSpec("table", .scalar, "The SQLite table read."),
             OptionSpec("query", .scalar, "Or a SELECT whose rows are read."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson"], "Input format (default: from the extension)."),
@@ -42,8 +43,10 @@ public struct IngestStage: Stage {
     }
 
     let path: String
-    /// Reading a SQLite table or query instead of a file.
+    /// Reading a SQLite or PostgreSQL table or query instead of a file.
     let database: (table: String?, query: String?)?
+    /// True when `path` is a PostgreSQL connection URL.
+    let isPostgres: Bool
     /// The path as written when it holds a secret from the environment (what messages and rejects show).
     let displayPath: String
     let pathLocation: SourceLocation
@@ -54,9 +57,10 @@ public struct IngestStage: Stage {
     let aliases: [(canonical: String, variants: [String])]
 
     public init?(_ config: StageConfig) {
-        let isDatabase = config.node("sqlite") != nil
-        guard let pathNode = config.node("sqlite") ?? config.node("path"), let path = pathNode.scalar else {
-            config.log.add(.missingOption, "ingest stage '\(config.id)' needs path (a file) or sqlite (a database)", at: config.kindLocation,
+        isPostgres = config.node("postgres") != nil
+        let isDatabase = config.node("sqlite") != nil || isPostgres
+        guard let pathNode = config.node("postgres") ?? config.node("sqlite") ?? config.node("path"), let path = pathNode.scalar else {
+            config.log.add(.missingOption, "ingest stage '\(config.id)' needs path (a file), sqlite or postgres (a database)", at: config.kindLocation,
                            hint: "e.g. path: contacts.csv")
             return nil
         }
@@ -67,7 +71,7 @@ public struct IngestStage: Stage {
         if isDatabase {
             let table = config.string("table"), query = config.string("query")
             if (table == nil) == (query == nil) {
-                config.log.add(.missingOption, "ingest from sqlite needs table: NAME or query: \"SELECT ...\" (one of them)", at: pathNode.textLocation,
+                config.log.add(.missingOption, "ingest from \(isPostgres ? "postgres" : "sqlite") needs table: NAME or query: \"SELECT ...\" (one of them)", at: pathNode.textLocation,
                                hint: "e.g. table: contacts")
                 ok = false
             }
@@ -185,6 +189,17 @@ public struct IngestStage: Stage {
     }
 
     public func outputSchema(_ inputs: [KnownSchema], _ check: SchemaCheck) -> KnownSchema {
+        if isPostgres {
+            do {
+                let names = try PostgresStore.columnNames(url: path, table: database?.table, query: database?.query)
+                return ExprSchema(names: finalNames(names), types: names.map { declaredPlans(raw: names)[$0]?.type })
+            } catch {
+                // NB: a server that cannot be reached is a missing input (exit 66); a bad query is the pipeline's error.
+                check.log.add(error.status == .inputMissing ? .inputFileMissing : .inputFileUnreadable, "cannot read from PostgreSQL '\(displayPath)': \(error.message)", at: pathLocation, length: displayPath.count,
+                              hint: error.hint)
+                return nil
+            }
+        }
         let full = path.hasPrefix("/") ? path : (check.baseDirectory as NSString).appendingPathComponent(path)
         guard FileManager.default.fileExists(atPath: full) else {
             check.log.add(.inputFileMissing, "input file '\(displayPath)' does not exist", at: pathLocation, length: displayPath.count,
@@ -218,14 +233,14 @@ public struct IngestStage: Stage {
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
-        let full = context.inputPath(path)
+        let full = isPostgres ? path : context.inputPath(path)
         var loaded: LoadedTable
         var lines: [Int32]
         var skipped: Set<String> = []
         do {
             switch format {
             case _ where database != nil:
-                loaded = try readDatabase(full)
+                loaded = try readDatabase(full, progress: context.progress)
                 lines = loaded.rowLines ?? []
             case .json, .ndjson:
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
@@ -251,7 +266,7 @@ public struct IngestStage: Stage {
             rejects: loaded.rejects.map { var r = $0; r.source = database == nil ? displayPath : databaseSource; return r },
             accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
                                    removed: ["padded": 0]),
-            notes: notes, inputFiles: [full])
+            notes: notes, inputFiles: isPostgres ? [] : [full])
     }
 
     /// Opens the CSV file with the declared column types, not storing columns no later stage reads.
@@ -278,7 +293,7 @@ public struct IngestStage: Stage {
     /// record number (JSON), so any later stage's rejects hold the whole record as the file had it, not only the
     /// columns the run kept. A CSV record comes back as the file's own text; a JSON record as CSV of all its fields.
     public func originalRecords(baseDirectory: String) -> (source: String, read: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String]))? {
-        let full = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+        let full = isPostgres || path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
         if database != nil {
             let stage = self
             return (databaseSource, { numbers in (44, Self.records(of: try? stage.readDatabase(full), numbered: numbers)) })
@@ -327,10 +342,16 @@ public struct IngestStage: Stage {
     /// True when the file is CSV (JSON and databases are read whole).
     public var canStream: Bool { database == nil && format != .json && format != .ndjson }
 
-    /// The source name of a database's rows in rejects and lineage: `FILE#table` (or `FILE#query`).
+    /// The source name of a database's rows in rejects and lineage: `FILE#table` (or `FILE#query`); for PostgreSQL
+    /// the URL as written (`${env:DATABASE_URL}#table`).
     var databaseSource: String { displayPath + "#" + (database?.table ?? "query") }
 
-    func readDatabase(_ full: String) throws(CRMFlowError) -> LoadedTable {
+    func readDatabase(_ full: String, progress: (Int) -> Void = { _ in }) throws(CRMFlowError) -> LoadedTable {
+        if isPostgres {
+            let raw = try PostgresStore.columnNames(url: full, table: database?.table, query: database?.query)
+            return try PostgresStore.read(url: full, table: database?.table, query: database?.query, declared: declaredPlans(raw: raw),
+                                          allStrings: options.allStrings, source: databaseSource, progress: progress)
+        }
         let raw = try SQLiteStore.columnNames(path: full, table: database?.table, query: database?.query)
         return try SQLiteStore.read(path: full, table: database?.table, query: database?.query, declared: declaredPlans(raw: raw),
                                     allStrings: options.allStrings, source: databaseSource)
