@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         // SQLite sources, sinks and the run history (over the system SQLite, Debian's libsqlite3-dev).
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        // Excel workbooks are zip packages of XML parts.
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         .systemLibrary(
@@ -30,7 +32,7 @@ let package = Package(
             providers: [.apt(["libpq-dev"])]
         ),
         .target(name: "CRMFlowCore"),
-        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "CRMFlowIO", dependencies: ["CRMFlowCore", "CLibCSV", "CLibPQ", .product(name: "GRDB", package: "GRDB.swift"), "ZIPFoundation"]),
         .target(name: "CRMFlowStages", dependencies: ["CRMFlowCore", "CRMFlowIO", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "CRMFlowPipeline",

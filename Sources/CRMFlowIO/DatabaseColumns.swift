@@ -57,7 +57,7 @@ enum DatabaseRows {
     /// A source's rows as a loaded table: rows with a value that does not fit its column's type are rejects (line =
     /// row number, the record = every field as text), the others kept with their row numbers.
     static func loaded(names: [String], columns: [CRMFlowCore.Column], notes: [String: String], failed: [Int: String], rowCount: Int,
-                       source: String, record: (Int) -> [String]) -> LoadedTable {
+                       source: String, lines: [Int]? = nil, record: (Int) -> [String]) -> LoadedTable {
         var table = CRMFlowCore.Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns, rowCount: rowCount)
         var rejects: [Reject] = []
         if !failed.isEmpty {
@@ -67,12 +67,12 @@ enum DatabaseRows {
                     if k > 0 { out.append(44) }
                     CSVQuoting.appendField(Array(f.utf8)[...], delimiter: 44, to: &out)
                 }
-                rejects.append(Reject(source: source, line: r + 1, code: "E_TYPE", reason: failed[r]!, record: String(decoding: out, as: UTF8.self)))
+                rejects.append(Reject(source: source, line: lines?[r] ?? r + 1, code: "E_TYPE", reason: failed[r]!, record: String(decoding: out, as: UTF8.self)))
             }
             table = table.selecting((0..<rowCount).filter { failed[$0] == nil })
         }
         let kept = (0..<rowCount).filter { failed[$0] == nil }
         return LoadedTable(table: table, rejects: rejects, recordsRead: rowCount, adjustedRows: 0, columnNotes: notes, dialect: nil, headerNotes: [],
-                           rowLines: kept.map { Int32(truncatingIfNeeded: $0 + 1) })
+                           rowLines: kept.map { Int32(truncatingIfNeeded: lines?[$0] ?? $0 + 1) })
     }
 }

@@ -3,6 +3,8 @@ import CRMFlowCore
 /// File formats crmflow reads and writes.
 public enum FileFormat: String, Sendable, CaseIterable {
     case csv, json, ndjson, markdown
+    /// An Excel workbook: read by `XLSXReader`, written whole by `XLSXWriter` (never through `TableEncoder`).
+    case xlsx
 
     /// The format an extension implies (`.tsv` is CSV with tabs, `.jsonl` is NDJSON, `.md` is Markdown).
     public init?(path: String) {
@@ -12,6 +14,7 @@ public enum FileFormat: String, Sendable, CaseIterable {
         case "json": self = .json
         case "ndjson", "jsonl": self = .ndjson
         case "md", "markdown": self = .markdown
+        case "xlsx", "xlsm": self = .xlsx
         default: return nil
         }
     }
@@ -22,6 +25,7 @@ public enum FileFormat: String, Sendable, CaseIterable {
         case "json": self = .json
         case "ndjson", "jsonl": self = .ndjson
         case "md", "markdown": self = .markdown
+        case "xlsx", "excel": self = .xlsx
         default: return nil
         }
     }
@@ -54,7 +58,7 @@ public struct TableEncoder: Sendable {
     public func prologue() -> [UInt8] {
         var out: [UInt8] = []
         switch format {
-        case .csv:
+        case .csv, .xlsx:
             if options.bom { out.append(contentsOf: [0xEF, 0xBB, 0xBF]) }
             if options.header {
                 for (c, f) in schema.fields.enumerated() {
@@ -240,7 +244,7 @@ public struct TableEncoder: Sendable {
         ColumnView.with(table.columns) { views in
             for r in 0..<table.rowCount {
                 switch format {
-                case .csv:
+                case .csv, .xlsx:
                     for c in views.indices {
                         if c > 0 { out.append(options.delimiter) }
                         appendCell(views[c], r, json: false, to: &out)
@@ -383,6 +387,9 @@ public final class TableFileWriter {
     public private(set) var rowsWritten = 0
 
     public init(path: String, encoder: TableEncoder, inputs: [String]) throws(CRMFlowError) {
+        guard encoder.format != .xlsx else {
+            throw CRMFlowError(.cannotWrite, "an Excel workbook is written whole (XLSXWriter), not row by row", at: path)
+        }
         self.encoder = encoder
         output = try AtomicOutput(path: path, inputs: inputs)
         try output.write(encoder.prologue())

@@ -14,7 +14,8 @@ public struct EmitStage: Stage {
             OptionSpec("table", .scalar, "The database table written."),
             OptionSpec("mode", .scalar, default: "replace", allowed: SQLiteStore.Mode.allCases.map(\.rawValue), "replace (the table becomes these rows), append, or upsert (rows whose key exists are updated)."),
             OptionSpec("key", .list, "The key columns of an upsert."),
-            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "markdown"], "Output format (default: from the extension)."),
+            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "markdown", "xlsx"], "Output format (default: from the extension). xlsx: an Excel workbook with typed cells, a bold frozen header row and a filter."),
+            OptionSpec("sheet", .scalar, "xlsx: the sheet's name (default: the file's name)."),
             OptionSpec("delimiter", .scalar, default: ",", "CSV delimiter."),
             OptionSpec("bom", .scalar, default: "false", "Start CSV with a UTF-8 byte-order mark (for Excel)."),
             OptionSpec("formula_guard", .scalar, default: "true", "Prefix text cells starting with = + - @ with ' so spreadsheets do not run them."),
@@ -34,11 +35,13 @@ public struct EmitStage: Stage {
     let options: WriterOptions
     /// Writing to a SQLite table instead of a file.
     let database: (table: String, mode: SQLiteStore.Mode, key: [String])?
+    let sheet: String?
     /// True when `path` is a PostgreSQL connection URL.
     let isPostgres: Bool
 
     public init?(_ config: StageConfig) {
         isPostgres = config.node("postgres") != nil
+        sheet = config.string("sheet")
         if let db = config.string("postgres") ?? config.string("sqlite") {
             guard let table = config.string("table") else {
                 config.log.add(.missingOption, "emit to \(isPostgres ? "postgres" : "sqlite") needs table: NAME", at: (config.node("postgres") ?? config.node("sqlite"))?.textLocation,
@@ -73,7 +76,7 @@ public struct EmitStage: Stage {
             format = FileFormat(path: path)
             if format == nil {
                 config.log.add(.invalidValue, "cannot tell the output format of '\(path)' from its extension", at: config.node("path")?.textLocation,
-                               length: path.count, hint: "use .csv, .json, .ndjson or .md, or add format:")
+                               length: path.count, hint: "use .csv, .json, .ndjson, .md or .xlsx, or add format:")
                 ok = false
             }
         }
@@ -129,6 +132,17 @@ public struct EmitStage: Stage {
         } catch {
             throw StageFailure("cannot create the output directory '\(dir)'", hint: "check that its parent exists and is writable, or choose another with --out DIR",
                                status: .cannotWrite)
+        }
+        if format == .xlsx {
+            do {
+                try context.checkCancelled()
+                let name = sheet ?? ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+                try XLSXWriter.write([(name, input.table)], to: target, inputs: context.protectedPaths)
+            } catch {
+                throw StageFailure(error, about: "")
+            }
+            context.progress(input.table.rowCount)
+            return StageResult(data: input, accounting: Accounting(rowsIn: input.table.rowCount, rowsOut: input.table.rowCount), outputs: [target])
         }
         do {
             let writer = try TableFileWriter(path: target, encoder: TableEncoder(format: format, schema: input.table.schema, options: options),

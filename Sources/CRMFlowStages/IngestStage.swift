@@ -5,15 +5,17 @@ import Foundation
 /// `ingest`: reads a CSV, JSON or NDJSON file into a table.
 public struct IngestStage: Stage {
     public static let spec = StageSpec(
-        kind: "ingest", summary: "Read a CSV, JSON or NDJSON file. Dialect, encoding, header and types are detected; each can be declared.",
+        kind: "ingest", summary: "Read a CSV, JSON, NDJSON or Excel (.xlsx) file, or a SQLite or PostgreSQL table. Dialect, encoding, header and types are detected; each can be declared.",
         minInputs: 0, maxInputs: 0,
         options: [
             OptionSpec("path", .scalar, "File to read, relative to the directory crmflow runs in (use ${vars} for locations)."),
             OptionSpec("sqlite", .scalar, "Or a SQLite database to read, with `table` or `query`. INTEGER and REAL columns keep their type; TEXT columns are typed like CSV (or as declared)."),
             OptionSpec("postgres", .scalar, "Or a PostgreSQL connection URL (write `${env:DATABASE_URL}`: the URL and its password are never printed), with `table` or `query`; read through a cursor. Numeric, boolean, date and timestamp columns keep their type; text columns are typed like CSV (or as declared)."),
-            OptionSpec("table", .scalar, "The SQLite table read."),
+            OptionSpec("table", .scalar, "The database table read."),
             OptionSpec("query", .scalar, "Or a SELECT whose rows are read."),
-            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson"], "Input format (default: from the extension)."),
+            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "xlsx"], "Input format (default: from the extension)."),
+            OptionSpec("sheet", .scalar, "Excel: the sheet read, by name or number from 1 (default: the first)."),
+            OptionSpec("header_row", .scalar, "Excel: the row holding the column names (default: found — the first row near the top whose text cells span the table; title rows above it are skipped)."),
             OptionSpec("delimiter", .scalar, "CSV field delimiter: ',', ';', 'tab', '|' (default: sniffed)."),
             OptionSpec("encoding", .scalar, "utf-8, windows-1252, iso-8859-1, utf-16le or utf-16be (default: detected)."),
             OptionSpec("header", .scalar, default: "true", "false when the CSV has no header line (columns become column_1, column_2, ...)."),
@@ -55,6 +57,9 @@ public struct IngestStage: Stage {
     let declared: [Declared]
     /// Canonical name → header variants.
     let aliases: [(canonical: String, variants: [String])]
+    /// Excel: the sheet (name or 1-based number) and the header row, when given.
+    let sheet: String?
+    let headerRow: Int?
 
     public init?(_ config: StageConfig) {
         isPostgres = config.node("postgres") != nil
@@ -85,7 +90,7 @@ public struct IngestStage: Stage {
             format = FileFormat(path: path)
             if format == nil || format == .markdown {
                 config.log.add(.invalidValue, "cannot tell the format of '\(path)' from its extension", at: pathNode.textLocation, length: path.count,
-                               hint: "add format: csv, json or ndjson")
+                               hint: "add format: csv, json, ndjson or xlsx")
                 ok = false
             }
         }
@@ -106,6 +111,9 @@ public struct IngestStage: Stage {
             }
         }
         if let h = config.bool("header") { o.hasHeader = h }
+        sheet = config.string("sheet")
+        headerRow = config.node("header_row") == nil ? nil : config.int("header_row", min: 1)
+        if config.node("header_row") != nil, headerRow == nil { ok = false }
         if let r = config.choice("ragged") { o.ragged = RaggedPolicy(rawValue: r) ?? .reject }
         if let p = config.choice("on_invalid_encoding") { o.onInvalidEncoding = EncodingErrorPolicy(rawValue: p) ?? .error }
         if let a = config.bool("all_strings") { o.allStrings = a }
@@ -215,6 +223,16 @@ public struct IngestStage: Stage {
                 return nil
             }
         }
+        if format == .xlsx {
+            do {
+                let names = try XLSXReader.columnNames(path: full, sheet: sheet, headerRow: headerRow)
+                return ExprSchema(names: finalNames(names), types: names.map { declaredPlans(raw: names)[$0]?.type ?? (options.allStrings ? .string : nil) })
+            } catch {
+                check.log.add(error.status == .badPipeline ? .invalidValue : .inputFileUnreadable, "cannot read '\(displayPath)': \(error.message)",
+                              at: pathLocation, length: displayPath.count, hint: error.hint)
+                return nil
+            }
+        }
         guard format == .csv else { return nil }
         do {
             let file = try CSVFile.open(full, options: options)
@@ -245,6 +263,9 @@ public struct IngestStage: Stage {
             case .json, .ndjson:
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
                 lines = (0..<loaded.table.rowCount).map { Int32($0 + 1) }
+            case .xlsx:
+                loaded = try readWorkbook(full)
+                lines = loaded.rowLines ?? []
             default:
                 let typedFile: CSVFile
                 (typedFile, skipped) = try openCSV(context)
@@ -298,6 +319,10 @@ public struct IngestStage: Stage {
             let stage = self
             return (databaseSource, { numbers in (44, Self.records(of: try? stage.readDatabase(full), numbered: numbers)) })
         }
+        if format == .xlsx {
+            let stage = self
+            return (displayPath, { numbers in (44, Self.records(of: try? stage.readWorkbook(full), numbered: numbers)) })
+        }
         guard canStream else {
             let ndjson = format == .ndjson
             return (displayPath, { numbers in (44, Self.records(of: try? JSONReader.read(path: full, ndjson: ndjson), numbered: numbers)) })
@@ -340,7 +365,12 @@ public struct IngestStage: Stage {
     }
 
     /// True when the file is CSV (JSON and databases are read whole).
-    public var canStream: Bool { database == nil && format != .json && format != .ndjson }
+    public var canStream: Bool { database == nil && format != .json && format != .ndjson && format != .xlsx }
+
+    func readWorkbook(_ full: String) throws(CRMFlowError) -> LoadedTable {
+        try XLSXReader.read(path: full, sheet: sheet, headerRow: headerRow, declared: { declaredPlans(raw: $0) }, allStrings: options.allStrings,
+                                   source: displayPath)
+    }
 
     /// The source name of a database's rows in rejects and lineage: `FILE#table` (or `FILE#query`); for PostgreSQL
     /// the URL as written (`${env:DATABASE_URL}#table`).
