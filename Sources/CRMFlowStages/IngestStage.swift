@@ -13,7 +13,11 @@ public struct IngestStage: Stage {
             OptionSpec("postgres", .scalar, "Or a PostgreSQL connection URL (write `${env:DATABASE_URL}`: the URL and its password are never printed), with `table` or `query`; read through a cursor. Numeric, boolean, date and timestamp columns keep their type; text columns are typed like CSV (or as declared)."),
             OptionSpec("table", .scalar, "The database table read."),
             OptionSpec("query", .scalar, "Or a SELECT whose rows are read."),
-            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "xlsx"], "Input format (default: from the extension)."),
+            OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "xlsx", "ics", "mbox"], "Input format (default: from the extension: .ics is a calendar, .mbox and .eml mail)."),
+            OptionSpec("own_domains", .list, "Calendars and mail: your company's e-mail domains, so each activity's contact is the first participant outside them, and mail has a direction (outbound, inbound, internal)."),
+            OptionSpec("window", .list, "Calendars: [FIRST_DAY, LAST_DAY] within which recurring events are expanded (default: a year before the as-of date to 90 days after)."),
+            OptionSpec("timezone", .scalar, "Calendars: the zone of floating times and all-day events (default: the calendar's X-WR-TIMEZONE, else UTC)."),
+            OptionSpec("keep_bodies", .scalar, default: "false", "Calendars and mail: keep event descriptions and message bodies (column body); off by default, they hold personal data."),
             OptionSpec("sheet", .scalar, "Excel: the sheet read, by name or number from 1 (default: the first)."),
             OptionSpec("header_row", .scalar, "Excel: the row holding the column names (default: found — the first row near the top whose text cells span the table; title rows above it are skipped)."),
             OptionSpec("delimiter", .scalar, "CSV field delimiter: ',', ';', 'tab', '|' (default: sniffed)."),
@@ -60,6 +64,12 @@ public struct IngestStage: Stage {
     /// Excel: the sheet (name or 1-based number) and the header row, when given.
     let sheet: String?
     let headerRow: Int?
+    /// Calendars (`ics`) and mail archives (`mail`) become activities.
+    let activities: String?
+    let ownDomains: [String]
+    let window: (Int, Int)?
+    let timezone: String?
+    let keepBodies: Bool
 
     public init?(_ config: StageConfig) {
         isPostgres = config.node("postgres") != nil
@@ -85,8 +95,28 @@ public struct IngestStage: Stage {
             database = nil
         }
         var format: FileFormat?
-        if let f = config.choice("format") { format = FileFormat(userName: f) } else if config.node("format") != nil { ok = false }
-        if format == nil, config.node("format") == nil, !isDatabase {
+        let ext = (path as NSString).pathExtension.lowercased()
+        let chosen = config.choice("format")
+        activities = chosen == "ics" || (chosen == nil && ["ics", "ical", "ifb"].contains(ext)) ? "ics"
+            : chosen == "mbox" || (chosen == nil && ["mbox", "mbx", "eml"].contains(ext)) ? "mail" : nil
+        ownDomains = config.strings("own_domains") ?? []
+        timezone = config.string("timezone")
+        keepBodies = config.bool("keep_bodies") ?? false
+        if let w = config.strings("window") {
+            let days = w.compactMap { t in Array(t.utf8).withUnsafeBufferPointer { DateParsing.isoDay($0) } }
+            if w.count != 2 || days.count != 2 || days[0] > days[1] {
+                config.log.add(.invalidValue, "window needs [FIRST_DAY, LAST_DAY] as yyyy-mm-dd dates, the first not after the last", at: config.node("window")?.location,
+                               hint: "e.g. window: [2024-01-01, 2024-12-31]")
+                ok = false
+                window = nil
+            } else {
+                window = (days[0], days[1])
+            }
+        } else {
+            window = nil
+        }
+        if activities == nil, let f = chosen { format = FileFormat(userName: f) } else if config.node("format") != nil, chosen == nil { ok = false }
+        if format == nil, config.node("format") == nil, !isDatabase, activities == nil {
             format = FileFormat(path: path)
             if format == nil || format == .markdown {
                 config.log.add(.invalidValue, "cannot tell the format of '\(path)' from its extension", at: pathNode.textLocation, length: path.count,
@@ -223,6 +253,12 @@ public struct IngestStage: Stage {
                 return nil
             }
         }
+        if activities != nil {
+            let types: [DataType] = [.string, .string, .timestamp, .timestamp, .integer, .string, .string, .string, .string, .integer, .string, .string,
+                                     .string, .string, .string, .string, .boolean]
+            let names = Activities.columns + (keepBodies ? ["body"] : [])
+            return ExprSchema(names: finalNames(names), types: (types + (keepBodies ? [.string] : [])).map { Optional($0) })
+        }
         if format == .xlsx {
             do {
                 let names = try XLSXReader.columnNames(path: full, sheet: sheet, headerRow: headerRow)
@@ -259,6 +295,9 @@ public struct IngestStage: Stage {
             switch format {
             case _ where database != nil:
                 loaded = try readDatabase(full, progress: context.progress)
+                lines = loaded.rowLines ?? []
+            case _ where activities != nil:
+                loaded = try readActivities(full, asOf: Int(context.environment.asOf))
                 lines = loaded.rowLines ?? []
             case .json, .ndjson:
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
@@ -319,6 +358,11 @@ public struct IngestStage: Stage {
             let stage = self
             return (databaseSource, { numbers in (44, Self.records(of: try? stage.readDatabase(full), numbered: numbers)) })
         }
+        if activities != nil {
+            let stage = self
+            let today = Int(Date().timeIntervalSince1970 / 86_400)
+            return (displayPath, { numbers in (44, Self.records(of: try? stage.readActivities(full, asOf: today), numbered: numbers)) })
+        }
         if format == .xlsx {
             let stage = self
             return (displayPath, { numbers in (44, Self.records(of: try? stage.readWorkbook(full), numbered: numbers)) })
@@ -365,7 +409,15 @@ public struct IngestStage: Stage {
     }
 
     /// True when the file is CSV (JSON and databases are read whole).
-    public var canStream: Bool { database == nil && format != .json && format != .ndjson && format != .xlsx }
+    public var canStream: Bool { database == nil && activities == nil && format != .json && format != .ndjson && format != .xlsx }
+
+    func readActivities(_ full: String, asOf: Int) throws(CRMFlowError) -> LoadedTable {
+        if activities == "ics" {
+            let w = window ?? (asOf - 365, asOf + 90)
+            return try ICalendar.read(path: full, window: w.0...w.1, timezone: timezone, keepBodies: keepBodies, ownDomains: ownDomains, source: displayPath)
+        }
+        return try MailArchive.read(path: full, keepBodies: keepBodies, ownDomains: ownDomains, source: displayPath)
+    }
 
     func readWorkbook(_ full: String) throws(CRMFlowError) -> LoadedTable {
         try XLSXReader.read(path: full, sheet: sheet, headerRow: headerRow, declared: { declaredPlans(raw: $0) }, allStrings: options.allStrings,

@@ -27,7 +27,8 @@ public enum ICalendar {
     static func unfolded(_ text: String) -> [(line: Int, text: String)] {
         var out: [(Int, String)] = []
         var number = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // NB: "\r\n" is one Character in Swift, so lines split on either form.
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             number += 1
             var l = Substring(raw)
             if l.hasSuffix("\r") { l = l.dropLast() }
@@ -143,17 +144,16 @@ public enum ICalendar {
         return Moment(micros: instant(y, mo, d, h, mi, s, zone), allDay: false, zone: zone)
     }
 
-    /// The instant of a local wall time in `zone` (a time a DST change skips moves forward, as RFC 5545 says).
+    /// The instant of a local wall time in `zone`. As RFC 5545 says, a time that occurs twice (the hour repeated when
+    /// clocks go back) is the first occurrence, and a time a DST change skips is read with the offset before the change.
     static func instant(_ y: Int, _ mo: Int, _ d: Int, _ h: Int, _ mi: Int, _ s: Int, _ zone: TimeZone) -> Int64 {
         let local = Int64(CivilDate.days(year: y, month: mo, day: d)) * 86_400 + Int64(h * 3600 + mi * 60 + min(s, 59))
-        // The zone's offset at the local time read as UTC, corrected once (enough for every real zone's rules).
-        var offset = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(local))))
-        let corrected = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(local - offset))))
-        if corrected != offset {
-            let again = Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(local - corrected))))
-            offset = again == corrected ? corrected : max(offset, corrected)
-        }
-        return (local - offset) * 1_000_000
+        func offset(at utc: Int64) -> Int64 { Int64(zone.secondsFromGMT(for: Date(timeIntervalSince1970: TimeInterval(utc)))) }
+        // The offsets in force a day before and a day after: every real zone changes at most once in between.
+        let before = offset(at: local - 86_400), after = offset(at: local + 86_400)
+        let fits = [before, after].filter { offset(at: local - $0) == $0 }
+        let chosen = fits.max() ?? before
+        return (local - chosen) * 1_000_000
     }
 
     /// `P1DT2H30M`, `PT15M`, `P1W`, `-PT5M`.
