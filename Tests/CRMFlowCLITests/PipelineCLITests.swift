@@ -8,7 +8,7 @@ import Testing
         let summary = out + "/summary.json"
         let r = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--summary", summary, "--jobs", "4"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stderr.contains("nightly-consolidation: 62 stages in"))
+        #expect(r.stderr.contains("nightly-consolidation: 69 stages in"))
         #expect(r.stderr.contains("every row accounted for"))
         // Plain log lines when stderr is not a terminal.
         #expect(r.stderr.contains("crmflow: opportunities (ingest) ok: 40 in, 38 out, 2 rejected"))
@@ -20,10 +20,10 @@ import Testing
         #expect(manifest?["status"] as? String == "succeeded")
         #expect((manifest?["pipeline_sha256"] as? String)?.count == 64)
         let inputs = manifest?["inputs"] as? [[String: Any]] ?? []
-        #expect(inputs.count == 9)
+        #expect(inputs.count == 11)
         #expect(inputs.allSatisfy { ($0["sha256"] as? String)?.count == 64 && ($0["bytes"] as? Int ?? 0) > 0 })
         let stages = manifest?["stages"] as? [[String: Any]] ?? []
-        #expect(stages.count == 62)
+        #expect(stages.count == 69)
         #expect(stages.allSatisfy { $0["balanced"] as? Bool == true })
         // The clean stages' change reports: in the summary on stderr and in the manifest.
         #expect(r.stderr.contains("changes made by contacts_clean (clean):"))

@@ -440,13 +440,15 @@ public enum XLSXReader {
             }
             header = r
         } else {
-            // The header: the first row (of the first 30 that hold anything) whose cells are all text and span at
-            // least half the width of the widest of those rows.
+            // The header: the first row (of the first 30 that hold anything) whose cells are all distinct text and
+            // span at least half the width of the widest of those rows.
             let top = Array(candidates.prefix(30))
             let widest = top.map { nonEmpty($0).count }.max() ?? 1
             header = top.first { r in
                 let cells = nonEmpty(r)
-                return cells.count * 2 >= widest && cells.allSatisfy { isText($0.cell) }
+                // NB: a title merged across the columns fills them all with one text: names must differ.
+                let names = cells.map { text($0.cell) ?? "" }
+                return cells.count * 2 >= widest && cells.allSatisfy { isText($0.cell) } && Set(names).count == names.count
             } ?? candidates[0]
             let skipped = candidates.filter { $0.number < header.number }.map { String($0.number) }
             if !skipped.isEmpty {
