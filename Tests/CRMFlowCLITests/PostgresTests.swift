@@ -167,4 +167,21 @@ import Testing
             #expect(!out.contains(Self.password + "x"))
         }
     }
+
+    @Test(.enabled(if: hasServer)) func theNightlyGoldenCustomersReachPostgreSQLThroughItsSQLiteStore() throws {
+        let out = CLI.scratch("pg-nightly")
+        try Self.psql("DROP TABLE IF EXISTS golden_customers")
+        let nightly = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--quiet"])
+        #expect(nightly.status == 0, "\(nightly.stderr)")
+        for _ in 0..<2 {
+            // Twice: the upsert leaves one row per golden customer.
+            let r = try CLI.run(["run", "pipelines/golden-to-postgres.yaml", "--var", "store=\(out)/crm.db", "--out", out + "/pg"], environment: Self.env)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(!r.stderr.contains(Self.password))
+        }
+        let golden = try String(contentsOfFile: out + "/golden_customers.csv", encoding: .utf8)
+        let rows = golden.split(separator: "\n").count - 1
+        #expect(try Self.psql("SELECT count(*), count(DISTINCT cluster_id) FROM golden_customers") == "\(rows)|\(rows)\n")
+        #expect(try Self.psql("SELECT email FROM golden_customers WHERE email = 'maria.oneil@globex.com'") == "maria.oneil@globex.com\n")
+    }
 }
