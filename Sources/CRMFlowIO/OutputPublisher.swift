@@ -73,13 +73,23 @@ public enum OutputPublisher {
             backedUp = true
         }
         var written: [String] = []
-        for rel in files(under: staging) {
+        let staged = files(under: staging)
+        // First every folder, before any file moves: a folder that cannot be made (a file in its place, no permission)
+        // then fails the publication with nothing replaced.
+        for rel in staged {
+            let final = directory + "/" + rel
+            var isDirectory: ObjCBool = false
+            do { try fm.createDirectory(atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true) } catch {
+                throw CRMFlowError(.cannotWrite, "cannot create the folder for '\(final)'", hint: "a file or a read-only folder is in the way")
+            }
+            if fm.fileExists(atPath: final, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw CRMFlowError(.cannotWrite, "cannot write '\(final)': a folder of that name is in the way", hint: "move it, or choose another output path")
+            }
+        }
+        for rel in staged {
             let staged = staging + "/" + rel
             let final = directory + "/" + rel
             if fm.fileExists(atPath: final) { try keep(final, rel) }
-            do { try fm.createDirectory(atPath: (final as NSString).deletingLastPathComponent, withIntermediateDirectories: true) } catch {
-                throw CRMFlowError(.cannotWrite, "cannot create the folder for '\(final)'")
-            }
             guard rename(staged, final) == 0 else {
                 throw CRMFlowError(.cannotWrite, "cannot move the finished file into place: \(String(cString: strerror(errno)))", at: final)
             }

@@ -297,3 +297,111 @@ public enum RunHistory {
         }
     }
 }
+
+/// The high-water mark of an incremental source: the largest value of its `incremental` column read by the last
+/// successful run. Kept in the pipeline's state database (table `watermarks`), advanced only when a run succeeds.
+public struct Watermark: Sendable, Equatable {
+    /// The source as written in the pipeline (path, or database and table): a watermark of another source is ignored.
+    public var source: String
+    public var column: String
+    public var value: Value
+
+    public init(source: String, column: String, value: Value) {
+        self.source = source
+        self.column = column
+        self.value = value
+    }
+
+    /// The value as stored: its type, and an exact text (days for dates, µs for timestamps, minor units for money).
+    var encoded: (type: String, text: String) {
+        switch value {
+        case .integer(let i): return ("integer", String(i))
+        case .double(let d): return ("double", String(d.bitPattern))
+        case .date(let d): return ("date", String(d))
+        case .timestamp(let t): return ("timestamp", String(t))
+        case .money(let m, let c): return ("money", "\(m) \(c)")
+        case .boolean(let b): return ("boolean", b ? "1" : "0")
+        case .string(let s): return ("string", s)
+        case .null: return ("null", "")
+        }
+    }
+
+    static func decoded(type: String, text: String) -> Value? {
+        switch type {
+        case "integer": return Int64(text).map { .integer($0) }
+        case "double": return UInt64(text).map { .double(Double(bitPattern: $0)) }
+        case "date": return Int32(text).map { .date($0) }
+        case "timestamp": return Int64(text).map { .timestamp($0) }
+        case "money":
+            let parts = text.split(separator: " ", maxSplits: 1).map(String.init)
+            return Int64(parts.first ?? "").map { .money($0, parts.count > 1 ? parts[1] : "") }
+        case "boolean": return .boolean(text == "1")
+        case "string": return .string(text)
+        default: return nil
+        }
+    }
+}
+
+/// The watermarks of a pipeline's incremental sources, in its state database beside the run history.
+public enum Watermarks {
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS watermarks (
+          pipeline TEXT NOT NULL, stage TEXT NOT NULL, source TEXT NOT NULL, column_name TEXT NOT NULL, type TEXT NOT NULL,
+          value TEXT NOT NULL, shown TEXT NOT NULL, run_id TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (pipeline, stage))
+        """
+
+    /// The watermarks by stage id (none when the database or its table does not exist yet).
+    public static func load(from path: String, pipeline: String) throws(CRMFlowError) -> [String: Watermark] {
+        guard FileManager.default.fileExists(atPath: path) else { return [:] }
+        do {
+            let queue = try SQLiteStore.readOnly(path)
+            return try queue.read { db in
+                guard try db.tableExists("watermarks") else { return [:] }
+                var out: [String: Watermark] = [:]
+                for r in try Row.fetchAll(db, sql: "SELECT stage, source, column_name, type, value FROM watermarks WHERE pipeline = ?", arguments: [pipeline]) {
+                    if let v = Watermark.decoded(type: r["type"], text: r["value"]) {
+                        out[r["stage"]] = Watermark(source: r["source"], column: r["column_name"], value: v)
+                    }
+                }
+                return out
+            }
+        } catch {
+            throw CRMFlowError(.badData, "cannot read the watermarks in '\(path)': \(error)", hint: "run with --full-refresh to read every source whole")
+        }
+    }
+
+    /// Stores the watermarks of a successful run, in one transaction.
+    public static func save(_ marks: [String: Watermark], to path: String, pipeline: String, runID: String, at time: String) throws(CRMFlowError) {
+        guard !marks.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: schema)
+                for (stage, m) in marks.sorted(by: { $0.key < $1.key }) {
+                    let e = m.encoded
+                    try db.execute(sql: "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: [
+                        pipeline, stage, m.source, m.column, e.type, e.text, m.value.description, runID, time,
+                    ])
+                }
+            }
+        } catch {
+            throw CRMFlowError(.cannotWrite, "cannot record the watermarks in '\(path)': \(error)", hint: "check that the output directory is writable")
+        }
+    }
+
+    /// Every stored watermark as (stage, source, column, value as shown, run id, updated at).
+    public static func list(in path: String, pipeline: String) throws(CRMFlowError) -> [[String]] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        do {
+            let queue = try SQLiteStore.readOnly(path)
+            return try queue.read { db in
+                guard try db.tableExists("watermarks") else { return [] }
+                return try Row.fetchAll(db, sql: "SELECT stage, source, column_name, shown, run_id, updated_at FROM watermarks WHERE pipeline = ? ORDER BY stage",
+                                        arguments: [pipeline]).map { r in [r["stage"], r["source"], r["column_name"], r["shown"], r["run_id"], r["updated_at"]] }
+            }
+        } catch {
+            throw CRMFlowError(.badData, "cannot read the watermarks in '\(path)': \(error)")
+        }
+    }
+}

@@ -44,6 +44,8 @@ public struct StageReport: Sendable {
     public var kpis: [KPIState] = []
     /// A merge stage's explanation of one record (`crmflow explain`).
     public var explanation: [String] = []
+    /// An incremental ingest's new watermark.
+    public var watermark: Watermark? = nil
 }
 
 /// The outcome of a run.
@@ -56,6 +58,8 @@ public struct RunReport: Sendable {
     public var accountingProblems: [String]
     /// Where a failed run's files were kept instead of being published (nil when it succeeded or wrote in place).
     public var setAside: String?
+    /// Every stage succeeded but its outputs could not be published (nothing was replaced).
+    public var publishFailure: CRMFlowError?
 
     public var failed: [StageReport] { stages.filter { if case .failed = $0.status { return true }; return false } }
 
@@ -63,6 +67,7 @@ public struct RunReport: Sendable {
     /// reason, and 1 otherwise.
     public var exitStatus: Int32 {
         if wasCancelled { return 130 }
+        if let publishFailure { return publishFailure.status.rawValue }
         if !accountingProblems.isEmpty { return ExitStatus.stageFailed.rawValue }
         let kinds = Set(failed.map(\.failureExit))
         if kinds.count == 1, let only = kinds.first { return only.rawValue }
@@ -103,6 +108,8 @@ public final class Runner: @unchecked Sendable {
         public var keepRuns = 1
         /// Directories outside the output directory that outputs may be written to (`--allow-write DIR`).
         public var allowedWriteRoots: [String] = []
+        /// Incremental ingests' watermarks from the last successful run, by stage id (empty: read everything).
+        public var watermarks: [String: Watermark] = [:]
         public init() {}
     }
 
@@ -235,8 +242,11 @@ public final class Runner: @unchecked Sendable {
                 do {
                     try OutputPublisher.publish(staging: staging, into: space.absoluteDirectory, removals: removals, keepRuns: options.keepRuns)
                 } catch {
-                    problems.append("publishing the outputs failed: \(error.description)")
+                    report.publishFailure = error
                 }
+            }
+            if report.exitStatus == 0 {
+                // Published.
             } else if wasInterrupted {
                 OutputPublisher.discard(staging: staging, of: space.absoluteDirectory)
             } else {
@@ -328,7 +338,7 @@ public final class Runner: @unchecked Sendable {
         return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                            endedAt: ended, notes: notes, outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
                            inputFiles: result?.inputFiles ?? [], hint: hint, failureExit: exit, changes: result?.changes ?? [], kpis: result?.kpis ?? [],
-                           explanation: result?.explanation ?? [])
+                           explanation: result?.explanation ?? [], watermark: result?.watermark)
     }
 
     private func context(for decl: StageDeclaration) -> RunContext {
@@ -342,6 +352,7 @@ public final class Runner: @unchecked Sendable {
         context.neededColumns = needed[decl.id]
         context.maskPII = masksPII
         context.explainID = options.explainID
+        context.watermark = options.watermarks[decl.id]
         lock.unlock()
         return context
     }

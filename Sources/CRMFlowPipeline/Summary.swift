@@ -108,13 +108,17 @@ public enum RunSummary {
         out += String(format: "%@: %d stage%@ in %.2f s", report.pipeline, report.stages.count, report.stages.count == 1 ? "" : "s", report.seconds)
         let failed = report.failed
         if report.wasCancelled { out += " — cancelled (interrupted); no partial outputs were written" }
-        else if failed.isEmpty, report.accountingProblems.isEmpty { out += " — every row accounted for" }
+        else if failed.isEmpty, report.accountingProblems.isEmpty, report.publishFailure == nil { out += " — every row accounted for" }
         out += "\n"
         for f in failed {
             if case .failed(let m) = f.status { out += "FAILED \(f.id): \(m)\n" }
             if let h = f.hint { out += "  hint: \(h)\n" }
         }
         for p in report.accountingProblems { out += "ACCOUNTING \(p)\n" }
+        if let e = report.publishFailure {
+            out += "FAILED publishing the outputs: \(e.message)\n"
+            if let h = e.hint { out += "  hint: \(h)\n" }
+        }
         if let aside = report.setAside {
             out += "the run did not succeed: no output was replaced; what it wrote (rejects included) is in \(aside)\n"
         }
@@ -198,7 +202,8 @@ public enum RunSummary {
         }
         out += "  \"inputs\": [\n" + files(report.stages.flatMap(\.inputFiles)) + "\n  ],\n"
         out += "  \"outputs\": [\n" + files(report.stages.flatMap(\.outputs) + report.stages.compactMap(\.rejectsFile)) + "\n  ],\n"
-        out += "  \"accounting_problems\": [" + report.accountingProblems.map(quote).joined(separator: ", ") + "]\n"
+        out += "  \"accounting_problems\": [" + report.accountingProblems.map(quote).joined(separator: ", ") + "],\n"
+        out += "  \"publish_failure\": " + (report.publishFailure.map { quote($0.message) } ?? "null") + "\n"
         out += "}\n"
         return out
     }

@@ -14,6 +14,7 @@ public struct IngestStage: Stage {
             OptionSpec("table", .scalar, "The database table read."),
             OptionSpec("query", .scalar, "Or a SELECT whose rows are read."),
             OptionSpec("format", .scalar, allowed: ["csv", "json", "ndjson", "xlsx", "ics", "mbox"], "Input format (default: from the extension: .ics is a calendar, .mbox and .eml mail)."),
+            OptionSpec("incremental", .mapping, "`{ column: updated_at }`: read only the rows whose column is past the watermark — the largest value the last successful run read (kept in the pipeline's state database, out/<pipeline>/crmflow.db; a failed run does not advance it; `crmflow run --full-refresh` reads everything). Rows with no value there are read every time."),
             OptionSpec("own_domains", .list, "Calendars and mail: your company's e-mail domains, so each activity's contact is the first participant outside them, and mail has a direction (outbound, inbound, internal)."),
             OptionSpec("window", .list, "Calendars: [FIRST_DAY, LAST_DAY] within which recurring events are expanded (default: a year before the as-of date to 90 days after)."),
             OptionSpec("timezone", .scalar, "Calendars: the zone of floating times and all-day events (default: the calendar's X-WR-TIMEZONE, else UTC)."),
@@ -70,6 +71,8 @@ public struct IngestStage: Stage {
     let window: (Int, Int)?
     let timezone: String?
     let keepBodies: Bool
+    /// `incremental: { column: NAME }`: the column and where it was written.
+    let incremental: (column: String, location: SourceLocation)?
 
     public init?(_ config: StageConfig) {
         isPostgres = config.node("postgres") != nil
@@ -100,6 +103,18 @@ public struct IngestStage: Stage {
         activities = chosen == "ics" || (chosen == nil && ["ics", "ical", "ifb"].contains(ext)) ? "ics"
             : chosen == "mbox" || (chosen == nil && ["mbox", "mbx", "eml"].contains(ext)) ? "mail" : nil
         ownDomains = config.strings("own_domains") ?? []
+        if let node = config.node("incremental") {
+            if let c = node["column"]?.scalar, node.entries?.count == 1 {
+                incremental = (c, node["column"]!.textLocation)
+            } else {
+                config.log.add(.optionShape, "incremental needs { column: NAME }: the column whose largest value is the watermark", at: node.location,
+                               hint: "e.g. incremental: { column: updated_at }")
+                incremental = nil
+                ok = false
+            }
+        } else {
+            incremental = nil
+        }
         timezone = config.string("timezone")
         keepBodies = config.bool("keep_bodies") ?? false
         if let w = config.strings("window") {
@@ -316,8 +331,13 @@ public struct IngestStage: Stage {
         }
         let names = try uniqueFinalNames(loaded.table.schema.names)
         let schema = Schema(zip(names, loaded.table.schema.fields).map { Field(name: $0, type: $1.type) })
-        let table = Table(schema: schema, columns: loaded.table.columns, rowCount: loaded.table.rowCount)
+        var table = Table(schema: schema, columns: loaded.table.columns, rowCount: loaded.table.rowCount)
         var notes = loaded.headerNotes
+        var removed = ["padded": 0]
+        var watermark: Watermark?
+        if let incremental {
+            (table, lines, watermark, removed["at or before the watermark"]) = try sinceWatermark(table, lines: lines, incremental, context.watermark, notes: &notes)
+        }
         for (name, note) in loaded.columnNotes.sorted(by: { $0.key < $1.key }) where !skipped.contains(name) { notes.append("column '\(name)': \(note)") }
         if loaded.adjustedRows > 0 { notes.append("\(loaded.adjustedRows) ragged rows were padded or truncated (ragged: pad)") }
         context.progress(table.rowCount)
@@ -325,8 +345,71 @@ public struct IngestStage: Stage {
             data: StageData(table: table, origins: RowOrigins(file: database == nil ? displayPath : databaseSource, lines: lines)),
             rejects: loaded.rejects.map { var r = $0; r.source = database == nil ? displayPath : databaseSource; return r },
             accounting: Accounting(rowsIn: loaded.recordsRead, rowsOut: table.rowCount, rejected: loaded.rejects.count,
-                                   removed: ["padded": 0]),
-            notes: notes, inputFiles: isPostgres ? [] : [full])
+                                   removed: removed),
+            notes: notes, inputFiles: isPostgres ? [] : [full], watermark: watermark)
+    }
+
+    /// The source a watermark belongs to: the path (or database and table) as written.
+    var watermarkSource: String { database == nil ? displayPath : databaseSource }
+
+    /// The rows past the last run's watermark, and the new watermark (the largest value read, or the old one when no
+    /// row is newer). A watermark of another source, column or type is not used: everything is read again.
+    func sinceWatermark(_ table: Table, lines: [Int32], _ incremental: (column: String, location: SourceLocation), _ previous: Watermark?,
+                        notes: inout [String]) throws(StageFailure) -> (Table, [Int32], Watermark?, Int) {
+        guard let c = table.schema.names.firstIndex(of: incremental.column) else {
+            throw StageFailure("\(incremental.location): the incremental column '\(incremental.column)' is not a column of '\(displayPath)'",
+                               hint: "columns: " + table.schema.names.joined(separator: ", "), status: .badPipeline)
+        }
+        let column = table.columns[c]
+        var since: Value?
+        let sample = (0..<table.rowCount).lazy.map { column.value(at: $0) }.first { !$0.isNull }
+        if let previous, previous.source == watermarkSource, previous.column == incremental.column, sample.map({ Self.order(previous.value, $0) != nil }) ?? true {
+            since = previous.value
+        } else if previous != nil {
+            notes.append("incremental: the stored watermark is for another source, column or type; every row is read")
+        }
+        var keep: [Int] = []
+        keep.reserveCapacity(table.rowCount)
+        var high = since
+        var nulls = 0
+        for r in 0..<table.rowCount {
+            let v = column.value(at: r)
+            if v.isNull {
+                nulls += 1
+                keep.append(r)
+                continue
+            }
+            if let since, let o = Self.order(v, since), o <= 0 { continue }
+            keep.append(r)
+            if high == nil || (Self.order(v, high!) ?? 0) > 0 { high = v }
+        }
+        let skipped = table.rowCount - keep.count
+        if let since {
+            notes.append("incremental on '\(incremental.column)': \(keep.count - nulls) rows after the watermark \(since) read, \(skipped) at or before it skipped")
+        } else {
+            notes.append("incremental on '\(incremental.column)': no watermark yet (first run, or --full-refresh): every row read")
+        }
+        if nulls > 0 { notes.append("incremental: \(nulls) rows have no '\(incremental.column)' and are read every run") }
+        let kept = skipped == 0 ? table : table.selecting(keep)
+        let keptLines = skipped == 0 || lines.count != table.rowCount ? lines : keep.map { lines[$0] }
+        return (kept, keptLines, high.map { Watermark(source: watermarkSource, column: incremental.column, value: $0) }, skipped)
+    }
+
+    /// The order of two values of the same type (nil when their types differ or cannot be ordered).
+    static func order(_ a: Value, _ b: Value) -> Int? {
+        func cmp<T: Comparable>(_ x: T, _ y: T) -> Int { x < y ? -1 : (x == y ? 0 : 1) }
+        switch (a, b) {
+        case (.integer(let x), .integer(let y)): return cmp(x, y)
+        case (.double(let x), .double(let y)): return cmp(x, y)
+        case (.integer(let x), .double(let y)): return cmp(Double(x), y)
+        case (.double(let x), .integer(let y)): return cmp(x, Double(y))
+        case (.date(let x), .date(let y)): return cmp(x, y)
+        case (.timestamp(let x), .timestamp(let y)): return cmp(x, y)
+        case (.money(let x, let cx), .money(let y, let cy)) where cx == cy: return cmp(x, y)
+        case (.string(let x), .string(let y)): return cmp(x, y)
+        case (_, .null), (.null, _): return 0
+        default: return nil
+        }
     }
 
     /// Opens the CSV file with the declared column types, not storing columns no later stage reads.
@@ -409,7 +492,7 @@ public struct IngestStage: Stage {
     }
 
     /// True when the file is CSV (JSON and databases are read whole).
-    public var canStream: Bool { database == nil && activities == nil && format != .json && format != .ndjson && format != .xlsx }
+    public var canStream: Bool { database == nil && activities == nil && incremental == nil && format != .json && format != .ndjson && format != .xlsx }
 
     func readActivities(_ full: String, asOf: Int) throws(CRMFlowError) -> LoadedTable {
         if activities == "ics" {

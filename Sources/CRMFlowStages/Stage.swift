@@ -379,9 +379,12 @@ public struct StageResult: Sendable {
     public var kpis: [KPIState]
     /// A `merge` stage's explanation of one record's decisions (`crmflow explain`).
     public var explanation: [String] = []
+    /// An incremental ingest's new watermark, stored when the run succeeds.
+    public var watermark: Watermark? = nil
 
     public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = [],
-                changes: [CleanChange] = [], kpis: [KPIState] = []) {
+                changes: [CleanChange] = [], kpis: [KPIState] = [], watermark: Watermark? = nil) {
+        self.watermark = watermark
         self.data = data
         self.rejects = rejects
         self.accounting = accounting
@@ -443,6 +446,8 @@ public struct RunContext: Sendable {
     public var maskPII = false
     /// `crmflow explain --id`: the record whose matching decisions a `merge` stage should explain.
     public var explainID: String? = nil
+    /// An incremental ingest's watermark from the last successful run (nil: read everything).
+    public var watermark: Watermark? = nil
 
     public init(stageID: String, outputDirectory: String, baseDirectory: String, environment: EvalEnvironment, threads: Int,
                 isCancelled: @escaping @Sendable () -> Bool = { false }, progress: @escaping @Sendable (Int) -> Void = { _ in },

@@ -77,6 +77,9 @@ struct Run: ParsableCommand {
     @Flag(help: "Stop every stage as soon as one fails (default: independent branches finish).")
     var failFast = false
 
+    @Flag(help: "Ignore the watermarks of incremental sources: read every row (the watermarks are set anew when the run succeeds).")
+    var fullRefresh = false
+
     @Option(help: "Directory for outputs and rejects (default: out/<pipeline name>).")
     var out: String?
 
@@ -120,6 +123,8 @@ struct Run: ParsableCommand {
         options.allowedWriteRoots = loader.allowedWriteRoots
         options.outputDirectory = out ?? "out/\(pipeline.name)"
         options.environment = loader.evalEnvironment
+        let state = options.outputDirectory + "/" + RunHistory.fileName
+        if !fullRefresh { options.watermarks = try Watermarks.load(from: state, pipeline: pipeline.name) }
         let observer = ConsoleObserver(quiet: quiet)
         let runner = Runner(pipeline: pipeline, options: options, observer: observer)
         signal(SIGINT, SIG_IGN)
@@ -146,8 +151,15 @@ struct Run: ParsableCommand {
             }
         }
         if !report.wasCancelled {
-            try RunHistory.append(Self.record(report, pipeline: pipeline, asOf: options.environment.asOf),
-                                  to: options.outputDirectory + "/" + RunHistory.fileName)
+            let record = Self.record(report, pipeline: pipeline, asOf: options.environment.asOf)
+            try RunHistory.append(record, to: state)
+            // NB: watermarks advance only when the whole run succeeded and was published; a failed run reads the same
+            // rows again next time.
+            if report.exitStatus == 0 {
+                var marks: [String: Watermark] = [:]
+                for s in report.stages { if let w = s.watermark { marks[s.id] = w } }
+                try Watermarks.save(marks, to: state, pipeline: pipeline.name, runID: record.runID, at: record.startedAt)
+            }
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
         if let failOnKpi {
@@ -207,7 +219,13 @@ struct History: ParsableCommand {
             text += zip(r, widths).map { $0 + String(repeating: " ", count: $1 - $0.count) }.joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n"
             if i == 0 { text += widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ") + "\n" }
         }
-        FileHandle.standardOutput.write(text + "\(runs.count) run\(runs.count == 1 ? "" : "s") of \(pipeline.name) in \(path)\n")
+        text += "\(runs.count) run\(runs.count == 1 ? "" : "s") of \(pipeline.name) in \(path)\n"
+        let marks = try Watermarks.list(in: path, pipeline: pipeline.name)
+        if !marks.isEmpty {
+            text += "\nwatermarks (incremental sources read past these values next run):\n"
+            for m in marks { text += "  \(m[0]): \(m[2]) > \(m[3])  (\(m[1]); set by the run of \(m[5]))\n" }
+        }
+        FileHandle.standardOutput.write(text)
     }
 }
 

@@ -428,3 +428,40 @@ import Testing
         #expect(try String(contentsOfFile: dir + "/wrong.csv.rejects.csv", encoding: .utf8).contains("wrong key, or the value was altered"))
     }
 }
+
+/// Found while building incremental runs: publishing could fail after every stage succeeded (an output's folder
+/// blocked by a file). It was reported as an accounting problem with exit 1, the outputs line named files never
+/// written, and the outputs moved before the failure stayed published next to old ones. Now: exit 73, nothing
+/// published, what the run wrote set aside.
+@Suite(.serialized) struct PublishFailureTests {
+    @Test func aPublishThatCannotCompleteReplacesNothingAndExits73() throws {
+        let dir = CLI.scratch("publish-blocked")
+        let out = dir + "/out"
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try "old a\n".write(toFile: out + "/a.csv", atomically: true, encoding: .utf8)
+        try "a file where a folder is wanted".write(toFile: out + "/blocked", atomically: true, encoding: .utf8)
+        let csv = CLI.write("id\n1\n", "publish.csv")
+        let p = CLI.write("""
+        pipeline: publish
+        stages:
+          c:
+            ingest: { path: \(csv) }
+          a:
+            emit: { input: c, path: a.csv }
+          z:
+            emit: { input: c, path: blocked/z.csv }
+        """, "publish.yaml")
+        let r = try CLI.run(["run", p, "--out", out])
+        #expect(r.status == 73, "\(r.stderr)")
+        #expect(r.stderr.contains("FAILED publishing the outputs: cannot create the folder for"), "\(r.stderr)")
+        #expect(!r.stderr.contains("ACCOUNTING"))
+        #expect(!r.stderr.contains("every row accounted for"))
+        // a.csv is the old one: nothing was published.
+        #expect(try String(contentsOfFile: out + "/a.csv", encoding: .utf8) == "old a\n")
+        #expect(r.stderr.contains("no output was replaced"), "\(r.stderr)")
+        #expect(!r.stderr.contains("outputs: \(out)/blocked/z.csv"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/.crmflow/failed/a.csv"))
+        let manifest = try String(contentsOfFile: out + "/.crmflow/failed/run-summary.json", encoding: .utf8)
+        #expect(manifest.contains("\"status\": \"failed\"") && manifest.contains("\"exit_code\": 73"), "\(manifest)")
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+
+/// Incremental sources: only rows past the last successful run's watermark are read; a failed run does not advance
+/// it; --full-refresh reads everything.
+@Suite(.serialized) struct IncrementalTests {
+    @Test func watermarksAdvanceOnlyWhenARunSucceeds() throws {
+        let dir = CLI.scratch("incremental")
+        let out = dir + "/out"
+        let csv = dir + "/contacts.csv"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try "id,email,updated_at\n1,a@x.com,2024-01-01T10:00:00Z\n2,b@x.com,2024-01-02T10:00:00Z\n3,c@x.com,\n".write(toFile: csv, atomically: true, encoding: .utf8)
+        func pipeline(failing: Bool) -> String {
+            CLI.write("""
+            pipeline: inc
+            stages:
+              contacts:
+                ingest: { path: \(csv), incremental: { column: updated_at } }
+              changed:
+                emit: { input: contacts, path: \(failing ? "blocked/changed.csv" : "changed.csv") }
+            """, failing ? "inc-fail.yaml" : "inc.yaml")
+        }
+        func changed() throws -> String { try String(contentsOfFile: out + "/changed.csv", encoding: .utf8) }
+        // First run: no watermark, everything read (the row without updated_at too).
+        var r = try CLI.run(["run", pipeline(failing: false), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try changed() == "id,email,updated_at\n1,a@x.com,2024-01-01T10:00:00Z\n2,b@x.com,2024-01-02T10:00:00Z\n3,c@x.com,\n")
+        // New rows arrive, one old row is re-exported unchanged: only the newer ones are read (and the undated one).
+        try "id,email,updated_at\n1,a@x.com,2024-01-01T10:00:00Z\n2,b@x.com,2024-01-02T10:00:00Z\n3,c@x.com,\n4,d@x.com,2024-01-03T09:00:00Z\n2,b2@x.com,2024-01-03T11:00:00Z\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        // A failing run (its output folder is a file) reads them but must not advance the watermark.
+        try "not a folder".write(toFile: out + "/blocked", atomically: true, encoding: .utf8)
+        r = try CLI.run(["run", pipeline(failing: true), "--out", out])
+        #expect(r.status == 73, "\(r.stderr)")
+        r = try CLI.run(["run", pipeline(failing: false), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try changed() == "id,email,updated_at\n3,c@x.com,\n4,d@x.com,2024-01-03T09:00:00Z\n2,b2@x.com,2024-01-03T11:00:00Z\n")
+        let summary = try String(contentsOfFile: out + "/run-summary.json", encoding: .utf8)
+        #expect(summary.contains("2 rows after the watermark 2024-01-02T10:00:00Z read, 2 at or before it skipped"), "\(summary)")
+        #expect(summary.contains("\"at or before the watermark\": 2"), "\(summary)")
+        #expect(r.stderr.contains("every row accounted for"))
+        // Nothing new: nothing but the undated row.
+        r = try CLI.run(["run", pipeline(failing: false), "--out", out])
+        #expect(try changed() == "id,email,updated_at\n3,c@x.com,\n")
+        let history = try CLI.run(["history", pipeline(failing: false), "--out", out])
+        #expect(history.stdout.contains("contacts: updated_at > 2024-01-03T11:00:00Z"), "\(history.stdout)")
+        // --full-refresh reads every row again.
+        r = try CLI.run(["run", pipeline(failing: false), "--out", out, "--full-refresh"])
+        #expect(r.status == 0)
+        #expect(try changed().split(separator: "\n").count == 6)
+        // The watermark of another source is not used.
+        let other = CLI.write("pipeline: inc\nstages:\n  contacts:\n    ingest: { path: \(csv), incremental: { column: email } }\n  changed:\n    emit: { input: contacts, path: changed.csv }\n", "inc-other.yaml")
+        r = try CLI.run(["run", other, "--out", out])
+        #expect(try changed().split(separator: "\n").count == 6)
+    }
+
+    @Test func anIncrementalColumnThatIsNotThereIsThePipelinesError() throws {
+        let dir = CLI.scratch("incremental-bad")
+        let csv = CLI.write("id,email\n1,a@x.com\n", "inc-bad.csv")
+        let p = CLI.write("pipeline: b\nstages:\n  c:\n    ingest: { path: \(csv), incremental: { column: updated } }\n", "inc-bad.yaml")
+        let r = try CLI.run(["run", p, "--out", dir])
+        #expect(r.status == 78, "\(r.stderr)")
+        #expect(r.stderr.contains("inc-bad.yaml:4:") && r.stderr.contains("the incremental column 'updated' is not a column"), "\(r.stderr)")
+        let shape = CLI.write("pipeline: b\nstages:\n  c:\n    ingest: { path: \(csv), incremental: updated }\n", "inc-shape.yaml")
+        let v = try CLI.run(["validate", shape])
+        #expect(v.status == 78 && v.stderr.contains("inc-shape.yaml:4:") && v.stderr.contains("incremental"), "\(v.stderr)")
+    }
+}
