@@ -16,6 +16,13 @@ public struct Bitmap: Sendable, Hashable {
         if value, count & 63 != 0 { words[wordCount - 1] = (1 << UInt64(count & 63)) - 1 }
     }
 
+    /// A bitmap from its packed words (as `words` gives them), e.g. read back from a checkpoint.
+    public init?(words: [UInt64], count: Int) {
+        guard count >= 0, words.count == (count + 63) >> 6 else { return nil }
+        self.words = words
+        self.count = count
+    }
+
     /// A bitmap with bit i set where `bytes[i] != 0`, packed 64 at a time.
     public init(bytes: UnsafeBufferPointer<UInt8>) {
         count = bytes.count

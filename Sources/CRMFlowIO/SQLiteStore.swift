@@ -313,7 +313,7 @@ public struct Watermark: Sendable, Equatable {
     }
 
     /// The value as stored: its type, and an exact text (days for dates, µs for timestamps, minor units for money).
-    var encoded: (type: String, text: String) {
+    public var encoded: (type: String, text: String) {
         switch value {
         case .integer(let i): return ("integer", String(i))
         case .double(let d): return ("double", String(d.bitPattern))
@@ -326,7 +326,7 @@ public struct Watermark: Sendable, Equatable {
         }
     }
 
-    static func decoded(type: String, text: String) -> Value? {
+    public static func decoded(type: String, text: String) -> Value? {
         switch type {
         case "integer": return Int64(text).map { .integer($0) }
         case "double": return UInt64(text).map { .double(Double(bitPattern: $0)) }

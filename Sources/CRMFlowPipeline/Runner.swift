@@ -60,6 +60,8 @@ public struct RunReport: Sendable {
     public var setAside: String?
     /// Every stage succeeded but its outputs could not be published (nothing was replaced).
     public var publishFailure: CRMFlowError?
+    /// `--resume`: how many stages were reused from checkpoints.
+    public var resumeNote: String?
 
     public var failed: [StageReport] { stages.filter { if case .failed = $0.status { return true }; return false } }
 
@@ -110,6 +112,10 @@ public final class Runner: @unchecked Sendable {
         public var allowedWriteRoots: [String] = []
         /// Incremental ingests' watermarks from the last successful run, by stage id (empty: read everything).
         public var watermarks: [String: Watermark] = [:]
+        /// Keep each finished stage's rows in `<out>/.crmflow/checkpoints/` (`--checkpoint`) so a failed run can resume.
+        public var checkpoint = false
+        /// Reuse the checkpoints of the last failed run whose keys still match (`--resume`); implies `checkpoint`.
+        public var resume = false
         public init() {}
     }
 
@@ -139,9 +145,20 @@ public final class Runner: @unchecked Sendable {
     public private(set) var kept: [String: StageData] = [:]
     public var keep: Set<String> = []
 
+    /// Outputs given instead of running a stage: the options' (pipeline tests), and checkpoints reused by --resume.
+    private var given: [String: StageData]
+    /// The stages to run (and what they read); nil: all.
+    private var targets: Set<String>?
+    /// Results reused from a failed run's checkpoints (`--resume`), by stage id.
+    private var resumed: [String: StageResult] = [:]
+    /// Each stage's checkpoint key, when checkpoints are on.
+    private var checkpointKeys: [String: String] = [:]
+
     public init(pipeline: Pipeline, options: Options, observer: RunObserver? = nil) {
         self.pipeline = pipeline
         self.options = options
+        given = options.given
+        targets = options.targets
         self.observer = observer
         space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, allowsOutside: pipeline.allowsOutsideOut,
                             allowedRoots: options.allowedWriteRoots)
@@ -162,12 +179,12 @@ public final class Runner: @unchecked Sendable {
     }
 
     var selectedStages: [StageDeclaration] {
-        guard let targets = options.targets else { return pipeline.stages }
+        guard let targets else { return pipeline.stages }
         var needed = Set<String>()
         func add(_ id: String) {
             guard !needed.contains(id) else { return }
             needed.insert(id)
-            if options.given[id] != nil { return }
+            if given[id] != nil { return }
             pipeline.stage(id)?.inputs.forEach(add)
         }
         targets.forEach(add)
@@ -184,7 +201,7 @@ public final class Runner: @unchecked Sendable {
             var union: Set<String> = []
             var all = false
             for c in consumers {
-                guard let stage = c.stage, options.given[c.id] == nil else { all = true; break }
+                guard let stage = c.stage, given[c.id] == nil else { all = true; break }
                 let wanted = stage.inputColumns(forOutput: needed[c.id])
                 for (k, input) in c.inputs.enumerated() where input == s.id {
                     guard k < wanted.count, let w = wanted[k] else { all = true; break }
@@ -199,6 +216,13 @@ public final class Runner: @unchecked Sendable {
 
     /// Runs to completion (or cancellation) and returns the report.
     public func run() -> RunReport {
+        var reusedNote: String?
+        if options.checkpoint || options.resume {
+            let all = selectedStages
+            checkpointKeys = Checkpoints.keys(all, needed: neededColumns(all), asOf: options.environment.asOf, baseDirectory: options.baseDirectory,
+                                              watermarks: options.watermarks)
+            if options.resume { reusedNote = resume(all) }
+        }
         let stages = selectedStages
         let needed = neededColumns(stages)
         lock.lock()
@@ -206,9 +230,9 @@ public final class Runner: @unchecked Sendable {
         for s in stages {
             remainingConsumers[s.id] = stages.filter { $0.inputs.contains(s.id) }.count
         }
-        for s in stages where options.given[s.id] == nil && s.inputs.count == 1 && (s.stage as? any ChunkConsumer)?.streamsChunks == true {
+        for s in stages where given[s.id] == nil && s.inputs.count == 1 && (s.stage as? any ChunkConsumer)?.streamsChunks == true {
             let source = s.inputs[0]
-            guard let decl = stages.first(where: { $0.id == source }), options.given[source] == nil, !keep.contains(source),
+            guard let decl = stages.first(where: { $0.id == source }), given[source] == nil, !keep.contains(source),
                   remainingConsumers[source] == 1, let ingest = decl.stage as? IngestStage, ingest.canStream else { continue }
             streamedInto[source] = s.id
             claimed.insert(s.id)
@@ -267,7 +291,42 @@ public final class Runner: @unchecked Sendable {
             report.accountingProblems = problems
             report.seconds = Date().timeIntervalSince(start)
         }
+        report.resumeNote = reusedNote
+        if options.checkpoint || options.resume, report.exitStatus == 0 {
+            try? FileManager.default.removeItem(atPath: Checkpoints.directory(of: space.absoluteDirectory))
+        }
         return report
+    }
+
+    /// `--resume`: the stages whose checkpoint still matches are given instead of run, and only what some other stage
+    /// still needs is run. Returns the note for the summary.
+    private func resume(_ stages: [StageDeclaration]) -> String {
+        let directory = Checkpoints.directory(of: space.absoluteDirectory)
+        for s in stages where given[s.id] == nil {
+            guard let key = checkpointKeys[s.id], let r = Checkpoints.read(stage: s.id, key: key, in: directory) else { continue }
+            resumed[s.id] = r
+            given[s.id] = r.data
+        }
+        // A stage runs when it is not reused and it writes something or feeds a stage that runs; a reused stage without
+        // rows (a streamed ingest) runs again when a stage that runs reads it.
+        var mustRun = Set(stages.filter { s in resumed[s.id] == nil && !stages.contains { $0.inputs.contains(s.id) } }.map(\.id))
+        var changed = true
+        while changed {
+            changed = false
+            for s in stages where mustRun.contains(s.id) {
+                for i in s.inputs where !mustRun.contains(i) && (resumed[i].map { !Checkpoints.holdsRows($0) } ?? true) {
+                    mustRun.insert(i)
+                    resumed[i] = nil
+                    given[i] = nil
+                    changed = true
+                }
+            }
+        }
+        // Every reused stage is reported (its rejects file written again, its rows accounted for).
+        targets = mustRun.union(resumed.keys).union(options.targets ?? [])
+        let skipped = stages.count - mustRun.count - resumed.count
+        return "resumed: \(resumed.count) stage\(resumed.count == 1 ? "" : "s") reused from the failed run's checkpoints, \(mustRun.count) run"
+            + (skipped > 0 ? ", \(skipped) not needed" : "")
     }
 
     /// Starts every stage whose inputs are done, up to the job limit. Called with the lock not held.
@@ -277,7 +336,7 @@ public final class Runner: @unchecked Sendable {
         let stages = selectedStages
         for s in stages where reports[s.id] == nil && !running.contains(s.id) && !claimed.contains(s.id) {
             if running.count + toStart.count >= max(1, options.jobs) { break }
-            let inputReports = options.given[s.id] != nil ? [] : s.inputs.map { reports[$0] }
+            let inputReports = given[s.id] != nil ? [] : s.inputs.map { reports[$0] }
             if inputReports.contains(where: { $0 == nil }) { continue }
             toStart.append(s)
         }
@@ -390,7 +449,7 @@ public final class Runner: @unchecked Sendable {
         }
         lock.lock()
         let wasCancelled = cancelled
-        let failedInput = options.given[decl.id] != nil ? nil : decl.inputs.first { id in
+        let failedInput = given[decl.id] != nil ? nil : decl.inputs.first { id in
             if case .succeeded = reports[id]?.status { return false }
             return true
         }
@@ -398,11 +457,14 @@ public final class Runner: @unchecked Sendable {
         lock.unlock()
         if wasCancelled { return report(.cancelled) }
         if let failedInput { return report(.skipped("input '\(failedInput)' did not succeed")) }
-        if inputs.count != decl.inputs.count, options.given[decl.id] == nil {
+        if inputs.count != decl.inputs.count, given[decl.id] == nil {
             return report(.failed("internal error: an input of stage '\(decl.id)' was released before it ran"))
         }
         var result: StageResult
-        if let given = options.given[decl.id] {
+        if let reused = resumed[decl.id] {
+            observer?.stageStarted(decl.id, kind: decl.kind)
+            result = reused
+        } else if let given = given[decl.id] {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
         } else {
             guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
@@ -460,7 +522,12 @@ public final class Runner: @unchecked Sendable {
         if let wanted = needed[decl.id] { result.data = Self.pruned(result.data, to: wanted) }
         results[decl.id] = result
         if keep.contains(decl.id) { kept[decl.id] = result.data }
+        let key = checkpointKeys[decl.id]
         lock.unlock()
+        if let key, resumed[decl.id] == nil, Checkpoints.isReusable(decl, result) {
+            // NB: a checkpoint that cannot be written only costs a later --resume its reuse.
+            try? Checkpoints.write(result, stage: decl.id, key: key, in: Checkpoints.directory(of: space.absoluteDirectory))
+        }
         return report(.succeeded, result, rejectsFile: rejectsFile)
     }
 
@@ -551,7 +618,7 @@ public final class Runner: @unchecked Sendable {
             if !a.balances {
                 problems.append("stage '\(r.id)': \(a.rowsIn) in + \(a.added.values.reduce(0, +)) added ≠ \(a.rowsOut) out + \(a.rejected) rejected + \(a.removed.values.reduce(0, +)) removed")
             }
-            guard options.given[r.id] == nil, let decl = pipeline.stage(r.id) else { continue }
+            guard given[r.id] == nil, let decl = pipeline.stage(r.id) else { continue }
             let upstream = decl.kind == "join" ? Array(decl.inputs.prefix(1)) : decl.inputs
             guard !upstream.isEmpty else { continue }
             let produced = upstream.compactMap { byID[$0]?.accounting?.rowsOut }.reduce(0, +)

@@ -119,6 +119,7 @@ public enum RunSummary {
             out += "FAILED publishing the outputs: \(e.message)\n"
             if let h = e.hint { out += "  hint: \(h)\n" }
         }
+        if let note = report.resumeNote { out += note + "\n" }
         if let aside = report.setAside {
             out += "the run did not succeed: no output was replaced; what it wrote (rejects included) is in \(aside)\n"
         }

@@ -80,6 +80,12 @@ struct Run: ParsableCommand {
     @Flag(help: "Ignore the watermarks of incremental sources: read every row (the watermarks are set anew when the run succeeds).")
     var fullRefresh = false
 
+    @Flag(help: "Keep each finished stage's rows in <out>/.crmflow/checkpoints/ so that a failed run can be resumed (removed when the run succeeds).")
+    var checkpoint = false
+
+    @Flag(help: "After a failed run with --checkpoint: reuse the stages whose inputs and options are unchanged, run the rest (keeps checkpointing).")
+    var resume = false
+
     @Option(help: "Directory for outputs and rejects (default: out/<pipeline name>).")
     var out: String?
 
@@ -117,6 +123,8 @@ struct Run: ParsableCommand {
             options.jobs = jobs
         }
         options.failFast = failFast
+        options.checkpoint = checkpoint || resume
+        options.resume = resume
         options.maskPII = maskPii
         guard keepRuns >= 0 else { throw CRMFlowError(.usage, "--keep-runs must be 0 or more") }
         options.keepRuns = keepRuns

@@ -66,3 +66,86 @@ import Testing
         #expect(v.status == 78 && v.stderr.contains("inc-shape.yaml:4:") && v.stderr.contains("incremental"), "\(v.stderr)")
     }
 }
+
+/// `--checkpoint` and `--resume`: after a failure, the stages whose inputs and options are unchanged are reused.
+@Suite(.serialized) struct ResumeTests {
+    @Test func aFailedRunResumesFromItsCheckpointsAndEndsWhereAFullRunWould() throws {
+        let dir = CLI.scratch("resume")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = dir + "/a.csv", b = dir + "/b.csv"
+        try "id,amount,when\n1,10.5,2024-01-02\n2,,2024-01-03\n3,7,not a date\n".write(toFile: a, atomically: true, encoding: .utf8)
+        try "id,n\n1,4\n2,four\n".write(toFile: b, atomically: true, encoding: .utf8)
+        let p = CLI.write("""
+        pipeline: resume
+        stages:
+          a:
+            ingest: { path: \(a), columns: { when: date } }
+          a_sorted:
+            sort: { input: a, by: ["amount desc"] }
+          a_out:
+            emit: { input: a_sorted, path: a.csv }
+          b:
+            ingest: { path: \(b), columns: { n: integer }, on_error: fail }
+          b_out:
+            emit: { input: b, path: b.csv }
+        """, "resume.yaml")
+        let out = dir + "/out"
+        var r = try CLI.run(["run", p, "--out", out, "--checkpoint"])
+        #expect(r.status == 65, "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: out + "/.crmflow/checkpoints/a_sorted.ckpt"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/.crmflow/checkpoints/b.ckpt"))
+        // The bad value is fixed; the run resumes: a and a_sorted are reused, b runs again.
+        try "id,n\n1,4\n2,5\n".write(toFile: b, atomically: true, encoding: .utf8)
+        r = try CLI.run(["run", p, "--out", out, "--resume"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("resumed: 2 stages reused from the failed run's checkpoints, 3 run"), "\(r.stderr)")
+        let summary = try String(contentsOfFile: out + "/run-summary.json", encoding: .utf8)
+        #expect(summary.contains("reused from the checkpoint of the failed run"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/.crmflow/checkpoints"), "a successful run removes its checkpoints")
+        // The same outputs and rejects as a full run from scratch.
+        let fresh = dir + "/fresh"
+        #expect(try CLI.run(["run", p, "--out", fresh]).status == 0)
+        for f in ["a.csv", "b.csv", "a.rejects.csv"] {
+            #expect(try String(contentsOfFile: out + "/" + f, encoding: .utf8) == String(contentsOfFile: fresh + "/" + f, encoding: .utf8), "\(f)")
+        }
+        #expect(try String(contentsOfFile: out + "/a.rejects.csv", encoding: .utf8).contains("'not a date' is not a valid date"))
+    }
+
+    @Test func aChangedInputOrOptionIsNotReused() throws {
+        let dir = CLI.scratch("resume-changed")
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let a = dir + "/a.csv"
+        try "id,amount\n1,10\n2,20\n".write(toFile: a, atomically: true, encoding: .utf8)
+        let fixed = CLI.write("""
+        pipeline: resume2
+        stages:
+          a:
+            ingest: { path: \(a) }
+          s:
+            sort: { input: a, by: ["amount desc"] }
+          out:
+            emit: { input: s, path: s.csv }
+        """, "resume2.yaml")
+        let out = dir + "/out"
+        // The first run fails when publishing (a file where the output's folder goes).
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        try "file".write(toFile: out + "/blocked", atomically: true, encoding: .utf8)
+        let failing = CLI.write("""
+        pipeline: resume2
+        stages:
+          a:
+            ingest: { path: \(a) }
+          s:
+            sort: { input: a, by: ["amount desc"] }
+          out:
+            emit: { input: s, path: blocked/s.csv }
+        """, "resume2-fail.yaml")
+        #expect(try CLI.run(["run", failing, "--out", out, "--checkpoint"]).status == 73)
+        // The input changed: nothing is reused, and the output holds the new rows.
+        try "id,amount\n1,10\n2,20\n3,30\n".write(toFile: a, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["run", fixed, "--out", out, "--resume"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("resumed: 0 stages reused"), "\(r.stderr)")
+        #expect(try String(contentsOfFile: out + "/s.csv", encoding: .utf8) == "id,amount\n3,30\n2,20\n1,10\n")
+    }
+}
