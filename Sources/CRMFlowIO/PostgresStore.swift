@@ -20,6 +20,9 @@ public enum PostgresStore {
         name.split(separator: ".", maxSplits: 1).map { SQLiteStore.quoted(String($0)) }.joined(separator: ".")
     }
 
+    public static func qualifiedName(_ name: String) -> String { qualified(name) }
+    public static func quotedName(_ name: String) -> String { SQLiteStore.quoted(name) }
+
     /// The password of a `postgresql://user:password@host/db` URL or a `password=...` key/value connection string,
     /// registered as a secret so that no message shows it, whatever libpq puts in its errors.
     static func registerPassword(_ url: String) {

@@ -309,7 +309,7 @@ public struct IngestStage: Stage {
         do {
             switch format {
             case _ where database != nil:
-                loaded = try readDatabase(full, progress: context.progress)
+                loaded = try readDatabase(full, progress: context.progress, since: context.watermark)
                 lines = loaded.rowLines ?? []
             case _ where activities != nil:
                 loaded = try readActivities(full, asOf: Int(context.environment.asOf))
@@ -393,6 +393,18 @@ public struct IngestStage: Stage {
         let kept = skipped == 0 ? table : table.selecting(keep)
         let keptLines = skipped == 0 || lines.count != table.rowCount ? lines : keep.map { lines[$0] }
         return (kept, keptLines, high.map { Watermark(source: watermarkSource, column: incremental.column, value: $0) }, skipped)
+    }
+
+    /// A watermark as an SQL literal the server casts to the column's type.
+    static func sqlLiteral(_ v: Value) -> String? {
+        func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+        switch v {
+        case .integer(let i): return String(i)
+        case .double(let d) where d.isFinite: return String(d)
+        case .date, .timestamp: return quoted(v.description)
+        case .string(let s): return quoted(s)
+        default: return nil
+        }
     }
 
     /// The order of two values of the same type (nil when their types differ or cannot be ordered).
@@ -511,10 +523,17 @@ public struct IngestStage: Stage {
     /// the URL as written (`${env:DATABASE_URL}#table`).
     var databaseSource: String { displayPath + "#" + (database?.table ?? "query") }
 
-    func readDatabase(_ full: String, progress: (Int) -> Void = { _ in }) throws(CRMFlowError) -> LoadedTable {
+    func readDatabase(_ full: String, progress: (Int) -> Void = { _ in }, since watermark: Watermark? = nil) throws(CRMFlowError) -> LoadedTable {
         if isPostgres {
             let raw = try PostgresStore.columnNames(url: full, table: database?.table, query: database?.query)
-            return try PostgresStore.read(url: full, table: database?.table, query: database?.query, declared: declaredPlans(raw: raw),
+            var query = database?.query
+            // An incremental PostgreSQL table is read past its watermark by the server (the rows are filtered again
+            // here, so a literal the server compares differently never loses a row).
+            if let incremental, let watermark, watermark.source == watermarkSource, watermark.column == incremental.column,
+               let table = database?.table, raw.contains(incremental.column), let literal = Self.sqlLiteral(watermark.value) {
+                query = "SELECT * FROM \(PostgresStore.qualifiedName(table)) WHERE \(PostgresStore.quotedName(incremental.column)) > \(literal) OR \(PostgresStore.quotedName(incremental.column)) IS NULL"
+            }
+            return try PostgresStore.read(url: full, table: query == nil ? database?.table : nil, query: query, declared: declaredPlans(raw: raw),
                                           allStrings: options.allStrings, source: databaseSource, progress: progress)
         }
         let raw = try SQLiteStore.columnNames(path: full, table: database?.table, query: database?.query)

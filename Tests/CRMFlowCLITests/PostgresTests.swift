@@ -184,4 +184,28 @@ import Testing
         #expect(try Self.psql("SELECT count(*), count(DISTINCT cluster_id) FROM golden_customers") == "\(rows)|\(rows)\n")
         #expect(try Self.psql("SELECT email FROM golden_customers WHERE email = 'maria.oneil@globex.com'") == "maria.oneil@globex.com\n")
     }
+
+    @Test(.enabled(if: hasServer)) func anIncrementalTableIsReadPastItsWatermarkByTheServer() throws {
+        let dir = CLI.scratch("pg-incremental")
+        try Self.psql("DROP TABLE IF EXISTS pg_changes; CREATE TABLE pg_changes (id int, email text, updated_at timestamptz); INSERT INTO pg_changes VALUES (1, 'a@x.com', '2024-01-01 10:00+00'), (2, 'b@x.com', '2024-01-02 10:00+00'), (3, 'c@x.com', NULL)")
+        let p = CLI.write("""
+        pipeline: pg-inc
+        stages:
+          changes:
+            ingest: { postgres: "${env:DATABASE_URL}", table: pg_changes, incremental: { column: updated_at } }
+          e:
+            emit: { input: changes, path: changes.csv }
+        """, "pg-inc.yaml")
+        var r = try CLI.run(["run", p, "--out", dir], environment: Self.env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOfFile: dir + "/changes.csv", encoding: .utf8).split(separator: "\n").count == 4)
+        try Self.psql("INSERT INTO pg_changes VALUES (4, 'd@x.com', '2024-01-03 09:00+00'); UPDATE pg_changes SET email = 'b2@x.com', updated_at = '2024-01-03 11:00+00' WHERE id = 2")
+        r = try CLI.run(["run", p, "--out", dir], environment: Self.env)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try String(contentsOfFile: dir + "/changes.csv", encoding: .utf8) == "id,email,updated_at\n3,c@x.com,\n4,d@x.com,2024-01-03T09:00:00Z\n2,b2@x.com,2024-01-03T11:00:00Z\n"
+                || String(contentsOfFile: dir + "/changes.csv", encoding: .utf8) == "id,email,updated_at\n4,d@x.com,2024-01-03T09:00:00Z\n2,b2@x.com,2024-01-03T11:00:00Z\n3,c@x.com,\n")
+        // The server filtered: the rows at or before the watermark never came over.
+        let summary = try String(contentsOfFile: dir + "/run-summary.json", encoding: .utf8)
+        #expect(summary.contains("2 rows after the watermark 2024-01-02T10:00:00Z read, 0 at or before it skipped"), "\(summary)")
+    }
 }
