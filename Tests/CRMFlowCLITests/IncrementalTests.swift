@@ -54,6 +54,37 @@ import Testing
         #expect(try changed().split(separator: "\n").count == 6)
     }
 
+    /// The README's pattern: new rows linked to the golden records the nightly left in its SQLite store.
+    @Test func newRowsLinkToTheGoldenRecordsInTheStore() throws {
+        let out = CLI.scratch("incremental-link")
+        #expect(try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--quiet"]).status == 0)
+        let new = CLI.write("contact_id,first_name,last_name,email,updated_at\nN1,Maria,ONeil,maria.oneil@globex.com,2025-01-02T09:00:00Z\nN2,Zed,Newman,zed@new.io,2025-01-02T10:00:00Z\n", "link-new.csv")
+        let p = CLI.write("""
+        pipeline: link-new
+        stages:
+          previous_golden:
+            ingest: { sqlite: \(out)/crm.db, table: golden_customers }
+          changed_contacts:
+            ingest: { path: \(new), incremental: { column: updated_at } }
+          linked:
+            merge:
+              mode: link
+              input: [changed_contacts, previous_golden]
+              id: contact_id
+              blocking: [email, "lower(last_name)"]
+              compare: [{ column: first_name, method: name }, { column: last_name, method: name }, { column: email, method: email }]
+              model: rules
+              rules: [{ email: exact }, { first_name: jaro_winkler >= 0.92, last_name: jaro_winkler >= 0.92 }]
+          e:
+            emit: { input: linked, path: linked.csv }
+        """, "link-new.yaml")
+        let r = try CLI.run(["run", p, "--out", out + "/link"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let linked = try String(contentsOfFile: out + "/link/linked.csv", encoding: .utf8)
+        #expect(linked.contains("N1,Maria,ONeil,maria.oneil@globex.com,2025-01-02T09:00:00Z,0035e00002,1.0"), "\(linked)")
+        #expect(linked.contains("N2,Zed,Newman,zed@new.io,2025-01-02T10:00:00Z,,"), "\(linked)")
+    }
+
     @Test func anIncrementalColumnThatIsNotThereIsThePipelinesError() throws {
         let dir = CLI.scratch("incremental-bad")
         let csv = CLI.write("id,email\n1,a@x.com\n", "inc-bad.csv")
