@@ -34,7 +34,7 @@ SUITES ?= $(firstword $(wildcard ../shared/conformance $(ORIGIN)/../shared/confo
 conformance: build
 	scripts/conformance.sh $(BIN_DEBUG) $(SUITES)
 
-# libFuzzer targets (CSV, JSON, pipeline loader, expressions) with AddressSanitizer, FUZZ_SECONDS each (see README, Security).
+# The libFuzzer targets (CSV, JSON, pipeline loader, expressions; one binary) with AddressSanitizer, FUZZ_SECONDS each (see README, Security).
 FUZZ_SECONDS ?= 60
 fuzz: setup
 	scripts/fuzz.sh $(FUZZ_SECONDS)

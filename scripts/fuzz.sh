@@ -8,45 +8,43 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 scratch=.build-fuzz
 export CRMFLOW_FUZZ=1
-# NB: each target is linked again with lld from SwiftPM's own list of objects, after all four are built. SwiftPM links
-# with gold, which keeps only a fraction of the coverage counters once GRDB's objects are in the link (29,663 of
-# 142,228: the fuzzer then explores nothing); passing -Xswiftc -use-ld=lld to the build instead left the Swift objects
-# uninstrumented, and so did the first sanitized build in a new scratch folder (the second one rebuilds them).
+# One libFuzzer binary (CRMFlowFuzz) holds the four targets; CRMFLOW_FUZZ_TARGET picks one per run.
+# NB: SwiftPM links with gold, which keeps only a fraction of the coverage counters once GRDB's objects are in the link
+# (29,663 of about 140,000: the fuzzer then explores nothing), so the binary is linked again with lld from SwiftPM's own
+# list of objects. And seen in CI on a new clone: a sanitized build that left crmflow's own Swift objects without
+# coverage instrumentation (its command had -sanitize=fuzzer); touching the sources and building again instrumented
+# them. So the objects are checked, and rebuilt (at most twice) until they carry coverage sections.
 bin="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)"
-names=(FuzzCSV FuzzJSON FuzzPipeline FuzzExpression)
-build_all() {
-  for name in "${names[@]}"; do
-    swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --product "$name" 2>&1 | grep -v 'Cannot export local symbol' | tail -1
-  done
-  for name in "${names[@]}"; do
-    swiftc -sanitize=address -sanitize=fuzzer -lstdc++ -L "$bin" -o "$bin/$name" -module-name "$name" -emit-executable \
-      -Xlinker '-rpath=$ORIGIN' @"$bin/$name.product/Objects.LinkFileList" -g -use-ld=lld
+name=CRMFlowFuzz
+build() {
+  swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --product "$name" 2>&1 | grep -v 'Cannot export local symbol' | tail -1
+}
+objects_instrumented() {
+  local o n
+  command -v readelf >/dev/null || return 0  # without binutils, the counter check below still catches it
+  for o in CRMFlowCore.build/Table.swift.o CRMFlowIO.build/CSVReader.swift.o CRMFlowPipeline.build/Runner.swift.o; do
+    n="$(readelf -S "$bin/$o" 2>/dev/null | grep -c sancov || true)"
+    echo "$o: ${n:-0} coverage sections"
+    [ "${n:-0}" -gt 0 ] || return 1
   done
 }
-# The coverage counters a target carries (libFuzzer prints them when it starts): the whole of crmflow's code has about
-# 140,000; a fraction of that means objects built or linked without instrumentation, and a fuzzer that explores nothing.
-counters() {
-  local empty="$scratch/empty-corpus"
-  mkdir -p "$empty"
-  ASAN_OPTIONS=detect_leaks=0 "$bin/$1" -runs=0 "$empty" 2>&1 | sed -nE 's/.*Loaded 1 modules +\(([0-9]+) inline.*/\1/p' | head -1
-}
-instrumented() {
-  local ok=0
-  for name in "${names[@]}"; do
-    local n; n="$(counters "$name")"
-    echo "$name: ${n:-no} coverage counters"
-    [ "${n:-0}" -ge 100000 ] || ok=1
-  done
-  return $ok
-}
-build_all
-if ! instrumented; then
-  # Seen in CI on a new clone: the first sanitized build left objects uninstrumented. Build them all again, once.
-  echo "fuzz: a target is not fully instrumented; building every object again"
-  rm -rf "$scratch/x86_64-unknown-linux-gnu" "$scratch/debug" "$scratch/build.db"
-  build_all
-  instrumented || { echo "FAILED: the fuzz targets are still not instrumented (see above)"; exit 1; }
-fi
+build
+tries=0
+until objects_instrumented; do
+  tries=$((tries + 1))
+  [ $tries -le 2 ] || { echo "FAILED: crmflow's objects are still built without coverage instrumentation"; exit 1; }
+  echo "fuzz: objects without coverage instrumentation; touching the sources and building again ($tries)"
+  find Sources Fuzz -name '*.swift' -exec touch {} +
+  build
+done
+swiftc -sanitize=address -sanitize=fuzzer -lstdc++ -L "$bin" -o "$bin/$name" -module-name "$name" -emit-executable \
+  -Xlinker '-rpath=$ORIGIN' @"$bin/$name.product/Objects.LinkFileList" -g -use-ld=lld
+# The coverage counters the binary carries (libFuzzer prints them when it starts): the whole of crmflow's code has
+# about 140,000.
+mkdir -p "$scratch/empty-corpus"
+counters="$(CRMFLOW_FUZZ_TARGET=csv ASAN_OPTIONS=detect_leaks=0 "$bin/$name" -runs=0 "$scratch/empty-corpus" 2>&1 | sed -nE 's/.*Loaded 1 modules +\(([0-9]+) inline.*/\1/p' | head -1)"
+echo "$name: ${counters:-no} coverage counters"
+[ "${counters:-0}" -ge 100000 ] || { echo "FAILED: the fuzz binary carries too few coverage counters (linked without them?)"; exit 1; }
 
 corpus="$scratch/corpus"
 rm -rf "$corpus"
@@ -64,22 +62,21 @@ for t in csv json pipeline expression; do
 done
 
 status=0
-for pair in CSV:csv JSON:json Pipeline:pipeline Expression:expression; do
-  name="Fuzz${pair%%:*}"; t="${pair##*:}"
+for t in csv json pipeline expression; do
   artifacts="$scratch/artifacts/$t/"
   maxlen=65536
   [ "$t" = expression ] && maxlen=4096
   mkdir -p "$artifacts"
-  echo "== $name: $seconds s from $(ls "$corpus/$t" | wc -l) seeds"
+  echo "== $t: $seconds s from $(ls "$corpus/$t" | wc -l) seeds"
   # NB: ASan's leak check is off: the readers' caches live for the process, which is not a leak worth a failure here.
-  if ! ASAN_OPTIONS=detect_leaks=0 "$bin/$name" "$corpus/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
+  if ! CRMFLOW_FUZZ_TARGET=$t ASAN_OPTIONS=detect_leaks=0 "$bin/$name" "$corpus/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=4096 \
       -max_len="$maxlen" -artifact_prefix="$artifacts" -print_final_stats=1 > "$scratch/$t.log" 2>&1; then
-    echo "FAILED $name — input kept in $artifacts:"
+    echo "FAILED $t — input kept in $artifacts:"
     tail -30 "$scratch/$t.log"
     status=1
   elif ! grep -q 'DONE   cov:' "$scratch/$t.log"; then
     # A fuzzer that records no coverage explores nothing: that is a broken build, not a pass.
-    echo "FAILED $name — no coverage recorded (is the code instrumented?)"
+    echo "FAILED $t — no coverage recorded (is the code instrumented?)"
     grep -E 'Loaded|WARNING' "$scratch/$t.log"
     status=1
   else
