@@ -12,7 +12,7 @@ public struct ReportStage: Stage {
             OptionSpec("inputs", .list, required: true, isInput: true, "The stages shown, in order; each becomes a section."),
             OptionSpec("path", .scalar, default: "report", isOutputPath: true, "Base name under the output directory: `report.html`, `report.md`, and `report/<section>.csv|json`."),
             OptionSpec("title", .scalar, default: "Sales report", "The document title."),
-            OptionSpec("format", .scalarOrList, default: "[html, md]", "Any of html, md, csv, json."),
+            OptionSpec("format", .scalarOrList, default: "[html, md]", "Any of html, md, csv, json, xlsx (`report.xlsx`: a contents sheet, then one sheet per section with typed cells and a frozen header)."),
             OptionSpec("sections", .mapping, "Per input: `{ title: …, chart: kpi|funnel|line|bar|table, x: column, y: column, series: column, note: … }` (by default the chart is chosen from the columns)."),
         ],
         example: """
@@ -46,8 +46,8 @@ public struct ReportStage: Stage {
         title = config.string("title") ?? "Sales report"
         var ok = true
         let formats = config.strings("format") ?? ["html", "md"]
-        for f in formats where !["html", "md", "csv", "json"].contains(f) {
-            config.log.add(.invalidValue, "'\(f)' is not a report format", at: config.node("format")?.location, hint: "use any of: html, md, csv, json")
+        for f in formats where !["html", "md", "csv", "json", "xlsx"].contains(f) {
+            config.log.add(.invalidValue, "'\(f)' is not a report format", at: config.node("format")?.location, hint: "use any of: html, md, csv, json, xlsx")
             ok = false
         }
         self.formats = formats
@@ -210,6 +210,13 @@ public struct ReportStage: Stage {
                 try out.write(markdown(built, asOf: context.environment.asOf))
                 try out.commit()
                 outputs.append(base + ".md")
+            }
+            if formats.contains("xlsx") {
+                // A contents sheet first (section, title, rows), then a sheet per section named by its title.
+                let contents = Table(names: ["section", "title", "rows", "note"], types: [.string, .string, .integer, .string],
+                                     rows: built.map { [.string($0.id), .string($0.title), .integer(Int64($0.table.rowCount)), $0.note.map { .string($0) } ?? .null] })
+                try XLSXWriter.write([("Contents", contents)] + built.map { ($0.title, $0.table) }, to: base + ".xlsx", inputs: context.protectedPaths)
+                outputs.append(base + ".xlsx")
             }
             for s in built {
                 for f in ["csv", "json"] where formats.contains(f) {

@@ -149,4 +149,26 @@ import Testing
         #expect(out.contains("101,\"Acme, Inc.\",North,02139,+1 555 010 1234,2019-03-12,2024-01-05T10:30:00Z,1200000.5,12,true"), "\(out)")
         #expect(out.contains("106,Stark Industries,West,90210,555 010 6666,2024-01-01,2024-07-04T09:15:00Z,99.99,1,true"), "\(out)")
     }
+
+    @Test(.enabled(if: hasOpenpyxl)) func theNightlyReportAsAWorkbookHasASheetPerSection() throws {
+        let out = CLI.scratch("xlsx-report")
+        #expect(try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", out, "--quiet"]).status == 0)
+        let check = try Self.python("""
+        import sys, openpyxl
+        wb = openpyxl.load_workbook(sys.argv[1])
+        print(wb.sheetnames[:4])
+        c = wb["Contents"]
+        print(c.max_row - 1, [x.value for x in c[1]])
+        k = wb[wb.sheetnames[1]]
+        print(k.freeze_panes, all(x.font.b for x in k[1]))
+        r = wb["Won revenue by owner and…"]
+        print([type(x.value).__name__ for x in r[2]])
+        """, [out + "/report.xlsx"])
+        #expect(check.status == 0, "\(check.out)")
+        let lines = check.out.split(separator: "\n").map(String.init)
+        #expect(lines.first == "['Contents', 'KPIs this quarter', 'Sales funnel', 'Won revenue trend (USD)']" || lines.first?.hasPrefix("['Contents', 'KPIs this quarter'") == true, "\(check.out)")
+        #expect(lines.count > 3 && lines[1].hasPrefix("12 ['section', 'title', 'rows', 'note']"), "\(check.out)")
+        #expect(lines.count > 3 && lines[2] == "A2 True", "\(check.out)")
+        #expect(lines.count > 3 && lines[3].contains("'str'") && (lines[3].contains("'float'") || lines[3].contains("'int'")), "\(check.out)")
+    }
 }

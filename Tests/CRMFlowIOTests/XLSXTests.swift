@@ -70,7 +70,8 @@ struct XLSXPartsTests {
     }
 
     @Test func sheetNamesAreValidAndUnique() {
-        #expect(XLSXWriter.sheetNames(["a/b", "A/B", String(repeating: "x", count: 40), ""]) == ["a_b", "A_B (2)", String(repeating: "x", count: 31), "Sheet"])
+        #expect(XLSXWriter.sheetNames(["a/b", "A/B", String(repeating: "x", count: 40), "", "Won revenue by owner and month (USD)"])
+                == ["a_b", "A_B (2)", String(repeating: "x", count: 30) + "…", "Sheet", "Won revenue by owner and…"])
     }
 
     @Test func writtenWorkbookReadsBackWithEveryType() throws {

@@ -137,7 +137,7 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         }
         #expect(outputs[0].keys.sorted() == ["account_segments.profile.csv", "calendar.rejects.csv", "contacts_clean.lineage.csv", "contacts_clean.rejects.csv", "crm.db", "customers.csv", "deal_scores.coefficients.csv",
                                              "deal_scores.quality.csv", "deals.ndjson", "funnel.csv", "golden_customers.csv", "golden_customers.lineage.csv", "golden_customers.review.csv", "history/deals.csv", "kpis.csv", "leads_clean.rejects.csv", "mail.rejects.csv", "opportunities.rejects.csv",
-                                             "report.html", "report.md"] + ["account_segments", "coverage_by_quarter", "csat_by_quarter", "deal_changes", "funnel", "kpis", "open_deals_by_score", "pipeline_forecast", "revenue_forecast", "revenue_report", "revenue_trend", "stage_report"].flatMap { ["report/\($0).csv", "report/\($0).json"] }.sorted()
+                                             "report.html", "report.md", "report.xlsx"] + ["account_segments", "coverage_by_quarter", "csat_by_quarter", "deal_changes", "funnel", "kpis", "open_deals_by_score", "pipeline_forecast", "revenue_forecast", "revenue_report", "revenue_trend", "stage_report"].flatMap { ["report/\($0).csv", "report/\($0).json"] }.sorted()
                                             + ["revenue_by_owner_month.csv", "sf_contacts.rejects.csv", "stage_counts.csv", "trade_show_leads.csv", "win_rate.md"])
         #expect(outputs[0] == outputs[1])
     }

@@ -11,11 +11,18 @@ public enum XLSXWriter {
     public static let maxRows = 1_048_576
     public static let maxColumns = 16_384
 
-    /// A sheet name Excel accepts: at most 31 characters, none of `[]:*?/\`, unique in the workbook.
+    /// A sheet name Excel accepts: at most 31 characters (longer ones cut, with an ellipsis), none of `[]:*?/\`,
+    /// unique in the workbook.
     static func sheetNames(_ wanted: [String]) -> [String] {
         var used: Set<String> = []
         return wanted.map { w in
-            var base = String(w.map { "[]:*?/\\".contains($0) ? "_" : $0 }.prefix(31))
+            var base = String(w.map { "[]:*?/\\".contains($0) ? "_" : $0 })
+            // NB: longer names are cut at a word where one is near, and end in an ellipsis.
+            if base.count > 31 {
+                var cut = String(base.prefix(30))
+                if let space = cut.lastIndex(of: " "), cut.distance(from: cut.startIndex, to: space) >= 20 { cut = String(cut[..<space]) }
+                base = cut.trimmingCharacters(in: .whitespaces) + "…"
+            }
             if base.isEmpty { base = "Sheet" }
             var name = base, k = 2
             while used.contains(name.lowercased()) {
