@@ -6,16 +6,7 @@ import Testing
     /// Runs SQL with Debian's sqlite3 shell (an independent writer and reader of the files crmflow handles).
     @discardableResult
     static func sqlite(_ db: String, _ sql: String) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        p.arguments = [db, sql]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try CLI.tool("/usr/bin/sqlite3", [db, sql]).out
     }
 
     static var hasShell: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") }

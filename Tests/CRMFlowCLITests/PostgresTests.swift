@@ -13,16 +13,7 @@ import Testing
 
     @discardableResult
     static func psql(_ sql: String, url: String? = PostgresTests.url) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        p.arguments = [url ?? "", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try CLI.tool("/usr/bin/psql", [url ?? "", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql]).out
     }
 
     static var env: [String: String] { ["DATABASE_URL": url ?? ""] }

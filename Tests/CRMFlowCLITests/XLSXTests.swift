@@ -10,16 +10,7 @@ import Testing
     static var hasOpenpyxl: Bool { (try? python("import openpyxl"))?.status == 0 }
 
     static func python(_ code: String, _ args: [String] = []) throws -> (status: Int32, out: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", code] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        try CLI.tool("/usr/bin/env", ["python3", "-c", code] + args)
     }
 
     static let expectedCustomers = """
