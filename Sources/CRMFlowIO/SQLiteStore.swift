@@ -405,3 +405,51 @@ public enum Watermarks {
         }
     }
 }
+
+/// Verdicts on record pairs, kept in the state database (table `merge_decisions`) by `crmflow decide` and read by
+/// a merge stage with `decisions: state`.
+public enum MergeDecisions {
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS merge_decisions (
+          pipeline TEXT NOT NULL, stage TEXT NOT NULL, id_a TEXT NOT NULL, id_b TEXT NOT NULL, verdict TEXT NOT NULL CHECK (verdict IN ('merge', 'apart')),
+          decided_at TEXT NOT NULL, note TEXT, PRIMARY KEY (pipeline, stage, id_a, id_b))
+        """
+
+    /// Records verdicts (a pair is stored once, in id order; a later verdict on it replaces the earlier one).
+    public static func record(_ verdicts: [(a: String, b: String, verdict: String)], pipeline: String, stage: String, at time: String, note: String?,
+                              in path: String) throws(CRMFlowError) {
+        for v in verdicts where v.verdict != "merge" && v.verdict != "apart" {
+            throw CRMFlowError(.usage, "verdict '\(v.verdict)' for \(v.a) and \(v.b) is neither merge nor apart")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: schema)
+                for v in verdicts {
+                    let (a, b) = v.a <= v.b ? (v.a, v.b) : (v.b, v.a)
+                    try db.execute(sql: "INSERT OR REPLACE INTO merge_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", arguments: [pipeline, stage, a, b, v.verdict, time, note])
+                }
+            }
+        } catch let e as CRMFlowError {
+            throw e
+        } catch {
+            throw CRMFlowError(.cannotWrite, "cannot record the decisions in '\(path)': \(error)", hint: "check that the output directory is writable")
+        }
+    }
+
+    /// The verdicts for one merge stage (none when the database or table does not exist yet).
+    public static func load(from path: String, pipeline: String, stage: String) throws(CRMFlowError) -> [(a: String, b: String, verdict: String)] {
+        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        do {
+            let queue = try SQLiteStore.readOnly(path)
+            return try queue.read { db in
+                guard try db.tableExists("merge_decisions") else { return [] }
+                return try Row.fetchAll(db, sql: "SELECT id_a, id_b, verdict FROM merge_decisions WHERE pipeline = ? AND stage = ? ORDER BY id_a, id_b",
+                                        arguments: [pipeline, stage]).map { r in (r["id_a"], r["id_b"], r["verdict"]) }
+            }
+        } catch {
+            throw CRMFlowError(.badData, "cannot read the merge decisions in '\(path)': \(error)")
+        }
+    }
+}

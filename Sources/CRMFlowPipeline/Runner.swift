@@ -412,6 +412,7 @@ public final class Runner: @unchecked Sendable {
         context.maskPII = masksPII
         context.explainID = options.explainID
         context.watermark = options.watermarks[decl.id]
+        context.pipelineName = pipeline.name
         lock.unlock()
         return context
     }

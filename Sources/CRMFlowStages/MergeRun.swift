@@ -602,12 +602,24 @@ struct MergeRun {
     func loadDecisions(_ recs: Records) throws(StageFailure) -> Decisions {
         var d = Decisions()
         guard let path = stage.decisions else { return d }
+        var index: [String: Int] = [:]
+        for i in 0..<recs.count { index[recs.key(i)] = i }
+        if path == "state" {
+            // Verdicts recorded with `crmflow decide` in the pipeline's state database.
+            let verdicts: [(a: String, b: String, verdict: String)]
+            do { verdicts = try MergeDecisions.load(from: context.stateDatabase, pipeline: context.pipelineName, stage: context.stageID) } catch {
+                throw StageFailure(error)
+            }
+            for v in verdicts {
+                guard let i = index[v.a], let j = index[v.b] else { d.unknown += 1; continue }
+                if v.verdict == "merge" { d.merge.append((i, j)) } else { d.apart.insert(.init(i, j)) }
+            }
+            return d
+        }
         let table = try stage.loadReference(context.inputPath(path))
         guard let a = table.column(named: "id_a"), let b = table.column(named: "id_b"), let v = table.column(named: "verdict") else {
             throw StageFailure("\(stage.location): decisions file '\(path)' needs columns id_a, id_b, verdict", hint: "verdict is merge or apart", status: .badPipeline)
         }
-        var index: [String: Int] = [:]
-        for i in 0..<recs.count { index[recs.key(i)] = i }
         for r in 0..<table.rowCount {
             guard let i = index[a.value(at: r).description], let j = index[b.value(at: r).description] else { d.unknown += 1; continue }
             switch v.value(at: r).description.lowercased() {

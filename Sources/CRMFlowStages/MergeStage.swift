@@ -27,7 +27,7 @@ public struct MergeStage: Stage {
             OptionSpec("survivorship", .mapping, "column: rule — first_non_null, most_frequent, most_complete, longest, source_priority, most_recent(column); `default:` for the rest."),
             OptionSpec("source_priority", .list, "Source names, most trusted first."),
             OptionSpec("provenance", .scalar, default: "false", "Add `<column>_from` columns naming the record each golden value came from."),
-            OptionSpec("decisions", .scalar, "A CSV of human verdicts: id_a, id_b, verdict (merge or apart)."),
+            OptionSpec("decisions", .scalar, "Human verdicts: a CSV of id_a, id_b, verdict (merge or apart), or `state`: the verdicts recorded with `crmflow decide` in the pipeline's state database (out/<pipeline>/crmflow.db, table merge_decisions)."),
             OptionSpec("seed", .scalar, default: "42", "Seed for the random pairs that estimate u."),
         ],
         example: """

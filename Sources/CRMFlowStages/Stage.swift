@@ -448,6 +448,10 @@ public struct RunContext: Sendable {
     public var explainID: String? = nil
     /// An incremental ingest's watermark from the last successful run (nil: read everything).
     public var watermark: Watermark? = nil
+    /// The pipeline's name (its state database keys rows by it).
+    public var pipelineName = ""
+    /// The pipeline's state database: run history, watermarks, merge decisions (`<out>/crmflow.db`).
+    public var stateDatabase: String { outputDirectory + "/" + RunHistory.fileName }
 
     public init(stageID: String, outputDirectory: String, baseDirectory: String, environment: EvalEnvironment, threads: Int,
                 isCancelled: @escaping @Sendable () -> Bool = { false }, progress: @escaping @Sendable (Int) -> Void = { _ in },

@@ -167,6 +167,12 @@ struct Run: ParsableCommand {
                 var marks: [String: Watermark] = [:]
                 for s in report.stages { if let w = s.watermark { marks[s.id] = w } }
                 try Watermarks.save(marks, to: state, pipeline: pipeline.name, runID: record.runID, at: record.startedAt)
+                // The snapshot histories, as published, also in the state database (table snapshot_<stage>), for SQL.
+                for s in report.stages where s.kind == "snapshot" {
+                    guard let history = s.outputs.first, let file = try? CSVFile.open(history, options: CSVOptions()) else { continue }
+                    let loaded = try file.load()
+                    try SQLiteStore.write(loaded.table, path: state, table: "snapshot_" + s.id, mode: .replace)
+                }
             }
         }
         if report.exitStatus != 0 { throw ExitCode(report.exitStatus) }
@@ -343,5 +349,77 @@ struct Explain: ParsableCommand {
             throw ExitCode(report.exitStatus == 0 ? 1 : report.exitStatus)
         }
         FileHandle.standardOutput.write(r.explanation.joined(separator: "\n") + "\n")
+    }
+}
+
+struct Decide: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Record human verdicts on record pairs for a merge stage (in out/<pipeline>/crmflow.db); the stage honours them with `decisions: state`.",
+        discussion: """
+        crmflow decide pipelines/nightly.yaml --stage golden_customers --apart LG-0005 0035e00001
+        crmflow decide pipelines/nightly.yaml --stage golden_customers --from reviewed.csv   # columns id_a, id_b, verdict
+        crmflow decide pipelines/nightly.yaml --stage golden_customers                       # lists the verdicts
+        """)
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "The merge stage the verdicts are for.")
+    var stage: String
+
+    @Option(help: "The output directory the pipeline runs with (default: out/<pipeline name>).")
+    var out: String?
+
+    @Option(parsing: .upToNextOption, help: "Two record ids that are the same customer.")
+    var merge: [String] = []
+
+    @Option(parsing: .upToNextOption, help: "Two record ids that are different customers (never merged, even by a rule).")
+    var apart: [String] = []
+
+    @Option(help: "A CSV of verdicts (id_a, id_b, verdict: merge or apart), e.g. a review file with a verdict column filled in.")
+    var from: String?
+
+    @Option(help: "A note kept with the verdicts (who decided, why).")
+    var note: String?
+
+    func run() throws {
+        let (pipeline, _) = try arguments.load(checkSchemas: false)
+        guard let decl = pipeline.stage(stage), decl.kind == "merge" else {
+            throw CRMFlowError(.usage, "'\(stage)' is not a merge stage of \(pipeline.name)",
+                               hint: "merge stages: " + pipeline.stages.filter { $0.kind == "merge" }.map(\.id).joined(separator: ", "))
+        }
+        let path = (out ?? "out/\(pipeline.name)") + "/" + RunHistory.fileName
+        var verdicts: [(a: String, b: String, verdict: String)] = []
+        for (ids, verdict) in [(merge, "merge"), (apart, "apart")] where !ids.isEmpty {
+            guard ids.count == 2 else { throw CRMFlowError(.usage, "--\(verdict) takes two record ids, got \(ids.count)") }
+            verdicts.append((ids[0], ids[1], verdict))
+        }
+        if let from {
+            let loaded = try CSVFile.open(from, options: { var o = CSVOptions(); o.allStrings = true; return o }()).load()
+            let t = loaded.table
+            guard let a = t.column(named: "id_a"), let b = t.column(named: "id_b"), let v = t.column(named: "verdict") else {
+                throw CRMFlowError(.badData, "'\(from)' needs the columns id_a, id_b and verdict", hint: "verdict is merge or apart; rows with no verdict are skipped")
+            }
+            for r in 0..<t.rowCount {
+                let verdict = v.value(at: r).description.trimmingCharacters(in: .whitespaces).lowercased()
+                if verdict.isEmpty { continue }
+                verdicts.append((a.value(at: r).description, b.value(at: r).description, verdict))
+            }
+        }
+        if !verdicts.isEmpty {
+            var now = time(nil)
+            var parts = tm()
+            gmtime_r(&now, &parts)
+            let stamp = String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+                               Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+            try MergeDecisions.record(verdicts, pipeline: pipeline.name, stage: stage, at: stamp, note: note, in: path)
+            FileHandle.standardError.write("\(verdicts.count) verdict\(verdicts.count == 1 ? "" : "s") recorded for \(stage) in \(path)\n")
+        }
+        let all = try MergeDecisions.load(from: path, pipeline: pipeline.name, stage: stage)
+        var text = "\(all.count) verdict\(all.count == 1 ? "" : "s") for \(stage):\n"
+        for v in all { text += "  \(v.verdict)  \(v.a)  \(v.b)\n" }
+        if decl.config.options.first(where: { $0.key == "decisions" })?.value.scalar != "state" {
+            text += "note: \(stage) reads them only with `decisions: state`\n"
+        }
+        FileHandle.standardOutput.write(text)
     }
 }

@@ -180,3 +180,60 @@ import Testing
         #expect(try String(contentsOfFile: out + "/s.csv", encoding: .utf8) == "id,amount\n3,30\n2,20\n1,10\n")
     }
 }
+
+/// `crmflow decide` keeps verdicts in the state database; a merge stage with `decisions: state` honours them.
+@Suite(.serialized) struct DecisionTests {
+    @Test func verdictsInTheStateDatabaseSplitAndJoinRecords() throws {
+        let dir = CLI.scratch("decide")
+        let csv = CLI.write("id,first_name,last_name,email\nA1,Jane,Smith,jane@acme.com\nA2,Jane,Smith,jane@acme.com\nB1,Bob,Stone,bob@stone.io\nB2,Robert,Stone,r.stone@stone.io\n", "decide.csv")
+        let p = CLI.write("""
+        pipeline: decide
+        stages:
+          people:
+            ingest: { path: \(csv) }
+          golden:
+            merge:
+              input: people
+              id: id
+              blocking: [email, "lower(last_name)"]
+              compare: [{ column: first_name, method: name }, { column: last_name, method: name }, { column: email, method: email }]
+              model: rules
+              rules: [{ email: exact }]
+              decisions: state
+          lineage:
+            emit: { input: golden, path: golden.csv }
+        """, "decide.yaml")
+        let out = dir + "/out"
+        func clusters() throws -> Int { try String(contentsOfFile: out + "/golden.csv", encoding: .utf8).split(separator: "\n").count - 1 }
+        #expect(try CLI.run(["run", p, "--out", out]).status == 0)
+        #expect(try clusters() == 3)  // A1+A2 by e-mail, B1, B2
+        let d = try CLI.run(["decide", p, "--stage", "golden", "--out", out, "--apart", "A1", "A2", "--merge", "B1", "B2", "--note", "checked by phone"])
+        #expect(d.status == 0, "\(d.stderr)")
+        #expect(d.stdout.contains("apart  A1  A2") && d.stdout.contains("merge  B1  B2"), "\(d.stdout)")
+        #expect(try CLI.run(["run", p, "--out", out]).status == 0)
+        #expect(try clusters() == 3)  // A1, A2, B1+B2
+        let golden = try String(contentsOfFile: out + "/golden.csv", encoding: .utf8)
+        #expect(golden.contains("B1|B2") || golden.contains(",2,"), "\(golden)")
+        // A reviewed file: rows with a verdict are recorded, the others skipped.
+        let reviewed = CLI.write("id_a,id_b,verdict\nA1,A2,merge\nB1,B2,\n", "reviewed.csv")
+        #expect(try CLI.run(["decide", p, "--stage", "golden", "--out", out, "--from", reviewed]).stdout.contains("merge  A1  A2"))
+        #expect(try CLI.run(["run", p, "--out", out]).status == 0)
+        #expect(try clusters() == 2)
+        #expect(try DatabaseTests.sqlite(out + "/crmflow.db", "SELECT verdict, note FROM merge_decisions WHERE id_a = 'B1'") == "merge|checked by phone\n")
+        let bad = try CLI.run(["decide", p, "--stage", "people", "--out", out, "--merge", "A1", "A2"])
+        #expect(bad.status != 0 && bad.stderr.contains("is not a merge stage"), "\(bad.stderr)")
+    }
+}
+
+/// The state database holds the run history, the watermarks, the merge decisions and the snapshot histories.
+@Suite(.serialized) struct StateDatabaseTests {
+    @Test func snapshotHistoriesAreMirroredAfterEachSuccessfulRun() throws {
+        let out = CLI.scratch("state-snapshots")
+        for day in ["2024-12-30", "2024-12-31", "2024-12-31"] {
+            #expect(try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", day, "--out", out, "--quiet"]).status == 0)
+        }
+        // A re-run on the same day replaces that day's rows, as in the history file.
+        #expect(try DatabaseTests.sqlite(out + "/crmflow.db", "SELECT snapshot_date, count(*) FROM snapshot_deal_history GROUP BY 1 ORDER BY 1") == "2024-12-30|38\n2024-12-31|38\n")
+        #expect(try DatabaseTests.sqlite(out + "/crmflow.db", "SELECT count(*), min(status) FROM runs") == "3|succeeded\n")
+    }
+}
