@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 seconds="${1:-60}"
 scratch=.build-fuzz
 export CRMFLOW_FUZZ=1
+# NB: run from make, SwiftPM saw make's variables; seen in CI: every sanitized build under `make fuzz` left crmflow's
+# objects uninstrumented, while the same script run directly instrumented them. The builds below get a clean slate.
+unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES MAKE_TERMOUT MAKE_TERMERR
 # One libFuzzer binary (CRMFlowFuzz) holds the four targets; CRMFLOW_FUZZ_TARGET picks one per run.
 # NB: SwiftPM links with gold, which keeps only a fraction of the coverage counters once GRDB's objects are in the link
 # (29,663 of about 140,000: the fuzzer then explores nothing), so the binary is linked again with lld from SwiftPM's own
