@@ -9,7 +9,7 @@ import Synchronization
 /// crashed is replayed by the tests (`Tests/Fixtures/fuzz/<target>/`). Each body must never crash, hang or trap,
 /// whatever the bytes; errors are expected and ignored.
 public enum FuzzTargets {
-    public static let names = ["csv", "json", "pipeline", "expression"]
+    public static let names = ["csv", "json", "pipeline", "expression", "xml", "ics", "mail"]
 
     public static func run(_ target: String, _ bytes: [UInt8]) {
         switch target {
@@ -17,6 +17,9 @@ public enum FuzzTargets {
         case "json": json(bytes)
         case "pipeline": pipeline(bytes)
         case "expression": expression(bytes)
+        case "xml": xml(bytes)
+        case "ics": ics(bytes)
+        case "mail": mail(bytes)
         default: break
         }
     }
@@ -97,5 +100,28 @@ public enum FuzzTargets {
         let text = String(decoding: bytes, as: UTF8.self)
         guard let compiled = try? ExprCompiler.compile(text, schema: table.schema) else { return }
         _ = compiled.evaluate(table, env: EvalEnvironment(asOf: 20_088))
+    }
+
+    /// The Excel reader's XML layer: the bytes as a worksheet, as shared strings and as styles (the zip container is
+    /// ZIPFoundation's); cells must come back in rows, and cell references as written.
+    public static func xml(_ bytes: [UInt8]) {
+        XLSXReader.readParts(bytes)
+    }
+
+    /// The calendar reader: any text gives activities and rejects, never a crash; every event is accounted for.
+    public static func ics(_ bytes: [UInt8]) {
+        withScratch(bytes, "ics") { path in
+            guard let loaded = try? ICalendar.read(path: path, window: 19_000...19_400, timezone: nil, keepBodies: true, ownDomains: ["us.com"], source: "fuzz.ics")
+            else { return }
+            if loaded.recordsRead != loaded.table.rowCount + loaded.rejects.count { fatalError("calendar accounting") }
+        }
+    }
+
+    /// The mail reader (mbox and .eml).
+    public static func mail(_ bytes: [UInt8]) {
+        withScratch(bytes, "mbox") { path in
+            guard let loaded = try? MailArchive.read(path: path, keepBodies: true, ownDomains: ["us.com"], source: "fuzz.mbox") else { return }
+            if loaded.recordsRead != loaded.table.rowCount + loaded.rejects.count { fatalError("mail accounting") }
+        }
     }
 }

@@ -250,10 +250,15 @@ public enum ICalendar {
                 let occurrences = try self.activities(of: e, window: window, defaultZone: defaultZone, keepBodies: keepBodies, overridden: overridden)
                 if occurrences.count > 1 { expanded += 1 }
                 activities.append(contentsOf: occurrences)
+                if activities.count > 5_000_000 { break }
             } catch {
                 guard case .message(let m) = error else { continue }
                 rejects.append(Reject(source: source, line: e.line, code: "E_PARSE", reason: m, record: e.raw.joined(separator: "\n")))
             }
+        }
+        if activities.count > 5_000_000 {
+            throw CRMFlowError(.badData, "the events of '\(path)' expand to more than 5,000,000 meetings", at: path,
+                               hint: "narrow the window of recurring events: window: [FIRST_DAY, LAST_DAY]")
         }
         if expanded > 0 {
             var a: [UInt8] = [], b: [UInt8] = []

@@ -344,6 +344,22 @@ public enum XLSXReader {
         return text
     }
 
+    /// Reads `bytes` as each XML part the reader parses — shared strings, styles, a worksheet — and checks what comes
+    /// back (the fuzz target of the Excel reader; the zip container is ZIPFoundation's).
+    public static func readParts(_ bytes: [UInt8]) {
+        _ = sharedStrings(bytes)
+        _ = styles(bytes)
+        let book = Workbook(sheetNames: ["Sheet1"], sheetParts: ["xl/worksheets/sheet1.xml"], date1904: (bytes.first ?? 0) & 1 == 1,
+                            dateStyles: [false, true, true], sharedStrings: ["a", "b", ""])
+        if let sheet = try? sheet(bytes, name: "Sheet1", workbook: book, path: "fuzz.xlsx") {
+            for r in sheet.rows {
+                precondition(r.number >= 1, "row number \(r.number)")
+                for c in r.cells { precondition(c.column >= 0 && c.column < 16_384, "cell column \(c.column)") }
+            }
+        }
+        for serial in [Double(bytes.count) * 97.3, -Double(bytes.count), 60, 0.999999] { _ = dateText(serial: serial, date1904: book.date1904) }
+    }
+
     /// The sheet names of a workbook, in order.
     public static func sheetNames(path: String) throws(CRMFlowError) -> [String] {
         let archive = try open(path)
@@ -398,15 +414,24 @@ public enum XLSXReader {
             var byRow: [Int: Int] = [:]
             for (k, r) in sheet.rows.enumerated() { byRow[r.number] = k }
             var filled = 0
+            // NB: a range is filled only as far as the sheet holds cells (a hostile `A1:XFD1048576` would otherwise ask
+            // for 17 billion), and at most 10 million cells in all.
+            let lastRow = sheet.rows.map(\.number).max() ?? 0
+            let lastColumn = sheet.rows.flatMap { $0.cells.map(\.column) }.max() ?? 0
             for m in sheet.merges {
                 guard let top = byRow[m.top], let source = sheet.rows[top].cells.first(where: { $0.column == m.left })?.cell else { continue }
-                for rowNumber in m.top...m.bottom {
+                let bottom = min(m.bottom, lastRow), right = min(m.right, lastColumn)
+                guard bottom >= m.top, right >= m.left else { continue }
+                if filled + (bottom - m.top + 1) * (right - m.left + 1) > 10_000_000 {
+                    throw failure(path, "the merged ranges of sheet '\(name)' cover more than 10,000,000 cells", hint: "unmerge the cells in Excel, or export the sheet as CSV")
+                }
+                for rowNumber in m.top...bottom {
                     if byRow[rowNumber] == nil {
                         sheet.rows.append((rowNumber, []))
                         byRow[rowNumber] = sheet.rows.count - 1
                     }
                     let k = byRow[rowNumber]!
-                    for c in m.left...m.right where !(rowNumber == m.top && c == m.left) {
+                    for c in m.left...right where !(rowNumber == m.top && c == m.left) {
                         if let j = sheet.rows[k].cells.firstIndex(where: { $0.column == c }) { sheet.rows[k].cells[j].cell = source } else { sheet.rows[k].cells.append((c, source)) }
                         filled += 1
                     }
