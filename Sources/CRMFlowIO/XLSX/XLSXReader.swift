@@ -242,10 +242,18 @@ public enum XLSXReader {
         var type = "", style = 0
         var value: [UInt8] = [], inline: [UInt8] = []
         var inValue = false, inInline = false, inCell = false, hasValue = false
+        // NB: a cell outside any <row> (malformed XML) starts a row of its own, numbered after the one before.
+        var inRow = false
         while let t = s.next() {
             switch t {
             case .open(let name, let attrs, let selfClosing):
                 if s.isNamed(name, "c") {
+                    if !inRow {
+                        rowNumber += 1
+                        column = -1
+                        cells = []
+                        inRow = true
+                    }
                     if let r = s.attributeRange("r", in: attrs), let ref = cellReference(bytes[r]) { column = ref.column } else { column += 1 }
                     guard column < 16_384 else { throw failure(path, "\(sheetName): a cell lies past column XFD (the last Excel allows)") }
                     type = s.attribute("t", in: attrs) ?? "n"
@@ -263,6 +271,11 @@ public enum XLSXReader {
                     if let r = s.attribute("r", in: attrs).flatMap({ Int($0) }), r > rowNumber { rowNumber = r } else { rowNumber += 1 }
                     column = -1
                     cells = []
+                    inRow = !selfClosing
+                    // NB: a row opened inside a cell (malformed XML) ends that cell.
+                    inCell = false
+                    inValue = false
+                    inInline = false
                     if selfClosing { rows.append((rowNumber, [])) }
                 } else if s.isNamed(name, "mergeCell"), let ref = s.attribute("ref", in: attrs) {
                     let corners = ref.split(separator: ":").map { cellReference(Array($0.utf8)) }
@@ -276,8 +289,8 @@ public enum XLSXReader {
                 } else if s.isNamed(name, "is") {
                     inInline = false
                 } else if s.isNamed(name, "c") {
+                    guard inCell, hasValue, column >= 0 else { inCell = false; continue }
                     inCell = false
-                    guard hasValue else { continue }
                     let text = String(decoding: value, as: UTF8.self)
                     let cell: Cell
                     switch type {
@@ -295,9 +308,10 @@ public enum XLSXReader {
                         cell = .number(text, style: style)
                     }
                     cells.append((column, cell))
-                } else if s.isNamed(name, "row") {
+                } else if s.isNamed(name, "row"), inRow {
                     rows.append((rowNumber, cells))
                     cells = []
+                    inRow = false
                 }
             case .text(let r, let cdata):
                 if inValue {
@@ -308,6 +322,7 @@ public enum XLSXReader {
                 }
             }
         }
+        if inRow, !cells.isEmpty { rows.append((rowNumber, cells)) }
         return Sheet(name: sheetName, rows: rows, merges: merges.map { (top: $0.0, left: $0.1, bottom: $0.2, right: $0.3) })
     }
 
