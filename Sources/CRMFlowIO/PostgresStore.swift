@@ -160,12 +160,14 @@ public enum PostgresStore {
     /// Reads a table or the rows of a query through a cursor. Integer, floating-point, numeric, boolean, date and
     /// timestamp columns keep their type; text columns are typed like CSV (or as declared), and a value that does not
     /// fit a declared type sends its row to the rejects (source `postgres#table`, line = row number).
-    public static func read(url: String, table: String?, query: String?, declared: [String: ColumnPlan] = [:], allStrings: Bool = false,
+    /// `declared` gives the declared plans for the result's column names.
+    public static func read(url: String, table: String?, query: String?, declared: ([String]) -> [String: ColumnPlan] = { _ in [:] }, allStrings: Bool = false,
                             source: String, progress: (Int) -> Void = { _ in }) throws(CRMFlowError) -> LoadedTable {
         let connection = try Connection(url, failureStatus: .inputMissing)
         let what = query == nil ? "cannot read table '\(table ?? "")'" : "cannot run the query"
         let sql = selectSQL(table: table, query: query)
         let described = try connection.describe(sql, what)
+        let declared = declared(described.map(\.name))
         try connection.execute("BEGIN READ ONLY", what)
         try connection.execute("DECLARE crmflow_source NO SCROLL CURSOR FOR " + sql, what)
         var cells = described.map { column in

@@ -263,18 +263,11 @@ public enum RunHistory {
         """
 
     public static func append(_ run: RunRecord, to path: String) throws(CRMFlowError) {
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: schema)
-                try db.execute(sql: "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: [
-                    run.runID, run.pipeline, run.pipelineSHA256, run.startedAt, run.seconds, run.status, run.exitCode, run.asOf, run.stages,
-                    run.failedStages, run.rowsRead, run.rejected, run.outputs,
-                ])
-            }
-        } catch {
-            throw CRMFlowError(.cannotWrite, "cannot record the run in '\(path)': \(error)", hint: "check that the output directory is writable")
+        try StateDatabase.write(path, schema: schema, what: "the run") { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: [
+                run.runID, run.pipeline, run.pipelineSHA256, run.startedAt, run.seconds, run.status, run.exitCode, run.asOf, run.stages,
+                run.failedStages, run.rowsRead, run.rejected, run.outputs,
+            ])
         }
     }
 
@@ -352,56 +345,35 @@ public enum Watermarks {
 
     /// The watermarks by stage id (none when the database or its table does not exist yet).
     public static func load(from path: String, pipeline: String) throws(CRMFlowError) -> [String: Watermark] {
-        guard FileManager.default.fileExists(atPath: path) else { return [:] }
-        do {
-            let queue = try SQLiteStore.readOnly(path)
-            return try queue.read { db in
-                guard try db.tableExists("watermarks") else { return [:] }
-                var out: [String: Watermark] = [:]
-                for r in try Row.fetchAll(db, sql: "SELECT stage, source, column_name, type, value FROM watermarks WHERE pipeline = ?", arguments: [pipeline]) {
-                    if let v = Watermark.decoded(type: r["type"], text: r["value"]) {
-                        out[r["stage"]] = Watermark(source: r["source"], column: r["column_name"], value: v)
-                    }
+        try StateDatabase.read(path, table: "watermarks", empty: [:], what: "the watermarks", hint: "run with --full-refresh to read every source whole") { db in
+            var out: [String: Watermark] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT stage, source, column_name, type, value FROM watermarks WHERE pipeline = ?", arguments: [pipeline]) {
+                if let v = Watermark.decoded(type: r["type"], text: r["value"]) {
+                    out[r["stage"]] = Watermark(source: r["source"], column: r["column_name"], value: v)
                 }
-                return out
             }
-        } catch {
-            throw CRMFlowError(.badData, "cannot read the watermarks in '\(path)': \(error)", hint: "run with --full-refresh to read every source whole")
+            return out
         }
     }
 
     /// Stores the watermarks of a successful run, in one transaction.
     public static func save(_ marks: [String: Watermark], to path: String, pipeline: String, runID: String, at time: String) throws(CRMFlowError) {
         guard !marks.isEmpty else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: schema)
-                for (stage, m) in marks.sorted(by: { $0.key < $1.key }) {
-                    let e = m.encoded
-                    try db.execute(sql: "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: [
-                        pipeline, stage, m.source, m.column, e.type, e.text, m.value.description, runID, time,
-                    ])
-                }
+        try StateDatabase.write(path, schema: schema, what: "the watermarks") { db in
+            for (stage, m) in marks.sorted(by: { $0.key < $1.key }) {
+                let e = m.encoded
+                try db.execute(sql: "INSERT OR REPLACE INTO watermarks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", arguments: [
+                    pipeline, stage, m.source, m.column, e.type, e.text, m.value.description, runID, time,
+                ])
             }
-        } catch {
-            throw CRMFlowError(.cannotWrite, "cannot record the watermarks in '\(path)': \(error)", hint: "check that the output directory is writable")
         }
     }
 
     /// Every stored watermark as (stage, source, column, value as shown, run id, updated at).
     public static func list(in path: String, pipeline: String) throws(CRMFlowError) -> [[String]] {
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
-        do {
-            let queue = try SQLiteStore.readOnly(path)
-            return try queue.read { db in
-                guard try db.tableExists("watermarks") else { return [] }
-                return try Row.fetchAll(db, sql: "SELECT stage, source, column_name, shown, run_id, updated_at FROM watermarks WHERE pipeline = ? ORDER BY stage",
-                                        arguments: [pipeline]).map { r in [r["stage"], r["source"], r["column_name"], r["shown"], r["run_id"], r["updated_at"]] }
-            }
-        } catch {
-            throw CRMFlowError(.badData, "cannot read the watermarks in '\(path)': \(error)")
+        try StateDatabase.read(path, table: "watermarks", empty: [], what: "the watermarks") { db in
+            try Row.fetchAll(db, sql: "SELECT stage, source, column_name, shown, run_id, updated_at FROM watermarks WHERE pipeline = ? ORDER BY stage",
+                             arguments: [pipeline]).map { r in [r["stage"], r["source"], r["column_name"], r["shown"], r["run_id"], r["updated_at"]] }
         }
     }
 }
@@ -421,35 +393,46 @@ public enum MergeDecisions {
         for v in verdicts where v.verdict != "merge" && v.verdict != "apart" {
             throw CRMFlowError(.usage, "verdict '\(v.verdict)' for \(v.a) and \(v.b) is neither merge nor apart")
         }
-        do {
-            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let queue = try DatabaseQueue(path: path)
-            try queue.write { db in
-                try db.execute(sql: schema)
-                for v in verdicts {
-                    let (a, b) = v.a <= v.b ? (v.a, v.b) : (v.b, v.a)
-                    try db.execute(sql: "INSERT OR REPLACE INTO merge_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", arguments: [pipeline, stage, a, b, v.verdict, time, note])
-                }
+        try StateDatabase.write(path, schema: schema, what: "the decisions") { db in
+            for v in verdicts {
+                let (a, b) = v.a <= v.b ? (v.a, v.b) : (v.b, v.a)
+                try db.execute(sql: "INSERT OR REPLACE INTO merge_decisions VALUES (?, ?, ?, ?, ?, ?, ?)", arguments: [pipeline, stage, a, b, v.verdict, time, note])
             }
-        } catch let e as CRMFlowError {
-            throw e
-        } catch {
-            throw CRMFlowError(.cannotWrite, "cannot record the decisions in '\(path)': \(error)", hint: "check that the output directory is writable")
         }
     }
 
     /// The verdicts for one merge stage (none when the database or table does not exist yet).
     public static func load(from path: String, pipeline: String, stage: String) throws(CRMFlowError) -> [(a: String, b: String, verdict: String)] {
-        guard FileManager.default.fileExists(atPath: path) else { return [] }
+        try StateDatabase.read(path, table: "merge_decisions", empty: [], what: "the merge decisions") { db in
+            try Row.fetchAll(db, sql: "SELECT id_a, id_b, verdict FROM merge_decisions WHERE pipeline = ? AND stage = ? ORDER BY id_a, id_b",
+                             arguments: [pipeline, stage]).map { r in (r["id_a"], r["id_b"], r["verdict"]) }
+        }
+    }
+}
+
+/// The pipeline's state database (`out/<pipeline>/crmflow.db`): run history, watermarks, merge decisions, snapshot
+/// histories. Each table is created on its first write; reading one that does not exist yet gives `empty`.
+enum StateDatabase {
+    static func write(_ path: String, schema: String, what: String, _ body: (Database) throws -> Void) throws(CRMFlowError) {
         do {
-            let queue = try SQLiteStore.readOnly(path)
-            return try queue.read { db in
-                guard try db.tableExists("merge_decisions") else { return [] }
-                return try Row.fetchAll(db, sql: "SELECT id_a, id_b, verdict FROM merge_decisions WHERE pipeline = ? AND stage = ? ORDER BY id_a, id_b",
-                                        arguments: [pipeline, stage]).map { r in (r["id_a"], r["id_b"], r["verdict"]) }
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            let queue = try DatabaseQueue(path: path)
+            try queue.write { db in
+                try db.execute(sql: schema)
+                try body(db)
             }
         } catch {
-            throw CRMFlowError(.badData, "cannot read the merge decisions in '\(path)': \(error)")
+            throw CRMFlowError(.cannotWrite, "cannot record \(what) in '\(path)': \(error)", hint: "check that the output directory is writable")
+        }
+    }
+
+    static func read<T>(_ path: String, table: String, empty: T, what: String, hint: String? = nil, _ body: (Database) throws -> T) throws(CRMFlowError) -> T {
+        guard FileManager.default.fileExists(atPath: path) else { return empty }
+        do {
+            let queue = try SQLiteStore.readOnly(path)
+            return try queue.read { db in try db.tableExists(table) ? body(db) : empty }
+        } catch {
+            throw CRMFlowError(.badData, "cannot read \(what) in '\(path)': \(error)", hint: hint)
         }
     }
 }

@@ -525,15 +525,15 @@ public struct IngestStage: Stage {
 
     func readDatabase(_ full: String, progress: (Int) -> Void = { _ in }, since watermark: Watermark? = nil) throws(CRMFlowError) -> LoadedTable {
         if isPostgres {
-            let raw = try PostgresStore.columnNames(url: full, table: database?.table, query: database?.query)
             var query = database?.query
             // An incremental PostgreSQL table is read past its watermark by the server (the rows are filtered again
             // here, so a literal the server compares differently never loses a row).
             if let incremental, let watermark, watermark.source == watermarkSource, watermark.column == incremental.column,
-               let table = database?.table, raw.contains(incremental.column), let literal = Self.sqlLiteral(watermark.value) {
+               let table = database?.table, let literal = Self.sqlLiteral(watermark.value),
+               try PostgresStore.columnNames(url: full, table: table, query: nil).contains(incremental.column) {
                 query = "SELECT * FROM \(PostgresStore.qualifiedName(table)) WHERE \(PostgresStore.quotedName(incremental.column)) > \(literal) OR \(PostgresStore.quotedName(incremental.column)) IS NULL"
             }
-            return try PostgresStore.read(url: full, table: query == nil ? database?.table : nil, query: query, declared: declaredPlans(raw: raw),
+            return try PostgresStore.read(url: full, table: query == nil ? database?.table : nil, query: query, declared: { declaredPlans(raw: $0) },
                                           allStrings: options.allStrings, source: databaseSource, progress: progress)
         }
         let raw = try SQLiteStore.columnNames(path: full, table: database?.table, query: database?.query)
