@@ -47,7 +47,8 @@ demo: release
 	@echo "outputs, rejects, the report (report.html, report.md, report/) and the run manifest are in out/nightly-consolidation/:"
 	@ls -l out/nightly-consolidation
 
-# Renders the demo's HTML report with headless Chromium (installed when missing) to docs/report.png and checks it.
+# Renders the demo's whole HTML report with headless Chromium (installed when missing) to docs/report.png, checks it as
+# laid out (scripts/check-report.py) and prints it to docs/report.pdf.
 report-png: demo
 	scripts/render-report.sh out/nightly-consolidation/report.html docs/report.png
 

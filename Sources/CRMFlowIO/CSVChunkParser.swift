@@ -19,6 +19,8 @@ struct RawChunk: Sendable {
     var invalidUTF8Line: Int?
     var overflowed = false
     var evidence: [ColumnEvidence] = []
+    /// Bytes of the file fed to the parser for this chunk (for progress estimates).
+    var byteCount = 0
     var rowCount: Int { rowLines.count }
 }
 
@@ -45,6 +47,7 @@ final class ChunkParserState {
     @exclusivity(unchecked) var lastWasCR = false
     @exclusivity(unchecked) var rowLines: [Int32] = []
     var lineBase = 0
+    var bytesFed = 0, bytesAtDetach = 0
     var rejects: [RawReject] = []
     var adjustedRows = 0
     @exclusivity(unchecked) var rowHasNUL = false
@@ -286,7 +289,9 @@ final class ChunkParserState {
             builders[c].reset()
         }
         let chunk = RawChunk(columns: columns, validity: validity, rowLines: rowLines, lineCount: line - lineBase, rejects: rejects,
-                             adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line, overflowed: overflowed)
+                             adjustedRows: adjustedRows, endedClean: endedClean, invalidUTF8Line: invalidUTF8Line, overflowed: overflowed,
+                             byteCount: bytesFed - bytesAtDetach)
+        bytesAtDetach = bytesFed
         for (c, item) in carried.enumerated() {
             if let item { item.withUnsafeBytes { builders[c].append($0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, item.count) } } else { builders[c].appendNull() }
         }
@@ -361,6 +366,7 @@ final class LibCSVParser {
     func parse(_ bytes: UnsafeRawBufferPointer) -> Bool {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return true }
         let context = Unmanaged.passUnretained(state).toOpaque()
+        state.bytesFed += bytes.count
         let consumed = csv_parse(&parser, base, bytes.count, fieldCallback, rowCallback, context)
         return consumed == bytes.count
     }

@@ -172,7 +172,9 @@ extension CSVFile {
     /// Chunks are parsed on worker threads while this thread appends each finished chunk's text to the table's
     /// columns (so concatenation overlaps parsing and every chunk is freed as soon as it is copied); the columns are
     /// then typed in parallel.
-    public func load(progress: ((Int) -> Void)? = nil) throws -> LoadedTable {
+    /// `progress` gets the rows read so far; `expect`, the rows the whole file is expected to hold (from the bytes read
+    /// so far), for a progress bar's ETA.
+    public func load(progress: ((Int) -> Void)? = nil, expect: ((Int) -> Void)? = nil) throws -> LoadedTable {
         Trace.mark("load start")
         let names = columnNames
         var text: [StringBuffer] = []
@@ -195,6 +197,7 @@ extension CSVFile {
             merged = names.map { _ in ColumnEvidence() }
             file = f
             var reserved = false
+            var consumed = 0
             let dataBytes = Double(max(f.source.size - f.dataStart, 1))
             try f.readChunks(sequential: sequential, process: { raw in
                 var r = raw
@@ -221,6 +224,10 @@ extension CSVFile {
                 read += raw.rowCount + raw.rejects.count
                 adjusted += raw.adjustedRows
                 progress?(read)
+                if let expect {
+                    consumed += raw.byteCount
+                    expect(max(read, Int(Double(read) * dataBytes / Double(max(consumed, 1)))))
+                }
             })
         }
         Trace.mark("parsed and concatenated")

@@ -81,7 +81,13 @@ public struct RunReport: Sendable {
 public protocol RunObserver: Sendable {
     func stageStarted(_ id: String, kind: String)
     func stageProgress(_ id: String, rows: Int)
+    /// The rows a stage expects to process in all (a source's estimate), when it knows.
+    func stageExpects(_ id: String, rows: Int)
     func stageFinished(_ report: StageReport)
+}
+
+extension RunObserver {
+    public func stageExpects(_ id: String, rows: Int) {}
 }
 
 /// Executes a pipeline's DAG: each stage starts when its inputs are ready, at most `jobs` at once, on Dispatch.
@@ -255,7 +261,7 @@ public final class Runner: @unchecked Sendable {
             finished.wait()
         }
         var ordered = stages.compactMap { s in reports[s.id] }
-        var problems = checkAccounting(ordered)
+        let problems = checkAccounting(ordered)
         lock.lock()
         let wasInterrupted = interrupted
         lock.unlock()
@@ -406,6 +412,7 @@ public final class Runner: @unchecked Sendable {
                                  isCancelled: { [weak self] in self?.isCancelled ?? true },
                                  progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
                                  protectedPaths: inputPaths())
+        context.expect = { [observer] rows in observer?.stageExpects(decl.id, rows: rows) }
         lock.lock()
         context.outputs = space
         context.neededColumns = needed[decl.id]

@@ -4,22 +4,28 @@ import CRMFlowStages
 import Crypto
 import Foundation
 
-/// Progress on stderr: a live line on a terminal, plain log lines otherwise.
+/// Progress on stderr: on a terminal a live line with a bar, rows/s and the ETA of each running stage (the bar and ETA
+/// where a stage knows how many rows to expect, as a file source does); otherwise plain log lines: a stage's start and
+/// end, and every `logInterval` seconds a line for each stage still running. `quiet` prints nothing.
 public final class ConsoleObserver: RunObserver, @unchecked Sendable {
+    // NB: @unchecked: the mutable state below is only touched under `lock`; the timer and the runner's threads share it.
     let isTerminal: Bool
     let quiet: Bool
+    let logInterval: Double
     private let lock = NSLock()
-    private var active: [String: (kind: String, started: Date, rows: Int)] = [:]
+    private var active: [String: (kind: String, started: Date, rows: Int, expected: Int?, logged: Date)] = [:]
     private var order: [String] = []
     private var ticker: DispatchSourceTimer?
 
-    public init(isTerminal: Bool = isatty(2) != 0, quiet: Bool = false) {
+    public init(isTerminal: Bool = isatty(2) != 0, quiet: Bool = false, logInterval: Double = 10) {
         self.isTerminal = isTerminal
         self.quiet = quiet
-        if isTerminal, !quiet {
+        self.logInterval = logInterval
+        if !quiet {
             let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
-            t.schedule(deadline: .now() + 0.2, repeating: 0.2)
-            t.setEventHandler { [weak self] in self?.redraw() }
+            let every = isTerminal ? 0.2 : min(1, logInterval)
+            t.schedule(deadline: .now() + every, repeating: every)
+            t.setEventHandler { [weak self] in self?.tick() }
             t.resume()
             ticker = t
         }
@@ -38,7 +44,7 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
 
     public func stageStarted(_ id: String, kind: String) {
         lock.lock()
-        active[id] = (kind, Date(), 0)
+        active[id] = (kind, Date(), 0, nil, Date())
         order.append(id)
         lock.unlock()
         if !isTerminal, !quiet { write("crmflow: \(id) (\(kind)) started\n") }
@@ -47,6 +53,12 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
     public func stageProgress(_ id: String, rows: Int) {
         lock.lock()
         active[id]?.rows = rows
+        lock.unlock()
+    }
+
+    public func stageExpects(_ id: String, rows: Int) {
+        lock.lock()
+        active[id]?.expected = rows
         lock.unlock()
     }
 
@@ -67,18 +79,72 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
         if isTerminal { write("\r\u{1B}[K" + line + "\n") } else { write(line + "\n") }
     }
 
-    func redraw() {
+    func tick() {
         lock.lock()
         let now = Date()
+        var due: [String] = []
         let parts = order.compactMap { id -> String? in
             guard let a = active[id] else { return nil }
-            let secs = now.timeIntervalSince(a.started)
-            let rate = a.rows > 0 && secs > 0 ? String(format: ", %.0f rows/s", Double(a.rows) / secs) : ""
-            return String(format: "%@ %.1fs%@", id, secs, rate)
+            let text = Self.progress(id: id, elapsed: now.timeIntervalSince(a.started), rows: a.rows, expected: a.expected, bar: isTerminal)
+            if !isTerminal, now.timeIntervalSince(a.logged) >= logInterval {
+                active[id]?.logged = now
+                due.append(text)
+            }
+            return text
         }
         lock.unlock()
-        guard !parts.isEmpty else { return }
-        write("\r\u{1B}[K▸ running: " + parts.joined(separator: " · "))
+        if isTerminal {
+            guard !parts.isEmpty else { return }
+            // One line, cut to the terminal's width so it never wraps (a wrapped line cannot be redrawn in place).
+            var line = "▸ " + parts.joined(separator: " · ")
+            let width = Self.terminalColumns()
+            if line.count > width - 1 { line = String(line.prefix(max(width - 2, 10))) + "…" }
+            write("\r\u{1B}[K" + line)
+        } else {
+            for p in due { write("crmflow: \(p)\n") }
+        }
+    }
+
+    static func terminalColumns() -> Int {
+        var size = winsize()
+        if ioctl(2, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 { return Int(size.ws_col) }
+        return 100
+    }
+
+    /// One stage's progress: `contacts [██████░░░░] 62% 1.2M rows, 410k rows/s, ETA 3 s` when the rows to expect are
+    /// known, else `merge 3.2 s, 1.2M rows, 410k rows/s`.
+    public static func progress(id: String, elapsed: Double, rows: Int, expected: Int?, bar: Bool) -> String {
+        let rate = elapsed > 0 ? Double(rows) / elapsed : 0
+        var s = id
+        if let expected, expected > 0 {
+            let fraction = min(1, Double(rows) / Double(expected))
+            if bar {
+                let filled = Int((fraction * 20).rounded(.down))
+                s += " [" + String(repeating: "█", count: filled) + String(repeating: "░", count: 20 - filled) + "]"
+            }
+            s += String(format: " %.0f%%", fraction * 100)
+            s += " " + compact(rows) + " of ~" + compact(expected) + " rows"
+            if rate > 0 { s += ", " + compact(Int(rate)) + " rows/s" }
+            if rate > 0, rows < expected { s += ", ETA " + duration(Double(expected - rows) / rate) }
+        } else {
+            s += " " + duration(elapsed)
+            if rows > 0 { s += ", " + compact(rows) + " rows" }
+            if rows > 0, rate > 0 { s += ", " + compact(Int(rate)) + " rows/s" }
+        }
+        return s
+    }
+
+    static func compact(_ n: Int) -> String {
+        let d = Double(n)
+        if n >= 1_000_000 { return String(format: "%.1fM", d / 1_000_000) }
+        if n >= 10_000 { return String(format: "%.0fk", d / 1000) }
+        return String(n)
+    }
+
+    static func duration(_ s: Double) -> String {
+        if s < 60 { return String(format: "%.0f s", s.rounded(.up)) }
+        if s < 3600 { return String(format: "%d min %02d s", Int(s) / 60, Int(s) % 60) }
+        return String(format: "%d h %02d min", Int(s) / 3600, Int(s) % 3600 / 60)
     }
 }
 

@@ -17,6 +17,7 @@ public struct ForecastStage: Stage {
             OptionSpec("select", .scalar, default: "backtest", allowed: ["backtest", "aicc"], "How auto chooses."),
             OptionSpec("season", .scalar, "Season length in periods (default: 12 months, 4 quarters, 52 weeks, 7 days)."),
             OptionSpec("by", .scalarOrList, "Group columns: one forecast per group."),
+            OptionSpec("non_negative", .scalar, default: "auto", allowed: ["auto", "true", "false"], "Truncate forecasts and their intervals at 0: `auto` does so when no period of the history is negative (revenue, counts), and the run's notes say so."),
             OptionSpec("open", .scalar, default: "not is_closed", "pipeline: which deals are open (an expression)."),
             OptionSpec("won", .scalar, default: "is_won", "pipeline: which deals are won (an expression)."),
             OptionSpec("probability", .scalar, "pipeline: a 0-1 win probability column (e.g. a score stage's)."),
@@ -37,6 +38,7 @@ public struct ForecastStage: Stage {
     let date: String, value: String?, period: String, horizon: Int, method: String, select: String, season: Int?, by: [String]
     let open: ExprText?, won: ExprText?, probability: String?, stageProbabilities: [String: Double], stage: String, category: String?
     let commitAt: Double, bestCaseAt: Double, quotas: String?
+    let nonNegative: String
     let location: SourceLocation
 
     public init?(_ config: StageConfig) {
@@ -59,6 +61,7 @@ public struct ForecastStage: Stage {
         commitAt = config.number("commit_at") ?? 0.7
         bestCaseAt = config.number("best_case_at") ?? 0.4
         quotas = config.string("quotas")
+        nonNegative = config.choice("non_negative") ?? "auto"
         location = config.location
         if method == "pipeline", probability == nil, stageProbabilities.isEmpty, category == nil {
             config.log.add(.missingOption, "the pipeline forecast needs probability:, stage_probabilities: or category:", at: config.node("method")?.location)
@@ -169,7 +172,11 @@ public struct ForecastStage: Stage {
             while p <= last { periods.append(p); p = DateMath.next(p, self.unit) }
             let y = periods.map { points[$0] ?? 0 }
             let label = group.isEmpty ? (self.value ?? "rows") : zip(self.by, group).map { "\($0)=\($1.description)" }.joined(separator: ", ")
-            let (fit, note) = self.forecastSeries(y, label: label)
+            var (fit, note) = self.forecastSeries(y, label: label)
+            // A measure that cannot be negative gets no negative forecast or interval bound: truncated at 0.
+            let floor: Double? = self.nonNegative == "true" || (self.nonNegative == "auto" && y.allSatisfy { $0 >= 0 }) ? 0 : nil
+            func bounded(_ v: Double) -> Double { floor.map { max($0, v) } ?? v }
+            if fit != nil, floor != nil { note += "; forecasts and intervals truncated at 0 (no negative period in the history)" }
             var rows = zip(periods, y).map { group + [.date($0), .string("actual"), .double(Stats.rounded($1, 2)), .null, .null, .null, .null, .null] }
             if let fit {
                 var next = last
@@ -178,9 +185,9 @@ public struct ForecastStage: Stage {
                     next = DateMath.next(next, self.unit)
                     // Normal intervals: the one-step residual deviation times the method's spread at this horizon.
                     let sd = fit.sigma * spread[h]
-                    rows.append(group + [.date(next), .string("forecast"), .double(Stats.rounded(f, 2)),
-                                         .double(Stats.rounded(f - 1.2816 * sd, 2)), .double(Stats.rounded(f + 1.2816 * sd, 2)),
-                                         .double(Stats.rounded(f - 1.96 * sd, 2)), .double(Stats.rounded(f + 1.96 * sd, 2)), .string(fit.method.rawValue)])
+                    rows.append(group + [.date(next), .string("forecast"), .double(Stats.rounded(bounded(f), 2)),
+                                         .double(Stats.rounded(bounded(f - 1.2816 * sd), 2)), .double(Stats.rounded(bounded(f + 1.2816 * sd), 2)),
+                                         .double(Stats.rounded(bounded(f - 1.96 * sd), 2)), .double(Stats.rounded(bounded(f + 1.96 * sd), 2)), .string(fit.method.rawValue)])
                 }
             }
             return (rows, note)

@@ -323,7 +323,7 @@ public struct IngestStage: Stage {
             default:
                 let typedFile: CSVFile
                 (typedFile, skipped) = try openCSV(context)
-                loaded = try typedFile.load(progress: context.progress)
+                loaded = try typedFile.load(progress: context.progress, expect: context.expect)
                 lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             }
         } catch {

@@ -192,8 +192,10 @@ public struct KPIStage: Stage {
                 previous = v
             }
             if let (p, v, status) = current {
+                // Written as the report writes it: the KPI's name says its kind (revenue_usd: money, win_rate: a rate).
+                let measure = Measure.of(name: m.name, type: .double)
                 states.append(KPIState(kpi: m.name, period: Value.date(p).description, status: status,
-                                       value: v.map(HumanNumbers.format) ?? "–", target: m.target.map(HumanNumbers.format) ?? "–"))
+                                       value: v.map(measure.format) ?? "–", target: m.target.map(measure.format) ?? "–"))
             }
         }
         let result = Table(names: Self.outputColumns.map { $0.0 }, types: Self.outputColumns.map { $0.1 }, rows: out)

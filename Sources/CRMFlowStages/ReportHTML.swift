@@ -55,24 +55,24 @@ enum ReportHTML {
             let table = ReportStage.shown(sec, asOf: asOf)
             switch sec.kind {
             case "kpi":
-                s += kpiTiles(table)
+                s += kpiTiles(table, formats: sec.formats)
             case "funnel":
-                s += funnelChart(table)
-                if let summary = ReportStage.funnelSummary(sec.table) { s += "<p class=\"note\">\(escape(summary))</p>\n" }
+                s += funnelChart(table, formats: sec.formats)
+                if let summary = ReportStage.funnelSummary(sec.table, formats: sec.formats) { s += "<p class=\"note\">\(escape(summary))</p>\n" }
             case "line":
                 s += lineChart(sec)
                 if let summary = ReportStage.trendSummary(sec) { s += "<p class=\"note\">\(escape(summary))</p>\n" }
             case "bar": s += barChart(sec)
             default: break
             }
-            s += htmlTable(table)
+            s += htmlTable(table, formats: sec.formats)
             s += "</section>\n"
         }
         s += "</body>\n</html>\n"
         return s
     }
 
-    static func htmlTable(_ t: Table, limit: Int = 50) -> String {
+    static func htmlTable(_ t: Table, limit: Int = 50, formats: Formats = Formats()) -> String {
         guard t.rowCount > 0 else { return "<p class=\"note\">No rows.</p>\n" }
         let names = t.schema.names
         let numeric = t.schema.fields.map { ReportStage.isNumeric($0.type) }
@@ -82,7 +82,7 @@ enum ReportHTML {
         for r in 0..<min(t.rowCount, limit) {
             s += "<tr>"
             for c in names.indices {
-                s += "<td\(numeric[c] ? " class=\"num\"" : "")>\(escape(ReportStage.display(t.columns[c], r, name: ReportStage.displayName(t, column: names[c], row: r))))</td>"
+                s += "<td\(numeric[c] ? " class=\"num\"" : "")>\(escape(ReportStage.display(t.columns[c], r, name: ReportStage.displayName(t, column: names[c], row: r), formats: formats)))</td>"
             }
             s += "</tr>\n"
         }
@@ -91,16 +91,16 @@ enum ReportHTML {
         return s
     }
 
-    static func kpiTiles(_ t: Table) -> String {
+    static func kpiTiles(_ t: Table, formats: Formats) -> String {
         guard let kpi = t.column(named: "kpi"), let value = t.column(named: "value"), let status = t.column(named: "status") else { return "" }
         let target = t.column(named: "target"), period = t.column(named: "period"), change = t.column(named: "change")
         var s = "<div class=\"tiles\">\n"
         for r in 0..<t.rowCount {
             let st = status.value(at: r).description
             let name = kpi.value(at: r).description
-            let shown = ReportStage.display(value, r, name: name)
-            var detail = "target " + (target.map { ReportStage.display($0, r, name: name) } ?? "–")
-            if let change, !change.isNull(r) { detail += " · " + ReportStage.display(change, r, name: "change") + " vs previous" }
+            let shown = ReportStage.display(value, r, name: name, formats: formats)
+            var detail = "target " + (target.map { ReportStage.display($0, r, name: name, formats: formats) } ?? "–")
+            if let change, !change.isNull(r) { detail += " · " + ReportStage.display(change, r, name: "change", formats: formats) + " vs previous" }
             s += "<div class=\"tile \(st.replacingOccurrences(of: " ", with: "-"))\"><div class=\"name\">\(escape(name))"
             if let period { s += " · from \(escape(period.value(at: r).description))" }
             s += "</div><div class=\"value\">\(escape(shown))</div><div class=\"status\">\(escape(st))</div><div class=\"detail\">\(escape(detail))</div></div>\n"
@@ -121,13 +121,6 @@ enum ReportHTML {
         return out
     }
 
-    static func short(_ v: Double) -> String {
-        let a = abs(v)
-        if a >= 1_000_000 { return HumanNumbers.grouped(v / 1_000_000, decimals: a >= 10_000_000 ? 0 : 1) + "M" }
-        if a >= 10_000 { return HumanNumbers.grouped(v / 1000, decimals: 0) + "k" }
-        return HumanNumbers.format(v)
-    }
-
     static func f(_ x: Double) -> String { String(format: "%.1f", x) }
 
     static func values(_ t: Table, _ column: String?) -> [Double?] {
@@ -135,7 +128,47 @@ enum ReportHTML {
         return (0..<t.rowCount).map { c.value(at: $0).asDouble }
     }
 
-    static func funnelChart(_ t: Table) -> String {
+    /// The ink that reads on a fill: white or the page's dark ink, whichever contrasts more (WCAG relative luminance).
+    static func ink(on hex: String) -> String {
+        contrast(hex, "#ffffff") >= contrast(hex, "#1d2330") ? "#ffffff" : "#1d2330"
+    }
+
+    static func luminance(_ hex: String) -> Double {
+        let v = Int(hex.dropFirst(), radix: 16) ?? 0
+        func channel(_ c: Int) -> Double {
+            let x = Double(c) / 255
+            return x <= 0.04045 ? x / 12.92 : pow((x + 0.055) / 1.055, 2.4)
+        }
+        return 0.2126 * channel(v >> 16 & 255) + 0.7152 * channel(v >> 8 & 255) + 0.0722 * channel(v & 255)
+    }
+
+    static func contrast(_ a: String, _ b: String) -> Double {
+        let la = luminance(a), lb = luminance(b)
+        return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+    }
+
+    /// `a` blended toward `b` by `t` (0: a, 1: b), as #rrggbb.
+    static func mix(_ a: String, _ b: String, _ t: Double) -> String {
+        let x = Int(a.dropFirst(), radix: 16) ?? 0, y = Int(b.dropFirst(), radix: 16) ?? 0
+        func c(_ shift: Int) -> Int { Int((Double(x >> shift & 255) * (1 - t) + Double(y >> shift & 255) * t).rounded()) }
+        return "#" + [c(16), c(8), c(0)].map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The palette's blue lightened by `t`, moved lighter past the mid tones where neither white nor dark ink reaches
+    /// 4.5:1 (WCAG AA), so a label on it always can.
+    static func shade(_ t: Double) -> String {
+        var t = t, fill = mix(palette[0], "#ffffff", t)
+        while contrast(fill, ink(on: fill)) < 4.5, t < 1 {
+            t += 0.01
+            fill = mix(palette[0], "#ffffff", t)
+        }
+        return fill
+    }
+
+    /// Text width in the charts' sans-serif at `size` px, estimated (about 0.6 em a character; the browser test measures).
+    static func textWidth(_ s: String, size: Double) -> Double { Double(s.count) * size * 0.6 }
+
+    static func funnelChart(_ t: Table, formats: Formats) -> String {
         guard let stage = t.column(named: "stage"), let deals = t.column(named: "deals"), t.rowCount > 0 else { return "" }
         let counts = values(t, "deals").map { $0 ?? 0 }
         let conv = t.column(named: "conversion")
@@ -147,13 +180,60 @@ enum ReportHTML {
         for r in 0..<t.rowCount {
             let w = max(2, area * counts[r] / top)
             let x = labelWidth + (area - w) / 2, y = 8 + Double(r) * (barHeight + gap)
-            s += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(w))\" height=\"\(Int(barHeight))\" rx=\"4\" fill=\"\(palette[0])\" fill-opacity=\"\(f(1 - Double(r) * 0.6 / Double(max(t.rowCount, 1))))\"/>\n"
+            // Opaque fills from the palette's blue toward a lighter one, so the label's contrast is known.
+            let fill = shade(Double(r) * 0.55 / Double(max(t.rowCount - 1, 1)))
+            s += "<rect x=\"\(f(x))\" y=\"\(f(y))\" width=\"\(f(w))\" height=\"\(Int(barHeight))\" rx=\"4\" fill=\"\(fill)\"/>\n"
             s += "<text x=\"\(f(labelWidth - 10))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"end\" font-size=\"13\" fill=\"#1d2330\">\(escape(stage.value(at: r).description))</text>\n"
-            var label = ReportStage.display(deals, r, name: "deals")
-            if let conv, !conv.isNull(r) { label += " · " + ReportStage.display(conv, r, name: "conversion") }
-            s += "<text x=\"\(f(labelWidth + area / 2))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"#ffffff\" stroke=\"#1d2330\" stroke-width=\"0.3\">\(escape(label))</text>\n"
+            var label = ReportStage.display(deals, r, name: "deals", formats: formats)
+            if let conv, !conv.isNull(r) { label += " · " + ReportStage.display(conv, r, name: "conversion", formats: formats) }
+            // Inside the bar when it fits, in the ink that reads on its fill; else beside it on the page.
+            if textWidth(label, size: 12) + 12 <= w {
+                s += "<text x=\"\(f(labelWidth + area / 2))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"middle\" font-size=\"12\" font-weight=\"600\" fill=\"\(ink(on: fill))\">\(escape(label))</text>\n"
+            } else {
+                s += "<text x=\"\(f(x + w + 6))\" y=\"\(f(y + barHeight / 2 + 4))\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2330\">\(escape(label))</text>\n"
+            }
         }
         return s + "</svg>\n"
+    }
+
+    // MARK: - Periods on an axis
+
+    /// The period a series of dates steps by, when every date starts one: year, quarter or month (else nil).
+    static func periodUnit(_ dates: [Int32]) -> DateUnit? {
+        guard !dates.isEmpty else { return nil }
+        let parts = dates.map { CivilDate.components(days: Int($0)) }
+        guard parts.allSatisfy({ $0.day == 1 }) else { return nil }
+        let months = parts.map { $0.year * 12 + $0.month - 1 }
+        let base = months.min()!
+        if dates.count > 1, parts.allSatisfy({ $0.month == 1 }) { return .year }
+        if dates.count > 1, parts.allSatisfy({ ($0.month - 1) % 3 == 0 }), months.allSatisfy({ ($0 - base) % 3 == 0 }) { return .quarter }
+        return .month
+    }
+
+    static let monthNames = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+    /// A period for people: `Feb 2025`, `Q1 2025`, `2025`.
+    static func periodLabel(_ d: Int32, _ unit: DateUnit?) -> String {
+        let (y, m, _) = CivilDate.components(days: Int(d))
+        switch unit {
+        case .month: return "\(monthNames[m - 1]) \(y)"
+        case .quarter: return "Q\((m - 1) / 3 + 1) \(y)"
+        case .year: return String(y)
+        default: return Value.date(d).description
+        }
+    }
+
+    /// The labels of an axis's positions: every k-th, k as small as keeps neighbours `pad` px apart, plus the last
+    /// when it has room.
+    static func thinned(_ labels: [String], spacing: Double, size: Double, pad: Double = 8) -> [Int] {
+        guard !labels.isEmpty else { return [] }
+        let widest = labels.map { textWidth($0, size: size) }.max() ?? 0
+        let every = spacing <= 0 ? labels.count : max(1, Int(((widest + pad) / spacing).rounded(.up)))
+        var shown = Array(stride(from: 0, to: labels.count, by: every))
+        if let last = shown.last, last != labels.count - 1 {
+            if Double(labels.count - 1 - last) * spacing >= widest + pad { shown.append(labels.count - 1) }
+        }
+        return shown
     }
 
     static func barChart(_ sec: ReportStage.Section) -> String {
@@ -162,23 +242,31 @@ enum ReportHTML {
         let vals = values(t, yName)
         let n = min(t.rowCount, 20)
         guard n > 0 else { return "" }
+        let measure = sec.formats.measure(yName, t.column(named: yName)?.type ?? .double)
+        let unit = labels.type == .date ? periodUnit((0..<n).compactMap { if case .date(let d) = labels.value(at: $0) { d } else { nil } }) : nil
         let top = max(vals.prefix(n).compactMap { $0 }.max() ?? 1, 1e-9)
         let axis = ticks(top)
-        let width = 640.0, barHeight = 20.0, gap = 6.0, labelWidth = 170.0, right = 20.0
+        let width = 640.0, barHeight = 20.0, gap = 6.0, labelWidth = 170.0, right = 64.0
         let height = Double(n) * (barHeight + gap) + 44
         let area = width - labelWidth - right, scale = area / (axis.last ?? top)
         var s = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(yName)) by \(escape(xName))\">\n"
-        for tick in axis {
+        let tickLabels = axis.map { measure.short($0) }
+        let shownTicks = Set(thinned(tickLabels, spacing: axis.count > 1 ? area / Double(axis.count - 1) : area, size: 11))
+        for (i, tick) in axis.enumerated() {
             let x = labelWidth + tick * scale
             s += "<line x1=\"\(f(x))\" y1=\"6\" x2=\"\(f(x))\" y2=\"\(f(height - 30))\" stroke=\"#d9dee5\"/>\n"
-            s += "<text x=\"\(f(x))\" y=\"\(f(height - 16))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(short(tick)))</text>\n"
+            if shownTicks.contains(i) {
+                s += "<text x=\"\(f(x))\" y=\"\(f(height - 16))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(tickLabels[i]))</text>\n"
+            }
         }
         for r in 0..<n {
             let y = 8 + Double(r) * (barHeight + gap), v = vals[r] ?? 0
             s += "<rect x=\"\(f(labelWidth))\" y=\"\(f(y))\" width=\"\(f(max(0, v) * scale))\" height=\"\(Int(barHeight))\" fill=\"\(palette[0])\"/>\n"
-            let label = labels.isNull(r) ? "–" : labels.value(at: r).description
-            s += "<text x=\"\(f(labelWidth - 8))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"end\" font-size=\"12\" fill=\"#1d2330\">\(escape(String(label.prefix(24))))</text>\n"
-            s += "<text x=\"\(f(labelWidth + max(0, v) * scale + 4))\" y=\"\(f(y + barHeight / 2 + 4))\" font-size=\"11\" fill=\"#1d2330\">\(escape(short(v)))</text>\n"
+            var label = labels.isNull(r) ? "–" : labels.value(at: r).description
+            if let unit, case .date(let d) = labels.value(at: r) { label = periodLabel(d, unit) }
+            if label.count > 24 { label = String(label.prefix(23)) + "…" }
+            s += "<text x=\"\(f(labelWidth - 8))\" y=\"\(f(y + barHeight / 2 + 4))\" text-anchor=\"end\" font-size=\"12\" fill=\"#1d2330\">\(escape(label))</text>\n"
+            s += "<text x=\"\(f(labelWidth + max(0, v) * scale + 4))\" y=\"\(f(y + barHeight / 2 + 4))\" font-size=\"11\" fill=\"#1d2330\">\(escape(vals[r] == nil ? "–" : measure.short(v)))</text>\n"
         }
         s += "<text x=\"\(f(labelWidth + area / 2))\" y=\"\(f(height - 2))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(yName))</text>\n"
         return s + "</svg>\n"
@@ -188,83 +276,117 @@ enum ReportHTML {
         let t = sec.table
         guard let xName = sec.x, let xs = t.column(named: xName), let yName = sec.y else { return "" }
         let ys = values(t, yName)
-        // Points by x (in order) and series.
+        let measure = sec.formats.measure(yName, t.column(named: yName)?.type ?? .double)
+        // The x axis: for period starts (months, quarters, years), every period from the first to the last, so a period
+        // without a row is a gap in its line, never skipped; otherwise the distinct x values in order.
+        var dates: [Int32] = []
+        if xs.type == .date { for r in 0..<t.rowCount { if case .date(let d) = xs.value(at: r) { dates.append(d) } } }
+        let unit = periodUnit(dates)
         var xOrder: [String] = []
+        var xLabels: [String] = []
+        if let unit, let first = dates.min(), let last = dates.max() {
+            var p = first
+            while p <= last, xOrder.count < 5000 {
+                xOrder.append(Value.date(p).description)
+                xLabels.append(periodLabel(p, unit))
+                p = DateMath.next(p, unit)
+            }
+        } else {
+            xOrder = Array(Set((0..<t.rowCount).filter { !xs.isNull($0) }.map { xs.value(at: $0).description })).sorted()
+            xLabels = xOrder
+        }
+        guard !xOrder.isEmpty else { return "" }
+        let position = Dictionary(xOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        // Points by series and x position; a null value is no point (a gap).
         var seriesOrder: [String] = []
-        var points: [String: [String: Double]] = [:]
+        var points: [String: [Int: Double]] = [:]
         let series = sec.series.flatMap { t.column(named: $0) }
         for r in 0..<t.rowCount where !xs.isNull(r) {
-            let x = xs.value(at: r).description
+            guard let i = position[xs.value(at: r).description] else { continue }
             let name = series.map { $0.isNull(r) ? "–" : $0.value(at: r).description } ?? yName
-            if !xOrder.contains(x) { xOrder.append(x) }
             if !seriesOrder.contains(name) { seriesOrder.append(name) }
-            if let y = ys[r] { points[name, default: [:]][x, default: 0] += y }
+            if let y = ys[r] { points[name, default: [:]][i, default: 0] += y }
         }
         // A trend stage's output also shows its moving average and fitted trend, dashed.
         var dashed: Set<String> = []
         if sec.series == nil {
             for extra in ["moving_avg", "trend"] where t.column(named: extra) != nil {
                 let vs = values(t, extra)
-                for r in 0..<t.rowCount where !xs.isNull(r) { if let v = vs[r] { points[extra, default: [:]][xs.value(at: r).description] = v } }
+                for r in 0..<t.rowCount where !xs.isNull(r) { if let v = vs[r], let i = position[xs.value(at: r).description] { points[extra, default: [:]][i] = v } }
                 seriesOrder.append(extra)
                 dashed.insert(extra)
             }
         }
         // A forecast's prediction interval, drawn as a band: columns lo_95 / hi_95 (or lo_80 / hi_80, or lower / upper).
-        var band: [String: (Double, Double)] = [:]
+        var band: [Int: (Double, Double)] = [:]
         for (loName, hiName) in [("lo_95", "hi_95"), ("lo_80", "hi_80"), ("lower", "upper")] where t.column(named: loName) != nil && t.column(named: hiName) != nil {
             let los = values(t, loName), his = values(t, hiName)
-            for r in 0..<t.rowCount where !xs.isNull(r) { if let l = los[r], let h = his[r] { band[xs.value(at: r).description] = (l, h) } }
+            for r in 0..<t.rowCount where !xs.isNull(r) { if let l = los[r], let h = his[r], let i = position[xs.value(at: r).description] { band[i] = (l, h) } }
             break
         }
-        var flagged: Set<String> = []
+        var flagged: Set<Int> = []
         if let a = t.column(named: "anomaly") {
-            for r in 0..<t.rowCount where !xs.isNull(r) && a.value(at: r) == .boolean(true) { flagged.insert(xs.value(at: r).description) }
+            for r in 0..<t.rowCount where !xs.isNull(r) && a.value(at: r) == .boolean(true) { if let i = position[xs.value(at: r).description] { flagged.insert(i) } }
         }
-        xOrder.sort()
-        guard !xOrder.isEmpty else { return "" }
         let all = points.values.flatMap { $0.values } + band.values.flatMap { [$0.0, $0.1] }
         let top = max(all.max() ?? 1, 1e-9), bottom = min(0, all.min() ?? 0)
         let axis = ticks(top, bottom)
-        let width = 640.0, height = 280.0, left = 60.0, right = 40.0, topPad = 12.0, bottomPad = 56.0
-        let plotW = width - left - right, plotH = height - topPad - bottomPad
+        let legendRows = (seriesOrder.count + 3) / 4
+        let width = 640.0, left = 64.0, right = 40.0, topPad = 12.0, plotH = 212.0
+        let height = topPad + plotH + 32 + Double(legendRows) * 16 + 6
+        let plotW = width - left - right
         let lo = axis.first ?? 0, hi = axis.last ?? top
-        func px(_ i: Int) -> Double { left + (xOrder.count == 1 ? plotW / 2 : plotW * Double(i) / Double(xOrder.count - 1)) }
+        let spacing = xOrder.count == 1 ? plotW : plotW / Double(xOrder.count - 1)
+        func px(_ i: Int) -> Double { left + (xOrder.count == 1 ? plotW / 2 : spacing * Double(i)) }
         func py(_ v: Double) -> Double { topPad + plotH * (1 - (v - lo) / max(hi - lo, 1e-9)) }
-        var s = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(yName)) over \(escape(xName))\">\n"
+        var s = "<svg class=\"chart\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\" aria-label=\"\(escape(yName)) over \(escape(xName))\""
+        if let unit { s += " data-period=\"\(unit.rawValue)\" data-first=\"\(xOrder[0])\" data-periods=\"\(xOrder.count)\"" }
+        s += ">\n"
         for tick in axis {
             s += "<line x1=\"\(f(left))\" y1=\"\(f(py(tick)))\" x2=\"\(f(width - right))\" y2=\"\(f(py(tick)))\" stroke=\"#d9dee5\"/>\n"
-            s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(short(tick)))</text>\n"
+            s += "<text x=\"\(f(left - 6))\" y=\"\(f(py(tick) + 4))\" text-anchor=\"end\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(measure.short(tick)))</text>\n"
         }
-        let every = max(1, (xOrder.count + 5) / 6)
-        for (i, x) in xOrder.enumerated() where i % every == 0 || i == xOrder.count - 1 {
-            s += "<text x=\"\(f(px(i)))\" y=\"\(f(height - bottomPad + 16))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(x))</text>\n"
+        for i in thinned(xLabels, spacing: xOrder.count == 1 ? plotW : spacing, size: 11) {
+            s += "<text class=\"x-label\" x=\"\(f(px(i)))\" y=\"\(f(topPad + plotH + 20))\" text-anchor=\"middle\" font-size=\"11\" fill=\"#5f6b7a\">\(escape(xLabels[i]))</text>\n"
         }
         s += "<line x1=\"\(f(left))\" y1=\"\(f(topPad + plotH))\" x2=\"\(f(width - right))\" y2=\"\(f(topPad + plotH))\" stroke=\"#5f6b7a\"/>\n"
-        let banded = xOrder.enumerated().compactMap { i, x in band[x].map { (i, $0) } }
-        if banded.count > 1 {
-            let upper = banded.map { "\(f(px($0.0))),\(f(py($0.1.1)))" }, lower = banded.reversed().map { "\(f(px($0.0))),\(f(py($0.1.0)))" }
-            s += "<polygon points=\"" + (upper + lower).joined(separator: " ") + "\" fill=\"\(palette[0])\" fill-opacity=\"0.15\" stroke=\"none\"><title>prediction interval</title></polygon>\n"
+        for run in runs(band.keys.sorted()) where run.count > 1 {
+            let upper = run.map { "\(f(px($0))),\(f(py(band[$0]!.1)))" }, lower = run.reversed().map { "\(f(px($0))),\(f(py(band[$0]!.0)))" }
+            s += "<polygon class=\"band\" data-low=\"\(band[run[0]]!.0)\" points=\"" + (upper + lower).joined(separator: " ") + "\" fill=\"\(palette[0])\" fill-opacity=\"0.15\" stroke=\"none\"><title>prediction interval</title></polygon>\n"
         }
         for (k, name) in seriesOrder.enumerated() {
             let color = palette[k % palette.count]
-            let pts = xOrder.enumerated().compactMap { i, x in points[name]?[x].map { (px(i), py($0)) } }
+            let present = points[name] ?? [:]
             let dash = dashed.contains(name) ? " stroke-dasharray=\"5 4\"" : ""
-            if pts.count > 1 {
-                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"" + pts.map { "\(f($0.0)),\(f($0.1))" }.joined(separator: " ") + "\"/>\n"
+            // One polyline per run of consecutive periods: a missing period breaks the line.
+            for run in runs(present.keys.sorted()) where run.count > 1 {
+                s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"" + run.map { "\(f(px($0))),\(f(py(present[$0]!)))" }.joined(separator: " ") + "\"/>\n"
             }
-            if dash.isEmpty { for p in pts { s += "<circle cx=\"\(f(p.0))\" cy=\"\(f(p.1))\" r=\"3\" fill=\"\(color)\"/>\n" } }
+            if dash.isEmpty {
+                for i in present.keys.sorted() {
+                    s += "<circle cx=\"\(f(px(i)))\" cy=\"\(f(py(present[i]!)))\" r=\"3\" fill=\"\(color)\" data-x=\"\(xOrder[i])\"><title>\(escape(xLabels[i])): \(escape(measure.format(present[i]!)))</title></circle>\n"
+                }
+            }
             if k == 0 {
-                for (i, x) in xOrder.enumerated() where flagged.contains(x) {
-                    if let v = points[name]?[x] {
+                for i in flagged.sorted() {
+                    if let v = present[i] {
                         s += "<circle cx=\"\(f(px(i)))\" cy=\"\(f(py(v)))\" r=\"7\" fill=\"none\" stroke=\"#c62828\" stroke-width=\"2\"><title>anomaly</title></circle>\n"
                     }
                 }
             }
-            // Legend below the axis.
-            let lx = left + Double(k % 4) * 150, ly = height - 22 + Double(k / 4) * 14
-            s += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(f(lx + 14))\" y=\"\(f(ly))\" font-size=\"11\" fill=\"#1d2330\">\(escape(String(name.prefix(20))))</text>\n"
+            // Legend below the axis, four to a row.
+            let lx = left + Double(k % 4) * 140, ly = topPad + plotH + 40 + Double(k / 4) * 16
+            s += "<rect x=\"\(f(lx))\" y=\"\(f(ly - 9))\" width=\"10\" height=\"10\" fill=\"\(color)\"/><text x=\"\(f(lx + 14))\" y=\"\(f(ly))\" font-size=\"11\" fill=\"#1d2330\">\(escape(name.count > 18 ? String(name.prefix(17)) + "…" : name))</text>\n"
         }
         return s + "</svg>\n"
+    }
+
+    /// Sorted positions split where they are not consecutive.
+    static func runs(_ sorted: [Int]) -> [[Int]] {
+        var out: [[Int]] = []
+        for i in sorted {
+            if let last = out.last?.last, last + 1 == i { out[out.count - 1].append(i) } else { out.append([i]) }
+        }
+        return out
     }
 }

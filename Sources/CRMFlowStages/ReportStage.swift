@@ -12,8 +12,9 @@ public struct ReportStage: Stage {
             OptionSpec("inputs", .list, required: true, isInput: true, "The stages shown, in order; each becomes a section."),
             OptionSpec("path", .scalar, default: "report", isOutputPath: true, "Base name under the output directory: `report.html`, `report.md`, and `report/<section>.csv|json`."),
             OptionSpec("title", .scalar, default: "Sales report", "The document title."),
-            OptionSpec("format", .scalarOrList, default: "[html, md]", "Any of html, md, csv, json, xlsx (`report.xlsx`: a contents sheet, then one sheet per section with typed cells and a frozen header)."),
-            OptionSpec("sections", .mapping, "Per input: `{ title: …, chart: kpi|funnel|line|bar|table, x: column, y: column, series: column, note: … }` (by default the chart is chosen from the columns)."),
+            OptionSpec("format", .scalarOrList, default: "[html, md]", "Any of html, md, csv, json, xlsx (`report.xlsx`: a contents sheet, then one sheet per section with typed cells and a frozen header), pdf (`report.pdf`: the HTML page printed by headless Chromium, for mailing; needs `chromium` on the PATH or CRMFLOW_CHROMIUM naming the browser)."),
+            OptionSpec("sections", .mapping, "Per input: `{ title: …, chart: kpi|funnel|line|bar|table, x: column, y: column, series: column, note: …, formats: { money: [columns], count: […], percent: […], number: […] } }` (by default the chart is chosen from the columns, and each number's format from its column's name and type: see the README's Reports section)."),
+            OptionSpec("currency", .scalar, "The currency of money columns that do not name one (e.g. `USD`: `$57,201`); a column named `…_eur` or holding money values keeps its own."),
         ],
         example: """
         report:
@@ -32,9 +33,11 @@ public struct ReportStage: Stage {
         var y: String?
         var series: String?
         var note: String?
+        var formats: [String: Measure] = [:]
     }
 
     let inputNames: [String]
+    let currency: String
     let path: String
     let title: String
     let formats: [String]
@@ -44,10 +47,11 @@ public struct ReportStage: Stage {
         inputNames = config.strings("inputs") ?? []
         path = config.string("path") ?? "report"
         title = config.string("title") ?? "Sales report"
+        currency = (config.string("currency") ?? "").uppercased()
         var ok = true
         let formats = config.strings("format") ?? ["html", "md"]
-        for f in formats where !["html", "md", "csv", "json", "xlsx"].contains(f) {
-            config.log.add(.invalidValue, "'\(f)' is not a report format", at: config.node("format")?.location, hint: "use any of: html, md, csv, json, xlsx")
+        for f in formats where !["html", "md", "csv", "json", "xlsx", "pdf"].contains(f) {
+            config.log.add(.invalidValue, "'\(f)' is not a report format", at: config.node("format")?.location, hint: "use any of: html, md, csv, json, xlsx, pdf")
             ok = false
         }
         self.formats = formats
@@ -79,9 +83,19 @@ public struct ReportStage: Stage {
                 case "y": s.y = v
                 case "series": s.series = v
                 case "note": s.note = v
+                case "formats":
+                    for f in x.value.entries ?? [] {
+                        guard let m = Measure(written: f.key) else {
+                            config.log.add(.invalidValue, "'\(f.key)' is not a number format", at: f.keyLocation, length: f.key.count, hint: "use money, count, percent or number")
+                            ok = false
+                            continue
+                        }
+                        for c in config.strings(of: f.value, name: "formats.\(f.key)") ?? [] { s.formats[c] = m }
+                    }
+                    if x.value.entries == nil { config.log.add(.optionShape, "formats must be a mapping of a format to its columns", at: x.value.location); ok = false }
                 default:
                     config.log.add(.unknownOption, "unknown option '\(x.key)' of section '\(e.key)'", at: x.keyLocation, length: x.key.count,
-                                   hint: "options: title, chart, x, y, series, note")
+                                   hint: "options: title, chart, x, y, series, note, formats")
                     ok = false
                 }
             }
@@ -112,6 +126,7 @@ public struct ReportStage: Stage {
         var y: String?
         var series: String?
         var note: String?
+        var formats = Formats()
     }
 
     static func isNumeric(_ t: DataType) -> Bool { t == .integer || t == .double || t == .money }
@@ -134,7 +149,14 @@ public struct ReportStage: Stage {
         // The measure: the last numeric column that is not an order or a count of rows, else the last numeric one.
         let numeric = fields.filter { Self.isNumeric($0.type) }.map(\.name)
         let measure = numeric.last { !$0.hasSuffix("_order") && $0 != "deals" && $0 != "records" } ?? numeric.last
-        var s = Section(id: id, title: c.title ?? Self.titleCase(id), kind: kind!, table: table, x: c.x, y: c.y ?? measure, series: c.series, note: c.note)
+        var s = Section(id: id, title: c.title ?? Self.titleCase(id), kind: kind!, table: table, x: c.x, y: c.y ?? measure, series: c.series, note: c.note,
+                        formats: Formats(byColumn: c.formats, currency: currency))
+        // A trend's moving average and fitted line are in the unit of the value they follow.
+        if let y = s.y, let yType = table.column(named: y)?.type {
+            for extra in ["moving_avg", "trend"] where table.column(named: extra) != nil && s.formats.byColumn[extra] == nil {
+                s.formats.byColumn[extra] = s.formats.measure(y, yType)
+            }
+        }
         switch s.kind {
         case "line":
             s.x = c.x ?? firstDate
@@ -153,21 +175,9 @@ public struct ReportStage: Stage {
         return ([first.prefix(1).uppercased() + first.dropFirst()] + words.dropFirst()).joined(separator: " ")
     }
 
-    /// Whether a column holds shares (shown as percentages).
-    static func isShare(_ name: String) -> Bool {
-        ["conversion", "rate", "share", "attainment", "change", "growth", "probability", "pct", "csat"].contains { name.contains($0) }
-    }
-
-    /// A cell for people: numbers with separators, shares as percentages, money with its currency, null as –.
-    static func display(_ column: Column, _ row: Int, name: String) -> String {
-        let v = column.value(at: row)
-        switch v {
-        case .null: return "–"
-        case .integer(let i): return name.hasSuffix("_order") || name == "year" ? String(i) : HumanNumbers.grouped(Double(i), decimals: 0)
-        case .double(let d): return isShare(name) ? HumanNumbers.percent(d) : HumanNumbers.format(d)
-        case .money(let m, let c): return HumanNumbers.money(Double(m) / 100, currency: c)
-        default: return v.description
-        }
+    /// A cell for people, by the kind of measure its column holds (see `Measure`); null as –.
+    static func display(_ column: Column, _ row: Int, name: String, formats: Formats = Formats()) -> String {
+        formats.measure(name, column.type).format(column.value(at: row))
     }
 
     /// The current period's row of each KPI (the last period up to the as-of date).
@@ -228,6 +238,11 @@ public struct ReportStage: Stage {
         } catch {
             throw StageFailure(error)
         }
+        if formats.contains("pdf") {
+            try PDFPrinter.print(html: ReportHTML.render(title: title, sections: built, asOf: context.environment.asOf), to: base + ".pdf",
+                                 inputs: context.protectedPaths, isCancelled: context.isCancelled)
+            outputs.append(base + ".pdf")
+        }
         let index = Table(names: ["section", "title", "kind", "rows"], types: [.string, .string, .string, .integer],
                           rows: built.map { [.string($0.id), .string($0.title), .string($0.kind), .integer(Int64($0.table.rowCount))] })
         let n = inputs.reduce(0) { $0 + $1.table.rowCount }
@@ -246,9 +261,9 @@ public struct ReportStage: Stage {
             if let note = sec.note { s += note + "\n\n" }
             let table = Self.shown(sec, asOf: asOf)
             if sec.kind == "kpi" { s += "Current period of each KPI (status: on track, at risk or off track against its target).\n\n" }
-            if sec.kind == "funnel", let summary = Self.funnelSummary(sec.table) { s += summary + "\n\n" }
+            if sec.kind == "funnel", let summary = Self.funnelSummary(sec.table, formats: sec.formats) { s += summary + "\n\n" }
             if let summary = Self.trendSummary(sec) { s += summary + "\n\n" }
-            s += Self.markdownTable(table)
+            s += Self.markdownTable(table, formats: sec.formats)
         }
         return s
     }
@@ -276,13 +291,14 @@ public struct ReportStage: Stage {
     }
 
     /// The funnel's headline numbers, with the win rate's definition.
-    static func funnelSummary(_ t: Table) -> String? {
+    static func funnelSummary(_ t: Table, formats: Formats = Formats()) -> String? {
         guard t.rowCount > 0, let w = t.column(named: "win_rate") else { return nil }
+        func display(_ c: Column, _ r: Int, name: String) -> String { ReportStage.display(c, r, name: name, formats: formats) }
         var parts = ["Win rate = won ÷ (won + lost) = " + display(w, 0, name: "win_rate")]
         if let won = t.column(named: "won"), let lost = t.column(named: "lost") { parts[0] += " (\(display(won, 0, name: "won")) won, \(display(lost, 0, name: "lost")) lost)" }
-        if let c = t.column(named: "median_cycle_days"), !c.isNull(0) { parts.append("median sales cycle " + display(c, 0, name: "days") + " days") }
-        if let a = t.column(named: "avg_deal_size"), !a.isNull(0) { parts.append("average won deal " + display(a, 0, name: "amount")) }
-        if let v = t.column(named: "velocity_per_day"), !v.isNull(0) { parts.append("sales velocity " + display(v, 0, name: "velocity") + " per day (open pipeline × win rate ÷ cycle length)") }
+        if let c = t.column(named: "median_cycle_days"), !c.isNull(0) { parts.append("median sales cycle " + display(c, 0, name: "median_cycle_days") + " days") }
+        if let a = t.column(named: "avg_deal_size"), !a.isNull(0) { parts.append("average won deal " + display(a, 0, name: "avg_deal_size")) }
+        if let v = t.column(named: "velocity_per_day"), !v.isNull(0) { parts.append("sales velocity " + display(v, 0, name: "velocity_per_day") + " per day (open pipeline × win rate ÷ cycle length)") }
         return parts.joined(separator: "; ") + ". Counting: any-stage (a deal counts at every stage up to the furthest it reached); deals_strict requires every earlier stage in order."
     }
 
@@ -292,7 +308,8 @@ public struct ReportStage: Stage {
         guard let y = sec.y, t.column(named: "trend") != nil, let z = t.column(named: "anomaly"), let xs = sec.x.flatMap({ t.column(named: $0) }) else { return nil }
         let values = ReportHTML.values(t, y).compactMap { $0 }
         let fit = TrendStage.linearTrend(values)
-        var s = "Trend: \(fit.slope >= 0 ? "+" : "")\(HumanNumbers.format(fit.slope)) per period over \(values.count) periods"
+        let measure = sec.formats.measure(y, t.column(named: y)?.type ?? .double)
+        var s = "Trend: \(fit.slope >= 0 ? "+" : "")\(measure.format(fit.slope)) per period over \(values.count) periods"
         if let p = fit.p { s += String(format: " (p = %.3f, ", p) + (p < 0.05 ? "significant" : "not significant") + " at 5%)" }
         let flagged = (0..<t.rowCount).filter { z.value(at: $0) == .boolean(true) }.map { xs.value(at: $0).description }
         s += flagged.isEmpty ? "; no anomalies." : "; anomalies: " + flagged.joined(separator: ", ") + "."
@@ -305,14 +322,14 @@ public struct ReportStage: Stage {
         return column
     }
 
-    static func markdownTable(_ t: Table, limit: Int = 50) -> String {
+    static func markdownTable(_ t: Table, limit: Int = 50, formats: Formats = Formats()) -> String {
         guard t.rowCount > 0 else { return "_No rows._\n" }
         let names = t.schema.names
         var s = "| " + names.joined(separator: " | ") + " |\n"
         s += "|" + t.schema.fields.map { isNumeric($0.type) ? "---:" : "---" }.joined(separator: "|") + "|\n"
         for r in 0..<min(t.rowCount, limit) {
             s += "| " + names.indices.map { c in
-                display(t.columns[c], r, name: displayName(t, column: names[c], row: r)).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+                display(t.columns[c], r, name: displayName(t, column: names[c], row: r), formats: formats).replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
             }.joined(separator: " | ") + " |\n"
         }
         if t.rowCount > limit { s += "\n_\(t.rowCount - limit) more rows in the section's CSV._\n" }

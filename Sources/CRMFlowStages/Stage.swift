@@ -438,6 +438,8 @@ public struct RunContext: Sendable {
     public var isCancelled: @Sendable () -> Bool
     /// Reports rows processed so far (for the live progress line).
     public var progress: @Sendable (Int) -> Void
+    /// Reports the rows a stage expects to process in all (a source's estimate from its size), for the bar's ETA.
+    public var expect: @Sendable (Int) -> Void = { _ in }
     /// Paths the pipeline reads, so an emit never overwrites one.
     public var protectedPaths: [String]
     /// The output columns later stages read (nil: all); a source may skip reading the others.

@@ -95,7 +95,7 @@ struct Run: ParsableCommand {
     @Flag(help: "Validate and print the plan, reading only headers; run nothing.")
     var dryRun = false
 
-    @Flag(help: "No progress lines; only the summary and errors.")
+    @Flag(help: "Print nothing but errors and warnings: no progress, no summary (the run manifest is still written).")
     var quiet = false
 
     @Option(help: "Runs whose replaced outputs are kept under <out>/.crmflow/previous/ (0 keeps none).")
@@ -145,7 +145,8 @@ struct Run: ParsableCommand {
         let report = runner.run()
         interrupt.cancel()
         observer.finish()
-        FileHandle.standardError.write("\n" + RunSummary.table(report))
+        // NB: --quiet keeps silence on success; a failed run still prints its summary, which names what failed.
+        if !quiet || report.exitStatus != 0 { FileHandle.standardError.write("\n" + RunSummary.table(report)) }
         let manifest = summary ?? (report.setAside.map { $0 + "/run-summary.json" } ?? options.outputDirectory + "/run-summary.json")
         if summary != nil || !report.wasCancelled {
             let json = RunSummary.json(report, pipeline: pipeline, asOf: options.environment.asOf, jobs: options.jobs)

@@ -41,13 +41,16 @@ import Testing
     }
 
     @Test func failOnKPIExits3WhenAKPIIsOffTrack() throws {
-        let ok = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", CLI.scratch("kpi-ok"), "--fail-on-kpi", "off-track", "--quiet"])
+        let ok = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", CLI.scratch("kpi-ok"), "--fail-on-kpi", "off-track"])
         #expect(ok.status == 0, "\(ok.stderr)")
-        #expect(ok.stderr.contains("KPIs of kpis, current period:\n  revenue_usd  2024-10-01  ON TRACK  190,597 against 150,000"))
+        #expect(ok.stderr.contains("KPIs of kpis, current period:\n  revenue_usd  2024-10-01  ON TRACK  $190,597 against $150,000\n  win_rate     2024-10-01  ON TRACK  55.6% against 50.0%"), "\(ok.stderr)")
+        // --quiet keeps silence on success.
+        let quiet = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-12-31", "--out", CLI.scratch("kpi-quiet"), "--fail-on-kpi", "off-track", "--quiet"])
+        #expect(quiet.status == 0 && quiet.stderr.isEmpty && quiet.stdout.isEmpty, "\(quiet.stderr)")
         // Early in the year the current quarter has no won deals: off track.
         let bad = try CLI.run(["run", "pipelines/nightly.yaml", "--as-of", "2024-03-31", "--out", CLI.scratch("kpi-bad"), "--fail-on-kpi", "off-track", "--quiet"])
         #expect(bad.status == 3)
-        #expect(bad.stderr.contains("crmflow: KPI off track: revenue_usd in the period from 2024-01-01 is 0 against a target of 150,000 (stage kpis)"))
+        #expect(bad.stderr.contains("crmflow: KPI off track: revenue_usd in the period from 2024-01-01 is $0 against a target of $150,000 (stage kpis)"))
         let usage = try CLI.run(["run", "pipelines/nightly.yaml", "--fail-on-kpi", "red"])
         #expect(usage.status == 2)
     }

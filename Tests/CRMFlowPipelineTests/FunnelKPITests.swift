@@ -182,7 +182,7 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(!html.contains("<script") && !html.contains("http://") && !html.contains("https://") && !html.contains("src="))
         #expect(html.components(separatedBy: "<svg ").count - 1 == 8)
         #expect(html.contains("<title>prediction interval</title>"))
-        #expect(html.contains("<div class=\"tile on-track\"><div class=\"name\">revenue_usd · from 2024-10-01</div><div class=\"value\">190,597</div>"))
+        #expect(html.contains("<div class=\"tile on-track\"><div class=\"name\">revenue_usd · from 2024-10-01</div><div class=\"value\">$190,597</div>"))
         #expect(html.contains("<nav aria-label=\"Contents\">"))
     }
 
@@ -190,7 +190,8 @@ private func col(_ t: Table, _ name: String) -> [String] {
         #expect(ReportHTML.ticks(190_597) == [0, 50_000, 100_000, 150_000, 200_000])
         #expect(ReportHTML.ticks(0.57) == [0, 0.2, 0.4, 0.6000000000000001])
         #expect(ReportHTML.ticks(7) == [0, 2, 4, 6, 8])
-        #expect(ReportHTML.short(1_250_000) == "1.3M" && ReportHTML.short(45_000) == "45k" && ReportHTML.short(950) == "950")
+        #expect(Measure.number.short(1_250_000) == "1.3M" && Measure.number.short(45_000) == "45k" && Measure.number.short(950) == "950")
+        #expect(Measure.money("USD").short(150_000) == "$150k" && Measure.money("EUR").short(-2_000_000) == "-€2M" && Measure.rate.short(0.25) == "25%")
     }
 
     @Test func headingsAnchorsAndEscaping() {
@@ -331,7 +332,7 @@ private func col(_ t: Table, _ name: String) -> [String] {
         ], columns: ["month", "revenue", "lo_95", "hi_95"])
         let sec = ReportStage.Section(id: "f", title: "Forecast", kind: "line", table: forecast, x: "month", y: "revenue")
         let svg = ReportHTML.lineChart(sec)
-        #expect(svg.contains("<polygon points=") && svg.contains("<title>prediction interval</title>"))
+        #expect(svg.contains("<polygon class=\"band\"") && svg.contains("<title>prediction interval</title>"))
         #expect(svg.contains("<polyline"))
     }
 
