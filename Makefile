@@ -52,9 +52,10 @@ demo: release
 report-png: demo
 	scripts/render-report.sh out/nightly-consolidation/report.html docs/report.png
 
-# Regenerates the stage reference from the stage specs (a test fails when it is stale).
+# Regenerates the stage reference and the pipeline JSON Schema from the stage specs (a test fails when either is stale).
 docs: build
 	$(BIN_DEBUG) stages --markdown > docs/stages.md
+	$(BIN_DEBUG) schema -o docs/pipeline.schema.json
 
 bench: release
 	Benchmarks/bench.sh

@@ -297,6 +297,33 @@ struct Stages: ParsableCommand {
     }
 }
 
+struct SchemaCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Write the JSON Schema of the pipeline format (from the same stage specs as `crmflow stages`), for editors.",
+        discussion: """
+        With the YAML language server (VS Code's YAML extension, Neovim, Helix …), write the schema once and name it on
+        the first line of a pipeline file:
+
+          crmflow schema -o crmflow.schema.json
+          # yaml-language-server: $schema=./crmflow.schema.json
+        """)
+
+    @Option(name: [.short, .customLong("output")], help: "Write to this file (atomically) instead of standard output.")
+    var output: String?
+
+    func run() throws {
+        let json = PipelineSchema.json()
+        guard let output else {
+            FileHandle.standardOutput.write(json)
+            return
+        }
+        let out = try AtomicOutput(path: output)
+        try out.write(json)
+        try out.commit()
+    }
+}
+
 struct TestPipeline: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "test", abstract: "Run the tests: block of a pipeline file (given rows in, expected rows out).")
 

@@ -24,7 +24,7 @@ enum Browser {
     }
 
     static func check(_ html: String, _ extra: [String] = []) throws -> (status: Int32, out: String) {
-        try CLI.tool("/usr/bin/python3", [CLI.packageRoot.appendingPathComponent("scripts/check-report.py").path, html] + extra)
+        try CLI.tool("/usr/bin/env", ["python3", CLI.packageRoot.appendingPathComponent("scripts/check-report.py").path, html] + extra)
     }
 }
 
