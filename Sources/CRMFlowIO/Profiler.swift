@@ -93,9 +93,37 @@ public enum Profiler {
     }
 
     /// `ext`, `x` or `#` before a phone extension.
-    static func hasExtension(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
-        for c in v where c | 0x20 == UInt8(ascii: "x") || c == UInt8(ascii: "#") { return true }
-        return false
+    /// A phone number as written: 7 to 15 digits with only `+ - ( ) . /` and spaces between them (at least one of
+    /// those, or a leading +), optionally followed by an extension (`x12`, `ext. 12`, `extension 12`, `#12`). Letters
+    /// anywhere else make it something else: a Salesforce record id such as `001500000123456QAX` is not a phone.
+    public static func isPhone(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
+        func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
+        var end = v.count
+        var i = v.count - 1
+        var extDigits = 0
+        while i >= 0, isDigit(v[i]) { extDigits += 1; i -= 1 }
+        var j = i
+        while j >= 0, v[j] == 32 || v[j] == UInt8(ascii: ".") || v[j] == UInt8(ascii: ":") { j -= 1 }
+        if (1...6).contains(extDigits), j >= 0 {
+            let head = String(decoding: UnsafeBufferPointer(rebasing: v[0...j]), as: UTF8.self).lowercased()
+            for marker in ["extension", "ext", "x", "#"] where head.hasSuffix(marker) {
+                end = j + 1 - marker.utf8.count
+                break
+            }
+        }
+        while end > 0, v[end - 1] == 32 || v[end - 1] == UInt8(ascii: ",") || v[end - 1] == UInt8(ascii: ";") { end -= 1 }
+        guard end > 0 else { return false }
+        var digits = 0, separators = 0
+        for k in 0..<end {
+            let c = v[k]
+            if isDigit(c) { digits += 1; continue }
+            switch c {
+            case 32, UInt8(ascii: "-"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "."), UInt8(ascii: "/"): separators += 1
+            case UInt8(ascii: "+") where k == 0: separators += 1
+            default: return false
+            }
+        }
+        return (7...15).contains(digits) && separators > 0
     }
 
     static func lexLess(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -143,7 +171,7 @@ public enum Profiler {
             case .numeric: return "date (NN/NN/YYYY)"
             }
         }
-        if letters <= 4, digits >= 7, digits <= 15, high == 0, other <= 2, !v.contains(UInt8(ascii: ",")), letters == 0 || (v.count > 10 && hasExtension(v)) {
+        if letters <= 9, digits >= 7, high == 0, isPhone(v) {
             return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
         }
         if Scalars.double(v) != nil { return "number" }

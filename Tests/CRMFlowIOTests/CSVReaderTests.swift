@@ -305,3 +305,24 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         #expect(full.rejects.first?.record == "5,N5")
     }
 }
+
+/// What `profile` calls a value: record ids are not phones, dates are not phones, phones with extensions are.
+@Suite struct ProfileShapeTests {
+    @Test(arguments: [
+        ("001500000123456QAX", "word"),           // Salesforce 18-character id with few letters
+        ("0035e000008ASPMAAX", "word"),
+        ("a0B5e00000Xk1pQEAR", "word"),
+        ("+1 (555) 010-2222", "phone (international)"),
+        ("555.010.3333", "phone"),
+        ("(555) 010-2222 x12", "phone"),
+        ("+49 30 1234567 ext. 3", "phone (international)"),
+        ("030/1234567", "phone"),
+        ("2024-01-31", "date (YYYY-MM-DD)"),
+        ("5550102222", "digits"),
+        ("ABC-1234567", "word"),
+    ])
+    func shapes(_ value: String, _ shape: String) {
+        let got = Array(value.utf8).withUnsafeBufferPointer { Profiler.shape($0) }
+        #expect(got == shape, "\(value)")
+    }
+}

@@ -65,7 +65,9 @@ public enum CleanSuggestions {
                 let main = PhoneNumbers.splitExtension(v).0
                 let digits = main.unicodeScalars.filter { $0.properties.numericType != nil }.count
                 let separated = main.unicodeScalars.contains { " +-()./".unicodeScalars.contains($0) }
-                return digits >= 7 && digits <= 15 && separated && main.unicodeScalars.allSatisfy { " +-()./".unicodeScalars.contains($0) || $0.properties.numericType != nil }
+                // NB: a date (2024-01-31, 31.01.2024) has the digits and separators of a phone number.
+                let isDate = Array(v.utf8).withUnsafeBufferPointer { DateParsing.scan(Scalars.trimmed($0)) != nil }
+                return !isDate && digits >= 7 && digits <= 15 && separated && main.unicodeScalars.allSatisfy { " +-()./".unicodeScalars.contains($0) || $0.properties.numericType != nil }
             }.count
             if phoneLike * 10 >= n * 7, header(name, ["phone", "tel", "mobile", "fax", "handy", "cell"]) || phoneLike * 10 >= n * 9 {
                 perColumn.append((index, Suggestion(step: "phone: { column: \(y), default_region: US }", reason: "\(percent(phoneLike, n)) values look like phone numbers; set default_region (or region_column) to the country of numbers written without +")))
