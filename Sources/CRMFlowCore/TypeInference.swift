@@ -15,6 +15,10 @@ public struct ColumnEvidence: Sendable, Hashable {
     /// All-digit values that look like identifiers: leading zero, a `+`, or more than 15 digits.
     public var identifierLike = 0
     public var example: String? = nil
+    /// Every value so far is a date, or has a date's digits and separators (`2024-02-30`, a day no calendar has).
+    public var dateLike = true
+    public var notRealDates = 0
+    public var notRealDateExample: String? = nil
 
     public enum Candidate {
         public static let integer: UInt8 = 1
@@ -30,8 +34,9 @@ public struct ColumnEvidence: Sendable, Hashable {
     @inline(__always)
     public mutating func observe(_ p: UnsafeBufferPointer<UInt8>) {
         nonNull += 1
-        guard candidates != 0, p.count > 0 else {
+        guard candidates != 0 || dateLike, p.count > 0 else {
             candidates = 0
+            dateLike = false
             return
         }
         let c0 = p[0]
@@ -53,20 +58,56 @@ public struct ColumnEvidence: Sendable, Hashable {
             }
         }
         if candidates & Candidate.boolean != 0, Scalars.boolean(p) == nil { candidates &= ~Candidate.boolean }
-        if candidates & Candidate.date != 0 {
+        if candidates & Candidate.date != 0 || dateLike {
             if let s = DateParsing.scan(p) {
-                if s.shape == .numeric {
-                    numericDates += 1
-                    if s.first > 12 { firstOver12 += 1 }
-                    if s.second > 12 { secondOver12 += 1 }
-                    if s.days(order: .dayFirst) == nil { invalidIfDayFirst += 1 }
-                    if s.days(order: .monthFirst) == nil { invalidIfMonthFirst += 1 }
+                if candidates & Candidate.date != 0 {
+                    if s.shape == .numeric {
+                        numericDates += 1
+                        if s.first > 12 { firstOver12 += 1 }
+                        if s.second > 12 { secondOver12 += 1 }
+                        if s.days(order: .dayFirst) == nil { invalidIfDayFirst += 1 }
+                        if s.days(order: .monthFirst) == nil { invalidIfMonthFirst += 1 }
+                    }
+                    if s.hasTime { withTime += 1 }
+                } else if s.shape == .numeric, s.days(order: .dayFirst) == nil, s.days(order: .monthFirst) == nil {
+                    notRealDates += 1
                 }
-                if s.hasTime { withTime += 1 }
             } else {
                 candidates &= ~Candidate.date
+                // NB: kept counting while the column still looks like dates, so the note can say why it is text.
+                if dateLike, Self.hasDateShape(p) {
+                    notRealDates += 1
+                    if notRealDateExample == nil { notRealDateExample = String(decoding: p, as: UTF8.self) }
+                } else {
+                    dateLike = false
+                }
             }
         }
+    }
+
+    /// Digits and separators of a date, whether or not the calendar has the day: `2024-02-30`, `31/04/2024`,
+    /// `2024-02-30T10:00`.
+    public static func hasDateShape(_ p: UnsafeBufferPointer<UInt8>) -> Bool {
+        var groups: [Int] = [0]
+        var separator: UInt8 = 0
+        var k = 0
+        while k < p.count {
+            let c = p[k]
+            if c &- 48 < 10 {
+                groups[groups.count - 1] += 1
+            } else if (c == UInt8(ascii: "-") || c == UInt8(ascii: "/") || c == UInt8(ascii: ".")) && groups.count < 3 && (separator == 0 || separator == c) {
+                separator = c
+                groups.append(0)
+            } else if groups.count == 3, c == UInt8(ascii: "T") || c == 32 {
+                break  // a time of day follows
+            } else {
+                return false
+            }
+            k += 1
+        }
+        guard groups.count == 3 else { return false }
+        let (a, b, c) = (groups[0], groups[1], groups[2])
+        return (a == 4 && (1...2).contains(b) && (1...2).contains(c)) || ((1...2).contains(a) && (1...2).contains(b) && (c == 2 || c == 4))
     }
 
     @inline(__always)
@@ -101,6 +142,9 @@ public struct ColumnEvidence: Sendable, Hashable {
         invalidIfDayFirst += o.invalidIfDayFirst
         invalidIfMonthFirst += o.invalidIfMonthFirst
         if example == nil { example = o.example }
+        dateLike = dateLike && o.dateLike
+        notRealDates += o.notRealDates
+        if notRealDateExample == nil { notRealDateExample = o.notRealDateExample }
     }
 }
 
@@ -180,6 +224,10 @@ public enum TypeInference {
             case (false, false):
                 return InferenceResult(plan: ColumnPlan(type: .string), note: "kept as text: day/month order is ambiguous (no day above 12 in \(e.numericDates) value(s)); declare --date-order dmy|mdy or a format")
             }
+        }
+        if e.dateLike, e.notRealDates > 0 {
+            return InferenceResult(plan: ColumnPlan(type: .string),
+                                   note: "kept as text: \(e.notRealDates) value(s) look like dates but are not real calendar dates (e.g. \(e.notRealDateExample ?? "?")); fix them, or declare the column a date so those rows are rejected with the reason")
         }
         if e.identifierLike > 0 {
             return InferenceResult(plan: ColumnPlan(type: .string), note: "identifier-like digits (leading zeros, '+' or long numbers) kept as text")

@@ -51,7 +51,7 @@ extension CSVFile {
             buffer.bytes.withUnsafeBufferPointer { all in
                 for i in 0..<buffer.count {
                     if validity[i] {
-                        if e.candidates == 0 {
+                        if e.candidates == 0 && !e.dateLike {
                             e.nonNull += 1
                             continue
                         }

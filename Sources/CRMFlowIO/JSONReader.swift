@@ -179,7 +179,7 @@ public struct JSONReader {
         let text = String(decoding: bytes[start..<i], as: UTF8.self)
         if isInteger, let v = Int64(text) { return .integer(v) }
         let d = bytes[start..<i].withUnsafeBufferPointer { Scalars.double($0, strict: false) }
-        if let d, d.isFinite { return .double(d, text) }
+        if let d { return .double(d, text) }
         return .json(text)
     }
 
@@ -387,6 +387,8 @@ public struct JSONReader {
         }
         var rows = JSONTableBuilder()
         var rejects: [Reject] = []
+        // The line of each NDJSON row (a JSON document's rows are numbered by their place in it, from 1).
+        var lines: [Int32] = []
         if ndjson {
             var lineStart = start
             var line = 1
@@ -400,7 +402,10 @@ public struct JSONReader {
                     var lineRows = JSONTableBuilder()
                     do {
                         try reader.readDocument(rows: &lineRows, arrayIsRows: false)
-                        if let row = lineRows.single { rows.add(row) }
+                        if let row = lineRows.single {
+                            rows.add(row)
+                            lines.append(Int32(line))
+                        }
                     } catch {
                         let column = String(decoding: bytes[lineStart..<min(error.offset, lineEnd)], as: UTF8.self).count + 1
                         rejects.append(Reject(source: path, line: line, code: "E_JSON_SYNTAX", reason: "\(error.message) (column \(column))",
@@ -419,8 +424,22 @@ public struct JSONReader {
             }
         }
         bytes = []
-        let table = rows.makeTable()
-        return LoadedTable(table: table, rejects: rejects, recordsRead: table.rowCount + rejects.count, adjustedRows: 0, columnNotes: [:], dialect: nil, headerNotes: [])
+        var (table, bad) = rows.makeTable()
+        if !ndjson { lines = (0..<table.rowCount).map { Int32($0 + 1) } }
+        if !bad.isEmpty {
+            // NB: a number no double holds (1e400) rejects its row with the reason; the column stays numeric.
+            let badRows = Set(bad.map(\.row))
+            for b in bad.sorted(by: { $0.row < $1.row }) {
+                rejects.append(Reject(source: path, line: Int(lines[b.row]), code: "E_NUMBER_RANGE", reason: b.reason, record: rows.record(b.row)))
+            }
+            let kept = (0..<table.rowCount).filter { !badRows.contains($0) }
+            table = table.selecting(kept)
+            lines = kept.map { lines[$0] }
+        }
+        rejects.sort { $0.line < $1.line }
+        var loaded = LoadedTable(table: table, rejects: rejects, recordsRead: table.rowCount + rejects.count, adjustedRows: 0, columnNotes: [:], dialect: nil, headerNotes: [])
+        loaded.rowLines = lines
+        return loaded
     }
 
 }
@@ -429,7 +448,8 @@ public struct JSONReader {
 struct JSONTableBuilder {
     private var names: [String] = []
     private var index: [String: Int] = [:]
-    /// Bit per JSON kind seen in each column: 1 boolean, 2 integer, 4 double, 8 string, 16 JSON text.
+    /// Bit per JSON kind seen in each column: 1 boolean, 2 integer, 4 double, 8 string, 16 JSON text; 32 marks a number
+    /// beyond a double's range.
     private var kinds: [UInt8] = []
     private var text: [StringBuffer] = []
     private var valid: [Bitmap] = []
@@ -473,7 +493,7 @@ struct JSONTableBuilder {
                 continue
             case .bool(let b): kinds[c] |= 1; text[c].append(b ? "true" : "false")
             case .integer(let i): kinds[c] |= 2; text[c].append(String(i))
-            case .double(_, let source): kinds[c] |= 4; text[c].append(source)
+            case .double(let d, let source): kinds[c] |= d.isFinite ? 4 : 4 | 32; text[c].append(source)
             case .text(let s): kinds[c] |= 8; text[c].append(s)
             case .json(let s): kinds[c] |= 16; text[c].append(s)
             }
@@ -488,14 +508,25 @@ struct JSONTableBuilder {
 
     /// Columns in order of first appearance; each column's type is the JSON kind all its values share
     /// (integers and doubles together make a double column; any other mix is text, numbers keeping their source text).
-    func makeTable() -> Table {
+    /// The table, and the rows whose number no double can hold (`1e400`): their column stays numeric and the caller
+    /// rejects them with the reason.
+    func makeTable() -> (Table, [(row: Int, reason: String)]) {
         var fields: [Field] = []
         var columns: [Column] = []
+        var bad: [(row: Int, reason: String)] = []
         for c in names.indices {
             let k = kinds[c]
-            let type: DataType = k == 1 ? .boolean : k == 2 ? .integer : (k != 0 && k & ~6 == 0) ? .double : .string
+            let type: DataType = k == 1 ? .boolean : k == 2 ? .integer : (k != 0 && k & ~(6 | 32) == 0) ? .double : .string
+            var validity = valid[c]
+            if k & 32 != 0, type == .double {
+                // Those rows are rejected by the caller; converted as null here so the column stays numeric.
+                for r in 0..<rowCount where valid[c][r] && Self.overflows(text[c].string(r)) {
+                    validity[r] = false
+                    bad.append((r, "the number \(text[c].string(r)) in '\(names[c])' is beyond the range of a double (about ±1.8e308)"))
+                }
+            }
             // NB: "declared" parsing accepts every Int64 (inference's stricter rule stops at 18 digits).
-            var outcome = ColumnConversion.convert(text[c], validity: valid[c], plan: ColumnPlan(type: type, isDeclared: true))
+            var outcome = ColumnConversion.convert(text[c], validity: validity, plan: ColumnPlan(type: type, isDeclared: true))
             if !outcome.failedRows.isEmpty {
                 // Never lose a value: a column that does not convert cleanly stays text.
                 outcome = ColumnConversion.convert(text[c], validity: valid[c], plan: ColumnPlan(type: .string))
@@ -503,6 +534,36 @@ struct JSONTableBuilder {
             fields.append(Field(name: names[c], type: outcome.column.type))
             columns.append(outcome.column)
         }
-        return Table(schema: Schema(fields), columns: columns, rowCount: rowCount)
+        return (Table(schema: Schema(fields), columns: columns, rowCount: rowCount), bad)
+    }
+
+    /// A JSON number too large for a double: its literal parses to infinity.
+    static func overflows(_ literal: String) -> Bool {
+        guard let d = Double(literal) else { return false }
+        return d.isInfinite
+    }
+
+    /// Row `r` written back as a JSON object (for a reject's record).
+    func record(_ r: Int) -> String {
+        var parts: [String] = []
+        for c in names.indices where valid[c][r] {
+            let v = text[c].string(r)
+            let bare = kinds[c] & 8 == 0
+            parts.append(JSONTableBuilder.quote(names[c]) + ": " + (bare ? v : JSONTableBuilder.quote(v)))
+        }
+        return "{" + parts.joined(separator: ", ") + "}"
+    }
+
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            default: if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out + "\""
     }
 }

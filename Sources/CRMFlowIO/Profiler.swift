@@ -171,6 +171,7 @@ public enum Profiler {
             case .numeric: return "date (NN/NN/YYYY)"
             }
         }
+        if ColumnEvidence.hasDateShape(v) { return "date-like (not a calendar date)" }
         if letters <= 9, digits >= 7, high == 0, isPhone(v) {
             return v[0] == UInt8(ascii: "+") ? "phone (international)" : "phone"
         }

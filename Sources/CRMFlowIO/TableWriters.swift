@@ -193,14 +193,17 @@ public struct TableEncoder: Sendable {
             CivilDate.appendISO(micros: a[r], to: &out)
             if json { out.append(34) }
         case .money(let a, let c, let codes):
-            let mixed = codes.count > 1
-            if json && mixed { out.append(34) }
+            // NB: JSON keeps the currency with every amount ("1234.50 USD", exact and read back as money); CSV writes
+            // it only when the column mixes currencies.
+            let code = codes.isEmpty ? "" : codes[Int(c[r])]
+            let withCode = !code.isEmpty && (json || codes.count > 1)
+            if json && withCode { out.append(34) }
             Money.appendAmount(a[r], to: &out)
-            if mixed {
+            if withCode {
                 out.append(32)
-                out.append(contentsOf: codes[Int(c[r])].utf8)
+                out.append(contentsOf: code.utf8)
             }
-            if json && mixed { out.append(34) }
+            if json && withCode { out.append(34) }
         }
     }
 

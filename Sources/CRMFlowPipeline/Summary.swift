@@ -189,6 +189,12 @@ public enum RunSummary {
         if let aside = report.setAside {
             out += "the run did not succeed: no output was replaced; what it wrote (rejects included) is in \(aside)\n"
         }
+        // Columns a source read as text that look like something else (dates with impossible days, mixed day/month
+        // orders): said here, not only in the manifest, since every later stage sees them as text.
+        let typeNotes = report.stages.filter { $0.kind == "ingest" }.flatMap { s in
+            s.notes.filter { n in n.hasPrefix("column '") && n.contains("': kept as text:") }.map { "  \(s.id): \($0)" }
+        }
+        if !typeNotes.isEmpty { out += "\ncolumns read as text:\n" + typeNotes.joined(separator: "\n") + "\n" }
         for s in report.stages where !s.changes.isEmpty { out += changeReport(s) }
         for s in report.stages where !s.kpis.isEmpty {
             out += "\nKPIs of \(s.id), current period:\n"

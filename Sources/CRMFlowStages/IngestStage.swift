@@ -316,7 +316,7 @@ public struct IngestStage: Stage {
                 lines = loaded.rowLines ?? []
             case .json, .ndjson:
                 loaded = try JSONReader.read(path: full, ndjson: format == .ndjson)
-                lines = (0..<loaded.table.rowCount).map { Int32($0 + 1) }
+                lines = loaded.rowLines ?? (0..<loaded.table.rowCount).map { Int32($0 + 1) }
             case .xlsx:
                 loaded = try readWorkbook(full)
                 lines = loaded.rowLines ?? []

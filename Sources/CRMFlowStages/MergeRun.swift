@@ -905,21 +905,34 @@ struct MergeRun {
         return StageData(table: Table(schema: Schema(fields), columns: columns))
     }
 
-    func linkOutput(_ recs: Records, _ c: Clustering) -> StageData {
-        var bestMatch = [Int](repeating: -1, count: recs.leftCount), bestProb = [Double?](repeating: nil, count: recs.leftCount)
-        var bestWeight = [Double](repeating: -.infinity, count: recs.leftCount)
+    /// In link mode, each new record's best accepted existing record (-1: none) and that pair's probability; an
+    /// existing record gets the new record it matched best, if any.
+    func bestLinks(_ recs: Records, _ c: Clustering) -> (match: [Int], probability: [Double?]) {
+        var bestMatch = [Int](repeating: -1, count: recs.count), bestProb = [Double?](repeating: nil, count: recs.count)
+        var bestWeight = [Double](repeating: -.infinity, count: recs.count)
         for p in c.accepted {
             let (l, r) = Int(p.a) < recs.leftCount ? (Int(p.a), Int(p.b)) : (Int(p.b), Int(p.a))
+            guard l < recs.leftCount, r >= recs.leftCount else { continue }
             if p.weight > bestWeight[l] { bestWeight[l] = p.weight; bestMatch[l] = r; bestProb[l] = p.probability }
+            if p.weight > bestWeight[r] { bestWeight[r] = p.weight; bestMatch[r] = l; bestProb[r] = p.probability }
         }
+        return (bestMatch, bestProb)
+    }
+
+    func linkOutput(_ recs: Records, _ c: Clustering) -> StageData {
+        let (match, probability) = bestLinks(recs, c)
         var t = inputs[0].table
-        t = t.setting("match_id", Self.keyColumn(recs, bestMatch))
-        t = t.setting("match_probability", Column.make(.double, bestProb.map { $0.map { .double(Stats.rounded($0, 6)) } ?? .null }))
+        t = t.setting("match_id", Self.keyColumn(recs, Array(match.prefix(recs.leftCount))))
+        t = t.setting("match_probability", Column.make(.double, probability.prefix(recs.leftCount).map { $0.map { .double(Stats.rounded($0, 6)) } ?? .null }))
         return StageData(table: t, origins: inputs[0].origins)
     }
 
+    /// Every input record: where it came from, its cluster (dedupe: the golden record's cluster_id; link: the existing
+    /// record a new record joined, an existing record's own id), and the probability of its best accepted match; a
+    /// blank probability means the record matched no other one (a cluster of its own, or a new record left unlinked).
     func lineage(_ recs: Records, _ c: Clustering, _ clusters: Clusters) -> Table {
         let ids = stage.mode == "link" ? nil : clusters
+        let links = stage.mode == "link" ? bestLinks(recs, c) : nil
         var file = ColumnBuilder(.string, capacity: recs.count), line = ColumnBuilder(.integer, capacity: recs.count)
         var cluster = ColumnBuilder(.string, capacity: recs.count), probability = ColumnBuilder(.double, capacity: recs.count)
         for data in inputs {
@@ -931,8 +944,14 @@ struct MergeRun {
             }
         }
         for i in 0..<recs.count {
-            if let ids { cluster.append(.string(ids.ids[Int(ids.of[i])])) } else { cluster.appendNull() }
-            if c.best[i].isNaN { probability.appendNull() } else { probability.append(.double(Stats.rounded(c.best[i], 6))) }
+            if let ids {
+                cluster.append(.string(ids.ids[Int(ids.of[i])]))
+                if c.best[i].isNaN { probability.appendNull() } else { probability.append(.double(Stats.rounded(c.best[i], 6))) }
+            } else if let links {
+                // An existing record is its own cluster; a new record joins the one it matched, or none.
+                if i >= recs.leftCount { cluster.append(.string(recs.key(i))) } else if links.match[i] >= 0 { cluster.append(.string(recs.key(links.match[i]))) } else { cluster.appendNull() }
+                if let p = links.probability[i] { probability.append(.double(Stats.rounded(p, 6))) } else { probability.appendNull() }
+            }
         }
         let columns = [file.finish(), line.finish(), Self.keyColumn(recs, Array(0..<recs.count)), cluster.finish(), probability.finish()]
         let names = ["file", "line", "id", "cluster_id", "match_probability"]

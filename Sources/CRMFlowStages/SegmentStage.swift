@@ -6,7 +6,7 @@ import Foundation
 public struct SegmentStage: Stage {
     public static let spec = StageSpec(
         kind: "segment",
-        summary: "Customer segments. `rfm`: recency, frequency and monetary value per customer from transactions, scores 1–5 by quintiles of the rank (ties broken by customer id ascending: pandas' qcut of rank(method='first') over rows sorted by customer id; R reversed so the most recent get 5) and the named segments of DOMAIN.md from (R, F). `kmeans`: clusters of standardised numeric and one-hot categorical features, k-means++ seeded, k chosen by silhouette with `k: auto`. `rules`: the first matching `when` expression gives the label, else the default.",
+        summary: "Customer segments. `rfm`: recency, frequency and monetary value per customer from transactions, scores 1–5 by quintiles of the rank (ties broken by customer id ascending, numerically when every id is digits: pandas' qcut of rank(method='first') over rows sorted by customer id; R reversed so the most recent get 5) and the named segments of DOMAIN.md from (R, F). `kmeans`: clusters of standardised numeric and one-hot categorical features, k-means++ seeded, k chosen by silhouette with `k: auto`. `rules`: the first matching `when` expression gives the label, else the default.",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "Transactions (rfm) or one row per customer (kmeans, rules)."),
             OptionSpec("method", .scalar, required: true, allowed: ["rfm", "kmeans", "rules"], "How segments are made."),
@@ -118,6 +118,28 @@ public struct SegmentStage: Stage {
 
     // MARK: - RFM
 
+    /// Customer ids in natural order: by number when every id is written in digits (an id column stays text, yet ids
+    /// 1, 2, 10 are numbers to the people who rank by them), else by value.
+    static func naturalOrder(_ ids: [Value]) -> [Int] {
+        let digits: [String]? = {
+            var out: [String] = []
+            for v in ids {
+                guard case .string(let s) = v, !s.isEmpty, s.utf8.allSatisfy({ $0 &- 48 < 10 }) else { return nil }
+                // Leading zeros do not count: 007 is 7 (ties with 7 then fall back to the text).
+                let trimmed = s.drop { $0 == "0" }
+                out.append(trimmed.isEmpty ? "0" : String(trimmed))
+            }
+            return out
+        }()
+        guard let digits else { return ids.indices.sorted { compareValues(ids[$0], ids[$1]) < 0 } }
+        return ids.indices.sorted { a, b in
+            let x = digits[a], y = digits[b]
+            if x.count != y.count { return x.count < y.count }
+            if x != y { return x < y }
+            return compareValues(ids[a], ids[b]) < 0
+        }
+    }
+
     /// Scores 1–5 for values in customer-id order: pandas' `qcut(rank(method='first'), 5)`: ranks 1…n (ties in the
     /// given order), bin edges at the 0, 20, …, 100% quantiles of the ranks (linear interpolation), right-closed.
     public static func quintileScores(_ values: [Double], reversed: Bool) -> [Int] {
@@ -209,7 +231,7 @@ public struct SegmentStage: Stage {
     func rfmResult(_ totals: RFMTotals, idType: DataType, rowsIn n: Int, _ context: RunContext) throws(StageFailure) -> StageResult {
         let (last, count, total, skipped) = (totals.last, totals.count, totals.total, totals.skipped)
         // Customers in id order (the tie rule), those with at least one usable purchase.
-        let customers = totals.ids.indices.sorted { compareValues(totals.ids[$0], totals.ids[$1]) < 0 }
+        let customers = Self.naturalOrder(totals.ids)
         let asOf = context.environment.asOf
         let recency = customers.map { Double(Int(asOf) - Int(last[$0])) }
         let frequency = customers.map { Double(count[$0]) }

@@ -252,6 +252,19 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         #expect(loaded.columnNotes["close_date"]?.contains("day first") == true)
     }
 
+    /// A date column with a day no calendar has stays text, and says why (the run summary repeats it).
+    @Test func aColumnOfDatesWithAnImpossibleDaySaysWhyItIsText() throws {
+        let text = "id,signed,note\n1,2024-02-28,a\n2,2024-02-30,b\n3,2024-03-01,c\n4,31/04/2024,d\n"
+        let loaded = try loadCSV(text) { $0.allStrings = false }
+        #expect(loaded.table.schema.fields[1].type == .string)
+        #expect(loaded.columnNotes["signed"] == "kept as text: 2 value(s) look like dates but are not real calendar dates (e.g. 2024-02-30); fix them, or declare the column a date so those rows are rejected with the reason")
+        // Plain text that is not date-like says nothing.
+        #expect(loaded.columnNotes["note"] == nil)
+        let clean = try loadCSV("d\n2024-02-28\n2024-02-29\n") { $0.allStrings = false }
+        #expect(clean.table.schema.fields[0].type == .date && clean.columnNotes["d"] == nil)
+        #expect(Array("2024-02-30".utf8).withUnsafeBufferPointer(ColumnEvidence.hasDateShape) && !Array("2024-02-30x".utf8).withUnsafeBufferPointer(ColumnEvidence.hasDateShape))
+    }
+
     @Test func declaredTypesOverrideAndRejectMisfits() throws {
         let text = "id,close,amount\n1,05/03/2024,\"$1,200.50\"\n2,not a date,€3\n3,06/03/2024,abc\n"
         let loaded = try loadCSV(text) {

@@ -37,9 +37,18 @@ struct JSONErrorCase: CustomTestStringConvertible, Sendable {
     }
 
     @Test func bigNumbersAreDocumented() throws {
-        let t = try readJSON(#"[{"big": 123456789012345678901234567890, "huge": 1e400, "small": 1}]"#).table
-        #expect(t.schema.fields.map(\.type) == [.double, .string, .integer])
-        #expect(cells(t)[0][1] == "1e400")
+        // A number beyond a double's range keeps its column numeric: its row is rejected with the reason, whole.
+        let loaded = try readJSON(#"[{"big": 123456789012345678901234567890, "huge": 1e400, "small": 1}, {"big": 1, "huge": 2.5, "small": 2}]"#)
+        let t = loaded.table
+        #expect(t.schema.fields.map(\.type) == [.double, .double, .integer])
+        #expect(cells(t) == [["1.0", "2.5", "2"]])
+        #expect(loaded.rejects.count == 1 && loaded.rejects[0].line == 1 && loaded.rejects[0].code == "E_NUMBER_RANGE")
+        #expect(loaded.rejects[0].reason.contains("1e400 in 'huge' is beyond the range of a double"))
+        #expect(loaded.rejects[0].record == #"{"big": 123456789012345678901234567890, "huge": 1e400, "small": 1}"#)
+        #expect(loaded.recordsRead == 2 && loaded.rowLines == [2])
+        let nd = try readJSON("{\"v\": 1}\n{\"v\": -1e999}\n\n{\"v\": 3.5}\n", ndjson: true)
+        #expect(nd.table.schema.fields.map(\.type) == [.double] && cells(nd.table) == [["1.0"], ["3.5"]])
+        #expect(nd.rejects.map(\.line) == [2] && nd.rowLines == [1, 4])
         let extremes = try readJSON(#"[{"n": 9223372036854775807, "m": -9223372036854775808, "dup": 1, "dup": 2}]"#).table
         #expect(extremes.rows == [[.integer(Int64.max), .integer(Int64.min), .integer(2)]])
     }

@@ -75,6 +75,19 @@ struct QuoteCase: CustomTestStringConvertible, Sendable {
         #expect(parsed?.count == 2)
     }
 
+    /// JSON keeps a money value's currency with its amount ("1234.50 USD", exact); CSV writes it when currencies mix.
+    @Test func moneyKeepsItsCurrencyInJSON() throws {
+        let one = Table(names: ["amount"], types: [.money], rows: [[.money(123_450, "USD")], [.null], [.money(-5, "USD")]])
+        let mixed = Table(names: ["amount"], types: [.money], rows: [[.money(100, "EUR")], [.money(250, "USD")]])
+        let p = Scratch.path("m.ndjson"), q = Scratch.path("m.csv"), r = Scratch.path("x.csv")
+        try TableFileWriter.write(one, to: p, format: .ndjson)
+        try TableFileWriter.write(one, to: q, format: .csv)
+        try TableFileWriter.write(mixed, to: r, format: .csv)
+        #expect(Scratch.read(p) == "{\"amount\":\"1234.50 USD\"}\n{\"amount\":null}\n{\"amount\":\"-0.05 USD\"}\n")
+        #expect(Scratch.read(q) == "amount\n1234.50\n\n-0.05\n")
+        #expect(Scratch.read(r) == "amount\n1.00 EUR\n2.50 USD\n")
+    }
+
     @Test func emptyJSONIsAnEmptyArray() throws {
         let p = Scratch.path("e.json")
         try TableFileWriter.write(Table(emptyWith: Self.sample.schema), to: p, format: .json)

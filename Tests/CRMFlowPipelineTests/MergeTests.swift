@@ -371,6 +371,17 @@ import Testing
         #expect(r.accounting?.rowsIn == 10 && r.accounting?.rowsOut == 4 && r.accounting?.removed["reference records"] == 6)
         #expect(r.notes.contains("10 records, 3 candidate pairs from 2 blocking rules"), "\(r.notes)")
         #expect(report.accountingProblems.isEmpty)
+        // The lineage says for every record which cluster it joined and with what probability: a new record the
+        // existing record it matched (blank when none), an existing record itself.
+        let lineage = try String(contentsOfFile: o.outputDirectory + "/m.lineage.csv", encoding: .utf8)
+        let rows = lineage.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        #expect(rows.first == ["file", "line", "id", "cluster_id", "match_probability"])
+        let byID = Dictionary(rows.dropFirst().map { ($0[2], ($0[3], $0[4])) }, uniquingKeysWith: { a, _ in a })
+        #expect(byID["web:L1"]! == ("salesforce:1", "1.0"), "\(lineage)")
+        #expect(byID["web:L2"]!.0 == "hubspot:5" && !byID["web:L2"]!.1.isEmpty, "\(lineage)")
+        #expect(byID["web:L3"]! == ("", ""), "\(lineage)")
+        #expect(byID["salesforce:1"]! == ("salesforce:1", "1.0"), "\(lineage)")
+        #expect(rows.count == 11)
     }
 
     /// The quality gate: seeded customers with ground truth (typos, transpositions, nicknames, swapped names, missing

@@ -37,6 +37,67 @@ private func segment(_ body: String, _ input: Table, threads: Int = 2) throws ->
         #expect(profile.hasPrefix("segment,customers,revenue_share,avg_recency,avg_frequency,avg_monetary\nHibernating,3,0.2088,220.0,1.0,196.67\n"))
     }
 
+    /// Integer ids kept as text (as identifier columns are) rank as numbers: 1, 2, …, 10, 100, not 1, 10, 100, 2.
+    /// Checked against pandas itself (`rank(method='first')` over rows sorted by the integer id, then qcut) on 120
+    /// customers with heavy ties; skipped without python3 and pandas unless CRMFLOW_REQUIRE_PANDAS=1 (CI).
+    @Test func tiesBreakInNumericIdOrderAsPandasDoes() throws {
+        var rows: [[String: String?]] = []
+        var csv = "customer_id,date,amount\n"
+        for id in 1...120 {
+            // Few distinct values: most customers tie on frequency and monetary, many on recency.
+            let purchases = 1 + id % 3
+            for k in 0..<purchases {
+                let date = String(format: "2024-%02d-%02d", 1 + (id * 7 + k) % 12, 1 + id % 5)
+                let amount = String(100 * (1 + id % 4))
+                rows.append(["customer_id": String(id), "date": date, "amount": amount])
+                csv += "\(id),\(date),\(amount)\n"
+            }
+        }
+        let input = table(rows.reversed(), columns: ["customer_id", "date", "amount"])
+        let (t, _) = try segment("      method: rfm\n", input)
+        #expect(t.schema.fields[0].type == .string)
+        let ids = rendered(t).map { $0[0] }
+        #expect(Array(ids.prefix(12)) == (1...12).map(String.init), "numeric order, not 1, 10, 100, 101, …")
+        let ours = Dictionary(uniqueKeysWithValues: rendered(t).map { ($0[0], "\($0[4])\($0[5])\($0[6])") })
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import pandas"]
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else {
+            if ProcessInfo.processInfo.environment["CRMFLOW_REQUIRE_PANDAS"] == "1" { Issue.record("CRMFLOW_REQUIRE_PANDAS=1 but pandas is missing") }
+            return
+        }
+        let data = Paths.scratch("rfm-ties.csv")
+        try csv.write(toFile: data, atomically: true, encoding: .utf8)
+        let script = """
+        import sys, pandas as pd
+        tx = pd.read_csv(sys.argv[1], parse_dates=["date"])
+        as_of = pd.Timestamp("2024-12-31")
+        g = tx.groupby("customer_id").agg(last=("date", "max"), frequency=("date", "size"), monetary=("amount", "sum")).sort_index()
+        g["recency"] = (as_of - g["last"]).dt.days
+        q = lambda s: pd.qcut(s.rank(method="first"), 5, labels=[1, 2, 3, 4, 5]).astype(int)
+        g["R"] = 6 - q(g["recency"]); g["F"] = q(g["frequency"]); g["M"] = q(g["monetary"])
+        for i, r in g.iterrows(): print(f"{i},{r.R}{r.F}{r.M}")
+        """
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = ["python3", "-c", script, data]
+        let out = Pipe()
+        run.standardOutput = out
+        try run.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0)
+        let theirs = Dictionary(uniqueKeysWithValues: text.split(separator: "\n").map { line -> (String, String) in
+            let parts = line.split(separator: ","); return (String(parts[0]), String(parts[1]))
+        })
+        #expect(theirs.count == 120)
+        let differing = theirs.keys.filter { ours[$0] != theirs[$0] }.sorted { Int($0)! < Int($1)! }
+        #expect(differing.isEmpty, "RFM differs from pandas for ids \(differing.prefix(10).map { "\($0): ours \(ours[$0] ?? "-") pandas \(theirs[$0]!)" })")
+    }
+
     @Test func quintilesOfFirstRanks() {
         // 10 equal values: ranks 1…10 in order; edges 1, 2.8, 4.6, 6.4, 8.2, 10.
         #expect(SegmentStage.quintileScores([Double](repeating: 1, count: 10), reversed: false) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
