@@ -476,7 +476,12 @@ public final class Runner: @unchecked Sendable {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
         } else {
             guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
-            if announce { observer?.stageStarted(decl.id, kind: decl.kind) }
+            if announce {
+                observer?.stageStarted(decl.id, kind: decl.kind)
+                // The rows it works through, for the live line (a source announces its own estimate as it reads).
+                let rowsIn = inputs.reduce(0) { $0 + $1.table.rowCount }
+                if !inputs.isEmpty { observer?.stageExpects(decl.id, rows: rowsIn) }
+            }
             do {
                 result = try stage.run(inputs, context(for: decl))
             } catch {

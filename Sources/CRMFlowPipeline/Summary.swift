@@ -116,6 +116,10 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
     public static func progress(id: String, elapsed: Double, rows: Int, expected: Int?, bar: Bool) -> String {
         let rate = elapsed > 0 ? Double(rows) / elapsed : 0
         var s = id
+        if let expected, expected > 0, rows == 0 {
+            // A stage that reports only when done: how long, over how many rows.
+            return s + " " + duration(elapsed) + ", " + compact(expected) + " rows in"
+        }
         if let expected, expected > 0 {
             let fraction = min(1, Double(rows) / Double(expected))
             if bar {

@@ -224,5 +224,6 @@ import Testing
     @Test func anUnknownTotalGivesTimeAndRate() {
         #expect(ConsoleObserver.progress(id: "merge", elapsed: 75, rows: 0, expected: nil, bar: true) == "merge 1 min 15 s")
         #expect(ConsoleObserver.progress(id: "merge", elapsed: 3.2, rows: 12_000, expected: nil, bar: true) == "merge 4 s, 12k rows, 3750 rows/s")
+        #expect(ConsoleObserver.progress(id: "merge", elapsed: 3.2, rows: 0, expected: 1_000_000, bar: true) == "merge 4 s, 1.0M rows in")
     }
 }
