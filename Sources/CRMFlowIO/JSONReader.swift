@@ -549,21 +549,9 @@ struct JSONTableBuilder {
         for c in names.indices where valid[c][r] {
             let v = text[c].string(r)
             let bare = kinds[c] & 8 == 0
-            parts.append(JSONTableBuilder.quote(names[c]) + ": " + (bare ? v : JSONTableBuilder.quote(v)))
+            parts.append(JSONText.quoted(names[c]) + ": " + (bare ? v : JSONText.quoted(v)))
         }
         return "{" + parts.joined(separator: ", ") + "}"
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default: if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
 }
