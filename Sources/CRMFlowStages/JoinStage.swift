@@ -9,7 +9,7 @@ public struct JoinStage: Stage {
         options: [
             OptionSpec("left", .scalar, required: true, isInput: true, "The stage whose rows drive the join."),
             OptionSpec("right", .scalar, required: true, isInput: true, "The stage looked up."),
-            OptionSpec("on", .any, required: true, "Key columns with the same name on both sides (`[email]`), or `left_column: right_column` pairs."),
+            OptionSpec("on", .any, required: true, "Key columns with the same name on both sides (`[email]`), `left_column: right_column` pairs, or `{ left: [a, b], right: [c, d] }` (keys paired in order)."),
             OptionSpec("type", .scalar, default: "inner", allowed: ["inner", "left", "anti"], "Join type."),
             OptionSpec("suffix", .scalar, default: "_right", "Appended to right column names that clash with left ones."),
         ],
@@ -25,7 +25,19 @@ public struct JoinStage: Stage {
     public init?(_ config: StageConfig) {
         guard let on = config.node("on") else { return nil }
         var keys: [(String, String, SourceLocation)] = []
-        if let entries = on.entries {
+        if let entries = on.entries, entries.count == 2, let l = entries.first(where: { $0.key == "left" }), let r = entries.first(where: { $0.key == "right" }),
+           let ls = l.value.items, let rs = r.value.items {
+            // `{ left: [a, b], right: [c, d] }`: the keys pair up in order.
+            guard ls.count == rs.count, !ls.isEmpty else {
+                config.log.add(.invalidValue, "join 'on' pairs \(ls.count) left key\(ls.count == 1 ? "" : "s") with \(rs.count) right key\(rs.count == 1 ? "" : "s")", at: on.location,
+                               hint: "give left and right the same number of columns, in matching order")
+                return nil
+            }
+            for (a, b) in zip(ls, rs) {
+                guard let x = a.scalar, let y = b.scalar else { config.log.add(.optionShape, "join keys must be column names", at: a.location); return nil }
+                keys.append((x, y, a.textLocation))
+            }
+        } else if let entries = on.entries {
             for e in entries {
                 guard let r = e.value.scalar else { config.log.add(.optionShape, "join key '\(e.key)' needs a right column name", at: e.value.location); return nil }
                 keys.append((e.key, r, e.keyLocation))

@@ -138,7 +138,7 @@ import Testing
         let mermaid = try CLI.run(["plan", "pipelines/nightly.yaml", "--format", "mermaid"])
         #expect(mermaid.stdout.hasPrefix("flowchart LR\n"))
         let stages = try CLI.run(["stages"])
-        #expect(stages.stdout.split(separator: "\n").count == 24)
+        #expect(stages.stdout.split(separator: "\n").count == 25)
         let join = try CLI.run(["stages", "join"])
         #expect(join.stdout.contains("type [default inner]: Join type. One of: inner, left, anti."))
         let typo = try CLI.run(["stages", "jion"])

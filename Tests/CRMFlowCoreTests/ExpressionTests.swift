@@ -168,6 +168,28 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         EvalCase(text: "replace('a-b-c', '-', '+')", values: ["a+b+c", "a+b+c", "a+b+c"]),
         EvalCase(text: "split_part('a,b,c', ',', -1)", values: ["c", "c", "c"]),
         EvalCase(text: "regexp_matches('+1 555', '^[+][0-9]')", values: ["true", "true", "true"]),
+        // Timestamps keep the time of day; strftime writes dates for people and file names.
+        EvalCase(text: "parse_timestamp('2024-03-05 14:30:15', '%Y-%m-%d %H:%M:%S')", values: ["2024-03-05T14:30:15Z", "2024-03-05T14:30:15Z", "2024-03-05T14:30:15Z"]),
+        EvalCase(text: "parse_timestamp('05.03.2024 09:05', '%m/%d/%Y %H:%M', '%d.%m.%Y %H:%M')", values: ["2024-03-05T09:05:00Z", "2024-03-05T09:05:00Z", "2024-03-05T09:05:00Z"]),
+        EvalCase(text: "parse_timestamp('2024-03-05T14:30:00+02:00')", values: ["2024-03-05T12:30:00Z", "2024-03-05T12:30:00Z", "2024-03-05T12:30:00Z"]),
+        EvalCase(text: "parse_timestamp('soon') is null", values: ["true", "true", "true"]),
+        EvalCase(text: "strftime(date '2024-03-05', '%d %b %Y, %A, day %j, Q%q')", values: ["05 Mar 2024, Tuesday, day 065, Q1", "05 Mar 2024, Tuesday, day 065, Q1", "05 Mar 2024, Tuesday, day 065, Q1"]),
+        EvalCase(text: "format_date(parse_timestamp('2024-12-31 23:59:58', '%Y-%m-%d %H:%M:%S'), '%y%m%d-%H%M%S %B %e')", values: ["241231-235958 December 31", "241231-235958 December 31", "241231-235958 December 31"]),
+        EvalCase(text: "strftime(joined, '%Y/%m')", values: ["2024/01", "2024/03", "null"]),
+        // try_cast: null where cast would reject the row.
+        EvalCase(text: "try_cast('12' as integer) + 1", values: ["13", "13", "13"]),
+        EvalCase(text: "try_cast(name as integer)", values: ["null", "null", "null"]),
+        EvalCase(text: "coalesce(try_cast('x1' as double), -1)", values: ["-1.0", "-1.0", "-1.0"]),
+        EvalCase(text: "try_cast('2024-02-30' as date) is null and try_cast('2024-02-29' as date) = date '2024-02-29'", values: ["true", "true", "true"]),
+        EvalCase(text: "try_cast(amount as string) || '!'", values: ["10!", "null", "-4!"]),
+        // The PCRE / RE2 shorthands and case-insensitive matching on top of POSIX extended.
+        EvalCase(text: "regexp_matches('+1 555', '^\\+\\d\\s\\d{3}$')", values: ["true", "true", "true"]),
+        EvalCase(text: "regexp_replace('(555) 010-1234', '\\D', '', 'g')", values: ["5550101234", "5550101234", "5550101234"]),
+        EvalCase(text: "regexp_replace('a  b\tc', '\\s+', ' ', 'g')", values: ["a b c", "a b c", "a b c"]),
+        EvalCase(text: "regexp_replace('a-b_c d', '\\w', 'x', 'g')", values: ["x-xxx x", "x-xxx x", "x-xxx x"]),
+        EvalCase(text: "regexp_replace('x1y22+', '[\\d+]+', '#', 'g')", values: ["x#y#", "x#y#", "x#y#"]),
+        EvalCase(text: "regexp_matches(name, 'ANN', 'i') || regexp_matches(name, '(?i)^b') || regexp_matches(name, 'ANN')", values: ["truefalsefalse", "falsetruefalse", "null"]),
+        EvalCase(text: "regexp_replace('Acme INC inc', 'inc', 'Inc.', 'gi')", values: ["Acme Inc. Inc.", "Acme Inc. Inc.", "Acme Inc. Inc."]),
         EvalCase(text: "regexp_replace('(555) 010-1234', '[^0-9]', '', 'g')", values: ["5550101234", "5550101234", "5550101234"]),
         EvalCase(text: "regexp_replace('a1b2', '([a-z])([0-9])', '\\2\\1')", values: ["1ab2", "1ab2", "1ab2"]),
         EvalCase(text: "regexp_replace(name || ' 1-2', '[^a-z0-9]', '', 'g')", values: ["nn12", "bob12", "null"]),
@@ -243,6 +265,12 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         TypeErrorCase(text: "sum(amount)", code: "E_FUNCTION", message: "aggregate sum() is not allowed here"),
         TypeErrorCase(text: "case when amount then 1 end", code: "E_TYPE", message: "a 'when' condition must be boolean, got integer"),
         TypeErrorCase(text: "joined > '31/12/2024'", code: "E_TYPE", message: "cannot compare date with string"),
+        // Patterns are compiled when the expression is: lookaround, lazy quantifiers and negated shorthands in brackets
+        // are refused at the pattern's position, not row by row.
+        TypeErrorCase(text: "regexp_matches(name, 'a(?=b)')", code: "E_REGEX", message: "invalid regular expression 'a(?=b)' (POSIX extended with \\d \\s \\w and (?i); no lookaround, lazy quantifiers or \\D \\S \\W inside [...])"),
+        TypeErrorCase(text: "regexp_replace(name, 'a+?', '', 'g')", code: "E_REGEX", message: "invalid regular expression 'a+?' (POSIX extended with \\d \\s \\w and (?i); no lookaround, lazy quantifiers or \\D \\S \\W inside [...])"),
+        TypeErrorCase(text: "regexp_matches(name, '[\\D]')", code: "E_REGEX", message: "invalid regular expression '[\\D]' (POSIX extended with \\d \\s \\w and (?i); no lookaround, lazy quantifiers or \\D \\S \\W inside [...])"),
+        TypeErrorCase(text: "regexp_matches(name, '(unclosed')", code: "E_REGEX", message: "invalid regular expression '(unclosed' (POSIX extended with \\d \\s \\w and (?i); no lookaround, lazy quantifiers or \\D \\S \\W inside [...])"),
     ]
 
     @Test(arguments: typeErrorCases)

@@ -124,6 +124,54 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
         #expect(m2m.1.notes == ["many-to-many: 1 key value matches several rows on both sides; each pair becomes a row"])
     }
 
+    /// Keys named differently on each side, as parallel lists; their number must match (an error at the option).
+    @Test func joinOnParallelKeyListsWithOtherNames() throws {
+        let renamed = "  r:\n    select: { input: people, keep: [email, name], rename: { email: mail, name: who } }\n"
+        let pairs = try stage(renamed + "  j:\n    join: { left: deals, right: r, on: { left: [email], right: [mail] } }\n", "j")
+        let mapped = try stage(renamed + "  j:\n    join: { left: deals, right: r, on: { email: mail } }\n", "j")
+        #expect(pairs.0.rowCount == 3 && rendered(pairs.0) == rendered(mapped.0))
+        let (_, diagnostics) = load("pipeline: t\nstages:\n" + sources + renamed + "  j:\n    join: { left: deals, right: r, on: { left: [email, id], right: [mail] } }\n", checkSchemas: false)
+        #expect(diagnostics.contains { $0.message == "join 'on' pairs 2 left keys with 1 right key" }, "\(diagnostics.map(\.message))")
+    }
+
+    /// A lookup table written in the pipeline: types inferred as for a file, joined by key; a bad value is an error at
+    /// its position, as is a row of the wrong length.
+    @Test func aValuesTableIsALookupWrittenInThePipeline() throws {
+        let yaml = """
+          owners:
+            values:
+              columns: [email, team, quota, since]
+              rows:
+                - [a@x.com, East, 1000, 2024-01-01]
+                - [b@x.com, West, 2500.5, null]
+          j:
+            join: { left: deals, right: owners, on: [email], type: left }
+
+        """
+        let (owners, r) = try stage(yaml, "owners")
+        #expect(owners.schema.fields.map { "\($0.name):\($0.type.rawValue)" } == ["email:string", "team:string", "quota:double", "since:date"])
+        #expect(rendered(owners) == [["a@x.com", "East", "1000.0", "2024-01-01"], ["b@x.com", "West", "2500.5", "null"]])
+        #expect(r.accounting == Accounting(rowsIn: 2, rowsOut: 2))
+        let (joined, _) = try stage(yaml, "j")
+        #expect(joined.schema.names.contains("team") && joined.rowCount == 5)
+        let bad = """
+        pipeline: t
+        stages:
+          owners:
+            values:
+              columns: [email, quota]
+              types: { quota: integer }
+              rows:
+                - [a@x.com, 10]
+                - [b@x.com, ten]
+                - [c@x.com]
+        """
+        let (_, diagnostics) = load(bad, checkSchemas: false)
+        #expect(diagnostics.contains { $0.message == "each row must list 2 values (email, quota)" && $0.location?.line == 10 }, "\(diagnostics.map { "\($0.location?.line ?? 0): \($0.message)" })")
+        let (_, typed) = load(bad.replacingOccurrences(of: "        - [c@x.com]\n", with: "").replacingOccurrences(of: "\n        - [c@x.com]", with: ""), checkSchemas: false)
+        #expect(typed.contains { $0.message == "'ten' does not read as integer (column 'quota')" && $0.location?.line == 9 && $0.location?.column == 21 }, "\(typed.map { "\($0.location?.line ?? 0):\($0.location?.column ?? 0): \($0.message)" })")
+    }
+
     @Test func joinKeysMustHaveTheSameType() throws {
         let (report, _) = try runStages(sources + "  j:\n    join: { left: deals, right: people, on: { amount: email } }\n",
                                         given: ["deals": deals, "people": people], keep: ["j"])

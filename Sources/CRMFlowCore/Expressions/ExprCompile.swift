@@ -322,6 +322,15 @@ struct Checker {
         guard args.count >= def.minArgs, args.count <= def.maxArgs else {
             throw ExprError("E_FUNCTION", "\(name) takes \(def.arityText), got \(args.count)", span, hint: "usage: \(def.signature)")
         }
+        // A written pattern is compiled when the pipeline is validated: a bad one is an error at its position.
+        if name == "regexp_matches" || name == "regexp_replace", args.count > 1, case .literal(.string(let pattern), let at) = args[1] {
+            var flags = ""
+            if let last = args.dropFirst(2).last, name == "regexp_matches" ? args.count == 3 : args.count == 4, case .literal(.string(let f), _) = last { flags = f }
+            if CompiledRegex.cache.get(pattern, caseInsensitive: flags.contains("i")) == nil {
+                throw ExprError("E_REGEX", FunctionCatalog.invalidRegex(pattern), at,
+                                hint: "write \\d, \\s, \\w or POSIX classes ([[:digit:]]); put ']' first in a bracket to match it")
+            }
+        }
         var bounds: [Bound] = []
         var types: [DataType?] = []
         var known = true

@@ -738,16 +738,17 @@ extension Evaluator {
             }
             return .column(Column(storage: .string(b), validity: c.validity))
         case ("regexp_replace", .string(let buf)):
-            guard args.count >= 3, case .constant(.string(let pattern)) = args[1], case .constant(.string(let replacement)) = args[2],
-                  let re = CompiledRegex.cache.get(pattern) else { return nil }
-            var global = false
+            guard args.count >= 3, case .constant(.string(let pattern)) = args[1], case .constant(.string(let replacement)) = args[2] else { return nil }
+            var global = false, icase = false
             if args.count == 4 {
                 guard case .constant(.string(let flags)) = args[3] else { return nil }
                 global = flags.contains("g")
+                icase = flags.contains("i")
             }
+            guard let re = CompiledRegex.cache.get(pattern, caseInsensitive: icase) else { return nil }
             let repl = Array(replacement.utf8)
             // Deleting a character class everywhere (`[^0-9+]` → '', 'g': keep digits and '+') is a byte filter.
-            if global, repl.isEmpty, let keep = Self.byteClassToKeep(pattern) {
+            if global, !icase, repl.isEmpty, let keep = Self.byteClassToKeep(pattern) {
                 return .column(Self.mapText(c, buf) { cell, out in
                     for b in cell where keep[Int(b)] { out.append(b) }
                 })

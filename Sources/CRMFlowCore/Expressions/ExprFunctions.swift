@@ -191,14 +191,84 @@ public enum DateMath {
     }
 }
 
-/// Compiled POSIX extended regular expressions, shared by all threads (regexec is thread-safe on a compiled pattern).
+/// Compiled regular expressions, shared by all threads (regexec is thread-safe on a compiled pattern).
+///
+/// The dialect is POSIX extended (glibc's regcomp) plus the shorthands people write from PCRE and RE2: `\d \D \s \S
+/// \w \W` (also inside brackets: `[\d+]`), and a leading `(?i)` or the `i` flag for case-insensitive matching.
+/// Backreferences, lookaround and lazy quantifiers are not supported (an error names the pattern).
 final class CompiledRegex: @unchecked Sendable {
+    // NB: @unchecked: regex_t is written once, by regcomp in init, and only read by regexec afterwards.
     var regex = regex_t()
     let groups: Int
 
-    init?(_ pattern: String) {
-        guard regcomp(&regex, pattern, REG_EXTENDED) == 0 else { return nil }
+    init?(_ pattern: String, caseInsensitive: Bool = false) {
+        guard let (translated, icase) = Self.translate(pattern) else { return nil }
+        var flags = REG_EXTENDED
+        if icase || caseInsensitive { flags |= REG_ICASE }
+        guard regcomp(&regex, translated, flags) == 0 else { return nil }
         groups = Int(regex.re_nsub)
+    }
+
+    /// The pattern in POSIX extended syntax, and whether it asked for case-insensitive matching with `(?i)`; nil for
+    /// a construct POSIX cannot express (`\D` inside brackets, lookaround, lazy quantifiers).
+    static func translate(_ pattern: String) -> (String, Bool)? {
+        var p = Array(pattern.unicodeScalars)
+        var icase = false
+        if p.count >= 4, String(String.UnicodeScalarView(p[0..<4])) == "(?i)" {
+            icase = true
+            p.removeFirst(4)
+        }
+        var out = ""
+        var i = 0
+        var inBracket = false
+        while i < p.count {
+            let c = p[i]
+            if inBracket {
+                if c == "\\", i + 1 < p.count {
+                    switch p[i + 1] {
+                    case "d": out += "0-9"
+                    case "s": out += "[:space:]"
+                    case "w": out += "[:alnum:]_"
+                    case "\\": out += "\\"
+                    case "]": return nil  // POSIX has no escaped ']' inside brackets; put it first instead
+                    case "D", "S", "W": return nil
+                    default: out.unicodeScalars.append(p[i + 1])
+                    }
+                    i += 2
+                    continue
+                }
+                if c == "]", !out.hasSuffix("[") && !out.hasSuffix("[^") { inBracket = false }
+                out.unicodeScalars.append(c)
+                i += 1
+                continue
+            }
+            if c == "\\", i + 1 < p.count {
+                switch p[i + 1] {
+                case "d": out += "[0-9]"
+                case "D": out += "[^0-9]"
+                case "s": out += "[[:space:]]"
+                case "S": out += "[^[:space:]]"
+                case "w": out += "[[:alnum:]_]"
+                case "W": out += "[^[:alnum:]_]"
+                default: out.unicodeScalars.append(c); out.unicodeScalars.append(p[i + 1])
+                }
+                i += 2
+                continue
+            }
+            if c == "(", i + 1 < p.count, p[i + 1] == "?" { return nil }  // lookaround and other (?...) groups
+            if c == "?", i > 0, "*+?}".unicodeScalars.contains(p[i - 1]), !(i > 1 && p[i - 2] == "\\") { return nil }  // lazy quantifiers
+            if c == "[" {
+                inBracket = true
+                out.unicodeScalars.append(c)
+                if i + 1 < p.count, p[i + 1] == "^" { out += "^"; i += 1 }
+                if i + 1 < p.count, p[i + 1] == "]" { out += "]"; i += 1 }
+                i += 1
+                continue
+            }
+            out.unicodeScalars.append(c)
+            i += 1
+        }
+        return (out, icase)
     }
     deinit { regfree(&regex) }
 
@@ -224,12 +294,14 @@ final class CompiledRegex: @unchecked Sendable {
 final class RegexCache: @unchecked Sendable {
     private let lock = NSLock()
     private var compiled: [String: CompiledRegex] = [:]
-    func get(_ pattern: String) -> CompiledRegex? {
+    /// Each pattern is compiled once per process (per flag), whatever the number of rows or stages using it.
+    func get(_ pattern: String, caseInsensitive: Bool = false) -> CompiledRegex? {
+        let key = (caseInsensitive ? "i:" : "c:") + pattern
         lock.lock()
         defer { lock.unlock() }
-        if let r = compiled[pattern] { return r }
-        guard let r = CompiledRegex(pattern) else { return nil }
-        compiled[pattern] = r
+        if let r = compiled[key] { return r }
+        guard let r = CompiledRegex(pattern, caseInsensitive: caseInsensitive) else { return nil }
+        compiled[key] = r
         return r
     }
 }
@@ -238,7 +310,16 @@ final class RegexCache: @unchecked Sendable {
 
 /// Every scalar function, with its type rule and per-row body.
 enum FunctionCatalog {
-    static let byName: [String: FunctionDef] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+    static let byName: [String: FunctionDef] = Dictionary(uniqueKeysWithValues: (all + tryCasts).map { ($0.name, $0) })
+
+    /// `try_cast(value as type)`, one hidden function per type: the cast's value, or null when it does not convert.
+    static let tryCasts: [FunctionDef] = DataType.allCases.map { type in
+        def("try_cast_" + type.rawValue, 1, 1, "try_cast(value as type)", "as cast, but null instead of a rejected row when the value does not convert",
+            { _ in .success(type) }) { a, _ in
+            if case .value(let v) = Evaluator.cast(a[0], to: type) { return .value(v) }
+            return .value(.null)
+        }
+    }
 
     static func def(_ name: String, _ minArgs: Int, _ maxArgs: Int, _ signature: String, _ summary: String, strict: Bool = true,
                     _ rule: @escaping @Sendable ([DataType?]) -> Result<DataType?, TypeRuleError>,
@@ -328,14 +409,17 @@ enum FunctionCatalog {
             let i = n > 0 ? n - 1 : parts.count + n
             return .value(.string(i >= 0 && i < parts.count ? parts[i] : ""))
         },
-        def("regexp_matches", 2, 2, "regexp_matches(text, pattern)", "true when the POSIX extended pattern matches", fixed(.boolean, [.string, .string])) { a, _ in
-            guard let re = CompiledRegex.cache.get(a[1].asString ?? "") else { return .error("invalid regular expression '\(a[1].asString ?? "")'") }
+        def("regexp_matches", 2, 3, "regexp_matches(text, pattern, ['i'])", "true when the pattern matches (POSIX extended with \\d \\s \\w; 'i' or a leading (?i): ignore case)",
+            fixed(.boolean, [.string, .string, .string])) { a, _ in
+            let icase = a.count > 2 && (a[2].asString ?? "").contains("i")
+            guard let re = CompiledRegex.cache.get(a[1].asString ?? "", caseInsensitive: icase) else { return .error(invalidRegex(a[1].asString ?? "")) }
             return .value(.boolean(re.match(Array((a[0].asString ?? "").utf8), from: 0) != nil))
         },
-        def("regexp_replace", 3, 4, "regexp_replace(text, pattern, replacement, ['g'])", "replace the first match (every match with 'g'); \\1 refers to a group",
+        def("regexp_replace", 3, 4, "regexp_replace(text, pattern, replacement, ['gi'])", "replace the first match (every match with 'g'; 'i' ignores case); \\1 refers to a group",
             fixed(.string, [.string, .string, .string, .string])) { a, _ in
-            guard let re = CompiledRegex.cache.get(a[1].asString ?? "") else { return .error("invalid regular expression '\(a[1].asString ?? "")'") }
-            let global = a.count > 3 && (a[3].asString ?? "").contains("g")
+            let flags = a.count > 3 ? (a[3].asString ?? "") : ""
+            guard let re = CompiledRegex.cache.get(a[1].asString ?? "", caseInsensitive: flags.contains("i")) else { return .error(invalidRegex(a[1].asString ?? "")) }
+            let global = flags.contains("g")
             return .value(.string(regexReplace(a[0].asString ?? "", re, Array((a[2].asString ?? "").utf8), global: global)))
         },
         def("concat_ws", 2, Int.max, "concat_ws(separator, value, ...)", "join the non-null values with separator", strict: false, { _ in .success(.string) }) { a, _ in
@@ -369,6 +453,41 @@ enum FunctionCatalog {
             }
             return .value(.null)
         },
+        def("parse_timestamp", 1, Int.max, "parse_timestamp(text, [format, ...])", "a timestamp (UTC) read with the first matching format (%Y %m %d %b %H %M %S), time of day kept; without a format, ISO 8601 and the other shapes ingest reads (zone offsets converted to UTC); null when none matches",
+            { types in
+                for (i, t) in types.enumerated() where t != nil && t != .string {
+                    return .failure(TypeRuleError("argument \(i + 1) must be string, got \(t!.rawValue)"))
+                }
+                return .success(.timestamp)
+            }) { a, _ in
+            let text = Array((a[0].asString ?? "").utf8)
+            if a.count == 1 {
+                let t = text.withUnsafeBufferPointer { p -> Int64? in
+                    guard let scan = DateParsing.scan(Scalars.trimmed(p)), scan.shape != .numeric else { return nil }
+                    return scan.micros(order: nil)
+                }
+                return .value(t.map(Value.timestamp) ?? .null)
+            }
+            for f in a.dropFirst() {
+                let format = Array((f.asString ?? "").utf8)
+                if let t = text.withUnsafeBufferPointer({ p in DateParsing.parse(Scalars.trimmed(p), format: format)?.micros(order: .monthFirst) }) {
+                    return .value(.timestamp(t))
+                }
+            }
+            return .value(.null)
+        },
+        def("strftime", 2, 2, "strftime(date or timestamp, format)", "the date written with %Y %y %m %d %e %H %M %S %b %B %a %A %j %q (quarter) %%; also named format_date",
+            { types in
+                if let t = types[0], t != .date, t != .timestamp { return .failure(TypeRuleError("argument 1 must be date or timestamp, got \(t.rawValue)")) }
+                if let t = types[1], t != .string { return .failure(TypeRuleError("argument 2 must be string, got \(t.rawValue)")) }
+                return .success(.string)
+            }) { a, _ in formatDate(a) },
+        def("format_date", 2, 2, "format_date(date or timestamp, format)", "strftime by another name",
+            { types in
+                if let t = types[0], t != .date, t != .timestamp { return .failure(TypeRuleError("argument 1 must be date or timestamp, got \(t.rawValue)")) }
+                if let t = types[1], t != .string { return .failure(TypeRuleError("argument 2 must be string, got \(t.rawValue)")) }
+                return .success(.string)
+            }) { a, _ in formatDate(a) },
         def("year", 1, 1, "year(date)", "the year", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).year))) },
         def("quarter", 1, 1, "quarter(date)", "the quarter, 1-4", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64((CivilDate.components(days: Int(a[0].asDays ?? 0)).month - 1) / 3 + 1))) },
         def("month", 1, 1, "month(date)", "the month, 1-12", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).month))) },
@@ -460,6 +579,54 @@ enum FunctionCatalog {
             return .value(a[2])
         },
     ]
+
+    static let weekdayNames = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    static let monthFullNames = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+
+    /// strftime for a date or timestamp (UTC), on the directives people write in reports and file names.
+    static func formatDate(_ a: [Value]) -> RowResult {
+        let days: Int, micros: Int64
+        switch a[0] {
+        case .date(let d): days = Int(d); micros = 0
+        case .timestamp(let t):
+            let (q, r) = t.quotientAndRemainder(dividingBy: 86_400_000_000)
+            days = Int(r < 0 ? q - 1 : q)
+            micros = r < 0 ? r + 86_400_000_000 : r
+        default: return .value(.null)
+        }
+        let (y, m, d) = CivilDate.components(days: days)
+        let secs = Int(micros / 1_000_000)
+        func pad(_ v: Int, _ w: Int = 2) -> String { let s = String(v); return String(repeating: "0", count: max(0, w - s.count)) + s }
+        var out = ""
+        var chars = Array((a[1].asString ?? "").unicodeScalars)[...]
+        while let c = chars.popFirst() {
+            guard c == "%" else { out.unicodeScalars.append(c); continue }
+            guard let spec = chars.popFirst() else { return .error("format ends with a lone %") }
+            switch spec {
+            case "Y": out += String(y)
+            case "y": out += pad(y % 100)
+            case "m": out += pad(m)
+            case "d": out += pad(d)
+            case "e": out += String(d)
+            case "H": out += pad(secs / 3600)
+            case "M": out += pad(secs / 60 % 60)
+            case "S": out += pad(secs % 60)
+            case "b": out += String(monthFullNames[m - 1].prefix(3))
+            case "B": out += monthFullNames[m - 1]
+            case "a": out += String(weekdayNames[DateMath.isoWeekday(Int32(days)) - 1].prefix(3))
+            case "A": out += weekdayNames[DateMath.isoWeekday(Int32(days)) - 1]
+            case "j": out += pad(days - CivilDate.days(year: y, month: 1, day: 1) + 1, 3)
+            case "q": out += String((m - 1) / 3 + 1)
+            case "%": out += "%"
+            default: return .error("unknown format directive %\(spec) (use %Y %y %m %d %e %H %M %S %b %B %a %A %j %q %%)")
+            }
+        }
+        return .value(.string(out))
+    }
+
+    static func invalidRegex(_ pattern: String) -> String {
+        "invalid regular expression '\(pattern)' (POSIX extended with \\d \\s \\w and (?i); no lookaround, lazy quantifiers or \\D \\S \\W inside [...])"
+    }
 
     static func parseDate(_ text: String) -> Int32? {
         let bytes = Array(text.utf8)
@@ -622,6 +789,6 @@ public struct LikePattern: Sendable, Hashable {
 /// The function list for the generated reference.
 public enum ExprReference {
     public static var functions: [(name: String, signature: String, summary: String)] {
-        FunctionCatalog.all.map { ($0.name, $0.signature, $0.summary) }
+        (FunctionCatalog.all + FunctionCatalog.tryCasts.prefix(1)).map { ($0.name.hasPrefix("try_cast_") ? "try_cast" : $0.name, $0.signature, $0.summary) }
     }
 }

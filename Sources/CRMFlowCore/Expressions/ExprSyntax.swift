@@ -444,10 +444,10 @@ public struct ExprParser {
                 try enter(t.span)
                 defer { nesting -= 1 }
                 return try parseCase()
-            case "cast":
+            case "cast", "try_cast":
                 try enter(t.span)
                 defer { nesting -= 1 }
-                return try parseCast()
+                return try parseCast(orNull: k == "try_cast")
             case "date", "timestamp":
                 if case .string(let s) = tokens[position + 1].kind {
                     _ = advance()
@@ -512,17 +512,21 @@ public struct ExprParser {
         return .caseWhen(whens, thens, otherwise, start.span.merged(end.span))
     }
 
-    mutating func parseCast() throws(ExprError) -> ExprNode {
+    /// `cast(value as type)` rejects a row whose value does not convert; `try_cast(value as type)` gives null instead
+    /// (a call of the hidden function try_cast_<type>).
+    mutating func parseCast(orNull: Bool = false) throws(ExprError) -> ExprNode {
         let start = advance()
-        _ = try expectSymbol("(", hint: "write cast(value as type)")
+        let form = orNull ? "try_cast(value as type)" : "cast(value as type)"
+        _ = try expectSymbol("(", hint: "write \(form)")
         let inner = try parseOr()
-        _ = try expectKeyword("as", hint: "write cast(value as type)")
+        _ = try expectKeyword("as", hint: "write \(form)")
         let typeToken = advance()
         guard let name = typeToken.keyword, let type = DataType(userName: name) else {
             throw ExprError("E_SYNTAX", "unknown type \(describe(typeToken))", typeToken.span,
                             hint: "use one of " + DataType.allCases.map(\.rawValue).joined(separator: ", "))
         }
         let close = try expectSymbol(")")
+        if orNull { return .call("try_cast_" + type.rawValue, [inner], start.span.merged(close.span)) }
         return .cast(inner, type, start.span.merged(close.span))
     }
 }
