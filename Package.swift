@@ -44,13 +44,15 @@ let package = Package(
         .executableTarget(
             name: "crmflow",
             dependencies: [
-                "CRMFlowCore", "CRMFlowIO", "CLibCSV", "CRMFlowStages", "CRMFlowPipeline",
+                "CRMFlowCore", "CRMFlowIO", "CRMFlowStages", "CRMFlowPipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .target(name: "CRMFlowFuzzTargets", dependencies: ["CRMFlowCore", "CRMFlowIO", "CRMFlowStages", "CRMFlowPipeline"]),
         .testTarget(name: "CRMFlowCoreTests", dependencies: ["CRMFlowCore"]),
         .testTarget(name: "CRMFlowIOTests", dependencies: ["CRMFlowIO", "CRMFlowCore"]),
+        // The stages on their own: specs, option readers and the pure parts of each stage, without the runner.
+        .testTarget(name: "CRMFlowStagesTests", dependencies: ["CRMFlowStages", "CRMFlowIO", "CRMFlowCore"]),
         .testTarget(name: "CRMFlowPipelineTests", dependencies: ["CRMFlowPipeline", "CRMFlowStages", "CRMFlowIO", "CRMFlowCore", "CRMFlowFuzzTargets"]),
         .testTarget(name: "CRMFlowCLITests", dependencies: ["crmflow"]),
     ],

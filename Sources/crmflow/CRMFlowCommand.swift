@@ -1,7 +1,6 @@
 import ArgumentParser
 import CRMFlowCore
 import CRMFlowIO
-import CLibCSV
 
 #if canImport(Glibc)
 import Glibc
@@ -11,14 +10,7 @@ import Glibc
 @main
 struct CRMFlowMain {
     static func main() {
-        #if canImport(Glibc)
-        // NB: chunk buffers (hundreds of KiB, freed as soon as the next stage has copied them) stay in malloc's heap and
-        // are reused instead of being mapped and unmapped per chunk, which cost a page fault per 4 KiB; whole-table
-        // columns are larger than the threshold and go straight to mmap.
-        _ = mallopt(M_MMAP_THRESHOLD, 32 << 20)
-        // NB: and freed chunk memory is kept for the next chunk rather than handed back at once (same page faults).
-        _ = mallopt(M_TRIM_THRESHOLD, 64 << 20)
-        #endif
+        Allocator.tuneForColumnBuffers()
         do {
             var command = try CRMFlow.parseAsRoot()
             try command.run()

@@ -98,13 +98,6 @@ private func segment(_ body: String, _ input: Table, threads: Int = 2) throws ->
         #expect(differing.isEmpty, "RFM differs from pandas for ids \(differing.prefix(10).map { "\($0): ours \(ours[$0] ?? "-") pandas \(theirs[$0]!)" })")
     }
 
-    @Test func quintilesOfFirstRanks() {
-        // 10 equal values: ranks 1…10 in order; edges 1, 2.8, 4.6, 6.4, 8.2, 10.
-        #expect(SegmentStage.quintileScores([Double](repeating: 1, count: 10), reversed: false) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
-        #expect(SegmentStage.quintileScores([5, 4, 3, 2, 1], reversed: true) == [1, 2, 3, 4, 5])
-        #expect(SegmentStage.segmentName(r: 5, f: 5) == "Champions" && SegmentStage.segmentName(r: 2, f: 5) == "Cannot Lose Them")
-    }
-
     static func blobs(_ n: Int) -> Table {
         var rows: [[String: String?]] = []
         var rng = SplitMix64(seed: 3)
