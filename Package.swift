@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "crmflow",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v15)],  // Synchronization's Mutex
     products: [
         .executable(name: "crmflow", targets: ["crmflow"]),
         .library(name: "CRMFlowCore", targets: ["CRMFlowCore"]),

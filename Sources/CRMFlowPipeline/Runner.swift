@@ -2,6 +2,7 @@ import CRMFlowCore
 import CRMFlowIO
 import CRMFlowStages
 import Foundation
+import Synchronization
 
 /// How a stage ended.
 public enum StageStatus: Sendable, Equatable {
@@ -91,7 +92,11 @@ extension RunObserver {
 }
 
 /// Executes a pipeline's DAG: each stage starts when its inputs are ready, at most `jobs` at once, on Dispatch.
-public final class Runner: @unchecked Sendable {
+///
+/// The parts: a `Planner` decides what runs (stages, column pruning, streaming) before any data is read; this class
+/// schedules and runs stages, its mutable state behind one `Mutex` the compiler checks; a `RunSink` writes the
+/// rejects, checks the row accounting and publishes the outputs.
+public final class Runner: Sendable {
     public struct Options: Sendable {
         public var jobs = defaultThreadCount()
         public var failFast = false
@@ -125,181 +130,128 @@ public final class Runner: @unchecked Sendable {
         public init() {}
     }
 
+    /// Everything that changes while the run goes on; only touched through `state.withLock`.
+    struct State: Sendable {
+        var cancelled = false
+        /// True when the user interrupted (as opposed to --fail-fast stopping the run).
+        var interrupted = false
+        var results: [String: StageResult] = [:]
+        var reports: [String: StageReport] = [:]
+        var running = Set<String>()
+        var remainingConsumers: [String: Int] = [:]
+        var plan: Planner?
+        /// Consumers whose ingest is streaming into them: not scheduled on their own unless the streaming falls back.
+        var claimed = Set<String>()
+        /// Where this run writes (set up when the run starts).
+        var sink: RunSink
+        var kept: [String: StageData] = [:]
+        var keep: Set<String> = []
+        /// Outputs given instead of running a stage: the options' (pipeline tests), and checkpoints reused by --resume.
+        var given: [String: StageData]
+        /// The stages to run (and what they read); nil: all.
+        var targets: Set<String>?
+        /// Results reused from a failed run's checkpoints (`--resume`), by stage id.
+        var resumed: [String: StageResult] = [:]
+        /// Each stage's checkpoint key, when checkpoints are on.
+        var checkpointKeys: [String: String] = [:]
+    }
+
     let pipeline: Pipeline
     let options: Options
     let observer: RunObserver?
-    private let lock = NSLock()
-    private var cancelled = false
-    /// True when the user interrupted (as opposed to --fail-fast stopping the run).
-    private var interrupted = false
-    private var results: [String: StageResult] = [:]
-    private var reports: [String: StageReport] = [:]
-    private var running = Set<String>()
-    private var remainingConsumers: [String: Int] = [:]
-    private var needed: [String: Set<String>] = [:]
-    /// Ingest → the one stage that reads it, when that stage can take it chunk by chunk (see `ChunkConsumer`).
-    private var streamedInto: [String: String] = [:]
-    /// Consumers whose ingest is streaming into them: not scheduled on their own unless the streaming falls back.
-    private var claimed = Set<String>()
+    private let state: Mutex<State>
     private let start = Date()
     private let finished = DispatchSemaphore(value: 0)
-    /// Where this run writes (set up when the run starts).
-    private var space: OutputSpace
-    /// Final paths of files this run no longer produces (stale rejects files), removed when it is published.
-    private var removals: [String] = []
-    /// Final outputs kept for callers (tests) when asked.
-    public private(set) var kept: [String: StageData] = [:]
-    public var keep: Set<String> = []
 
-    /// Outputs given instead of running a stage: the options' (pipeline tests), and checkpoints reused by --resume.
-    private var given: [String: StageData]
-    /// The stages to run (and what they read); nil: all.
-    private var targets: Set<String>?
-    /// Results reused from a failed run's checkpoints (`--resume`), by stage id.
-    private var resumed: [String: StageResult] = [:]
-    /// Each stage's checkpoint key, when checkpoints are on.
-    private var checkpointKeys: [String: String] = [:]
+    /// Final outputs kept for callers (tests) when asked.
+    public var kept: [String: StageData] { state.withLock { $0.kept } }
+    /// The stages whose outputs `kept` holds after the run.
+    public var keep: Set<String> {
+        get { state.withLock { $0.keep } }
+        set { state.withLock { $0.keep = newValue } }
+    }
 
     public init(pipeline: Pipeline, options: Options, observer: RunObserver? = nil) {
         self.pipeline = pipeline
         self.options = options
-        given = options.given
-        targets = options.targets
         self.observer = observer
-        space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, allowsOutside: pipeline.allowsOutsideOut,
-                            allowedRoots: options.allowedWriteRoots)
+        let space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, allowsOutside: pipeline.allowsOutsideOut,
+                                allowedRoots: options.allowedWriteRoots)
+        state = Mutex(State(sink: RunSink(pipeline: pipeline, options: options, space: space), given: options.given, targets: options.targets))
     }
 
     /// Stops the run: stages not started are skipped; running ones stop at their next check and write nothing.
     public func cancel() {
-        lock.lock()
-        cancelled = true
-        interrupted = true
-        lock.unlock()
-    }
-
-    public var isCancelled: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return cancelled
-    }
-
-    var selectedStages: [StageDeclaration] {
-        guard let targets else { return pipeline.stages }
-        var needed = Set<String>()
-        func add(_ id: String) {
-            guard !needed.contains(id) else { return }
-            needed.insert(id)
-            if given[id] != nil { return }
-            pipeline.stage(id)?.inputs.forEach(add)
+        state.withLock {
+            $0.cancelled = true
+            $0.interrupted = true
         }
-        targets.forEach(add)
-        return pipeline.stages.filter { needed.contains($0.id) }
     }
 
-    /// For each stage, the output columns some later stage reads (nil: all of them). Columns nobody reads are dropped
-    /// as soon as a stage finishes, so they are neither copied by later stages nor kept in memory.
+    public var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// The plan for the stages as they stand (given and targets as set so far).
+    func plan() -> Planner {
+        let (given, targets, keep) = state.withLock { (Set($0.given.keys), $0.targets, $0.keep) }
+        return Planner(pipeline: pipeline, given: given, targets: targets, keep: keep)
+    }
+
+    /// For each stage, the output columns some later stage reads (nil: all of them).
     func neededColumns(_ stages: [StageDeclaration]) -> [String: Set<String>] {
-        var needed: [String: Set<String>] = [:]
-        for s in stages.reversed() {
-            let consumers = stages.filter { $0.inputs.contains(s.id) }
-            if consumers.isEmpty || keep.contains(s.id) { continue }
-            var union: Set<String> = []
-            var all = false
-            for c in consumers {
-                guard let stage = c.stage, given[c.id] == nil else { all = true; break }
-                let wanted = stage.inputColumns(forOutput: needed[c.id])
-                for (k, input) in c.inputs.enumerated() where input == s.id {
-                    guard k < wanted.count, let w = wanted[k] else { all = true; break }
-                    union.formUnion(w)
-                }
-                if all { break }
-            }
-            if !all { needed[s.id] = union }
-        }
-        return needed
+        let (given, keep) = state.withLock { (Set($0.given.keys), $0.keep) }
+        return Planner.neededColumns(stages, given: given, keep: keep)
     }
+
+    static func pruned(_ data: StageData, to wanted: Set<String>) -> StageData { Planner.pruned(data, to: wanted) }
 
     /// Runs to completion (or cancellation) and returns the report.
     public func run() -> RunReport {
         var reusedNote: String?
         if options.checkpoint || options.resume {
-            let all = selectedStages
-            checkpointKeys = Checkpoints.keys(all, needed: neededColumns(all), asOf: options.environment.asOf, baseDirectory: options.baseDirectory,
-                                              watermarks: options.watermarks)
-            if options.resume { reusedNote = resume(all) }
+            let first = plan()
+            let keys = Checkpoints.keys(first.stages, needed: first.needed, asOf: options.environment.asOf, baseDirectory: options.baseDirectory,
+                                        watermarks: options.watermarks)
+            state.withLock { $0.checkpointKeys = keys }
+            if options.resume { reusedNote = resume(first.stages) }
         }
-        let stages = selectedStages
-        let needed = neededColumns(stages)
-        lock.lock()
-        self.needed = needed
-        for s in stages {
-            remainingConsumers[s.id] = stages.filter { $0.inputs.contains(s.id) }.count
-        }
-        for s in stages where given[s.id] == nil && s.inputs.count == 1 && (s.stage as? any ChunkConsumer)?.streamsChunks == true {
-            let source = s.inputs[0]
-            guard let decl = stages.first(where: { $0.id == source }), given[source] == nil, !keep.contains(source),
-                  remainingConsumers[source] == 1, let ingest = decl.stage as? IngestStage, ingest.canStream else { continue }
-            streamedInto[source] = s.id
-            claimed.insert(s.id)
-        }
-        lock.unlock()
+        let plan = plan()
+        let stages = plan.stages
         var setupFailure: CRMFlowError?
         if options.stagesOutputs {
             do {
-                let staging = try OutputPublisher.makeStaging(for: space.absoluteDirectory)
-                space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, staging: staging,
-                                    allowsOutside: pipeline.allowsOutsideOut, allowedRoots: options.allowedWriteRoots)
+                let base = state.withLock { $0.sink.space }
+                let staging = try OutputPublisher.makeStaging(for: base.absoluteDirectory)
+                let space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, staging: staging,
+                                        allowsOutside: pipeline.allowsOutsideOut, allowedRoots: options.allowedWriteRoots)
+                state.withLock { $0.sink = RunSink(pipeline: pipeline, options: options, space: space) }
             } catch {
                 setupFailure = error
             }
         }
+        state.withLock {
+            $0.plan = plan
+            $0.remainingConsumers = plan.consumers
+            $0.claimed = Set(plan.streamedInto.values)
+        }
         if let setupFailure {
-            for s in stages { reports[s.id] = makeReport(s, began: 0, .failed(setupFailure.description), hint: setupFailure.hint, exit: .cannotWrite) }
-        } else if stages.isEmpty { finished.signal(); finished.wait() } else {
+            let failed = stages.map { makeReport($0, began: 0, .failed(setupFailure.description), hint: setupFailure.hint, exit: .cannotWrite) }
+            state.withLock { s in for r in failed { s.reports[r.id] = r } }
+        } else if !stages.isEmpty {
             scheduleReady()
             finished.wait()
         }
-        var ordered = stages.compactMap { s in reports[s.id] }
-        let problems = checkAccounting(ordered)
-        lock.lock()
-        let wasInterrupted = interrupted
-        lock.unlock()
+        let (reports, wasInterrupted, sink, given) = state.withLock { ($0.reports, $0.interrupted, $0.sink, Set($0.given.keys)) }
+        let ordered = stages.compactMap { reports[$0.id] }
+        let problems = sink.checkAccounting(ordered, given: given)
         var report = RunReport(pipeline: pipeline.name, stages: ordered, seconds: Date().timeIntervalSince(start), wasCancelled: wasInterrupted,
                                accountingProblems: problems)
-        if let staging = space.staging, setupFailure == nil {
-            if report.exitStatus == 0 {
-                do {
-                    try OutputPublisher.publish(staging: staging, into: space.absoluteDirectory, removals: removals, keepRuns: options.keepRuns)
-                } catch {
-                    report.publishFailure = error
-                }
-            }
-            if report.exitStatus == 0 {
-                // Published.
-            } else if wasInterrupted {
-                OutputPublisher.discard(staging: staging, of: space.absoluteDirectory)
-            } else {
-                // NB: nothing published is replaced; what the failed run wrote (its rejects above all) is kept aside.
-                let failed = OutputPublisher.setAside(staging: staging, of: space.absoluteDirectory)
-                let shown = space.display(failed)
-                func moved(_ path: String) -> String { path.replacingOccurrences(of: space.directory, with: shown, options: .anchored) }
-                ordered = ordered.map { r in
-                    var r = r
-                    r.outputs = r.outputs.map(moved)
-                    r.rejectsFile = r.rejectsFile.map(moved)
-                    r.hint = r.hint.map { $0.replacingOccurrences(of: "see " + space.directory, with: "see " + shown) }
-                    return r
-                }
-                report.setAside = shown
-            }
-            report.stages = ordered
-            report.accountingProblems = problems
+        if setupFailure == nil {
+            sink.finish(&report)
             report.seconds = Date().timeIntervalSince(start)
         }
         report.resumeNote = reusedNote
         if options.checkpoint || options.resume, report.exitStatus == 0 {
-            try? FileManager.default.removeItem(atPath: Checkpoints.directory(of: space.absoluteDirectory))
+            try? FileManager.default.removeItem(atPath: Checkpoints.directory(of: sink.space.absoluteDirectory))
         }
         return report
     }
@@ -307,77 +259,78 @@ public final class Runner: @unchecked Sendable {
     /// `--resume`: the stages whose checkpoint still matches are given instead of run, and only what some other stage
     /// still needs is run. Returns the note for the summary.
     private func resume(_ stages: [StageDeclaration]) -> String {
-        let directory = Checkpoints.directory(of: space.absoluteDirectory)
-        for s in stages where given[s.id] == nil {
-            guard let key = checkpointKeys[s.id], let r = Checkpoints.read(stage: s.id, key: key, in: directory) else { continue }
-            resumed[s.id] = r
-            given[s.id] = r.data
-        }
-        // A stage runs when it is not reused and it writes something or feeds a stage that runs; a reused stage without
-        // rows (a streamed ingest) runs again when a stage that runs reads it.
-        var mustRun = Set(stages.filter { s in resumed[s.id] == nil && !stages.contains { $0.inputs.contains(s.id) } }.map(\.id))
-        var changed = true
-        while changed {
-            changed = false
-            for s in stages where mustRun.contains(s.id) {
-                for i in s.inputs where !mustRun.contains(i) && (resumed[i].map { !Checkpoints.holdsRows($0) } ?? true) {
-                    mustRun.insert(i)
-                    resumed[i] = nil
-                    given[i] = nil
-                    changed = true
+        state.withLock { s in
+            let directory = Checkpoints.directory(of: s.sink.space.absoluteDirectory)
+            for st in stages where s.given[st.id] == nil {
+                guard let key = s.checkpointKeys[st.id], let r = Checkpoints.read(stage: st.id, key: key, in: directory) else { continue }
+                s.resumed[st.id] = r
+                s.given[st.id] = r.data
+            }
+            // A stage runs when it is not reused and it writes something or feeds a stage that runs; a reused stage
+            // without rows (a streamed ingest) runs again when a stage that runs reads it.
+            var mustRun = Set(stages.filter { st in s.resumed[st.id] == nil && !stages.contains { $0.inputs.contains(st.id) } }.map(\.id))
+            var changed = true
+            while changed {
+                changed = false
+                for st in stages where mustRun.contains(st.id) {
+                    for i in st.inputs where !mustRun.contains(i) && (s.resumed[i].map { !Checkpoints.holdsRows($0) } ?? true) {
+                        mustRun.insert(i)
+                        s.resumed[i] = nil
+                        s.given[i] = nil
+                        changed = true
+                    }
                 }
             }
+            // Every reused stage is reported (its rejects file written again, its rows accounted for).
+            s.targets = mustRun.union(s.resumed.keys).union(options.targets ?? [])
+            let skipped = stages.count - mustRun.count - s.resumed.count
+            return "resumed: \(s.resumed.count) stage\(s.resumed.count == 1 ? "" : "s") reused from the failed run's checkpoints, \(mustRun.count) run"
+                + (skipped > 0 ? ", \(skipped) not needed" : "")
         }
-        // Every reused stage is reported (its rejects file written again, its rows accounted for).
-        targets = mustRun.union(resumed.keys).union(options.targets ?? [])
-        let skipped = stages.count - mustRun.count - resumed.count
-        return "resumed: \(resumed.count) stage\(resumed.count == 1 ? "" : "s") reused from the failed run's checkpoints, \(mustRun.count) run"
-            + (skipped > 0 ? ", \(skipped) not needed" : "")
     }
 
-    /// Starts every stage whose inputs are done, up to the job limit. Called with the lock not held.
+    /// Starts every stage whose inputs are done, up to the job limit.
     private func scheduleReady() {
-        var toStart: [StageDeclaration] = []
-        lock.lock()
-        let stages = selectedStages
-        for s in stages where reports[s.id] == nil && !running.contains(s.id) && !claimed.contains(s.id) {
-            if running.count + toStart.count >= max(1, options.jobs) { break }
-            let inputReports = given[s.id] != nil ? [] : s.inputs.map { reports[$0] }
-            if inputReports.contains(where: { $0 == nil }) { continue }
-            toStart.append(s)
+        let (toStart, done) = state.withLock { s -> ([StageDeclaration], Bool) in
+            let stages = s.plan?.stages ?? []
+            var toStart: [StageDeclaration] = []
+            for st in stages where s.reports[st.id] == nil && !s.running.contains(st.id) && !s.claimed.contains(st.id) {
+                if s.running.count + toStart.count >= max(1, options.jobs) { break }
+                let inputReports = s.given[st.id] != nil ? [] : st.inputs.map { s.reports[$0] }
+                if inputReports.contains(where: { $0 == nil }) { continue }
+                toStart.append(st)
+            }
+            for st in toStart { s.running.insert(st.id) }
+            let allDone = s.reports.count == stages.count
+            // NB: cannot happen for a validated DAG; guards against a hang if it ever did.
+            let stuck = toStart.isEmpty && s.running.isEmpty && !allDone
+            return (toStart, allDone || stuck)
         }
-        for s in toStart { running.insert(s.id) }
-        let allDone = reports.count == stages.count
-        // NB: cannot happen for a validated DAG; guards against a hang if it ever did.
-        let stuck = toStart.isEmpty && running.isEmpty && !allDone
-        lock.unlock()
-        if allDone || stuck {
+        if done {
             finished.signal()
             return
         }
-        for s in toStart {
+        for st in toStart {
             DispatchQueue.global(qos: .userInitiated).async { [self] in
-                lock.lock()
-                let consumer = streamedInto[s.id].flatMap { id in pipeline.stage(id) }
-                lock.unlock()
-                let done = consumer.map { executeStreaming(s, into: $0) } ?? [execute(s)]
-                lock.lock()
-                for report in done {
-                    guard let decl = pipeline.stage(report.id) else { continue }
-                    reports[decl.id] = report
-                    claimed.remove(decl.id)
-                    if case .failed = report.status, options.failFast { cancelled = true }
-                    // Free inputs no later stage needs.
-                    for input in Set(decl.inputs) {
-                        remainingConsumers[input, default: 1] -= 1
-                        if remainingConsumers[input] == 0, !keep.contains(input) { results[input] = nil }
+                let consumer = state.withLock { $0.plan?.streamedInto[st.id] }.flatMap { id in pipeline.stage(id) }
+                let done = consumer.map { executeStreaming(st, into: $0) } ?? [execute(st)]
+                state.withLock { s in
+                    for report in done {
+                        guard let decl = pipeline.stage(report.id) else { continue }
+                        s.reports[decl.id] = report
+                        s.claimed.remove(decl.id)
+                        if case .failed = report.status, options.failFast { s.cancelled = true }
+                        // Free inputs no later stage needs.
+                        for input in Set(decl.inputs) {
+                            s.remainingConsumers[input, default: 1] -= 1
+                            if s.remainingConsumers[input] == 0, !s.keep.contains(input) { s.results[input] = nil }
+                        }
+                        if s.remainingConsumers[decl.id] == 0, !s.keep.contains(decl.id) { s.results[decl.id] = nil }
                     }
-                    if remainingConsumers[decl.id] == 0, !keep.contains(decl.id) { results[decl.id] = nil }
+                    // A consumer the ingest did not stream into runs on its own.
+                    if let c = consumer, s.reports[c.id] == nil { s.claimed.remove(c.id) }
+                    s.running.remove(st.id)
                 }
-                // A consumer the ingest did not stream into runs on its own.
-                if let c = consumer, reports[c.id] == nil { claimed.remove(c.id) }
-                running.remove(s.id)
-                lock.unlock()
                 for report in done { observer?.stageFinished(report) }
                 scheduleReady()
             }
@@ -385,6 +338,9 @@ public final class Runner: @unchecked Sendable {
     }
 
     private func elapsed() -> Double { Date().timeIntervalSince(start) }
+
+    /// Personal data is masked in rejects, review files and log lines (`--mask-pii` or `mask_pii: true`).
+    var masksPII: Bool { options.maskPII || pipeline.masksPII }
 
     private func makeReport(_ decl: StageDeclaration, began: Double, _ status: StageStatus, _ result: StageResult? = nil, rejectsFile: String? = nil,
                             hint: String? = nil, exit: ExitStatus = .stageFailed) -> StageReport {
@@ -407,20 +363,19 @@ public final class Runner: @unchecked Sendable {
     }
 
     private func context(for decl: StageDeclaration) -> RunContext {
+        let (space, needed, inputs) = state.withLock { ($0.sink.space, $0.plan?.needed[decl.id], $0.sink.inputPaths) }
         var context = RunContext(stageID: decl.id, outputDirectory: options.outputDirectory, baseDirectory: options.baseDirectory,
                                  environment: options.environment, threads: options.threadsPerStage,
                                  isCancelled: { [weak self] in self?.isCancelled ?? true },
                                  progress: { [observer] rows in observer?.stageProgress(decl.id, rows: rows) },
-                                 protectedPaths: inputPaths())
+                                 protectedPaths: inputs)
         context.expect = { [observer] rows in observer?.stageExpects(decl.id, rows: rows) }
-        lock.lock()
         context.outputs = space
-        context.neededColumns = needed[decl.id]
+        context.neededColumns = needed
         context.maskPII = masksPII
         context.explainID = options.explainID
         context.watermark = options.watermarks[decl.id]
         context.pipelineName = pipeline.name
-        lock.unlock()
         return context
     }
 
@@ -455,24 +410,23 @@ public final class Runner: @unchecked Sendable {
                     exit: ExitStatus = .stageFailed) -> StageReport {
             makeReport(decl, began: began, status, result, rejectsFile: rejectsFile, hint: hint, exit: exit)
         }
-        lock.lock()
-        let wasCancelled = cancelled
-        let failedInput = given[decl.id] != nil ? nil : decl.inputs.first { id in
-            if case .succeeded = reports[id]?.status { return false }
-            return true
+        let (wasCancelled, failedInput, inputs, given, reused) = state.withLock { s in
+            let failed = s.given[decl.id] != nil ? nil : decl.inputs.first { id in
+                if case .succeeded = s.reports[id]?.status { return false }
+                return true
+            }
+            return (s.cancelled, failed, decl.inputs.compactMap { s.results[$0]?.data }, s.given[decl.id], s.resumed[decl.id])
         }
-        let inputs = decl.inputs.compactMap { results[$0]?.data }
-        lock.unlock()
         if wasCancelled { return report(.cancelled) }
         if let failedInput { return report(.skipped("input '\(failedInput)' did not succeed")) }
-        if inputs.count != decl.inputs.count, given[decl.id] == nil {
+        if inputs.count != decl.inputs.count, given == nil {
             return report(.failed("internal error: an input of stage '\(decl.id)' was released before it ran"))
         }
         var result: StageResult
-        if let reused = resumed[decl.id] {
+        if let reused {
             observer?.stageStarted(decl.id, kind: decl.kind)
             result = reused
-        } else if let given = given[decl.id] {
+        } else if let given {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
         } else {
             guard let stage = decl.stage else { return report(.failed("stage '\(decl.id)' could not be built")) }
@@ -521,125 +475,30 @@ public final class Runner: @unchecked Sendable {
                 failure = "error budget exceeded: \(result.accounting.rejected) rows rejected, max_rejects \(budget) allows \(allowed) of \(result.accounting.rowsIn)"
             }
         }
+        let sink = state.withLock { $0.sink }
         var rejectsFile: String?
         if options.writeRejects {
             do {
-                rejectsFile = try writeRejects(decl.id, result.rejects)
+                rejectsFile = try sink.writeRejects(decl.id, result.rejects)
             } catch {
                 return report(.failed("cannot write the rejects file: \(error.message)"), result, exit: .cannotWrite)
             }
         }
-        result.outputs = result.outputs.map { space.display(space.finalPath(ofWritten: $0)) }
+        result.outputs = result.outputs.map { sink.space.display(sink.space.finalPath(ofWritten: $0)) }
         if let failure { return report(.failed(failure), result, rejectsFile: rejectsFile, hint: rejectsFile.map { "see \($0)" }, exit: .badData) }
-        lock.lock()
-        if let wanted = needed[decl.id] { result.data = Self.pruned(result.data, to: wanted) }
-        results[decl.id] = result
-        if keep.contains(decl.id) { kept[decl.id] = result.data }
-        let key = checkpointKeys[decl.id]
-        lock.unlock()
-        if let key, resumed[decl.id] == nil, Checkpoints.isReusable(decl, result) {
+        let finished = result
+        let (key, reused) = state.withLock { s -> (String?, Bool) in
+            var kept = finished
+            if let wanted = s.plan?.needed[decl.id] { kept.data = Planner.pruned(kept.data, to: wanted) }
+            s.results[decl.id] = kept
+            if s.keep.contains(decl.id) { s.kept[decl.id] = kept.data }
+            return (s.checkpointKeys[decl.id], s.resumed[decl.id] != nil)
+        }
+        if let key, !reused, Checkpoints.isReusable(decl, result) {
             // NB: a checkpoint that cannot be written only costs a later --resume its reuse.
-            try? Checkpoints.write(result, stage: decl.id, key: key, in: Checkpoints.directory(of: space.absoluteDirectory))
+            try? Checkpoints.write(result, stage: decl.id, key: key, in: Checkpoints.directory(of: sink.space.absoluteDirectory))
         }
         return report(.succeeded, result, rejectsFile: rejectsFile)
-    }
-
-    /// The data with only the `wanted` columns (at least one, so the row count stays with the table).
-    static func pruned(_ data: StageData, to wanted: Set<String>) -> StageData {
-        let t = data.table
-        var keepIndices = t.schema.fields.indices.filter { wanted.contains(t.schema.fields[$0].name) }
-        if keepIndices.count == t.schema.count { return data }
-        if keepIndices.isEmpty, !t.columns.isEmpty { keepIndices = [0] }
-        let table = Table(schema: Schema(keepIndices.map { t.schema.fields[$0] }), columns: keepIndices.map { t.columns[$0] }, rowCount: t.rowCount)
-        return StageData(table: table, origins: data.origins)
-    }
-
-    private func inputPaths() -> [String] {
-        pipeline.stages.compactMap { s -> String? in
-            guard s.kind == "ingest", let p = s.config.string("path") else { return nil }
-            return p.hasPrefix("/") ? p : (options.baseDirectory as NSString).appendingPathComponent(p)
-        }
-    }
-
-    /// Writes `<out>/<stage>.rejects.csv` (source, line, stage, code, reason, record); removes a stale one when there are none.
-    private func writeRejects(_ id: String, _ rejects: [Reject]) throws(CRMFlowError) -> String? {
-        let name = "\(id).rejects.csv"
-        let path = try space.writePath(name)
-        if rejects.isEmpty {
-            let final = try space.target(name)
-            if path != final {
-                lock.lock()
-                removals.append(final)
-                lock.unlock()
-            } else if FileManager.default.fileExists(atPath: path) {
-                try? FileManager.default.removeItem(atPath: path)
-            }
-            return nil
-        }
-        do { try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true) } catch {
-            throw CRMFlowError(.cannotWrite, "cannot create the output directory '\(options.outputDirectory)'",
-                               hint: "check that its parent exists and is writable, or choose another with --out DIR")
-        }
-        let rejects = withOriginalRecords(rejects, of: id)
-        let names = ["source", "line", "stage", "code", "reason", "record"]
-        let types: [DataType] = [.string, .integer, .string, .string, .string, .string]
-        let rows: [[Value]] = rejects.map { [.string(Secrets.redact($0.source)), .integer(Int64($0.line)), .string(id), .string($0.code), .string(Secrets.redact($0.reason)), .string($0.record)] }
-        let table = Table(names: names, types: types, rows: rows)
-        try TableFileWriter.write(table, to: path, format: .csv, inputs: inputPaths())
-        return space.display(space.finalPath(ofWritten: path))
-    }
-
-    /// The rejects with each record as its source file holds it, every field in the file's order, where the source
-    /// is a CSV file this pipeline ingests (column pruning leaves later stages only the columns they read).
-    func withOriginalRecords(_ rejects: [Reject], of stageID: String) -> [Reject] {
-        var readers: [String: @Sendable (Set<Int>) -> (delimiter: UInt8, records: [Int: String])] = [:]
-        for s in pipeline.stages {
-            guard let ingest = s.stage as? IngestStage, let r = ingest.originalRecords(baseDirectory: options.baseDirectory) else { continue }
-            // NB: a JSON ingest's own rejects are lines that did not parse; they already hold the text as read.
-            if s.id == stageID, !ingest.canStream { continue }
-            readers[r.source] = r.read
-        }
-        var bySource: [String: Set<Int>] = [:]
-        for r in rejects where r.line > 0 && readers[r.source] != nil { bySource[r.source, default: []].insert(r.line) }
-        var records: [String: (delimiter: UInt8, records: [Int: String])] = [:]
-        for (source, lines) in bySource { records[source] = readers[source]?(lines) }
-        let masks = masksPII
-        return rejects.map { r in
-            var r = r
-            var delimiter: UInt8 = 44
-            if let found = records[r.source], let original = found.records[r.line] {
-                r.record = original
-                delimiter = found.delimiter
-            }
-            if masks {
-                r.record = CSVQuoting.mapFields(r.record, delimiter: delimiter, PIIMask.value)
-                r.reason = PIIMask.text(r.reason)
-            }
-            return r
-        }
-    }
-
-    /// Personal data is masked in rejects, review files and log lines (`--mask-pii` or `mask_pii: true`).
-    var masksPII: Bool { options.maskPII || pipeline.masksPII }
-
-    /// Each stage balances (`in + added = out + rejected + removed`), and its rows in are what its inputs produced.
-    func checkAccounting(_ reports: [StageReport]) -> [String] {
-        var problems: [String] = []
-        let byID = Dictionary(uniqueKeysWithValues: reports.map { ($0.id, $0) })
-        for r in reports {
-            guard case .succeeded = r.status, let a = r.accounting else { continue }
-            if !a.balances {
-                problems.append("stage '\(r.id)': \(a.rowsIn) in + \(a.added.values.reduce(0, +)) added ≠ \(a.rowsOut) out + \(a.rejected) rejected + \(a.removed.values.reduce(0, +)) removed")
-            }
-            guard given[r.id] == nil, let decl = pipeline.stage(r.id) else { continue }
-            let upstream = decl.kind == "join" ? Array(decl.inputs.prefix(1)) : decl.inputs
-            guard !upstream.isEmpty else { continue }
-            let produced = upstream.compactMap { byID[$0]?.accounting?.rowsOut }.reduce(0, +)
-            if produced != a.rowsIn {
-                problems.append("stage '\(r.id)' received \(a.rowsIn) rows but its inputs produced \(produced)")
-            }
-        }
-        return problems
     }
 }
 

@@ -331,12 +331,7 @@ public enum RunSummary {
 
 /// The plan: stages by level (a stage's level is one more than its deepest input), as text, Graphviz or Mermaid.
 public enum PlanRenderer {
-    public static func levels(_ p: Pipeline) -> [[StageDeclaration]] {
-        var level: [String: Int] = [:]
-        for s in p.stages { level[s.id] = (s.inputs.compactMap { level[$0] }.max() ?? -1) + 1 }
-        let maxLevel = level.values.max() ?? -1
-        return maxLevel < 0 ? [] : (0...maxLevel).map { l in p.stages.filter { level[$0.id] == l } }
-    }
+    public static func levels(_ p: Pipeline) -> [[StageDeclaration]] { Planner(pipeline: p).levels }
 
     public static func text(_ p: Pipeline) -> String {
         var out = "pipeline \(p.name) (\(p.path)): \(p.stages.count) stages\n"

@@ -186,6 +186,31 @@ private final class CancelOnStart: RunObserver, @unchecked Sendable {
         #expect(rejects[0][1] == 16)
     }
 
+    /// The planner decides from the pipeline alone, before any data is read: the stages to run for a target, their
+    /// levels, who reads what, and which ingest streams into its one reader.
+    @Test func thePlannerDecidesWithoutData() throws {
+        let nightly = try loadFile("pipelines/nightly.yaml")
+        let all = Planner(pipeline: nightly)
+        #expect(all.stages.count == 69)
+        #expect(all.levels.first?.map(\.id).contains("sf_contacts") == true && all.levels.flatMap { $0 }.count == 69)
+        #expect(all.consumers["deals"] == nightly.consumers(of: "deals").count && all.consumers["deals"]! > 4 && all.consumers["emit_deals"] == 0)
+        // Only what the report needs, and nothing the given stage would have needed.
+        let report = Planner(pipeline: nightly, given: ["deals"], targets: ["funnel"])
+        #expect(report.stages.map(\.id) == ["deals", "funnel"])
+        let forecast = Planner(pipeline: nightly, targets: ["revenue_forecast"])
+        #expect(forecast.stages.map(\.id).last == "revenue_forecast" && forecast.stages.contains { $0.id == "opportunities" })
+        #expect(!forecast.stages.contains { $0.id == "golden_customers" })
+        // The RFM benchmark pipeline's ingest streams straight into its segment stage.
+        let (loaded, _) = load(try String(contentsOfFile: Paths.packageRoot.appendingPathComponent("Benchmarks/rfm/rfm.yaml").path, encoding: .utf8), checkSchemas: false)
+        let rfm = try #require(loaded)
+        #expect(Planner(pipeline: rfm).streamedInto.values.contains { id in rfm.stage(id)?.kind == "segment" }, "\(Planner(pipeline: rfm).streamedInto)")
+        // Stages of a level never read each other.
+        for level in all.levels {
+            let ids = Set(level.map(\.id))
+            #expect(level.allSatisfy { s in s.inputs.allSatisfy { !ids.contains($0) } })
+        }
+    }
+
     @Test func columnsNoLaterStageReadsAreDroppedEarly() throws {
         let yaml = """
         pipeline: t
