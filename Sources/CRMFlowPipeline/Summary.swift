@@ -3,70 +3,84 @@ import CRMFlowIO
 import CRMFlowStages
 import Crypto
 import Foundation
+import Synchronization
 
 /// Progress on stderr: on a terminal a live line with a bar, rows/s and the ETA of each running stage (the bar and ETA
 /// where a stage knows how many rows to expect, as a file source does); otherwise plain log lines: a stage's start and
 /// end, and every `logInterval` seconds a line for each stage still running. `quiet` prints nothing.
-public final class ConsoleObserver: RunObserver, @unchecked Sendable {
-    // NB: @unchecked: the mutable state below is only touched under `lock`; the timer and the runner's threads share it.
+public final class ConsoleObserver: RunObserver, Sendable {
     let isTerminal: Bool
     let quiet: Bool
     let logInterval: Double
-    private let lock = NSLock()
-    private var active: [String: (kind: String, started: Date, rows: Int, expected: Int?, logged: Date)] = [:]
-    private var order: [String] = []
-    private var ticker: DispatchSourceTimer?
+
+    struct Running {
+        var kind: String
+        var started: Date
+        var rows: Int
+        var expected: Int?
+        var logged: Date
+    }
+
+    /// The running stages in start order, and the timer that redraws them; shared by the runner's threads and the timer.
+    struct State {
+        var active: [String: Running] = [:]
+        var order: [String] = []
+        var ticker: DispatchSourceTimer?
+    }
+
+    private let state = Mutex(State())
 
     public init(isTerminal: Bool = isatty(2) != 0, quiet: Bool = false, logInterval: Double = 10) {
         self.isTerminal = isTerminal
         self.quiet = quiet
         self.logInterval = logInterval
         if !quiet {
-            let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
             let every = isTerminal ? 0.2 : min(1, logInterval)
-            t.schedule(deadline: .now() + every, repeating: every)
-            t.setEventHandler { [weak self] in self?.tick() }
-            t.resume()
-            ticker = t
+            // NB: the timer is made inside the lock: it then belongs to the state alone (it is not Sendable).
+            state.withLock { s in
+                let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+                t.schedule(deadline: .now() + every, repeating: every)
+                t.setEventHandler { [weak self] in self?.tick() }
+                t.resume()
+                s.ticker = t
+            }
         }
     }
 
-    deinit { ticker?.cancel() }
+    deinit { state.withLock { $0.ticker?.cancel() } }
 
     /// Stops the live line (call before printing the summary).
     public func finish() {
-        ticker?.cancel()
-        ticker = nil
+        state.withLock {
+            $0.ticker?.cancel()
+            $0.ticker = nil
+        }
         if isTerminal, !quiet { write("\r\u{1B}[K") }
     }
 
     func write(_ s: String) { FileHandle.standardError.write(Data(Secrets.redact(s).utf8)) }
 
     public func stageStarted(_ id: String, kind: String) {
-        lock.lock()
-        active[id] = (kind, Date(), 0, nil, Date())
-        order.append(id)
-        lock.unlock()
+        state.withLock {
+            $0.active[id] = Running(kind: kind, started: Date(), rows: 0, expected: nil, logged: Date())
+            $0.order.append(id)
+        }
         if !isTerminal, !quiet { write("crmflow: \(id) (\(kind)) started\n") }
     }
 
     public func stageProgress(_ id: String, rows: Int) {
-        lock.lock()
-        active[id]?.rows = rows
-        lock.unlock()
+        state.withLock { $0.active[id]?.rows = rows }
     }
 
     public func stageExpects(_ id: String, rows: Int) {
-        lock.lock()
-        active[id]?.expected = rows
-        lock.unlock()
+        state.withLock { $0.active[id]?.expected = rows }
     }
 
     public func stageFinished(_ report: StageReport) {
-        lock.lock()
-        active[report.id] = nil
-        order.removeAll { $0 == report.id }
-        lock.unlock()
+        state.withLock {
+            $0.active[report.id] = nil
+            $0.order.removeAll { $0 == report.id }
+        }
         guard !quiet else { return }
         var line = "crmflow: \(report.id) (\(report.kind)) \(report.status.label)"
         if let a = report.accounting { line += ": \(a.rowsIn) in, \(a.rowsOut) out, \(a.rejected) rejected" }
@@ -80,19 +94,20 @@ public final class ConsoleObserver: RunObserver, @unchecked Sendable {
     }
 
     func tick() {
-        lock.lock()
         let now = Date()
-        var due: [String] = []
-        let parts = order.compactMap { id -> String? in
-            guard let a = active[id] else { return nil }
-            let text = Self.progress(id: id, elapsed: now.timeIntervalSince(a.started), rows: a.rows, expected: a.expected, bar: isTerminal)
-            if !isTerminal, now.timeIntervalSince(a.logged) >= logInterval {
-                active[id]?.logged = now
-                due.append(text)
+        let (parts, due) = state.withLock { s -> ([String], [String]) in
+            var due: [String] = []
+            let parts = s.order.compactMap { id -> String? in
+                guard let a = s.active[id] else { return nil }
+                let text = Self.progress(id: id, elapsed: now.timeIntervalSince(a.started), rows: a.rows, expected: a.expected, bar: isTerminal)
+                if !isTerminal, now.timeIntervalSince(a.logged) >= logInterval {
+                    s.active[id]?.logged = now
+                    due.append(text)
+                }
+                return text
             }
-            return text
+            return (parts, due)
         }
-        lock.unlock()
         if isTerminal {
             guard !parts.isEmpty else { return }
             // One line, cut to the terminal's width so it never wraps (a wrapped line cannot be redrawn in place).
