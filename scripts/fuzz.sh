@@ -16,8 +16,7 @@ unset MAKEFLAGS MFLAGS MAKELEVEL MAKEOVERRIDES MAKE_TERMOUT MAKE_TERMERR
 # One libFuzzer binary (CRMFlowFuzz) holds the four targets; CRMFLOW_FUZZ_TARGET picks one per run.
 # NB: SwiftPM links with gold, which keeps only a fraction of the coverage counters once GRDB's objects are in the link
 # (29,663 of about 140,000: the fuzzer then explores nothing), so the binary is linked again with lld from SwiftPM's own
-# list of objects. The objects are checked for coverage sections first (see the NB above): rebuilt after touching the
-# sources (twice at most), then from nothing, before the script gives up.
+# list of objects. The objects are checked for coverage sections first (see the NB above, and replay_compiles below).
 bin="$(swift build -c debug --scratch-path "$scratch" --show-bin-path)"
 name=CRMFlowFuzz
 build() {
@@ -32,19 +31,34 @@ objects_instrumented() {
     [ "${n:-0}" -gt 0 ] || return 1
   done
 }
+# The compile commands of crmflow's own modules, as SwiftPM plans them (-v), run again directly. NB: what was seen:
+# SwiftPM sometimes plans these frontend jobs without -sanitize=fuzzer although the build description carries it (the
+# objects then have no coverage sections), and keeps doing so across touches and rebuilds; the replay adds the flag to
+# any job that lacks it, so the objects are instrumented whatever SwiftPM planned.
+replay_compiles() {
+  find Sources Fuzz -name '*.swift' -exec touch {} +
+  swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address --product "$name" -v 2>&1 \
+    | grep -E '^/[^ ]*swift-frontend -frontend -c .*CRMFlow(Core|IO|Stages|Pipeline|FuzzTargets)\.build/' \
+    | sed -E 's/ -supplementary-output-file-map [^ ]+//' | sort -u > "$scratch/compiles.sh" || true
+  # NB: the supplementary outputs (dependency files, diagnostics) went to the driver's temporary folder, gone by now.
+  echo "fuzz: replaying $(wc -l < "$scratch/compiles.sh") compile commands, $(grep -vc -- ' -sanitize=fuzzer' "$scratch/compiles.sh" || true) of them planned without -sanitize=fuzzer"
+  sed -E '/ -sanitize=fuzzer/! s/ -frontend -c / -frontend -c -sanitize=fuzzer /' "$scratch/compiles.sh" > "$scratch/compiles-fixed.sh"
+  bash -e "$scratch/compiles-fixed.sh"
+}
 build
+[ "${CRMFLOW_FUZZ_FORCE_REPLAY:-}" = 1 ] && replay_compiles
 tries=0
 until objects_instrumented; do
   tries=$((tries + 1))
-  [ $tries -le 3 ] || { echo "FAILED: crmflow's objects are still built without coverage instrumentation"; exit 1; }
-  if [ $tries -le 2 ]; then
-    echo "fuzz: objects without coverage instrumentation; touching the sources and building again ($tries)"
-    find Sources Fuzz -name '*.swift' -exec touch {} +
+  [ $tries -le 2 ] || { echo "FAILED: crmflow's objects are still built without coverage instrumentation"; exit 1; }
+  if [ $tries -eq 2 ]; then
+    echo "fuzz: still without coverage instrumentation; building everything anew, then replaying ($tries)"
+    rm -rf "$scratch/x86_64-unknown-linux-gnu" "$scratch/debug" "$scratch/build.db" "$scratch"/*.yaml
+    build
   else
-    echo "fuzz: objects without coverage instrumentation; building everything anew ($tries)"
-    rm -rf "$scratch/x86_64-unknown-linux-gnu" "$scratch/debug" "$scratch/build.db"
+    echo "fuzz: objects without coverage instrumentation; running the compile commands directly ($tries)"
   fi
-  build
+  replay_compiles
 done
 swiftc -sanitize=address -sanitize=fuzzer -lstdc++ -L "$bin" -o "$bin/$name" -module-name "$name" -emit-executable \
   -Xlinker '-rpath=$ORIGIN' @"$bin/$name.product/Objects.LinkFileList" -g -use-ld=lld
