@@ -438,12 +438,7 @@ enum FunctionCatalog {
             return .error("'\(text)' is not a date")
         },
         def("parse_date", 2, Int.max, "parse_date(text, format, ...)", "a date read with the first matching strftime-like format (%Y %m %d %b %H %M %S); null when none matches",
-            { types in
-                for (i, t) in types.enumerated() where t != nil && t != .string {
-                    return .failure(TypeRuleError("argument \(i + 1) must be string, got \(t!.rawValue)"))
-                }
-                return .success(.date)
-            }) { a, _ in
+            allStrings(.date)) { a, _ in
             let text = Array((a[0].asString ?? "").utf8)
             for f in a.dropFirst() {
                 let format = Array((f.asString ?? "").utf8)
@@ -454,12 +449,7 @@ enum FunctionCatalog {
             return .value(.null)
         },
         def("parse_timestamp", 1, Int.max, "parse_timestamp(text, [format, ...])", "a timestamp (UTC) read with the first matching format (%Y %m %d %b %H %M %S), time of day kept; without a format, ISO 8601 and the other shapes ingest reads (zone offsets converted to UTC); null when none matches",
-            { types in
-                for (i, t) in types.enumerated() where t != nil && t != .string {
-                    return .failure(TypeRuleError("argument \(i + 1) must be string, got \(t!.rawValue)"))
-                }
-                return .success(.timestamp)
-            }) { a, _ in
+            allStrings(.timestamp)) { a, _ in
             let text = Array((a[0].asString ?? "").utf8)
             if a.count == 1 {
                 let t = text.withUnsafeBufferPointer { p -> Int64? in
@@ -477,17 +467,9 @@ enum FunctionCatalog {
             return .value(.null)
         },
         def("strftime", 2, 2, "strftime(date or timestamp, format)", "the date written with %Y %y %m %d %e %H %M %S %b %B %a %A %j %q (quarter) %%; also named format_date",
-            { types in
-                if let t = types[0], t != .date, t != .timestamp { return .failure(TypeRuleError("argument 1 must be date or timestamp, got \(t.rawValue)")) }
-                if let t = types[1], t != .string { return .failure(TypeRuleError("argument 2 must be string, got \(t.rawValue)")) }
-                return .success(.string)
-            }) { a, _ in formatDate(a) },
+            formatRule) { a, _ in formatDate(a) },
         def("format_date", 2, 2, "format_date(date or timestamp, format)", "strftime by another name",
-            { types in
-                if let t = types[0], t != .date, t != .timestamp { return .failure(TypeRuleError("argument 1 must be date or timestamp, got \(t.rawValue)")) }
-                if let t = types[1], t != .string { return .failure(TypeRuleError("argument 2 must be string, got \(t.rawValue)")) }
-                return .success(.string)
-            }) { a, _ in formatDate(a) },
+            formatRule) { a, _ in formatDate(a) },
         def("year", 1, 1, "year(date)", "the year", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).year))) },
         def("quarter", 1, 1, "quarter(date)", "the quarter, 1-4", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64((CivilDate.components(days: Int(a[0].asDays ?? 0)).month - 1) / 3 + 1))) },
         def("month", 1, 1, "month(date)", "the month, 1-12", fixed(.integer, [.date])) { a, _ in .value(.integer(Int64(CivilDate.components(days: Int(a[0].asDays ?? 0)).month))) },
@@ -579,6 +561,23 @@ enum FunctionCatalog {
             return .value(a[2])
         },
     ]
+
+    /// strftime's arguments: a date or timestamp, and the format.
+    static let formatRule: @Sendable ([DataType?]) -> Result<DataType?, TypeRuleError> = { types in
+        if let t = types[0], t != .date, t != .timestamp { return .failure(TypeRuleError("argument 1 must be date or timestamp, got \(t.rawValue)")) }
+        if let t = types[1], t != .string { return .failure(TypeRuleError("argument 2 must be string, got \(t.rawValue)")) }
+        return .success(.string)
+    }
+
+    /// Every argument text (parse_date, parse_timestamp), giving `result`.
+    static func allStrings(_ result: DataType) -> @Sendable ([DataType?]) -> Result<DataType?, TypeRuleError> {
+        { types in
+            for (i, t) in types.enumerated() where t != nil && t != .string {
+                return .failure(TypeRuleError("argument \(i + 1) must be string, got \(t!.rawValue)"))
+            }
+            return .success(result)
+        }
+    }
 
     static let weekdayNames = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
     static let monthFullNames = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
