@@ -6,15 +6,15 @@ import Foundation
 public struct ForecastStage: Stage {
     public static let spec = StageSpec(
         kind: "forecast",
-        summary: "Forecast a value summed per period (day, week, month, quarter) from a date column, per group when asked (groups in parallel). Methods: naive, seasonal_naive, moving_average, linear_trend, holt (damped), holt_winters_additive, holt_winters_multiplicative, or auto (the best mean sMAPE over up to three rolling forecast origins, or the lowest AICc with select: aicc), with 80% and 95% intervals; each forecast reports its backtest sMAPE and MASE next to seasonal naive's. `pipeline`: open deals × win probability by expected close period, with forecast categories (commit, best case, pipeline) and attainment against quotas.",
+        summary: "Forecast a value summed per period (day, week, month, quarter) from a date column, per group when asked (groups in parallel). Methods: ets (the exponential smoothing family by maximum likelihood, the model chosen by AICc), theta (standard or optimised Theta), arima (seasonal ARIMA, Hyndman-Khandakar order search), combination (the median of those three; combination_mean their mean), the benchmarks naive, seasonal_naive, moving_average, linear_trend, holt (damped), holt_winters_additive, holt_winters_multiplicative, or auto: the combination, unless ETS, Theta or ARIMA has a mean sMAPE at least 10% lower over up to three rolling forecast origins (select: aicc picks the lowest AICc among the benchmark methods instead); with 80% and 95% intervals from each model. Fewer than two seasons of history: non-seasonal models only. Each forecast reports its backtest sMAPE and MASE next to seasonal naive's. `pipeline`: open deals × win probability by expected close period, with forecast categories (commit, best case, pipeline) and attainment against quotas.",
         options: [
             OptionSpec("input", .scalar, required: true, isInput: true, "The rows (e.g. won deals, or all deals for `pipeline`)."),
             OptionSpec("date", .scalar, required: true, "The date column that places a row in a period (the expected close date for `pipeline`)."),
             OptionSpec("value", .scalar, "The amount column summed per period (rows are counted without it)."),
             OptionSpec("period", .scalar, default: "month", allowed: ["day", "week", "month", "quarter"], "The period length."),
             OptionSpec("horizon", .scalar, default: "6", "Periods forecast."),
-            OptionSpec("method", .scalar, default: "auto", allowed: ["auto", "naive", "seasonal_naive", "moving_average", "linear_trend", "holt", "holt_winters_additive", "holt_winters_multiplicative", "pipeline"], "The method."),
-            OptionSpec("select", .scalar, default: "backtest", allowed: ["backtest", "aicc"], "How auto chooses."),
+            OptionSpec("method", .scalar, default: "auto", allowed: ["auto", "ets", "theta", "arima", "combination", "combination_mean", "naive", "seasonal_naive", "moving_average", "linear_trend", "holt", "holt_winters_additive", "holt_winters_multiplicative", "pipeline"], "The method."),
+            OptionSpec("select", .scalar, default: "backtest", allowed: ["backtest", "aicc"], "How auto chooses: backtest (the combination of ETS, Theta and ARIMA unless one of them is clearly better on rolling origins) or aicc (the lowest AICc among the benchmark methods)."),
             OptionSpec("season", .scalar, "Season length in periods (default: 12 months, 4 quarters, 52 weeks, 7 days)."),
             OptionSpec("by", .scalarOrList, "Group columns: one forecast per group."),
             OptionSpec("non_negative", .scalar, default: "auto", allowed: ["auto", "true", "false"], "Truncate forecasts and their intervals at 0: `auto` does so when no period of the history is negative (revenue, counts), and the run's notes say so."),
@@ -103,20 +103,56 @@ public struct ForecastStage: Stage {
         let m = seasonLength
         let chosen: Forecasting.Method?
         let holdout = min(horizon, max(1, y.count / 4))
-        let train = Array(y.prefix(y.count - holdout)), test = Array(y.suffix(holdout))
-        func backtest(_ method: Forecasting.Method) -> (smape: Double, mase: Double)? {
-            guard train.count >= 3, let f = Forecasting.fit(method, train, m: m, h: holdout) else { return nil }
-            return (Forecasting.smape(f.forecast, test), Forecasting.mase(f.forecast, test, training: train, m: m))
+        // Rolling forecast origins, each `holdout` periods apart: up to three, the later ones only with two seasons and
+        // more of history before them.
+        var origins: [(train: [Double], test: [Double])] = []
+        for k in 0..<3 {
+            let end = y.count - k * holdout
+            guard end - holdout >= max(3, 2 * m + 2) || (k == 0 && end - holdout >= 3) else { break }
+            origins.append((Array(y.prefix(end - holdout)), Array(y[(end - holdout)..<end])))
         }
-        /// Rolling origin: the mean sMAPE over up to three forecast origins, each `holdout` periods apart.
+        // The fits on the whole history, each made once (the combinations reuse their parts' fits).
+        var finals: [Forecasting.Method: Forecasting.Fit?] = [:]
+        func final(_ method: Forecasting.Method) -> Forecasting.Fit? {
+            if let known = finals[method] { return known }
+            let result: Forecasting.Fit?
+            if method == .combination || method == .combinationMean {
+                result = Forecasting.combine([Forecasting.Method.ets, .theta, .arima].compactMap { final($0) }, median: method == .combination, as: method, h: horizon)
+            } else {
+                result = Forecasting.fit(method, y, m: m, h: horizon, intervals: true)
+            }
+            finals[method] = result
+            return result
+        }
+        // Each method's forecasts from each origin. ETS, Theta and ARIMA refit, at each origin, the model class their
+        // selection chose on the whole history (parameters estimated again on the origin's data alone): the
+        // backtest then compares methods at the cost of one fit per origin instead of a search per origin.
+        var cache: [Forecasting.Method: [Forecasting.Fit?]] = [:]
+        func fits(_ method: Forecasting.Method) -> [Forecasting.Fit?] {
+            if let known = cache[method] { return known }
+            let result: [Forecasting.Fit?]
+            if method == .combination || method == .combinationMean {
+                let parts = [Forecasting.Method.ets, .theta, .arima].map { fits($0) }
+                result = origins.indices.map { i in Forecasting.combine(parts.compactMap { $0[i] }, median: method == .combination, as: method, h: holdout) }
+            } else if Forecasting.Method.modelled.contains(method) {
+                let whole = final(method)
+                result = origins.map { Forecasting.fit(method, $0.train, m: m, h: holdout, like: whole) }
+            } else {
+                result = origins.map { Forecasting.fit(method, $0.train, m: m, h: holdout) }
+            }
+            cache[method] = result
+            return result
+        }
+        func backtest(_ method: Forecasting.Method) -> (smape: Double, mase: Double)? {
+            guard let origin = origins.first, let f = fits(method).first ?? nil else { return nil }
+            return (Forecasting.smape(f.forecast, origin.test), Forecasting.mase(f.forecast, origin.test, training: origin.train, m: m))
+        }
+        /// The mean sMAPE over the origins (those before the first the method cannot fit).
         func rolling(_ method: Forecasting.Method) -> Double? {
             var scores: [Double] = []
-            for k in 0..<3 {
-                let end = y.count - k * holdout
-                guard end - holdout >= max(3, 2 * m + 2) || (k == 0 && end - holdout >= 3) else { break }
-                let tr = Array(y.prefix(end - holdout)), te = Array(y[(end - holdout)..<end])
-                guard let f = Forecasting.fit(method, tr, m: m, h: holdout) else { if k == 0 { return nil }; break }
-                scores.append(Forecasting.smape(f.forecast, te))
+            for (origin, fit) in zip(origins, fits(method)) {
+                guard let fit else { break }
+                scores.append(Forecasting.smape(fit.forecast, origin.test))
             }
             return scores.isEmpty ? nil : scores.reduce(0, +) / Double(scores.count)
         }
@@ -124,20 +160,32 @@ public struct ForecastStage: Stage {
             if select == "aicc" {
                 chosen = Forecasting.auto(y, m: m, h: horizon)?.method
             } else {
+                // The median of ETS, Theta and ARIMA, unless one of them is clearly better on the backtest: a mean
+                // sMAPE at least 10% below the combination's.
                 var best: (Forecasting.Method, Double)? = nil
-                for meth in Forecasting.Method.allCases {
+                for meth in [Forecasting.Method.ets, .theta, .arima] {
                     guard let score = rolling(meth), score.isFinite else { continue }
                     if best == nil || score < best!.1 { best = (meth, score) }
                 }
-                chosen = best?.0 ?? .naive
+                if let combined = rolling(.combination), combined.isFinite, best == nil || best!.1 >= 0.9 * combined {
+                    chosen = .combination
+                } else if let best {
+                    chosen = best.0
+                } else {
+                    // Too short for a backtest: the combination still fits what it can (non-seasonal models below two seasons).
+                    chosen = y.count >= 3 ? .combination : .naive
+                }
             }
         } else {
             chosen = Forecasting.Method(rawValue: method)
         }
-        guard let chosen, let fit = Forecasting.fit(chosen, y, m: m, h: horizon) ?? Forecasting.fit(.naive, y, m: m, h: horizon) else {
+        guard let chosen, let fit = (Forecasting.Method.modelled.contains(chosen) ? final(chosen) : Forecasting.fit(chosen, y, m: m, h: horizon)) ?? Forecasting.fit(.naive, y, m: m, h: horizon) else {
             return (nil, "\(label): too few periods (\(y.count)) to forecast")
         }
-        var note = "\(label): \(fit.method.rawValue)"
+        var note = "\(label): \(fit.method.rawValue)" + (fit.model.map { " (\($0))" } ?? "")
+        if Forecasting.Method.modelled.contains(fit.method), y.count < 2 * m, m >= 2 {
+            note += ", non-seasonal models only (\(y.count) periods, fewer than two seasons of \(m))"
+        }
         if let b = backtest(fit.method) {
             note += String(format: ", backtest on the last %d periods: sMAPE %.1f, MASE %.2f", holdout, b.smape, b.mase)
             if let s = backtest(.seasonalNaive) ?? backtest(.naive) {
@@ -183,11 +231,15 @@ public struct ForecastStage: Stage {
                 let spread = fit.spread(h: fit.forecast.count, m: self.seasonLength, n: y.count)
                 for (h, f) in fit.forecast.enumerated() {
                     next = DateMath.next(next, self.unit)
-                    // Normal intervals: the one-step residual deviation times the method's spread at this horizon.
+                    // The model's own intervals where it has them; otherwise normal intervals from the one-step residual
+                    // deviation times the method's spread at this horizon.
                     let sd = fit.sigma * spread[h]
+                    let b = fit.bounds
+                    let lo80 = b?.lo80[h] ?? f - 1.2816 * sd, hi80 = b?.hi80[h] ?? f + 1.2816 * sd
+                    let lo95 = b?.lo95[h] ?? f - 1.96 * sd, hi95 = b?.hi95[h] ?? f + 1.96 * sd
                     rows.append(group + [.date(next), .string("forecast"), .double(Stats.rounded(bounded(f), 2)),
-                                         .double(Stats.rounded(bounded(f - 1.2816 * sd), 2)), .double(Stats.rounded(bounded(f + 1.2816 * sd), 2)),
-                                         .double(Stats.rounded(bounded(f - 1.96 * sd), 2)), .double(Stats.rounded(bounded(f + 1.96 * sd), 2)), .string(fit.method.rawValue)])
+                                         .double(Stats.rounded(bounded(lo80), 2)), .double(Stats.rounded(bounded(hi80), 2)),
+                                         .double(Stats.rounded(bounded(lo95), 2)), .double(Stats.rounded(bounded(hi95), 2)), .string(fit.method.rawValue)])
                 }
             }
             return (rows, note)

@@ -5,6 +5,19 @@ public enum Forecasting {
     public enum Method: String, Sendable, CaseIterable {
         case naive, seasonalNaive = "seasonal_naive", movingAverage = "moving_average", linearTrend = "linear_trend"
         case holt, holtWintersAdditive = "holt_winters_additive", holtWintersMultiplicative = "holt_winters_multiplicative"
+        /// The ETS family by maximum likelihood, the model chosen by AICc (`ETS.auto`).
+        case ets
+        /// The standard or optimised Theta method, whichever fits better (`Theta.auto`).
+        case theta
+        /// Seasonal ARIMA with Hyndman–Khandakar order selection (`ARIMA.auto`).
+        case arima
+        /// The median of the ETS, Theta and ARIMA forecasts (`combination`), their intervals averaged.
+        case combination
+        /// The mean of the ETS, Theta and ARIMA forecasts.
+        case combinationMean = "combination_mean"
+
+        /// The methods with a statistical model of their own (intervals from the model, not from the one-step spread).
+        public static let modelled: [Method] = [.ets, .theta, .arima, .combination, .combinationMean]
     }
 
     /// A fitted model: its point forecasts, one-step residuals and number of estimated parameters.
@@ -14,6 +27,12 @@ public enum Forecasting {
         public var residuals: [Double]
         public var parameters: [String: Double]
         public var k: Int
+        /// The model's own prediction intervals, where it has them (ETS, Theta, ARIMA and their combinations).
+        public var bounds: ForecastBounds? = nil
+        /// The model within the method, e.g. "ETS(M,Ad,M)" or "ARIMA(0,1,1)(0,1,1)[12]".
+        public var model: String? = nil
+        /// The structure the automatic selection chose, so a backtest can refit the same model class cheaply.
+        public var structure: Structure? = nil
         /// AICc from the one-step squared errors (Gaussian likelihood).
         public var aicc: Double {
             let n = Double(residuals.count)
@@ -64,14 +83,48 @@ public enum Forecasting {
             case .holtWintersAdditive, .holtWintersMultiplicative:
                 let alpha = p["alpha"] ?? 0, beta = p["beta"] ?? 0, gamma = p["gamma"] ?? 0
                 return smoothing { j in alpha + alpha * beta * Double(j) + (j % max(m, 1) == 0 ? gamma * (1 - alpha) : 0) }
+            case .ets, .theta, .arima, .combination, .combinationMean:
+                return (1...max(h, 1)).prefix(h).map { Double($0).squareRoot() }
             }
         }
     }
 
-    /// Fits `method` to `y` (season length `m`) and forecasts `h` periods.
-    public static func fit(_ method: Method, _ y: [Double], m: Int, h: Int, window: Int = 3) -> Fit? {
+    /// A model class chosen by an automatic selection: refitting it estimates the parameters again without the search.
+    public enum Structure: Sendable, Hashable {
+        case ets(ETS.Spec), theta(optimised: Bool), arima(ARIMA.Order)
+    }
+
+    /// Fits `method` to `y` (season length `m`) and forecasts `h` periods. `like` (a fit of the same method on other
+    /// data) fixes the model class the automatic selections choose, for backtests.
+    public static func fit(_ method: Method, _ y: [Double], m: Int, h: Int, window: Int = 3, intervals: Bool = false, like: Fit? = nil) -> Fit? {
         let n = y.count
         guard n >= 2 else { return nil }
+        switch method {
+        case .ets:
+            let model: ETS.Model?
+            if case .ets(let spec)? = like?.structure { model = ETS.fit(y, spec: spec, m: m) ?? ETS.auto(y, m: m) } else { model = ETS.auto(y, m: m) }
+            guard let model else { return nil }
+            return Fit(method: method, forecast: model.forecast(h), residuals: model.residuals,
+                       parameters: ["alpha": model.alpha, "beta": model.beta, "gamma": model.gamma, "phi": model.phi],
+                       k: model.parameterCount, bounds: intervals ? model.bounds(h) : nil, model: model.spec.description, structure: .ets(model.spec))
+        case .theta:
+            let model: Theta.Model?
+            if case .theta(let optimised)? = like?.structure { model = Theta.fit(y, m: m, optimised: optimised) } else { model = Theta.auto(y, m: m) }
+            guard let model else { return nil }
+            return Fit(method: method, forecast: model.forecast(h), residuals: model.residuals, parameters: ["alpha": model.alpha, "theta": model.theta],
+                       k: model.optimised ? 3 : 2, bounds: intervals ? model.bounds(h) : nil, model: model.name, structure: .theta(optimised: model.optimised))
+        case .arima:
+            let model: ARIMA.Model?
+            if case .arima(let order)? = like?.structure { model = ARIMA.fit(y, order: order) ?? ARIMA.auto(y, m: m) } else { model = ARIMA.auto(y, m: m) }
+            guard let model else { return nil }
+            return Fit(method: method, forecast: model.forecast(h), residuals: model.residuals, parameters: [:],
+                       k: model.order.coefficientCount + 1, bounds: intervals ? model.bounds(h) : nil, model: model.order.description, structure: .arima(model.order))
+        case .combination, .combinationMean:
+            let parts = [Method.ets, .theta, .arima].compactMap { fit($0, y, m: m, h: h, intervals: intervals) }
+            return combine(parts, median: method == .combination, as: method, h: h)
+        default:
+            break
+        }
         switch method {
         case .naive:
             let res = (1..<n).map { y[$0] - y[$0 - 1] }
@@ -106,7 +159,33 @@ public enum Forecasting {
             let alpha = best[0], beta = best[1] * best[0], gamma = best[2] * (1 - best[0])
             let r = holtWinters(y, m: m, alpha: alpha, beta: beta, gamma: gamma, multiplicative: multiplicative, h: h, start: start)
             return Fit(method: method, forecast: r.forecast, residuals: r.residuals, parameters: ["alpha": alpha, "beta": beta, "gamma": gamma], k: 4 + m)
+        case .ets, .theta, .arima, .combination, .combinationMean:
+            return nil
         }
+    }
+
+    /// The median (or mean) of the parts' point forecasts per horizon; intervals as the mean of the parts' bounds
+    /// (quantile averaging); residuals those of the first part.
+    public static func combine(_ parts: [Fit], median: Bool, as method: Method, h: Int) -> Fit? {
+        guard let first = parts.first else { return nil }
+        func centre(_ v: [Double]) -> Double {
+            guard median else { return v.reduce(0, +) / Double(v.count) }
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        let forecast = (0..<h).map { k in centre(parts.map { $0.forecast[k] }) }
+        var bounds: ForecastBounds? = nil
+        let withBounds = parts.compactMap(\.bounds)
+        if withBounds.count == parts.count {
+            func mean(_ key: KeyPath<ForecastBounds, [Double]>) -> [Double] { (0..<h).map { k in withBounds.map { $0[keyPath: key][k] }.reduce(0, +) / Double(withBounds.count) } }
+            bounds = ForecastBounds(lo80: mean(\.lo80), hi80: mean(\.hi80), lo95: mean(\.lo95), hi95: mean(\.hi95))
+            for k in 0..<h {
+                bounds!.lo80[k] = min(bounds!.lo80[k], forecast[k]); bounds!.hi80[k] = max(bounds!.hi80[k], forecast[k])
+                bounds!.lo95[k] = min(bounds!.lo95[k], bounds!.lo80[k]); bounds!.hi95[k] = max(bounds!.hi95[k], bounds!.hi80[k])
+            }
+        }
+        return Fit(method: method, forecast: forecast, residuals: first.residuals, parameters: [:], k: 0, bounds: bounds,
+                   model: (median ? "median of " : "mean of ") + parts.map { $0.model ?? $0.method.rawValue }.joined(separator: ", "))
     }
 
     /// Damped additive-trend exponential smoothing (Gardner & McKenzie), initialised from the first two values.
