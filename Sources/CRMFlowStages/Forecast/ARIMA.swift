@@ -185,16 +185,17 @@ public enum ARIMA {
                      aicc: n - kk - 1 > 0 ? aicc : .infinity, residuals: residuals, y: y)
     }
 
-    /// The KPSS level-stationarity statistic (Kwiatkowski et al. 1992) with Newey–West variance, lag ⌊4·(n/100)^¼⌋.
-    public static func kpss(_ x: [Double]) -> Double {
+    /// The KPSS level-stationarity statistic (Kwiatkowski et al. 1992) with a Bartlett-kernel long-run variance over
+    /// `lags` lags; by default ⌊3·√n / 13⌋ (Hobijn et al. 1998), the lag `forecast::ndiffs` and statsforecast use.
+    public static func kpss(_ x: [Double], lags: Int? = nil) -> Double {
         let n = x.count
         guard n > 2 else { return 0 }
+        let lags = lags ?? Int(3 * Double(n).squareRoot() / 13)
         let mean = x.reduce(0, +) / Double(n)
         let e = x.map { $0 - mean }
         var s = 0.0, eta = 0.0
         for v in e { s += v; eta += s * s }
         eta /= Double(n * n)
-        let lags = Int(4 * pow(Double(n) / 100, 0.25))
         var variance = e.reduce(0) { $0 + $1 * $1 } / Double(n)
         if lags > 0 {
             for l in 1...lags {

@@ -243,11 +243,14 @@ public enum ETS {
         return figure
     }
 
-    /// Fits one model by maximum likelihood: Nelder–Mead (for seasonal models three rounds, each restarted from the
-    /// best point so far, 1,000 evaluations in all; one long run stalls in 15 and more dimensions) over the smoothing weights, the damping, the initial level and
+    /// Fits one model by maximum likelihood: Nelder–Mead (for seasonal models three rounds, `maxEvaluations` in all)
+    /// over the smoothing weights, the damping, the initial level and
     /// growth and m − 1 initial seasonal states (the last one keeps the seasonal states summing to 0, or to m), with the
     /// usual bounds of `forecast::ets` (0 < α < 1, 0 < β < α, 0 < γ < 1 − α, 0.8 ≤ φ ≤ 0.98).
-    public static func fit(_ y: [Double], spec: Spec, m: Int, maxEvaluations: Int = 1000) -> Model? {
+    ///
+    /// `from` (a fit of the same model on a longer stretch of the same series, as a backtest's origin is a prefix of the
+    /// history) starts the search at that fit's parameters and initial states, one round of `maxEvaluations`.
+    public static func fit(_ y: [Double], spec: Spec, m: Int, maxEvaluations: Int = 2000, from: Model? = nil) -> Model? {
         let n = y.count
         let mm = spec.season == .none ? 1 : m
         if spec.season != .none, m < 2 || n < 2 * m { return nil }
@@ -259,14 +262,19 @@ public enum ETS {
         let start = startStates(y, spec, m: mm)
         let scale = max(1e-8, y.map(abs).reduce(0, +) / Double(n))
 
-        // Layout: α, [β], [γ], [φ], l0, [b0], [s_0 … s_{m−2}]
+        // Layout: α, [β], [γ], [φ], l0, [b0], [s_0 … s_{m−2}]. The smoothing weights and the damping are searched
+        // through logistic maps onto their bounds (β within (lower, α), γ within (lower, 1 − α)), so Nelder–Mead
+        // moves freely up to a bound instead of collapsing against a wall of infinite values; optima on a bound
+        // (γ ≈ 0 is common) are reached in far fewer evaluations.
         var x: [Double] = [], step: [Double] = []
         let lower = 1e-4, upper = 0.9999
+        func logit(_ v: Double, _ lo: Double, _ hi: Double) -> Double { let r = min(max((v - lo) / (hi - lo), 1e-6), 1 - 1e-6); return log(r / (1 - r)) }
+        func logistic(_ u: Double, _ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) / (1 + exp(-u)) }
         let a0 = lower + 0.2 * (upper - lower) / Double(mm)
-        x.append(a0); step.append(0.1)
-        if spec.trend != .none { x.append(min(lower + 0.1 * (upper - lower), a0 * 0.5)); step.append(0.02) }
-        if spec.season != .none { x.append(lower + 0.05 * (upper - lower)); step.append(0.05) }
-        if spec.damped { x.append(0.978); step.append(-0.05) }
+        x.append(logit(a0, lower, upper)); step.append(1)
+        if spec.trend != .none { x.append(logit(min(lower + 0.1 * (upper - lower), a0 * 0.5), lower, a0)); step.append(1) }
+        if spec.season != .none { x.append(logit(lower + 0.05 * (upper - lower), lower, 1 - a0)); step.append(1) }
+        if spec.damped { x.append(logit(0.978, 0.8, 0.98)); step.append(-1) }
         x.append(start.l0); step.append(0.1 * max(abs(start.l0), scale))
         if spec.trend != .none { x.append(start.b0); step.append(0.1 * max(abs(start.b0), scale * 0.01)) }
         if spec.season != .none {
@@ -275,19 +283,26 @@ public enum ETS {
                 step.append(spec.season == .multiplicative ? 0.05 : 0.1 * max(abs(start.s0[i]), scale * 0.05))
             }
         }
+        if let from, from.spec == spec, from.m == mm {
+            var i = 0
+            x[i] = logit(from.alpha, lower, upper); i += 1
+            if spec.trend != .none { x[i] = logit(from.beta, lower, from.alpha); i += 1 }
+            if spec.season != .none { x[i] = logit(from.gamma, lower, 1 - from.alpha); i += 1 }
+            if spec.damped { x[i] = logit(from.phi, 0.8, 0.98); i += 1 }
+            x[i] = from.l0; i += 1
+            if spec.trend != .none { x[i] = from.b0; i += 1 }
+            if spec.season != .none { for k in 0..<(mm - 1) { x[i + k] = from.s0[k] } }
+        }
         let hasTrend = spec.trend != .none, hasSeason = spec.season != .none
         func unpack(_ p: [Double], _ season: inout [Double]) -> (Double, Double, Double, Double, Double, Double)? {
             var i = 0
-            let alpha = p[i]; i += 1
-            let beta = hasTrend ? p[i] : 0; if hasTrend { i += 1 }
-            let gamma = hasSeason ? p[i] : 0; if hasSeason { i += 1 }
-            let phi = spec.damped ? p[i] : 1; if spec.damped { i += 1 }
+            let alpha = logistic(p[i], lower, upper); i += 1
+            let beta = hasTrend ? logistic(p[i], lower, alpha) : 0; if hasTrend { i += 1 }
+            let gamma = hasSeason ? logistic(p[i], lower, 1 - alpha) : 0; if hasSeason { i += 1 }
+            let phi = spec.damped ? logistic(p[i], 0.8, 0.98) : 1; if spec.damped { i += 1 }
             let l0 = p[i]; i += 1
             let b0 = hasTrend ? p[i] : 0; if hasTrend { i += 1 }
-            guard alpha > lower, alpha < upper else { return nil }
-            if hasTrend { guard beta > lower, beta < alpha else { return nil } }
-            if hasSeason { guard gamma > lower, gamma < 1 - alpha else { return nil } }
-            if spec.damped { guard phi >= 0.8, phi <= 0.98 else { return nil } }
+            guard alpha.isFinite, beta.isFinite, gamma.isFinite, phi.isFinite else { return nil }
             if hasSeason {
                 var sum = 0.0
                 for k in 0..<(mm - 1) { season[k] = p[i + k]; sum += p[i + k] }
@@ -304,17 +319,20 @@ public enum ETS {
                 let r = pass(yp, spec, m: mm, alpha: alpha, beta: beta, gamma: gamma, phi: phi, l0: l0, b0: b0, season: &season, residuals: nil)
                 return r.lik.isNaN ? .infinity : r.lik
             }
-            guard hasSeason else {
+            guard hasSeason, from == nil else {
                 return NelderMead.minimise(x, step: step, maxEvaluations: maxEvaluations, tolerance: tolerance, objective)
             }
-            // Restarts from the best point with a fresh simplex: Nelder–Mead stalls in many dimensions, and a fresh
-            // simplex of the first size moves on (a lower likelihood than one long run for the same evaluations).
-            let rounds = 3
-            var best = (x: x, value: Double.infinity)
-            for r in 0..<rounds {
-                let next = NelderMead.minimise(r == 0 ? x : best.x, step: step, maxEvaluations: maxEvaluations / rounds, tolerance: tolerance, objective)
+            // Rounds, each from a fresh simplex: Nelder–Mead stalls in 15 and more dimensions, and a fresh simplex
+            // moves on. The seasonal likelihood is often bimodal in γ (a moving season, or a fixed one with γ on its
+            // lower bound), so one round starts from the best point with γ near 0 and the best of all is kept.
+            let gammaIndex = 1 + (hasTrend ? 1 : 0)
+            var best = NelderMead.minimise(x, step: step, maxEvaluations: maxEvaluations * 2 / 5, tolerance: tolerance, objective)
+            guard best.value.isFinite else { return best }
+            var fixed = best.x
+            fixed[gammaIndex] = -8
+            for startPoint in [best.x, fixed] {
+                let next = NelderMead.minimise(startPoint, step: step, maxEvaluations: maxEvaluations * 3 / 10, tolerance: tolerance, objective)
                 if next.value < best.value { best = next }
-                if !best.value.isFinite { break }
             }
             return best
         }
@@ -350,12 +368,20 @@ public enum ETS {
         return out
     }
 
-    /// The lowest-AICc model among `candidates`.
-    public static func auto(_ y: [Double], m: Int, maxEvaluations: Int = 1000) -> Model? {
+    /// The lowest-AICc model among `candidates`, found in two steps: every candidate is screened with a fifth of the
+    /// evaluations, then the three with the lowest AICc are fitted again with the full budget and the lowest AICc
+    /// wins. (The full search on all 15 candidates costs 2.5 times as much; on the benchmark's 148 employment series
+    /// it gave sMAPE 1.33 against 1.41 for ETS alone, and 1.24 against 1.27 for `auto`.)
+    public static func auto(_ y: [Double], m: Int, maxEvaluations: Int = 2000) -> Model? {
+        let screened = candidates(y, m: m).compactMap { spec -> Model? in
+            guard let fit = fit(y, spec: spec, m: m, maxEvaluations: maxEvaluations / 5), fit.aicc.isFinite else { return nil }
+            return fit
+        }.sorted { $0.aicc < $1.aicc }
         var best: Model? = nil
-        for spec in candidates(y, m: m) {
-            guard let fit = fit(y, spec: spec, m: m, maxEvaluations: maxEvaluations), fit.aicc.isFinite else { continue }
-            if best == nil || fit.aicc < best!.aicc { best = fit }
+        for rough in screened.prefix(3) {
+            let refined = fit(y, spec: rough.spec, m: m, maxEvaluations: maxEvaluations)
+            let chosen = refined.map { $0.aicc < rough.aicc ? $0 : rough } ?? rough
+            if best == nil || chosen.aicc < best!.aicc { best = chosen }
         }
         return best
     }

@@ -33,6 +33,8 @@ public enum Forecasting {
         public var model: String? = nil
         /// The structure the automatic selection chose, so a backtest can refit the same model class cheaply.
         public var structure: Structure? = nil
+        /// The fitted ETS model, the start of a backtest's refit.
+        var etsModel: ETS.Model? = nil
         /// AICc from the one-step squared errors (Gaussian likelihood).
         public var aicc: Double {
             let n = Double(residuals.count)
@@ -102,11 +104,17 @@ public enum Forecasting {
         switch method {
         case .ets:
             let model: ETS.Model?
-            if case .ets(let spec)? = like?.structure { model = ETS.fit(y, spec: spec, m: m) ?? ETS.auto(y, m: m) } else { model = ETS.auto(y, m: m) }
+            if case .ets(let spec)? = like?.structure {
+                // A backtest origin: the same model, searched from the whole history's estimates (its initial states
+                // describe the same first periods), in a quarter of the evaluations.
+                model = ETS.fit(y, spec: spec, m: m, maxEvaluations: 500, from: like?.etsModel) ?? ETS.auto(y, m: m)
+            } else {
+                model = ETS.auto(y, m: m)
+            }
             guard let model else { return nil }
             return Fit(method: method, forecast: model.forecast(h), residuals: model.residuals,
                        parameters: ["alpha": model.alpha, "beta": model.beta, "gamma": model.gamma, "phi": model.phi],
-                       k: model.parameterCount, bounds: intervals ? model.bounds(h) : nil, model: model.spec.description, structure: .ets(model.spec))
+                       k: model.parameterCount, bounds: intervals ? model.bounds(h) : nil, model: model.spec.description, structure: .ets(model.spec), etsModel: model)
         case .theta:
             let model: Theta.Model?
             if case .theta(let optimised)? = like?.structure { model = Theta.fit(y, m: m, optimised: optimised) } else { model = Theta.auto(y, m: m) }

@@ -1,0 +1,41 @@
+import Foundation
+import Testing
+@testable import CRMFlowStages
+
+@Suite struct ForecastingTests {
+    static let y = SeriesFixtures.airPassengers
+
+    @Test func combinationIsTheMedianOfItsParts() throws {
+        let parts = [Forecasting.Method.ets, .theta, .arima].compactMap { Forecasting.fit($0, Self.y, m: 12, h: 6, intervals: true) }
+        #expect(parts.count == 3)
+        let median = try #require(Forecasting.fit(.combination, Self.y, m: 12, h: 6, intervals: true))
+        let mean = try #require(Forecasting.fit(.combinationMean, Self.y, m: 12, h: 6, intervals: true))
+        for h in 0..<6 {
+            let v = parts.map { $0.forecast[h] }.sorted()
+            #expect(abs(median.forecast[h] - v[1]) < 1e-9)
+            #expect(abs(mean.forecast[h] - v.reduce(0, +) / 3) < 1e-9)
+            let b = try #require(median.bounds)
+            #expect(b.lo95[h] <= b.lo80[h] && b.lo80[h] <= median.forecast[h] && median.forecast[h] <= b.hi80[h] && b.hi80[h] <= b.hi95[h])
+        }
+        #expect(median.model?.hasPrefix("median of ETS(") == true)
+    }
+
+    /// A backtest refits the class the selection chose, on the origin's data alone.
+    @Test func aFitLikeAnotherKeepsItsModelClass() throws {
+        let whole = try #require(Forecasting.fit(.ets, Self.y, m: 12, h: 12))
+        let origin = try #require(Forecasting.fit(.ets, Array(Self.y.prefix(120)), m: 12, h: 12, like: whole))
+        #expect(origin.model == whole.model)
+        #expect(origin.forecast != whole.forecast)
+        let arima = try #require(Forecasting.fit(.arima, Self.y, m: 12, h: 12))
+        #expect(Forecasting.fit(.arima, Array(Self.y.prefix(120)), m: 12, h: 12, like: arima)?.model == arima.model)
+    }
+
+    @Test func shortSeriesStillGetAForecast() throws {
+        let nine = [52_000.0, 61_000, 48_000, 70_500, 66_000, 59_000, 73_000, 64_500, 69_000]
+        for method in Forecasting.Method.modelled {
+            let fit = try #require(Forecasting.fit(method, nine, m: 12, h: 3, intervals: true), "\(method)")
+            #expect(fit.forecast.count == 3 && fit.forecast.allSatisfy(\.isFinite))
+            #expect(fit.bounds != nil)
+        }
+    }
+}
