@@ -129,19 +129,28 @@ public enum ARIMA {
     /// Conditional sum of squares: residuals from the first period the AR lags are known, earlier errors 0.
     static func css(_ z: UnsafeBufferPointer<Double>, a: [Double], b: [Double], residuals: UnsafeMutableBufferPointer<Double>?) -> (sse: Double, count: Int) {
         let start = a.count
-        var e = [Double](repeating: 0, count: z.count)
-        var sse = 0.0
         guard z.count > start else { return (.infinity, 0) }
-        for t in start..<z.count {
-            var v = z[t]
-            for i in 0..<a.count { v -= a[i] * z[t - 1 - i] }
-            for j in 0..<b.count where t - 1 - j >= start { v -= b[j] * e[t - 1 - j] }
-            e[t] = v
-            sse += v * v
-            if !(sse < 1e300) { return (.infinity, 0) }
+        var sse = 0.0
+        let result = withUnsafeTemporaryAllocation(of: Double.self, capacity: z.count) { e -> (sse: Double, count: Int) in
+            for t in 0..<z.count { e[t] = 0 }
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    for t in start..<z.count {
+                        var v = z[t]
+                        for i in 0..<a.count { v -= a[i] * z[t - 1 - i] }
+                        // Errors before the first conditioned period are 0.
+                        let known = min(b.count, t - start)
+                        for j in 0..<known { v -= b[j] * e[t - 1 - j] }
+                        e[t] = v
+                        sse += v * v
+                    }
+                }
+            }
+            guard sse < 1e300 else { return (.infinity, 0) }
+            if let residuals { for t in 0..<z.count { residuals[t] = e[t] } }
+            return (sse, z.count - start)
         }
-        if let residuals { for t in 0..<z.count { residuals[t] = e[t] } }
-        return (sse, z.count - start)
+        return result
     }
 
     public static func fit(_ y: [Double], order o: Order) -> Model? {

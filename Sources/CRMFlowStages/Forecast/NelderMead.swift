@@ -21,9 +21,16 @@ enum NelderMead {
         }
         var evaluations = d + 1
         var centroid = [Double](repeating: 0, count: d), reflected = centroid, other = centroid
+        // The sum of all vertices, kept up to date, so the centroid of the others costs O(d), not O(d²).
+        var total = [Double](repeating: 0, count: d)
+        func recount() { for j in 0..<d { var s = 0.0; for i in 0...d { s += simplex[i * d + j] }; total[j] = s } }
+        recount()
+        var replacements = 0
         func replace(_ row: Int, with p: [Double], _ value: Double) {
-            for j in 0..<d { simplex[row * d + j] = p[j] }
+            for j in 0..<d { total[j] += p[j] - simplex[row * d + j]; simplex[row * d + j] = p[j] }
             values[row] = value
+            replacements += 1
+            if replacements % 64 == 0 { recount() }   // against drift of the running sums
         }
         while evaluations < maxEvaluations {
             var best = 0, worst = 0
@@ -35,11 +42,7 @@ enum NelderMead {
             var second = best
             for i in 0...d where i != worst && values[i] >= values[second] { second = i }
             if values[worst].isFinite, abs(values[worst] - values[best]) <= tolerance * (abs(values[best]) + tolerance) { break }
-            for j in 0..<d {
-                var sum = 0.0
-                for i in 0...d where i != worst { sum += simplex[i * d + j] }
-                centroid[j] = sum / Double(d)
-            }
+            for j in 0..<d { centroid[j] = (total[j] - simplex[worst * d + j]) / Double(d) }
             func along(_ t: Double, into p: inout [Double]) {
                 for j in 0..<d { p[j] = centroid[j] + t * (simplex[worst * d + j] - centroid[j]) }
             }
@@ -65,6 +68,7 @@ enum NelderMead {
                         }
                         values[i] = f(point)
                     }
+                    recount()
                     evaluations += d
                 }
             }
@@ -79,6 +83,8 @@ enum NelderMead {
 /// series so a forecast is the same on every run.
 struct SeededNormal {
     var state: UInt64
+    /// Box–Muller makes normals in pairs: the second one, kept for the next call.
+    var spare: Double? = nil
     init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
     mutating func uniform() -> Double {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -89,7 +95,10 @@ struct SeededNormal {
         return (Double(z >> 11) + 0.5) / 9_007_199_254_740_992
     }
     mutating func next() -> Double {
-        (-2 * log(uniform())).squareRoot() * cos(2 * Double.pi * uniform())
+        if let s = spare { spare = nil; return s }
+        let r = (-2 * log(uniform())).squareRoot(), angle = 2 * Double.pi * uniform()
+        spare = r * sin(angle)
+        return r * cos(angle)
     }
 }
 
@@ -108,7 +117,8 @@ public struct ForecastBounds: Sendable, Equatable {
     init(paths: [[Double]], h: Int) {
         var l8 = [Double](), h8 = [Double](), l9 = [Double](), h9 = [Double]()
         for k in 0..<h {
-            let v = paths.map { $0[k] }.sorted()
+            var v = paths.map { $0[k] }
+            v.sort()
             func q(_ p: Double) -> Double {
                 let x = p * Double(v.count - 1), i = Int(x), f = x - Double(i)
                 return i + 1 < v.count ? v[i] * (1 - f) + v[i + 1] * f : v[i]
