@@ -154,6 +154,8 @@ public enum ARIMA {
     }
 
     public static func fit(_ y: [Double], order o: Order) -> Model? {
+        // Every difference needs its lag of history (the forecast integrates back over it).
+        guard y.count > o.m * o.D + o.d + 2 else { return nil }
         let w = differenced(y, o)
         let k = o.coefficientCount
         guard w.count > o.p + o.m * o.P + k + 2 else { return nil }

@@ -89,7 +89,7 @@ public enum ETS {
                 }
                 return ForecastBounds(mean: mean, sd: sd)
             }
-            var rng = SeededNormal(seed: UInt64(bitPattern: Int64(residuals.count &* 7919)) ^ UInt64(truncatingIfNeeded: Int(lik.isFinite ? lik * 1000 : 0)))
+            var rng = SeededNormal(seed: UInt64(residuals.count) &* 0x9E37_79B9_7F4A_7C15 ^ lik.bitPattern ^ level.bitPattern)
             let sd = sigma2.squareRoot()
             var paths: [[Double]] = []
             paths.reserveCapacity(5000)

@@ -39,3 +39,20 @@ import Testing
         }
     }
 }
+
+@Suite struct ForecastEdgeCaseTests {
+    /// A constant history (every residual 0) and a series shorter than its seasonal difference: a forecast, no trap.
+    @Test func constantAndTinySeriesForecastWithoutTrapping() throws {
+        let flat = [Double](repeating: 1200, count: 40)
+        for method in Forecasting.Method.modelled {
+            let fit = try #require(Forecasting.fit(method, flat, m: 12, h: 4, intervals: true), "\(method)")
+            for f in fit.forecast { #expect(abs(f - 1200) < 0.5, "\(method): \(f)") }
+        }
+        // Multiplicative errors on a constant history: the simulated intervals' seed once converted the likelihood
+        // (−10³⁰⁰ for a perfect fit) to an Int and trapped.
+        let mnn = try #require(ETS.fit(flat, spec: ETS.Spec("MNN")!, m: 12))
+        #expect(mnn.bounds(3).hi95.allSatisfy { abs($0 - 1200) < 0.5 })
+        let seasonal = ARIMA.Order(p: 0, d: 1, q: 1, P: 0, D: 1, Q: 1, m: 12, constant: false)
+        #expect(ARIMA.fit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], order: seasonal) == nil)
+    }
+}
