@@ -144,10 +144,23 @@ public enum ETS {
     /// One pass over `y`: the likelihood, and optionally residuals and final states.
     static func pass(_ y: UnsafeBufferPointer<Double>, _ spec: Spec, m: Int, alpha: Double, beta: Double, gamma: Double, phi: Double,
                      l0: Double, b0: Double, season: inout [Double], residuals: UnsafeMutableBufferPointer<Double>?) -> (lik: Double, sse: Double, level: Double, trend: Double) {
-        let mult = spec.error == .multiplicative
+        // One specialised copy of the loop per error and season type (the branches fold away).
+        switch (spec.error == .multiplicative, spec.season) {
+        case (false, .none): return body(y, spec, false, .none, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        case (false, .additive): return body(y, spec, false, .additive, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        case (false, .multiplicative): return body(y, spec, false, .multiplicative, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        case (true, .none): return body(y, spec, true, .none, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        case (true, .additive): return body(y, spec, true, .additive, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        case (true, .multiplicative): return body(y, spec, true, .multiplicative, m, alpha, beta, gamma, phi, l0, b0, &season, residuals)
+        }
+    }
+
+    @inline(__always)
+    private static func body(_ y: UnsafeBufferPointer<Double>, _ spec: Spec, _ mult: Bool, _ seasonKind: Component, _ m: Int,
+                             _ alpha: Double, _ beta: Double, _ gamma: Double, _ phi: Double, _ l0: Double, _ b0: Double,
+                             _ season: inout [Double], _ residuals: UnsafeMutableBufferPointer<Double>?) -> (lik: Double, sse: Double, level: Double, trend: Double) {
         let damp = spec.trend == .none ? 0 : (spec.damped ? phi : 1)
         let betaRatio = beta / alpha
-        let seasonKind = spec.season
         return season.withUnsafeMutableBufferPointer { s -> (lik: Double, sse: Double, level: Double, trend: Double) in
             var l = l0, b = spec.trend == .none ? 0 : b0
             var sse = 0.0
