@@ -130,21 +130,20 @@ public enum ARIMA {
     static func css(_ z: UnsafeBufferPointer<Double>, a: [Double], b: [Double], residuals: UnsafeMutableBufferPointer<Double>?) -> (sse: Double, count: Int) {
         let start = a.count
         guard z.count > start else { return (.infinity, 0) }
+        // Multiplied-out seasonal polynomials are mostly zeros ((1 − φB)(1 − ΦB¹²) has 3 terms over 13 lags): the loop
+        // visits the non-zero lags only.
+        let arLags = a.indices.filter { a[$0] != 0 }, arCoefficients = arLags.map { a[$0] }
+        let maLags = b.indices.filter { b[$0] != 0 }, maCoefficients = maLags.map { b[$0] }
         var sse = 0.0
         let result = withUnsafeTemporaryAllocation(of: Double.self, capacity: z.count) { e -> (sse: Double, count: Int) in
             for t in 0..<z.count { e[t] = 0 }
-            a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    for t in start..<z.count {
-                        var v = z[t]
-                        for i in 0..<a.count { v -= a[i] * z[t - 1 - i] }
-                        // Errors before the first conditioned period are 0.
-                        let known = min(b.count, t - start)
-                        for j in 0..<known { v -= b[j] * e[t - 1 - j] }
-                        e[t] = v
-                        sse += v * v
-                    }
-                }
+            for t in start..<z.count {
+                var v = z[t]
+                for k in 0..<arLags.count { v -= arCoefficients[k] * z[t - 1 - arLags[k]] }
+                // Errors before the first conditioned period are 0.
+                for k in 0..<maLags.count where maLags[k] < t - start { v -= maCoefficients[k] * e[t - 1 - maLags[k]] }
+                e[t] = v
+                sse += v * v
             }
             guard sse < 1e300 else { return (.infinity, 0) }
             if let residuals { for t in 0..<z.count { residuals[t] = e[t] } }
