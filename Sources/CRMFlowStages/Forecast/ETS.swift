@@ -91,12 +91,14 @@ public enum ETS {
             }
             var rng = SeededNormal(seed: UInt64(residuals.count) &* 0x9E37_79B9_7F4A_7C15 ^ lik.bitPattern ^ level.bitPattern)
             let sd = sigma2.squareRoot()
-            var paths: [[Double]] = []
-            paths.reserveCapacity(5000)
-            for _ in 0..<5000 {
-                var l = level, b = trend, s = season
-                var path: [Double] = []
-                path.reserveCapacity(h)
+            // The paths in one buffer, horizon-major (all paths' values at horizon k together), and one seasonal
+            // state buffer reset per path: no allocation per path.
+            let count = 5000
+            var values = [Double](repeating: 0, count: count * h)
+            var s = season
+            for i in 0..<count {
+                var l = level, b = trend
+                for j in 0..<s.count { s[j] = season[j] }
                 for k in 0..<h {
                     let t = n + k
                     let phib = spec.trend == .none ? 0 : (spec.damped ? phi : 1) * b
@@ -105,12 +107,11 @@ public enum ETS {
                     let yhat = spec.season == .multiplicative ? q * old : q + old
                     let e = rng.next() * sd
                     let y = spec.error == .multiplicative ? yhat * (1 + e) : yhat + e
-                    path.append(y)
+                    values[k * count + i] = y
                     ETS.update(spec, alpha: alpha, beta: beta, gamma: gamma, y: y, q: q, phib: phib, old: old, level: &l, trend: &b, season: &s[t % m], m: m)
                 }
-                paths.append(path)
             }
-            var bounds = ForecastBounds(paths: paths, h: h)
+            var bounds = ForecastBounds(simulated: &values, paths: count, h: h)
             // Simulated quantiles centre on the simulated mean; keep them around the point forecast's side.
             for k in 0..<h {
                 bounds.lo80[k] = min(bounds.lo80[k], mean[k]); bounds.lo95[k] = min(bounds.lo95[k], bounds.lo80[k])

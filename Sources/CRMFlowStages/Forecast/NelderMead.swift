@@ -113,18 +113,43 @@ public struct ForecastBounds: Sendable, Equatable {
         lo80 = zip(mean, sd).map { $0 - 1.281_551_6 * $1 }; hi80 = zip(mean, sd).map { $0 + 1.281_551_6 * $1 }
         lo95 = zip(mean, sd).map { $0 - 1.959_964 * $1 }; hi95 = zip(mean, sd).map { $0 + 1.959_964 * $1 }
     }
-    /// Empirical quantiles of simulated paths (`paths[i][h]`).
-    init(paths: [[Double]], h: Int) {
+    /// Empirical quantiles (R's type 7: linear between order statistics) of simulated values, `paths` per horizon,
+    /// horizon-major in `values` (which this reorders). Only the tails are sorted: a selection puts the lowest and the
+    /// highest 10% (plus one) at the ends of each horizon's slice first.
+    init(simulated values: inout [Double], paths: Int, h: Int) {
         var l8 = [Double](), h8 = [Double](), l9 = [Double](), h9 = [Double]()
-        for k in 0..<h {
-            var v = paths.map { $0[k] }
-            v.sort()
-            func q(_ p: Double) -> Double {
-                let x = p * Double(v.count - 1), i = Int(x), f = x - Double(i)
-                return i + 1 < v.count ? v[i] * (1 - f) + v[i + 1] * f : v[i]
+        values.withUnsafeMutableBufferPointer { all in
+            for k in 0..<h {
+                let v = UnsafeMutableBufferPointer(rebasing: all[(k * paths)..<((k + 1) * paths)])
+                let lowEnd = min(paths - 1, Int(0.1 * Double(paths - 1)) + 2), highStart = max(0, Int(0.9 * Double(paths - 1)) - 1)
+                ForecastBounds.select(v, lowEnd, 0, paths - 1)
+                ForecastBounds.select(v, highStart, lowEnd, paths - 1)
+                var low = UnsafeMutableBufferPointer(rebasing: v[0..<lowEnd]), high = UnsafeMutableBufferPointer(rebasing: v[highStart..<paths])
+                low.sort()
+                high.sort()
+                func q(_ p: Double) -> Double {
+                    let x = p * Double(paths - 1), i = Int(x), f = x - Double(i)
+                    return i + 1 < paths ? v[i] * (1 - f) + v[i + 1] * f : v[i]
+                }
+                l8.append(q(0.1)); h8.append(q(0.9)); l9.append(q(0.025)); h9.append(q(0.975))
             }
-            l8.append(q(0.1)); h8.append(q(0.9)); l9.append(q(0.025)); h9.append(q(0.975))
         }
         self.init(lo80: l8, hi80: h8, lo95: l9, hi95: h9)
+    }
+
+    /// Quickselect (Hoare's partition, middle pivot): afterwards v[k] is the k-th smallest of v[lo...hi], the values
+    /// before it no larger and the values after it no smaller.
+    static func select(_ v: UnsafeMutableBufferPointer<Double>, _ k: Int, _ lo: Int, _ hi: Int) {
+        var lo = lo, hi = hi
+        while lo < hi {
+            let pivot = v[lo + (hi - lo) / 2]
+            var i = lo, j = hi
+            while i <= j {
+                while v[i] < pivot { i += 1 }
+                while v[j] > pivot { j -= 1 }
+                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+            }
+            if k <= j { hi = j } else if k >= i { lo = i } else { return }
+        }
     }
 }
