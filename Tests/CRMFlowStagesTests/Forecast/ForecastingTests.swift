@@ -56,3 +56,23 @@ import Testing
         #expect(ARIMA.fit([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], order: seasonal) == nil)
     }
 }
+
+@Suite struct SimulatedQuantileTests {
+    /// The tail selection gives R's type-7 quantiles of a full sort, with ties and any order.
+    @Test(arguments: [50, 101, 5000])
+    func tailSelectionEqualsAFullSort(_ paths: Int) {
+        var rng = SeededNormal(seed: UInt64(paths))
+        let h = 3
+        var values = (0..<(paths * h)).map { i in i % 7 == 0 ? 1.0 : (rng.next() * 10).rounded() }
+        let copy = values
+        let bounds = ForecastBounds(simulated: &values, paths: paths, h: h)
+        for k in 0..<h {
+            let sorted = copy[(k * paths)..<((k + 1) * paths)].sorted()
+            func q(_ p: Double) -> Double {
+                let x = p * Double(paths - 1), i = Int(x), f = x - Double(i)
+                return i + 1 < paths ? sorted[i] * (1 - f) + sorted[i + 1] * f : sorted[i]
+            }
+            #expect(bounds.lo95[k] == q(0.025) && bounds.lo80[k] == q(0.1) && bounds.hi80[k] == q(0.9) && bounds.hi95[k] == q(0.975))
+        }
+    }
+}
