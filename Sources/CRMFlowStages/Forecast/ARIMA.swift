@@ -220,23 +220,10 @@ public enum ARIMA {
     /// The seasonal strength max(0, 1 − Var(R)/Var(S + R)) of a classical additive decomposition (Wang, Smith &
     /// Hyndman 2006; `forecast` reads it from STL).
     public static func seasonalStrength(_ y: [Double], m: Int) -> Double {
-        let n = y.count, half = m / 2
+        let n = y.count
         guard m >= 2, n >= 2 * m else { return 0 }
-        var trend = [Double?](repeating: nil, count: n)
-        for i in half..<(n - half) {
-            if m % 2 == 0 {
-                var s = 0.5 * (y[i - half] + y[i + half])
-                for j in (i - half + 1)..<(i + half) { s += y[j] }
-                trend[i] = s / Double(m)
-            } else {
-                trend[i] = y[(i - half)...(i + half)].reduce(0, +) / Double(m)
-            }
-        }
-        var sums = [Double](repeating: 0, count: m), counts = [Double](repeating: 0, count: m)
-        for i in 0..<n { if let t = trend[i] { sums[i % m] += y[i] - t; counts[i % m] += 1 } }
-        var figure = (0..<m).map { counts[$0] > 0 ? sums[$0] / counts[$0] : 0 }
-        let c = figure.reduce(0, +) / Double(m)
-        figure = figure.map { $0 - c }
+        let trend = ETS.centredMovingAverage(y, m: m)
+        let figure = ETS.classicalFigure(y, m: m, multiplicative: false)
         var r: [Double] = [], sr: [Double] = []
         for i in 0..<n { if let t = trend[i] { let d = y[i] - t; r.append(d - figure[i % m]); sr.append(d) } }
         func variance(_ v: [Double]) -> Double { let mu = v.reduce(0, +) / Double(v.count); return v.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(v.count) }

@@ -231,25 +231,32 @@ public enum ETS {
         return (l0, line.slope, figure)
     }
 
-    /// The seasonal figure of a classical decomposition (centred moving average of order m, mean detrended value per
-    /// position, normalised to sum 0 or average 1), indexed by position within the season of the series' first value.
-    static func classicalFigure(_ y: [Double], m: Int, multiplicative: Bool) -> [Double] {
+    /// The centred moving average of order m (R's `filter` with weights ½, 1, …, 1, ½ over m + 1 values when m is
+    /// even): the trend of a classical decomposition, nil for the first and last ⌊m/2⌋ periods.
+    static func centredMovingAverage(_ y: [Double], m: Int) -> [Double?] {
         let half = m / 2
-        var sums = [Double](repeating: 0, count: m), counts = [Double](repeating: 0, count: m)
-        if y.count > 2 * half {
-            for i in half..<(y.count - half) {
-                let trend: Double
-                if m % 2 == 0 {
-                    var s = 0.5 * (y[i - half] + y[i + half])
-                    for j in (i - half + 1)..<(i + half) { s += y[j] }
-                    trend = s / Double(m)
-                } else {
-                    trend = y[(i - half)...(i + half)].reduce(0, +) / Double(m)
-                }
-                guard trend != 0 || !multiplicative else { continue }
-                sums[i % m] += multiplicative ? y[i] / trend : y[i] - trend
-                counts[i % m] += 1
+        var trend = [Double?](repeating: nil, count: y.count)
+        guard y.count > 2 * half else { return trend }
+        for i in half..<(y.count - half) {
+            if m % 2 == 0 {
+                var s = 0.5 * (y[i - half] + y[i + half])
+                for j in (i - half + 1)..<(i + half) { s += y[j] }
+                trend[i] = s / Double(m)
+            } else {
+                trend[i] = y[(i - half)...(i + half)].reduce(0, +) / Double(m)
             }
+        }
+        return trend
+    }
+
+    /// The seasonal figure of a classical decomposition (the mean detrended value per position, normalised to sum 0
+    /// or average 1), indexed by position within the season of the series' first value.
+    static func classicalFigure(_ y: [Double], m: Int, multiplicative: Bool) -> [Double] {
+        var sums = [Double](repeating: 0, count: m), counts = [Double](repeating: 0, count: m)
+        for (i, trend) in centredMovingAverage(y, m: m).enumerated() {
+            guard let trend, trend != 0 || !multiplicative else { continue }
+            sums[i % m] += multiplicative ? y[i] / trend : y[i] - trend
+            counts[i % m] += 1
         }
         var figure = (0..<m).map { counts[$0] > 0 ? sums[$0] / counts[$0] : (multiplicative ? 1 : 0) }
         let centre = figure.reduce(0, +) / Double(m)

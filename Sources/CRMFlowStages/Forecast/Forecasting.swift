@@ -222,27 +222,8 @@ public enum Forecasting {
     /// values (the intercept at the position before the first of them, and the slope).
     public static func classicalStart(_ y: [Double], m: Int, multiplicative: Bool) -> (level: Double, trend: Double, season: [Double]) {
         let window = Array(y.prefix(2 * m))
-        let half = m / 2
-        var trend = [Double?](repeating: nil, count: window.count)
-        for i in half..<max(half, window.count - half) {
-            if m % 2 == 0 {
-                // R's filter c(0.5, 1, …, 1, 0.5) / m over m + 1 values.
-                var sum = 0.5 * (window[i - half] + window[i + half])
-                for j in (i - half + 1)..<(i + half) { sum += window[j] }
-                trend[i] = sum / Double(m)
-            } else {
-                trend[i] = window[(i - half)...(i + half)].reduce(0, +) / Double(m)
-            }
-        }
-        var sums = [Double](repeating: 0, count: m), counts = [Double](repeating: 0, count: m)
-        for (i, t) in trend.enumerated() {
-            guard let t else { continue }
-            sums[i % m] += multiplicative ? window[i] / t : window[i] - t
-            counts[i % m] += 1
-        }
-        var figure = (0..<m).map { counts[$0] > 0 ? sums[$0] / counts[$0] : (multiplicative ? 1 : 0) }
-        let centre = figure.reduce(0, +) / Double(m)
-        figure = figure.map { multiplicative ? $0 / centre : $0 - centre }
+        let trend = ETS.centredMovingAverage(window, m: m)
+        let figure = ETS.classicalFigure(window, m: m, multiplicative: multiplicative)
         let defined = trend.compactMap { $0 }
         let line = TrendStage.linearTrend(defined)
         // `linearTrend` indexes from 0; R regresses on 1, 2, … and reports the intercept at 0.
