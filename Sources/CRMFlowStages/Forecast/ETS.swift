@@ -108,7 +108,12 @@ public enum ETS {
                     let e = rng.next() * sd
                     let y = spec.error == .multiplicative ? yhat * (1 + e) : yhat + e
                     values[k * count + i] = y
-                    ETS.update(spec, alpha: alpha, beta: beta, gamma: gamma, y: y, q: q, phib: phib, old: old, level: &l, trend: &b, season: &s[t % m], m: m)
+                    if spec.season == .none {
+                        var unused = 0.0
+                        ETS.update(.none, alpha: alpha, betaRatio: spec.trend == .none ? 0 : beta / alpha, gamma: gamma, y: y, q: q, phib: phib, old: old, level: &l, trend: &b, season: &unused)
+                    } else {
+                        ETS.update(spec.season, alpha: alpha, betaRatio: spec.trend == .none ? 0 : beta / alpha, gamma: gamma, y: y, q: q, phib: phib, old: old, level: &l, trend: &b, season: &s[t % m])
+                    }
                 }
             }
             var bounds = ForecastBounds(simulated: &values, paths: count, h: h)
@@ -124,22 +129,18 @@ public enum ETS {
     /// The state update shared by both error types (R `forecast`'s `update()`): level, growth and season move towards
     /// the new observation.
     @inline(__always)
-    static func update(_ spec: Spec, alpha: Double, beta: Double, gamma: Double, y: Double, q: Double, phib: Double, old: Double,
-                       level: inout Double, trend: inout Double, season: inout Double, m: Int) {
+    static func update(_ kind: Component, alpha: Double, betaRatio: Double, gamma: Double, y: Double, q: Double,
+                       phib: Double, old: Double, level: inout Double, trend: inout Double, season: inout Double) {
         let oldLevel = level
-        let p: Double
-        switch spec.season {
-        case .none: p = y
-        case .additive: p = y - old
-        case .multiplicative: p = old != 0 ? y / old : y
+        switch kind {
+        case .none: level = q + alpha * (y - q)
+        case .additive: level = q + alpha * (y - old - q); season = old + gamma * (y - q - old)
+        case .multiplicative:
+            level = q + alpha * ((old != 0 ? y / old : y) - q)
+            season = old + gamma * ((q != 0 ? y / q : y) - old)
         }
-        level = q + alpha * (p - q)
-        if spec.trend != .none { trend = phib + (beta / alpha) * (level - oldLevel - phib) }
-        switch spec.season {
-        case .none: break
-        case .additive: season = old + gamma * (y - q - old)
-        case .multiplicative: season = old + gamma * ((q != 0 ? y / q : y) - old)
-        }
+        // Without a trend β = 0 and φb = 0, so the growth stays 0: no branch needed.
+        trend = phib + betaRatio * (level - oldLevel - phib)
     }
 
     /// One pass over `y`: the likelihood, and optionally residuals and final states.
@@ -188,16 +189,12 @@ public enum ETS {
                 }
                 sse += e * e
                 residuals?[t] = e
-                // The state update of `update(_:…)`, inlined: level, growth and season move towards the observation.
-                let oldLevel = l
-                switch seasonKind {
-                case .none: l = q + alpha * (yt - q)
-                case .additive: l = q + alpha * (yt - old - q); s[j] = old + gamma * (yt - q - old)
-                case .multiplicative:
-                    l = q + alpha * ((old != 0 ? yt / old : yt) - q)
-                    s[j] = old + gamma * ((q != 0 ? yt / q : yt) - old)
+                if seasonKind == .none {
+                    var unused = 0.0
+                    update(.none, alpha: alpha, betaRatio: betaRatio, gamma: gamma, y: yt, q: q, phib: phib, old: old, level: &l, trend: &b, season: &unused)
+                } else {
+                    update(seasonKind, alpha: alpha, betaRatio: betaRatio, gamma: gamma, y: yt, q: q, phib: phib, old: old, level: &l, trend: &b, season: &s[j])
                 }
-                b = phib + betaRatio * (l - oldLevel - phib)
                 if seasonKind != .none { j += 1; if j == m { j = 0 } }
                 guard abs(l) < 1e300 else { return (.infinity, .infinity, l, b) }
             }

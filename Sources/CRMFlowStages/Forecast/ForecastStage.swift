@@ -117,7 +117,7 @@ public struct ForecastStage: Stage {
             if let known = finals[method] { return known }
             let result: Forecasting.Fit?
             if method == .combination || method == .combinationMean {
-                result = Forecasting.combine([Forecasting.Method.ets, .theta, .arima].compactMap { final($0) }, median: method == .combination, as: method, h: horizon)
+                result = Forecasting.combine(Forecasting.Method.combined.compactMap { final($0) }, median: method == .combination, as: method, h: horizon)
             } else {
                 result = Forecasting.fit(method, y, m: m, h: horizon, intervals: true)
             }
@@ -132,7 +132,7 @@ public struct ForecastStage: Stage {
             if let known = cache[method] { return known }
             let result: [Forecasting.Fit?]
             if method == .combination || method == .combinationMean {
-                let parts = [Forecasting.Method.ets, .theta, .arima].map { fits($0) }
+                let parts = Forecasting.Method.combined.map { fits($0) }
                 result = origins.indices.map { i in Forecasting.combine(parts.compactMap { $0[i] }, median: method == .combination, as: method, h: holdout) }
             } else if Forecasting.Method.modelled.contains(method) {
                 let whole = final(method)
@@ -163,7 +163,7 @@ public struct ForecastStage: Stage {
                 // The median of ETS, Theta and ARIMA, unless one of them is clearly better on the backtest: a mean
                 // sMAPE at least 10% below the combination's.
                 var best: (Forecasting.Method, Double)? = nil
-                for meth in [Forecasting.Method.ets, .theta, .arima] {
+                for meth in Forecasting.Method.combined {
                     guard let score = rolling(meth), score.isFinite else { continue }
                     if best == nil || score < best!.1 { best = (meth, score) }
                 }

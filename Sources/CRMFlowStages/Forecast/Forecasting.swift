@@ -16,6 +16,9 @@ public enum Forecasting {
         /// The mean of the ETS, Theta and ARIMA forecasts.
         case combinationMean = "combination_mean"
 
+        /// The methods a combination takes the median or mean of (and `auto` backtests against it).
+        public static let combined: [Method] = [.ets, .theta, .arima]
+
         /// The methods with a statistical model of their own (intervals from the model, not from the one-step spread).
         public static let modelled: [Method] = [.ets, .theta, .arima, .combination, .combinationMean]
     }
@@ -128,7 +131,7 @@ public enum Forecasting {
             return Fit(method: method, forecast: model.forecast(h), residuals: model.residuals, parameters: [:],
                        k: model.order.coefficientCount + 1, bounds: intervals ? model.bounds(h) : nil, model: model.order.description, structure: .arima(model.order))
         case .combination, .combinationMean:
-            let parts = [Method.ets, .theta, .arima].compactMap { fit($0, y, m: m, h: h, intervals: intervals) }
+            let parts = Method.combined.compactMap { fit($0, y, m: m, h: h, intervals: intervals) }
             return combine(parts, median: method == .combination, as: method, h: h)
         default:
             break
