@@ -8,9 +8,10 @@ struct Generate: ParsableCommand {
         abstract: "Write seeded, realistic, messy CRM data for demos and benchmarks.",
         discussion: "The same seed and size always give the same bytes.")
 
-    @Argument(help: "What to generate: contacts, or people (customer records with duplicates and an entity_id ground-truth column, for entity resolution).") var kind: String
+    @Argument(help: "What to generate: contacts; people (customer records with duplicates and an entity_id ground-truth column, for entity resolution); or customers (a second, independent entity-resolution set: mostly one record per person, --duplicates more records carrying one to four corruptions each, households, a person ground-truth column).") var kind: String
     @Option(help: "Number of rows.") var rows: Int = 1000
     @Option(help: "Target size instead of --rows, e.g. 1G, 200M.") var size: String?
+    @Option(help: "customers: how many of the records are duplicates of another (default: a tenth of --rows).") var duplicates: Int?
     @Option(help: "Random seed.") var seed: UInt64 = 42
     @Option(help: "Output file (written atomically).") var out: String
 
@@ -24,7 +25,17 @@ struct Generate: ParsableCommand {
             FileHandle.standardError.write("wrote \(count) people records to \(out)\n")
             return
         }
-        guard kind == "contacts" else { throw CRMFlowError(.usage, "unknown kind '\(kind)'", hint: "use: contacts or people") }
+        if kind == "customers" {
+            let extra = duplicates ?? rows / 10
+            guard rows >= 1, extra >= 0, extra < rows else { throw CRMFlowError(.usage, "--duplicates must be at least 0 and less than --rows (\(rows))") }
+            let records = CustomerSetGenerator.generate(records: rows, duplicates: extra, seed: seed)
+            let output = try AtomicOutput(path: out)
+            try output.write(CustomerSetGenerator.csv(records))
+            try output.commit()
+            FileHandle.standardError.write("wrote \(records.count) customer records (\(extra) duplicates) to \(out)\n")
+            return
+        }
+        guard kind == "contacts" else { throw CRMFlowError(.usage, "unknown kind '\(kind)'", hint: "use: contacts, people or customers") }
         var target: Int? = nil
         if let size {
             let unit = size.last.map { String($0).uppercased() } ?? ""

@@ -5,13 +5,14 @@ public enum Nicknames {
     public static let table = """
     abigail,abby,abbie,gail
     abraham,abe,bram
-    albert,al,bert,bertie
     alan,al,allan,allen
-    alfred,al,alf,fred,freddie
+    albert,al,bert,bertie
     alexander,alex,al,sandy,xander,alec,lex,sasha
     alexandra,alex,alexa,sandra,sandy,lexi,sasha
+    alfred,al,alf,fred,freddie
     alice,allie,ally,alicia
     amanda,mandy,manda
+    andrea,andi,andie
     andrew,andy,drew
     angela,angie
     anthony,tony,ant
@@ -24,16 +25,19 @@ public enum Nicknames {
     bradley,brad
     bridget,bridgie,biddy
     calvin,cal
+    carol,carrie
+    caroline,carrie,carol,caro
     catherine,cathy,cate,kate,katie,cat,kathy
-    katherine,kathy,kate,katie,kat,kitty,kathryn
-    christine,chris,tina,chrissy
+    charles,charlie,chuck,chas,chaz
     christina,chris,tina,chrissy
+    christine,chris,tina,chrissy
     christopher,chris,kit,topher
     clifford,cliff
     cynthia,cindy
     daniel,dan,danny
     david,dave,davey
     deborah,deb,debbie,debby
+    debra,deb,debbie,debby
     dennis,denny
     donald,don,donnie
     dorothy,dot,dottie,dolly
@@ -68,6 +72,8 @@ public enum Nicknames {
     joshua,josh
     judith,judy
     julia,julie,jules
+    katherine,kathy,kate,katie,kat,kitty,kathryn
+    kathleen,kathy,kate,kath
     kenneth,ken,kenny
     kimberly,kim
     lawrence,larry,laurie
@@ -78,12 +84,15 @@ public enum Nicknames {
     margaret,maggie,meg,peggy,marge,margie,greta,madge
     martha,marty,mattie
     martin,marty
+    mary,molly,mae,polly,mamie
     matthew,matt,matty
     megan,meg
     melissa,mel,missy
     michael,mike,mikey,mick,mickey
     michelle,shelly,micki
     miriam,mimi
+    nancy,nan,nance
+    natalie,nat,nattie
     nathaniel,nate,nat,nathan
     nicholas,nick,nicky,nico
     nicole,nikki,nicky
@@ -93,26 +102,33 @@ public enum Nicknames {
     patrick,pat,paddy,rick
     peter,pete
     philip,phil,pip
+    phillip,phil,pip
+    raymond,ray
     rebecca,becky,becca
     richard,rick,dick,rich,ricky,richie
     robert,bob,rob,bobby,robbie,bert
     roberta,bobbie,robbie
     ronald,ron,ronnie
     rosemary,rose,rosie
+    russell,russ,rusty
     samantha,sam,sammy
     samuel,sam,sammy
     sandra,sandy
+    stanley,stan
     stephanie,steph,stevie
     stephen,steve,stevie
     steven,steve,stevie
     susan,sue,susie,suzy
     suzanne,sue,suzy
+    teresa,terri,terry,tess,tessa
     theodore,ted,teddy,theo
+    theresa,terri,terry,tess,tessa
     thomas,tom,tommy
     timothy,tim,timmy
     valerie,val
     victoria,vicky,tori,vic
     vincent,vince,vinny
+    virginia,ginny,ginger
     walter,walt,wally
     william,will,bill,billy,willy,liam
     zachary,zach,zack

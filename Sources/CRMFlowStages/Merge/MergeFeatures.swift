@@ -21,7 +21,11 @@ final class Feature: @unchecked Sendable {
     let soundex: [Int32], nysiis: [Int32], localPart: [Int32]
     /// Double Metaphone primary and alternate keys of each distinct value, as codes (-1: none).
     let metaphone: [Int32], metaphoneAlternate: [Int32]
-    let initials: [String]
+    /// Per distinct value: its words' first letters, and whether it is only initials (`J.`, `J P`), when a level
+    /// compares initials.
+    let initials: [String], abbreviated: [Bool]
+    /// Per distinct value: an ISO date `YYYY-MM-DD` as y·10⁴ + m·10² + d (-1: not one), when a level needs the parts.
+    let dateParts: [Int32]
     /// Nickname groups of distinct value `c`: `nickGroups[nickStart[c] ..< nickStart[c + 1]]`.
     let nickStart: [Int32], nickGroups: [Int32]
     /// Distinct words of value `c`, as word ids in byte order: `tokenIDs[tokenStart[c] ..< tokenStart[c + 1]]`.
@@ -87,6 +91,11 @@ final class Feature: @unchecked Sendable {
         } else { (metaphone, metaphoneAlternate) = ([], []) }
         localPart = c.levels.contains(.localPart) ? phonetic { $0.split(separator: "@").first.map(String.init) ?? "" } : []
         initials = c.levels.contains(.initials) ? (0..<n).map { StringSimilarity.initials(values.string($0)) } : []
+        abbreviated = c.levels.contains(.initials) ? (0..<n).map { k in
+            let words = StringSimilarity.tokens(values.string(k))
+            return !words.isEmpty && words.allSatisfy { $0.count == 1 }
+        } : []
+        dateParts = c.levels.contains(.monthDaySwapped) || c.levels.contains(.yearDiffers) ? (0..<n).map { k in values.withBytes(k, Self.isoDate) } : []
         var nickStart: [Int32] = [0], nickGroups: [Int32] = []
         if c.levels.contains(.nickname) || c.levels.contains(.swapped) {
             for k in 0..<n {
@@ -107,6 +116,17 @@ final class Feature: @unchecked Sendable {
         }
         self.frequency = frequency
         self.nonNull = nonNull
+    }
+
+    /// `YYYY-MM-DD` as y·10⁴ + m·10² + d, -1 for anything else.
+    static func isoDate(_ b: UnsafeBufferPointer<UInt8>) -> Int32 {
+        guard b.count == 10, b[4] == 45, b[7] == 45 else { return -1 }
+        var v: Int32 = 0
+        for (i, c) in b.enumerated() where i != 4 && i != 7 {
+            guard c >= 48 && c <= 57 else { return -1 }
+            v = v * 10 + Int32(c - 48)
+        }
+        return v
     }
 
     /// The normalised value of record `i` (nil: missing), for explanations.
@@ -269,8 +289,18 @@ final class Feature: @unchecked Sendable {
                 let a = (metaphone[x], metaphoneAlternate[x]), b = (metaphone[y], metaphoneAlternate[y])
                 holds = a.0 >= 0 && b.0 >= 0 && (a.0 == b.0 || a.0 == b.1 || (a.1 >= 0 && (a.1 == b.0 || a.1 == b.1)))
             case .initials:
+                // One side is only initials (`M.`, `J P`) and they begin the other side's initials: `M.` and `Mary`,
+                // not `Mary` and `Mark`.
                 let a = initials[x], b = initials[y]
-                holds = !a.isEmpty && (a == b || (a.count == 1 || b.count == 1) && a.first == b.first)
+                holds = (abbreviated[x] || abbreviated[y]) && !a.isEmpty && !b.isEmpty && (a.hasPrefix(b) || b.hasPrefix(a))
+            case .monthDaySwapped:
+                // The same year, day and month exchanged (a US and a European reading of one date).
+                let a = Int(dateParts[x]), b = Int(dateParts[y])
+                holds = a >= 0 && b >= 0 && a / 10_000 == b / 10_000 && a % 100 == (b / 100) % 100 && (a / 100) % 100 == b % 100
+            case .yearDiffers:
+                // The same month and day in another year (a year typed wrong, or off by one).
+                let a = Int(dateParts[x]), b = Int(dateParts[y])
+                holds = a >= 0 && b >= 0 && a % 10_000 == b % 10_000
             case .localPart: holds = localPart[x] >= 0 && localPart[x] == localPart[y]
             case .jaroWinkler(let t):
                 if jw < 0 { jw = x == y ? 1 : jaroWinkler(x, y) }

@@ -234,7 +234,7 @@ struct MergeRun {
 
     /// Calls `visit` for every candidate pair of the blocks in `items`, each pair once: a pair that an earlier rule
     /// also blocks together is left to that rule.
-    static func forEachPair(_ items: ArraySlice<Block>, _ b: Blocks, link: Bool, leftCount: Int, _ visit: (Int, Int) -> Void) {
+    static func forEachPair(_ items: ArraySlice<Block>, _ b: Blocks, link: Bool, leftCount: Int, _ visit: (Int, Int, Int) -> Void) {
         // Every rule's arrays opened once for the whole slice.
         let rules = b.windows.count
         b.rowCodes.withUnsafeBufferPointer { codes in
@@ -263,7 +263,7 @@ struct MergeRun {
                                 let i = min(Int(order[x]), Int(order[y])), j = max(Int(order[x]), Int(order[y]))
                                 if link, (i < leftCount) == (j < leftCount) { continue }
                                 if earlier(rule, i, j) { continue }
-                                visit(i, j)
+                                visit(i, j, rule)
                             }
                         }
                     }
@@ -481,12 +481,15 @@ struct MergeRun {
         let rows = Self.rowCodes(recs)
         // Pass 1: every candidate pair compared once; per slice its distinct patterns and each pair's pattern index
         // (4 bytes a pair, not the pair itself).
-        let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32]) in
+        let ruleCount = stage.blocking.count
+        let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32], perRule: [Int]) in
             var seen: [UInt64: UInt32] = [:], patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
+            var perRule = [Int](repeating: 0, count: ruleCount)
             let features = recs.features.map { Unmanaged.passUnretained($0) }
             features.withUnsafeBufferPointer { features in
             rows.codes.withUnsafeBufferPointer { codes in
-            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
+            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j, rule in
+                perRule[rule] += 1
                 let p = Self.pattern(features, codes, width: rows.width, i, j)
                 let k: UInt32
                 if let known = seen[p] { k = known } else {
@@ -500,7 +503,7 @@ struct MergeRun {
             }
             }
             }
-            return withExtendedLifetime(recs) { (patterns, counts, index) }
+            return withExtendedLifetime(recs) { (patterns, counts, index, perRule) }
         }
         try context.checkCancelled()
         Trace.mark("merge: pass 1")
@@ -534,7 +537,7 @@ struct MergeRun {
             let base = part.patterns.map(scorer.base)
             let ruledOut = part.patterns.map { p in guarded.contains { Self.level(of: p, $0.0) == $0.1 } }
             var k = 0
-            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j in
+            Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j, _ in
                 let x = Int(part.index[k])
                 k += 1
                 let p = part.patterns[x]
@@ -556,6 +559,11 @@ struct MergeRun {
         Trace.mark("merge: clusters")
         var notes: [String] = []
         notes.append("\(recs.count) records, \(pairCount) candidate pairs from \(stage.blocking.count) blocking rule\(stage.blocking.count == 1 ? "" : "s")")
+        if stage.blocking.count > 1 {
+            // What each rule costs: the pairs it adds that no earlier rule gives.
+            let perRule = compared.reduce(into: [Int](repeating: 0, count: ruleCount)) { acc, part in for r in 0..<ruleCount { acc[r] += part.perRule[r] } }
+            notes.append("new pairs per blocking rule: " + perRule.enumerated().map { "\($0.offset + 1) '\(stage.blocking[$0.offset].text)' \($0.element)" }.joined(separator: "; "))
+        }
         for s in blocks.skipped {
             notes.append("blocking rule \(s.rule + 1) ('\(stage.blocking[s.rule].text)'): block '\(s.key)' has \(s.size) records, more than max_block \(stage.maxBlock); not compared (a shared default value?)")
         }
@@ -570,6 +578,12 @@ struct MergeRun {
         }
         notes.append(contentsOf: clustering.notes)
         var outputs: [String] = []
+        if let truth = stage.truth {
+            let evaluation = try evaluate(recs, blocks, clustering, scorer, truth: truth)
+            notes += evaluation.notes
+            outputs.append(try stage.writeSideTable(evaluation.misses, suffix: "misses", context, personalFrom: 7))
+            Trace.mark("merge: truth")
+        }
         let groups = clusters(recs, clustering)
         let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, groups, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
         let result: StageData

@@ -29,6 +29,7 @@ public struct MergeStage: Stage {
             OptionSpec("provenance", .scalar, default: "false", "Add `<column>_from` columns naming the record each golden value came from."),
             OptionSpec("decisions", .scalar, "Human verdicts: a CSV of id_a, id_b, verdict (merge or apart), or `state`: the verdicts recorded with `crmflow decide` in the pipeline's state database (out/<pipeline>/crmflow.db, table merge_decisions)."),
             OptionSpec("seed", .scalar, default: "42", "Seed for the random pairs that estimate u."),
+            OptionSpec("truth", .scalar, "A column of known answers (the same value: the same customer), read only after clustering to measure the merge: pairwise precision, recall and F1 in the notes, and `<stage>.misses.csv` listing every true pair left apart (the blocking rules that paired it, its levels and score, why it was not merged) and every accepted link between different answers."),
         ],
         example: """
         customers:
@@ -50,7 +51,7 @@ public struct MergeStage: Stage {
 
     /// One comparison level test.
     enum Test: Sendable, Equatable {
-        case exact, nickname, swapped, soundex, nysiis, doubleMetaphone, initials, localPart
+        case exact, nickname, swapped, soundex, nysiis, doubleMetaphone, initials, localPart, monthDaySwapped, yearDiffers
         case jaroWinkler(Double), levenshtein(Int), damerau(Int), tokenSet(Double), tokenSort(Double), qgram(Double)
         case first(Int), last(Int), within(Double), withinPercent(Double)
 
@@ -69,6 +70,8 @@ public struct MergeStage: Stage {
             case "double_metaphone" where parts.count == 1: return .doubleMetaphone
             case "initials" where parts.count == 1: return .initials
             case "local_part" where parts.count == 1: return .localPart
+            case "month_day_swapped" where parts.count == 1: return .monthDaySwapped
+            case "year_differs" where parts.count == 1: return .yearDiffers
             case "jaro_winkler" where op(">="): return .jaroWinkler(number!)
             case "levenshtein" where op("<="): return .levenshtein(Int(number!))
             case "damerau_levenshtein" where op("<="): return .damerau(Int(number!))
@@ -103,12 +106,12 @@ public struct MergeStage: Stage {
     }
 
     static let presets: [String: [String]] = [
-        "name": ["exact", "nickname", "jaro_winkler >= 0.92", "jaro_winkler >= 0.8"],
+        "name": ["exact", "nickname", "initials", "jaro_winkler >= 0.92", "jaro_winkler >= 0.8"],
         "text": ["exact", "damerau_levenshtein <= 1", "jaro_winkler >= 0.88"],
         "email": ["exact", "local_part", "damerau_levenshtein <= 2"],
         "phone": ["exact", "last 7"],
         "address": ["exact", "token_set_ratio >= 0.9", "token_set_ratio >= 0.7"],
-        "date": ["exact", "damerau_levenshtein <= 1", "within 365"],
+        "date": ["exact", "damerau_levenshtein <= 1", "month_day_swapped", "year_differs", "within 365"],
         "number": ["exact", "within_percent 5"],
         "exact": ["exact"],
     ]
@@ -136,6 +139,7 @@ public struct MergeStage: Stage {
     let provenance: Bool
     let decisions: String?
     let seed: UInt64
+    let truth: String?
     let location: SourceLocation
 
     public init?(_ config: StageConfig) {
@@ -198,7 +202,7 @@ public struct MergeStage: Stage {
             for t in levelTexts {
                 guard let test = Test.parse(t) else {
                     config.log.add(.invalidValue, "unknown comparison level '\(t)' for column '\(column)'", at: item.location,
-                                   hint: "levels: exact, nickname, swapped, soundex, nysiis, double_metaphone, initials, local_part, jaro_winkler >= x, levenshtein <= n, damerau_levenshtein <= n, token_set_ratio >= x, token_sort_ratio >= x, qgram_jaccard >= x, first n, last n, within x, within_percent x")
+                                   hint: "levels: exact, nickname, swapped, soundex, nysiis, double_metaphone, initials, local_part, month_day_swapped, year_differs, jaro_winkler >= x, levenshtein <= n, damerau_levenshtein <= n, token_set_ratio >= x, token_sort_ratio >= x, qgram_jaccard >= x, first n, last n, within x, within_percent x")
                     ok = false
                     continue
                 }
@@ -281,6 +285,7 @@ public struct MergeStage: Stage {
         provenance = config.bool("provenance") ?? false
         decisions = config.string("decisions")
         seed = UInt64(config.int("seed", min: 0) ?? 42)
+        truth = config.string("truth")
         if mode == "link", config.node("input")?.items?.count != 2 {
             config.log.add(.optionShape, "mode: link needs two inputs: [new records, existing records]", at: config.node("input")?.location)
             ok = false
@@ -304,6 +309,7 @@ public struct MergeStage: Stage {
         if let s = sourceColumn { columns.append((s, location)) }
         for c in comparisons { if let w = c.swapWith { columns.append((w, location)) } }
         for rule in survivorship.values { if let c = Self.recentColumn(rule) { columns.append((c, location)) } }
+        if let truth { columns.append((truth, location)) }
         check.checkColumns(columns, in: schema, option: "merge")
         for b in blocking { check.check(b, schema) }
         if mode == "link" {

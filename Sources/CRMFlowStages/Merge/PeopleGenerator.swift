@@ -161,7 +161,7 @@ public enum PeopleGenerator {
     }
 
     /// The records as CSV text (RFC 4180, quotes where needed).
-    public static func csv(_ rows: [[String]]) -> String {
+    public static func csv(_ rows: [[String]], header: [String] = header) -> String {
         var out = Array((header.joined(separator: ",") + "\n").utf8)
         for r in rows {
             for (i, v) in r.enumerated() {
