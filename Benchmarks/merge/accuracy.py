@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Pairwise precision, recall and F1 of a merge against the generator's truth.
-Usage: accuracy.py PEOPLE.csv LINEAGE.csv (the merge stage's <stage>.lineage.csv: id = source:record_id, cluster_id)."""
+Usage: accuracy.py PEOPLE.csv LINEAGE.csv (the merge stage's <stage>.lineage.csv: id = source:record_id, cluster_id).
+PEOPLE.csv from `crmflow generate people` (truth entity_id) or `crmflow generate customers` (truth person)."""
 import csv, sys, collections
 truth = {}
 for r in csv.DictReader(open(sys.argv[1])):
-    truth[r['source'] + ':' + r['record_id']] = r['entity_id']
+    if 'entity_id' in r: truth[r['source'] + ':' + r['record_id']] = r['entity_id']
+    else: truth[r['system'] + ':' + r['crm_id']] = r['person']
 pred = {}
 for r in csv.DictReader(open(sys.argv[2])):
     pred[r['id']] = r['cluster_id']

@@ -173,6 +173,133 @@ struct MergeRun {
         return (code, order, starts, dict)
     }
 
+    /// The folded key of one record (rows numbered across the inputs' columns), for reports.
+    static func keyText(_ columns: [Column], row: Int) -> String {
+        var r = row
+        for column in columns {
+            if r < column.count {
+                var scratch: [UInt8] = []
+                let ascii: Bool = if case .string(let b) = column.storage { b.withBytes(r) { foldKeyASCII($0, into: &scratch) } } else { false }
+                if ascii { return String(decoding: scratch, as: UTF8.self) }
+                return Folding.fold(column.value(at: r).description).trimmingCharacters(in: .whitespaces)
+            }
+            r -= column.count
+        }
+        return ""
+    }
+
+    /// `group` for key rules, without a dictionary: each key (folded and trimmed as there) is hashed twice (64 bits
+    /// each: `ByteHash.hash` and `secondHash`), the records with a key are radix-sorted by the first hash (stable, so
+    /// ascending within a block), and a run of equal first hashes is one block — split by the second hash in the
+    /// (never yet seen) case two keys share the first. Block codes are numbered in hash order. A dictionary of 1 M
+    /// distinct keys costs a cache miss per probe and a rehash per doubling; this costs four sequential passes.
+    static func groupHashed(_ columns: [Column], count: Int) -> (codes: [Int32], order: [Int32], starts: [Int32]) {
+        var primary: [UInt64] = [], secondary: [UInt64] = [], rows: [Int32] = []
+        primary.reserveCapacity(count)
+        secondary.reserveCapacity(count)
+        rows.reserveCapacity(count)
+        var scratch: [UInt8] = []
+        var i = 0
+        for column in columns {
+            let buffer: StringBuffer? = if case .string(let b) = column.storage { b } else { nil }
+            for row in 0..<column.count {
+                defer { i += 1 }
+                if column.isNull(row) { continue }
+                if !(buffer?.withBytes(row, { foldKeyASCII($0, into: &scratch) }) ?? false) {
+                    let folded = Folding.fold(column.value(at: row).description)
+                    scratch = Array(folded.utf8.drop { $0 == 32 })
+                    while scratch.last == 32 { scratch.removeLast() }
+                }
+                if scratch.isEmpty { continue }
+                scratch.withUnsafeBufferPointer { key in
+                    primary.append(ByteHash.hash(key))
+                    secondary.append(secondHash(key))
+                }
+                rows.append(Int32(i))
+            }
+        }
+        let sorted = radixOrder(primary)
+        var code = [Int32](repeating: -1, count: count)
+        var order: [Int32] = [], starts: [Int32] = [0]
+        order.reserveCapacity(rows.count)
+        primary.withUnsafeBufferPointer { primary in
+        secondary.withUnsafeBufferPointer { secondary in
+            var x = 0
+            while x < sorted.count {
+                let h = primary[Int(sorted[x])], g = secondary[Int(sorted[x])]
+                var y = x + 1, split = false
+                while y < sorted.count && primary[Int(sorted[y])] == h {
+                    if secondary[Int(sorted[y])] != g { split = true }
+                    y += 1
+                }
+                if !split {
+                    let c = Int32(starts.count - 1)
+                    for k in x..<y { code[Int(rows[Int(sorted[k])])] = c; order.append(rows[Int(sorted[k])]) }
+                } else {
+                    // Two keys with one first hash: stable by the second, so each block stays ascending.
+                    let run = sorted[x..<y].enumerated().sorted { a, b in
+                        let (p, q) = (secondary[Int(a.element)], secondary[Int(b.element)])
+                        return p != q ? p < q : a.offset < b.offset
+                    }.map(\.element)
+                    for (k, e) in run.enumerated() {
+                        if k > 0, secondary[Int(e)] != secondary[Int(run[k - 1])] { starts.append(Int32(order.count)) }
+                        code[Int(rows[Int(e)])] = Int32(starts.count - 1)
+                        order.append(rows[Int(e)])
+                    }
+                }
+                starts.append(Int32(order.count))
+                x = y
+            }
+        }
+        }
+        return (code, order, starts)
+    }
+
+    /// A second 64-bit hash of a key, independent of `ByteHash.hash` (a multiply–rotate per byte, then a mix).
+    @inline(__always)
+    static func secondHash(_ key: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3 &+ UInt64(key.count)
+        for b in key {
+            h = (h ^ UInt64(b)) &* 0x9E37_79B9_7F4A_7C15
+            h = (h << 29) | (h >> 35)
+        }
+        h ^= h >> 33
+        h = h &* 0xFF51_AFD7_ED55_8CCD
+        return h ^ (h >> 33)
+    }
+
+    /// Indexes of `keys` in ascending key order, stable (LSD radix sort, four passes of 16 bits).
+    static func radixOrder(_ keys: [UInt64]) -> [Int32] {
+        let n = keys.count
+        var key = keys, nextKey = [UInt64](repeating: 0, count: n)
+        var index = (0..<n).map(Int32.init), next = [Int32](repeating: 0, count: n)
+        var counts = [Int](repeating: 0, count: 1 << 16)
+        for pass in 0..<4 {
+            let shift = UInt64(16 * pass)
+            for c in counts.indices { counts[c] = 0 }
+            for v in key { counts[Int((v >> shift) & 0xFFFF)] += 1 }
+            var total = 0
+            for c in counts.indices { let t = counts[c]; counts[c] = total; total += t }
+            key.withUnsafeBufferPointer { k in
+                index.withUnsafeBufferPointer { from in
+                    nextKey.withUnsafeMutableBufferPointer { toKey in
+                        next.withUnsafeMutableBufferPointer { to in
+                            for e in 0..<n {
+                                let d = Int((k[e] >> shift) & 0xFFFF)
+                                toKey[counts[d]] = k[e]
+                                to[counts[d]] = from[e]
+                                counts[d] += 1
+                            }
+                        }
+                    }
+                }
+            }
+            swap(&key, &nextKey)
+            swap(&index, &next)
+        }
+        return index
+    }
+
     func blocks(_ recs: Records) throws(StageFailure) -> Blocks {
         // The rules' values (compiled and evaluated column-wise), then each rule's keys and blocks side by side.
         var compiled: [(Int, [CompiledExpr])] = []
@@ -185,14 +312,17 @@ struct MergeRun {
         let tables = inputs.map(\.table), environment = context.environment, windows = stage.windows
         let perRule = ConcurrentMap.map(compiled, threads: context.threads) { r, expressions -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
             let columns = zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
-            var (code, order, starts, keys) = Self.group(columns, count: count)
-            if windows[r] > 0 { return Self.neighbourhood(rule: r, code, order, starts, keys) }
+            if windows[r] > 0 {
+                let (code, order, starts, keys) = Self.group(columns, count: count)
+                return Self.neighbourhood(rule: r, code, order, starts, keys)
+            }
+            var (code, order, starts) = Self.groupHashed(columns, count: count)
             var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
-            for c in 0..<keys.count {
+            for c in 0..<(starts.count - 1) {
                 let lo = Int(starts[c]), hi = Int(starts[c + 1])
                 if hi - lo < 2 { continue }
                 if hi - lo > maxBlock {
-                    skipped.append((r, keys.string(Int32(c)), hi - lo))
+                    skipped.append((r, Self.keyText(columns, row: Int(order[lo])), hi - lo))
                     // Its records have no key under this rule: later rules must not leave their pairs to it.
                     for x in lo..<hi { code[Int(order[x])] = -1 }
                 } else if !link || (order[lo] < left && order[hi - 1] >= left) {
