@@ -1,4 +1,5 @@
 import CRMFlowCore
+import Foundation
 
 /// What one comparison needs of every record, computed once: each record's normalised value as a code into a
 /// dictionary of the column's distinct values, and per distinct value what the level tests look at (its bytes,
@@ -354,7 +355,8 @@ final class Feature: @unchecked Sendable {
         if ascii[x] && ascii[y] {
             let a = value(x), b = value(y)
             guard a.count >= n, b.count >= n else { return false }
-            return prefix ? a.prefix(n).elementsEqual(b.prefix(n)) : a.suffix(n).elementsEqual(b.suffix(n))
+            if n == 0 { return true }
+            return prefix ? memcmp(a.baseAddress!, b.baseAddress!, n) == 0 : memcmp(a.baseAddress! + (a.count - n), b.baseAddress! + (b.count - n), n) == 0
         }
         let a = String(decoding: value(x), as: UTF8.self), b = String(decoding: value(y), as: UTF8.self)
         guard a.count >= n, b.count >= n else { return false }

@@ -11,6 +11,43 @@ struct ScoredPair: Sendable {
     var pattern: UInt64
 }
 
+/// Comparison patterns to their index in first-seen order: open addressing on the 64-bit pattern (a few thousand
+/// distinct patterns meet millions of pairs; a Swift Dictionary's hashing per pair cost more than the lookup).
+struct PatternTable {
+    private var keys = [UInt64](repeating: 0, count: 4096)
+    private var values = [UInt32](repeating: UInt32.max, count: 4096)
+    private var used = 0
+
+    /// The index of `p`, or `next` (recorded for it) when it is new.
+    @inline(__always)
+    mutating func index(of p: UInt64, next: UInt32) -> UInt32 {
+        let mask = keys.count - 1
+        var i = Int(truncatingIfNeeded: (p &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
+        while values[i] != UInt32.max {
+            if keys[i] == p { return values[i] }
+            i = (i + 1) & mask
+        }
+        keys[i] = p
+        values[i] = next
+        used += 1
+        if used * 2 > keys.count { grow() }
+        return next
+    }
+
+    private mutating func grow() {
+        let oldKeys = keys, oldValues = values
+        keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+        values = [UInt32](repeating: UInt32.max, count: oldKeys.count * 2)
+        let mask = keys.count - 1
+        for (k, v) in zip(oldKeys, oldValues) where v != UInt32.max {
+            var i = Int(truncatingIfNeeded: (k &* 0x9E37_79B9_7F4A_7C15) >> 40) & mask
+            while values[i] != UInt32.max { i = (i + 1) & mask }
+            keys[i] = k
+            values[i] = v
+        }
+    }
+}
+
 /// One run of a `merge` stage.
 struct MergeRun {
     let stage: MergeStage
@@ -218,21 +255,19 @@ struct MergeRun {
                 rows.append(Int32(i))
             }
         }
-        let sorted = radixOrder(primary)
+        let (sortedKeys, sorted) = radixOrder(primary)
         var code = [Int32](repeating: -1, count: count)
         var order: [Int32] = [], starts: [Int32] = [0]
         order.reserveCapacity(rows.count)
-        primary.withUnsafeBufferPointer { primary in
+        sortedKeys.withUnsafeBufferPointer { keys in
         secondary.withUnsafeBufferPointer { secondary in
+            // Runs of equal first hashes, read in sorted order; the second hash is looked at only within a run.
             var x = 0
             while x < sorted.count {
-                let h = primary[Int(sorted[x])], g = secondary[Int(sorted[x])]
-                var y = x + 1, split = false
-                while y < sorted.count && primary[Int(sorted[y])] == h {
-                    if secondary[Int(sorted[y])] != g { split = true }
-                    y += 1
-                }
-                if !split {
+                var y = x + 1
+                while y < sorted.count && keys[y] == keys[x] { y += 1 }
+                let g = secondary[Int(sorted[x])]
+                if y - x == 1 || sorted[(x + 1)..<y].allSatisfy({ secondary[Int($0)] == g }) {
                     let c = Int32(starts.count - 1)
                     for k in x..<y { code[Int(rows[Int(sorted[k])])] = c; order.append(rows[Int(sorted[k])]) }
                 } else {
@@ -268,8 +303,8 @@ struct MergeRun {
         return h ^ (h >> 33)
     }
 
-    /// Indexes of `keys` in ascending key order, stable (LSD radix sort, four passes of 16 bits).
-    static func radixOrder(_ keys: [UInt64]) -> [Int32] {
+    /// `keys` sorted, and their indexes in that order (stable: LSD radix sort, four passes of 16 bits).
+    static func radixOrder(_ keys: [UInt64]) -> (keys: [UInt64], order: [Int32]) {
         let n = keys.count
         var key = keys, nextKey = [UInt64](repeating: 0, count: n)
         var index = (0..<n).map(Int32.init), next = [Int32](repeating: 0, count: n)
@@ -297,7 +332,7 @@ struct MergeRun {
             swap(&key, &nextKey)
             swap(&index, &next)
         }
-        return index
+        return (key, index)
     }
 
     func blocks(_ recs: Records) throws(StageFailure) -> Blocks {
@@ -613,7 +648,7 @@ struct MergeRun {
         // (4 bytes a pair, not the pair itself).
         let ruleCount = stage.blocking.count
         let compared = ConcurrentMap.map(slices, threads: context.threads) { range -> (patterns: [UInt64], counts: [Int], index: [UInt32], perRule: [Int]) in
-            var seen: [UInt64: UInt32] = [:], patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
+            var seen = PatternTable(), patterns: [UInt64] = [], counts: [Int] = [], index: [UInt32] = []
             var perRule = [Int](repeating: 0, count: ruleCount)
             let features = recs.features.map { Unmanaged.passUnretained($0) }
             features.withUnsafeBufferPointer { features in
@@ -621,10 +656,8 @@ struct MergeRun {
             Self.forEachPair(items[range], blocks, link: link, leftCount: leftCount) { i, j, rule in
                 perRule[rule] += 1
                 let p = Self.pattern(features, codes, width: rows.width, i, j)
-                let k: UInt32
-                if let known = seen[p] { k = known } else {
-                    k = UInt32(patterns.count)
-                    seen[p] = k
+                let k = seen.index(of: p, next: UInt32(patterns.count))
+                if Int(k) == patterns.count {
                     patterns.append(p)
                     counts.append(0)
                 }
@@ -1075,29 +1108,52 @@ struct MergeRun {
     /// record a new record joined, an existing record's own id), and the probability of its best accepted match; a
     /// blank probability means the record matched no other one (a cluster of its own, or a new record left unlinked).
     func lineage(_ recs: Records, _ c: Clustering, _ clusters: Clusters) -> Table {
+        // Built column by column on bytes (a million rows: no Value or String per row).
         let ids = stage.mode == "link" ? nil : clusters
         let links = stage.mode == "link" ? bestLinks(recs, c) : nil
-        var file = ColumnBuilder(.string, capacity: recs.count), line = ColumnBuilder(.integer, capacity: recs.count)
-        var cluster = ColumnBuilder(.string, capacity: recs.count), probability = ColumnBuilder(.double, capacity: recs.count)
+        var file = StringBuffer(), line = [Int64](), lineValid = Bitmap()
+        line.reserveCapacity(recs.count)
         for data in inputs {
-            for r in 0..<data.table.rowCount {
-                if let origin = data.origins?.describe(r) { file.append(.string(origin.source)); line.append(.integer(Int64(origin.line))) } else {
-                    file.append(.string(""))
-                    line.appendNull()
+            let n = data.table.rowCount
+            guard let origins = data.origins else {
+                for _ in 0..<n { file.appendEmpty(); line.append(0); lineValid.append(false) }
+                continue
+            }
+            for r in 0..<n {
+                let s = Int(origins.source[r])
+                if s < origins.sources.count { file.append(origins.sources[s]) } else { file.appendEmpty() }
+                line.append(Int64(origins.line[r]))
+                lineValid.append(true)
+            }
+        }
+        var cluster = StringBuffer(), clusterValid = Bitmap(), probability = [Double](), probabilityValid = Bitmap()
+        probability.reserveCapacity(recs.count)
+        if let ids {
+            let idBytes = ids.ids.map { Array($0.utf8) }
+            for i in 0..<recs.count {
+                idBytes[Int(ids.of[i])].withUnsafeBytes { cluster.append($0) }
+                clusterValid.append(true)
+                let p = c.best[i]
+                probability.append(p.isNaN ? 0 : Stats.rounded(p, 6))
+                probabilityValid.append(!p.isNaN)
+            }
+        } else if let links {
+            recs.keys.bytes.withUnsafeBufferPointer { all in
+                func key(_ r: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: all[recs.keys.range(r)])) }
+                for i in 0..<recs.count {
+                    // An existing record is its own cluster; a new record joins the one it matched, or none.
+                    let target = i >= recs.leftCount ? i : links.match[i]
+                    if target >= 0 { cluster.append(key(target)) } else { cluster.appendEmpty() }
+                    clusterValid.append(target >= 0)
+                    let p = links.probability[i]
+                    probability.append(p.map { Stats.rounded($0, 6) } ?? 0)
+                    probabilityValid.append(p != nil)
                 }
             }
         }
-        for i in 0..<recs.count {
-            if let ids {
-                cluster.append(.string(ids.ids[Int(ids.of[i])]))
-                if c.best[i].isNaN { probability.appendNull() } else { probability.append(.double(Stats.rounded(c.best[i], 6))) }
-            } else if let links {
-                // An existing record is its own cluster; a new record joins the one it matched, or none.
-                if i >= recs.leftCount { cluster.append(.string(recs.key(i))) } else if links.match[i] >= 0 { cluster.append(.string(recs.key(links.match[i]))) } else { cluster.appendNull() }
-                if let p = links.probability[i] { probability.append(.double(Stats.rounded(p, 6))) } else { probability.appendNull() }
-            }
-        }
-        let columns = [file.finish(), line.finish(), Self.keyColumn(recs, Array(0..<recs.count)), cluster.finish(), probability.finish()]
+        let columns = [Column(storage: .string(file), validity: nil), Column(storage: .integer(line), validity: lineValid),
+                       Self.keyColumn(recs, Array(0..<recs.count)), Column(storage: .string(cluster), validity: clusterValid),
+                       Column(storage: .double(probability), validity: probabilityValid)]
         let names = ["file", "line", "id", "cluster_id", "match_probability"]
         return Table(schema: Schema(zip(names, columns).map { Field(name: $0, type: $1.type) }), columns: columns)
     }
