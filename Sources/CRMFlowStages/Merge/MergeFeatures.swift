@@ -165,11 +165,34 @@ final class Feature: @unchecked Sendable {
     /// `normalised(_:method:)` on ASCII bytes; false (and nothing written) when the value is not all ASCII.
     static func normaliseASCII(_ b: UnsafeBufferPointer<UInt8>, method: String, into out: inout [UInt8]) -> Bool {
         out.removeAll(keepingCapacity: true)
-        if method == "phone" {
-            for c in b { if c >= 0x80 { return false }; if c >= 48 && c <= 57 { out.append(c) } }
-            return true
+        if method != "address" {
+            // Written in place into room for every byte (an append per byte checked the array's uniqueness each time).
+            let phone = method == "phone"
+            var ascii = true
+            out.append(contentsOf: repeatElement(0, count: b.count))
+            let n = out.withUnsafeMutableBufferPointer { o -> Int in
+                var n = 0
+                for var c in b {
+                    if c >= 0x80 { ascii = false; break }
+                    if phone {
+                        if c >= 48 && c <= 57 { o[n] = c; n += 1 }
+                        continue
+                    }
+                    if c == 32 || c == 9 {
+                        if n > 0 && o[n - 1] != 32 { o[n] = 32; n += 1 }
+                        continue
+                    }
+                    if c &- 65 < 26 { c += 32 }
+                    o[n] = c
+                    n += 1
+                }
+                if n > 0 && o[n - 1] == 32 { n -= 1 }
+                return n
+            }
+            out.removeLast(out.count - n)
+            return ascii
         }
-        let address = method == "address"
+        let address = true
         var wordStart = 0
         func endWord() {
             guard out.count > wordStart else { return }

@@ -172,17 +172,24 @@ struct MergeRun {
         }
     }
 
-    /// Lower-cased ASCII with the spaces at both ends trimmed into `out`; false when not all ASCII.
+    /// Lower-cased ASCII with the spaces at both ends trimmed into `out`; false when not all ASCII. One copy and one
+    /// pass in place (not an append per byte: each append checked the array's uniqueness).
     static func foldKeyASCII(_ b: UnsafeBufferPointer<UInt8>, into out: inout [UInt8]) -> Bool {
         out.removeAll(keepingCapacity: true)
-        for var c in b {
-            if c >= 0x80 { return false }
-            if c >= 65 && c <= 90 { c += 32 }
-            if c == 32 && out.isEmpty { continue }
-            out.append(c)
+        var lo = 0, hi = b.count
+        while lo < hi && b[lo] == 32 { lo += 1 }
+        while hi > lo && b[hi - 1] == 32 { hi -= 1 }
+        guard lo < hi else { return true }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: b[lo..<hi]))
+        var high: UInt8 = 0
+        out.withUnsafeMutableBufferPointer { o in
+            for k in o.indices {
+                let c = o[k]
+                high |= c
+                if c &- 65 < 26 { o[k] = c + 32 }
+            }
         }
-        while out.last == 32 { out.removeLast() }
-        return true
+        return high < 0x80
     }
 
     /// Block codes of one rule's key values (folded, trimmed; null and empty keys get none), records grouped by code.

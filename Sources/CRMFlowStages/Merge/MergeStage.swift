@@ -15,7 +15,7 @@ public struct MergeStage: Stage {
             OptionSpec("mode", .scalar, default: "dedupe", allowed: ["dedupe", "link"], "dedupe one input, or link the first input to the second."),
             OptionSpec("id", .scalar, required: true, "The record id column (unique within a source)."),
             OptionSpec("source", .scalar, "A column naming each record's source system (ids are `source:id`; used by source_priority)."),
-            OptionSpec("blocking", .list, required: true, "Blocking rules: expressions whose value pairs records (null or empty: no key), or a sorted-neighbourhood rule `{ sort: <expression>, window: 5 }` pairing each record with the next window − 1 records in the order of that key."),
+            OptionSpec("blocking", .list, required: true, "Blocking rules: expressions whose value pairs records (keys compared case- and accent-folded and trimmed, so `lower()` adds nothing; null or empty: no key), or a sorted-neighbourhood rule `{ sort: <expression>, window: 5 }` pairing each record with the next window − 1 records in the order of that key."),
             OptionSpec("max_block", .scalar, default: "2000", "Blocks with more records than this are skipped (a shared default value), and reported."),
             OptionSpec("compare", .list, required: true, "`- { column: first_name, method: name, tf: true }` or `levels: [exact, \"jaro_winkler >= 0.9\"]`; `swap_with: last_name` adds a swapped level."),
             OptionSpec("model", .scalar, default: "fellegi_sunter", allowed: ["fellegi_sunter", "rules"], "Probabilistic or deterministic matching."),
