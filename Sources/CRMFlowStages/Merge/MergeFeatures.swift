@@ -195,11 +195,13 @@ final class Feature: @unchecked Sendable {
         let address = true
         var wordStart = 0
         func endWord() {
-            guard out.count > wordStart else { return }
-            if address, out.count - wordStart <= 10 {
-                let word = String(decoding: out[wordStart...], as: UTF8.self)
-                if let short = streetSuffixes[word] { out.removeSubrange(wordStart...); out.append(contentsOf: short.utf8) }
+            let n = out.count - wordStart
+            guard address, n >= 2, n < suffixesByLength.count else { return }
+            // Compared on bytes against the suffixes of this length (no String per word).
+            let hit = out.withUnsafeBufferPointer { o in
+                suffixesByLength[n].first { entry in entry.word.withUnsafeBufferPointer { memcmp($0.baseAddress!, o.baseAddress! + wordStart, n) == 0 } }
             }
+            if let hit { out.removeLast(n); out.append(contentsOf: hit.short) }
         }
         for var c in b {
             if c >= 0x80 { return false }
@@ -241,6 +243,13 @@ final class Feature: @unchecked Sendable {
         "place": "pl", "square": "sq", "terrace": "ter", "parkway": "pkwy", "highway": "hwy", "circle": "cir", "north": "n", "south": "s",
         "east": "e", "west": "w", "apartment": "apt", "suite": "ste",
     ]
+
+    /// `streetSuffixes` as bytes, by the length of the long form.
+    static let suffixesByLength: [[(word: [UInt8], short: [UInt8])]] = {
+        var table = [[(word: [UInt8], short: [UInt8])]](repeating: [], count: 11)
+        for (word, short) in streetSuffixes where word.utf8.count < table.count { table[word.utf8.count].append((Array(word.utf8), Array(short.utf8))) }
+        return table
+    }()
 
     /// Distinct words of every value (split on anything that is not a letter or digit), as ids numbered in the
     /// words' byte order, each value's ids sorted.
