@@ -238,6 +238,12 @@ public struct TableEncoder: Sendable {
         for c in table.columns { if case .string(let b) = c.storage { textBytes += b.bytes.count } }
         let perRow = (format == .json || format == .ndjson ? nameBytes : 0) + max(table.columns.count, 1) * 8
         out.reserveCapacity(textBytes + textBytes / 16 + table.rowCount * perRow)
+        rows(table, 0..<table.rowCount, into: &out)
+        return out
+    }
+
+    /// Rows `range` of `table` in this format, appended to `out`.
+    public func rows(_ table: Table, _ range: Range<Int>, into out: inout [UInt8]) {
         let names: [[UInt8]] = schema.fields.map { f in
             var n: [UInt8] = []
             Array(f.name.utf8).withUnsafeBufferPointer { Self.appendJSONString($0, to: &n) }
@@ -245,7 +251,7 @@ public struct TableEncoder: Sendable {
             return n
         }
         ColumnView.with(table.columns) { views in
-            for r in 0..<table.rowCount {
+            for r in range {
                 switch format {
                 case .csv, .xlsx:
                     for c in views.indices {
@@ -274,7 +280,6 @@ public struct TableEncoder: Sendable {
                 }
             }
         }
-        return out
     }
 }
 
@@ -410,8 +415,20 @@ public final class TableFileWriter {
         rowsWritten += rowCount
     }
 
+    /// Writes `table` encoded a slice of rows at a time through one reused buffer: a whole-table encoding of a 1 M-row
+    /// output was a second copy of it in memory, every page of it fresh (zeroed by the kernel), and it was written
+    /// only once complete.
     public func write(_ table: Table) throws(CRMFlowError) {
-        try write(encodedRows: encoder.rows(table), rowCount: table.rowCount)
+        let slice = 16_384
+        var buffer: [UInt8] = []
+        var start = 0
+        while start < table.rowCount {
+            let end = min(table.rowCount, start + slice)
+            buffer.removeAll(keepingCapacity: true)
+            encoder.rows(table, start..<end, into: &buffer)
+            try write(encodedRows: buffer, rowCount: end - start)
+            start = end
+        }
     }
 
     public func restart() throws(CRMFlowError) {

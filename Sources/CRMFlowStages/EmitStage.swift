@@ -149,12 +149,23 @@ public struct EmitStage: Stage {
                                               inputs: context.protectedPaths)
             do {
                 try context.checkCancelled()
-                // Large tables are encoded in row slices on all cores and written in order.
-                let slices = input.table.rowSlices(parts: context.threads * 2)
+                // Large tables are encoded in row slices on all cores and written in order, a few slices at a time
+                // (a wave per core, read in place): the whole table encoded at once, from copied slices, held two
+                // more copies of it in fresh memory.
+                let slices = input.table.rowSlices(parts: max(context.threads * 2, input.table.rowCount / 32_768), minimumRows: 16_384)
                 if context.threads > 1, slices.count > 1 {
                     let encoder = writer.encoder, table = input.table
-                    let chunks = ConcurrentMap.map(slices, threads: context.threads) { encoder.rows(table.slice($0)) }
-                    for (chunk, range) in zip(chunks, slices) { try writer.write(encodedRows: chunk, rowCount: range.count) }
+                    let wave = context.threads * 2
+                    for first in stride(from: 0, to: slices.count, by: wave) {
+                        let ranges = Array(slices[first..<min(slices.count, first + wave)])
+                        let chunks = ConcurrentMap.map(ranges, threads: context.threads) { range -> [UInt8] in
+                            var out: [UInt8] = []
+                            encoder.rows(table, range, into: &out)
+                            return out
+                        }
+                        for (chunk, range) in zip(chunks, ranges) { try writer.write(encodedRows: chunk, rowCount: range.count) }
+                        try context.checkCancelled()
+                    }
                 } else {
                     try writer.write(input.table)
                 }

@@ -94,6 +94,29 @@ struct QuoteCase: CustomTestStringConvertible, Sendable {
         #expect(Scratch.read(p) == "[]\n")
     }
 
+    /// A table written a slice of rows at a time (more rows than one slice) is the whole-table encoding, in every format
+    /// (JSON: one opening bracket, no comma before the first row of the first slice only).
+    @Test(arguments: [FileFormat.csv, .json, .ndjson, .markdown])
+    func slicedWriteEqualsTheWholeEncoding(format: FileFormat) throws {
+        var rows: [[Value]] = []
+        for i in 0..<40_000 {
+            let n: Value = i % 7 == 0 ? .null : .integer(Int64(i))
+            let note: Value = .string(i % 3 == 0 ? "a,\"b\"" : "")
+            rows.append([.string("name \(i)"), n, note])
+        }
+        let table = Table(names: ["name", "n", "note"], types: [.string, .integer, .string], rows: rows)
+        let p = Scratch.path("sliced.\(format)")
+        try TableFileWriter.write(table, to: p, format: format)
+        let encoder = TableEncoder(format: format, schema: table.schema)
+        var whole = encoder.prologue()
+        let body = encoder.rows(table)
+        whole += format == .json ? Array(body.dropFirst(1)) : body
+        whole += encoder.epilogue(wroteRows: true)
+        let written = try #require(FileManager.default.contents(atPath: p))
+        #expect(written.count == whole.count)
+        #expect([UInt8](written) == whole)
+    }
+
     @Test func abandonedWriteLeavesThePreviousFile() throws {
         let p = Scratch.write("old contents\n", name: "keep.csv")
         let w = try TableFileWriter(path: p, encoder: TableEncoder(format: .csv, schema: Self.sample.schema), inputs: [])

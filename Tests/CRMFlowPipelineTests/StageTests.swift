@@ -254,6 +254,25 @@ private func stage(_ yaml: String, _ id: String) throws -> (Table, StageReport) 
         #expect(leftovers.isEmpty)
     }
 
+    /// A table large enough to be encoded in several waves of parallel slices is written as one whole encoding would be.
+    @Test func emitInWavesOfSlicesEqualsTheWholeEncoding() throws {
+        var rows: [[Value]] = []
+        for i in 0..<300_000 {
+            let n: Value = i % 11 == 0 ? .null : .integer(Int64(i % 977))
+            rows.append([.string("c\(i)"), n])
+        }
+        let big = Table(names: ["id", "n"], types: [.string, .integer], rows: rows)
+        for format in ["csv", "json"] {
+            let dir = Paths.scratch("waves")
+            let yaml = "  deals:\n    ingest: { path: deals.csv }\n  e:\n    emit: { input: deals, path: big.\(format) }\n"
+            let (report, _) = try runStages(yaml, given: ["deals": big], jobs: 2, keep: [], outputDirectory: dir)
+            #expect(report.exitStatus == 0)
+            let expected = dir + "/expected.\(format)"
+            try TableFileWriter.write(big, to: expected, format: format == "csv" ? .csv : .json)
+            #expect(FileManager.default.contents(atPath: dir + "/big.\(format)") == FileManager.default.contents(atPath: expected))
+        }
+    }
+
     @Test func anEmptyExportDoesNotBreakTheTypesOfLaterStages() throws {
         // Tonight's file has only its header: every column is empty text, yet the expressions written for numbers must run.
         let empty = table([], columns: ["owner", "amount", "closed"])
