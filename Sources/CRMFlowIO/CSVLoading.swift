@@ -319,8 +319,11 @@ public enum Trace {
 
     public static func mark(_ what: String) {
         guard enabled else { return }
-        let elapsed = clock.lap(now())
-        let line = what.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %.3f s\n", elapsed)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        let (elapsed, spent) = clock.lap(now(), cpu: cpu)
+        let line = what.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: " %.3f s wall %.3f s CPU\n", elapsed, spent)
         _ = line.withCString { write(2, $0, strlen($0)) }
     }
 }
@@ -329,11 +332,14 @@ final class TraceClock: @unchecked Sendable {
     // NB: `last` is guarded by `lock`.
     private let lock = NSLock()
     private var last = Trace.now()
-    func lap(_ t: Double) -> Double {
+    private var lastCPU = 0.0
+    /// The wall and CPU (user plus system, the whole process) seconds since the previous mark.
+    func lap(_ t: Double, cpu: Double) -> (wall: Double, cpu: Double) {
         lock.lock()
         defer { lock.unlock() }
-        let d = t - last
+        let d = (t - last, cpu - lastCPU)
         last = t
+        lastCPU = cpu
         return d
     }
 }

@@ -61,7 +61,7 @@ enum Checkpoints {
             var paths: [String] = []
             for e in decl.config.options { files(e.value, base: baseDirectory, into: &paths) }
             for p in paths.sorted() {
-                if hashes[p] == nil { hashes[p] = RunSummary.fingerprint(p).map { "\($0.bytes):\($0.sha256)" } ?? "unreadable" }
+                if hashes[p] == nil { hashes[p] = RunSummary.fingerprint(p, remembered: true).map { "\($0.bytes):\($0.sha256)" } ?? "unreadable" }
                 text += "file \(p) \(hashes[p]!);"
             }
             if let w = watermarks[decl.id] { text += "watermark \(w.source) \(w.column) \(w.value);" }

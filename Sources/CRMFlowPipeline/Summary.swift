@@ -229,20 +229,39 @@ public enum RunSummary {
         return out
     }
 
-    /// SHA-256 and size of a file, streamed.
-    public static func fingerprint(_ path: String) -> (bytes: Int, sha256: String)? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
+    /// SHA-256 and size of a file, streamed through one buffer. With `remembered`, a file is read once per process even
+    /// where both the checkpoint keys and the manifest ask: the result is kept for the file's device, inode, size and
+    /// modification time, so a file changed in between is read again (`verify` always reads).
+    public static func fingerprint(_ path: String, remembered: Bool = false) -> (bytes: Int, sha256: String)? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        let identity = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+                                    seconds: Int64(info.st_mtim.tv_sec), nanoseconds: Int64(info.st_mtim.tv_nsec))
+        if remembered, let known = fingerprints.withLock({ $0[identity] }) { return known }
         var hasher = SHA256()
         var total = 0
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+        defer { buffer.deallocate() }
         while true {
-            let chunk = handle.readData(ofLength: 4 << 20)
-            if chunk.isEmpty { break }
-            total += chunk.count
-            hasher.update(data: chunk)
+            let n = read(fd, buffer.baseAddress, buffer.count)
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            total += n
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
         }
-        return (total, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        let result = (total, hasher.finalize().map { String(format: "%02x", $0) }.joined())
+        if remembered { fingerprints.withLock { $0[identity] = result } }
+        return result
     }
+
+    struct FileIdentity: Hashable, Sendable {
+        var device: UInt64, inode: UInt64, size: Int64, seconds: Int64, nanoseconds: Int64
+    }
+
+    static let fingerprints = Mutex<[FileIdentity: (bytes: Int, sha256: String)]>([:])
 
     /// The run manifest: stages with their accounting, the pipeline's hash, and every input and output file's size and hash.
     public static func json(_ report: RunReport, pipeline: Pipeline, asOf: Int32, jobs: Int) -> String {
@@ -288,7 +307,7 @@ public enum RunSummary {
         func files(_ paths: [String]) -> String {
             var seen = Set<String>()
             return paths.filter { seen.insert($0).inserted }.map { p in
-                let f = fingerprint(p)
+                let f = fingerprint(p, remembered: true)
                 return "    {\"path\": \(quote(p)), \"bytes\": \(f?.bytes ?? 0), \"sha256\": \(quote(f?.sha256 ?? ""))}"
             }.joined(separator: ",\n")
         }

@@ -127,6 +127,9 @@ import Testing
         }
         let (sortedKeys, order) = MergeRun.radixOrder([5, 1, 1 << 40, 3, 1, 0])
         #expect(order == [5, 1, 4, 3, 0, 2] && sortedKeys == [0, 1, 1, 3, 5, 1 << 40])
+        // A payload travels with its key, in the same stable order.
+        let carried = MergeRun.radixOrder([5, 1, 1 << 40, 3, 1, 0], carrying: [10, 11, 12, 13, 14, 15])
+        #expect(carried.order == [15, 11, 14, 13, 10, 12] && carried.keys == sortedKeys)
     }
 
     /// Double Metaphone keys: as the reference Python port (Metaphone 0.6) gives them, checked on 11,483 names here;

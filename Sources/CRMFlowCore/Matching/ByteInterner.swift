@@ -63,8 +63,20 @@ public struct ByteInterner: Sendable {
         return values.bytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + r.lowerBound, key.baseAddress!, key.count) == 0 }
     }
 
-    private mutating func grow() {
-        let size = slots.count * 2
+    /// Room for about `distinct` values in all, so the table is not rebuilt as it grows (each rebuild is a pass of cache
+    /// misses over every value so far).
+    public mutating func reserve(distinct: Int) {
+        var size = slots.count
+        while size < 2 * distinct { size *= 2 }
+        hashes.reserveCapacity(distinct)
+        let averageLength = values.count == 0 ? 8 : values.bytes.count / values.count + 1
+        values.reserveCapacity(values: distinct, bytes: distinct * averageLength)
+        if size > slots.count { rebuild(size) }
+    }
+
+    private mutating func grow() { rebuild(slots.count * 2) }
+
+    private mutating func rebuild(_ size: Int) {
         slots = [Slot](repeating: Slot(tag: 0, code: -1), count: size)
         mask = size - 1
         for (code, h) in hashes.enumerated() {

@@ -55,7 +55,14 @@ final class Feature: @unchecked Sendable {
         let numeric = c.levels.contains { $0.isNumeric }
         for (col, other) in perInput {
             code.reserveCapacity(code.count + col.count)
-            for r in 0..<col.count { code.append(Self.intern(col, r, c.method, &dict, &scratch)) }
+            // The distinct share of the first rows sizes the dictionary for the rest (no rebuilds as it grows).
+            let sample = min(col.count, 8192)
+            for r in 0..<sample { code.append(Self.intern(col, r, c.method, &dict, &scratch)) }
+            if sample > 0, sample < col.count {
+                let total = perInput.reduce(0) { $0 + $1.0.count + ($1.1?.count ?? 0) }
+                dict.reserve(distinct: dict.count * total / sample + 1024)
+            }
+            for r in sample..<col.count { code.append(Self.intern(col, r, c.method, &dict, &scratch)) }
             if let other { for r in 0..<other.count { swap.append(Self.intern(other, r, c.method, &dict, &scratch)) } }
             if numeric {
                 for r in 0..<col.count {

@@ -238,9 +238,10 @@ struct MergeRun {
     /// (never yet seen) case two keys share the first. Block codes are numbered in hash order. A dictionary of 1 M
     /// distinct keys costs a cache miss per probe and a rehash per doubling; this costs four sequential passes.
     static func groupHashed(_ columns: [Column], count: Int) -> (codes: [Int32], order: [Int32], starts: [Int32]) {
-        var primary: [UInt64] = [], secondary: [UInt64] = [], rows: [Int32] = []
+        // The second hash by record (read only within a run of equal first hashes); the records travel through the
+        // sort beside their first hash, so the runs are read in order, not through an index.
+        var primary: [UInt64] = [], secondary = [UInt64](repeating: 0, count: count), rows: [Int32] = []
         primary.reserveCapacity(count)
-        secondary.reserveCapacity(count)
         rows.reserveCapacity(count)
         var scratch: [UInt8] = []
         var i = 0
@@ -257,41 +258,42 @@ struct MergeRun {
                 if scratch.isEmpty { continue }
                 scratch.withUnsafeBufferPointer { key in
                     primary.append(ByteHash.hash(key))
-                    secondary.append(secondHash(key))
+                    secondary[i] = secondHash(key)
                 }
                 rows.append(Int32(i))
             }
         }
-        let (sortedKeys, sorted) = radixOrder(primary)
+        let (sortedKeys, sorted) = radixOrder(primary, carrying: rows)
         var code = [Int32](repeating: -1, count: count)
         var order: [Int32] = [], starts: [Int32] = [0]
         order.reserveCapacity(rows.count)
         sortedKeys.withUnsafeBufferPointer { keys in
+        sorted.withUnsafeBufferPointer { sorted in
         secondary.withUnsafeBufferPointer { secondary in
             // Runs of equal first hashes, read in sorted order; the second hash is looked at only within a run.
             var x = 0
             while x < sorted.count {
                 var y = x + 1
                 while y < sorted.count && keys[y] == keys[x] { y += 1 }
-                let g = secondary[Int(sorted[x])]
-                if y - x == 1 || sorted[(x + 1)..<y].allSatisfy({ secondary[Int($0)] == g }) {
+                if y - x == 1 || UnsafeBufferPointer(rebasing: sorted[(x + 1)..<y]).allSatisfy({ secondary[Int($0)] == secondary[Int(sorted[x])] }) {
                     let c = Int32(starts.count - 1)
-                    for k in x..<y { code[Int(rows[Int(sorted[k])])] = c; order.append(rows[Int(sorted[k])]) }
+                    for k in x..<y { code[Int(sorted[k])] = c; order.append(sorted[k]) }
                 } else {
-                    // Two keys with one first hash: stable by the second, so each block stays ascending.
-                    let run = sorted[x..<y].enumerated().sorted { a, b in
-                        let (p, q) = (secondary[Int(a.element)], secondary[Int(b.element)])
-                        return p != q ? p < q : a.offset < b.offset
-                    }.map(\.element)
+                    // Two keys with one first hash: stable by the second (records ascending), so each block stays ascending.
+                    let run = UnsafeBufferPointer(rebasing: sorted[x..<y]).sorted { a, b in
+                        let (p, q) = (secondary[Int(a)], secondary[Int(b)])
+                        return p != q ? p < q : a < b
+                    }
                     for (k, e) in run.enumerated() {
                         if k > 0, secondary[Int(e)] != secondary[Int(run[k - 1])] { starts.append(Int32(order.count)) }
-                        code[Int(rows[Int(e)])] = Int32(starts.count - 1)
-                        order.append(rows[Int(e)])
+                        code[Int(e)] = Int32(starts.count - 1)
+                        order.append(e)
                     }
                 }
                 starts.append(Int32(order.count))
                 x = y
             }
+        }
         }
         }
         return (code, order, starts)
@@ -310,11 +312,12 @@ struct MergeRun {
         return h ^ (h >> 33)
     }
 
-    /// `keys` sorted, and their indexes in that order (stable: LSD radix sort, four passes of 16 bits).
-    static func radixOrder(_ keys: [UInt64]) -> (keys: [UInt64], order: [Int32]) {
+    /// `keys` sorted, and their indexes in that order (stable: LSD radix sort, four passes of 16 bits); with
+    /// `payload` (one value per key), the payload in that order instead of the indexes.
+    static func radixOrder(_ keys: [UInt64], carrying payload: [Int32]? = nil) -> (keys: [UInt64], order: [Int32]) {
         let n = keys.count
         var key = keys, nextKey = [UInt64](repeating: 0, count: n)
-        var index = (0..<n).map(Int32.init), next = [Int32](repeating: 0, count: n)
+        var index = payload ?? (0..<n).map(Int32.init), next = [Int32](repeating: 0, count: n)
         var counts = [Int](repeating: 0, count: 1 << 16)
         for pass in 0..<4 {
             let shift = UInt64(16 * pass)
@@ -489,6 +492,8 @@ struct MergeRun {
         let parts = ConcurrentMap.map(Array(0..<slices), threads: context.threads) { slice -> [[Double]] in
             var rng = SplitMix64(seed: seed &+ UInt64(slice) &* 0x9E37_79B9)
             var counts = empty
+            // Unretained references, as in the pair loops (`recs` keeps the features alive).
+            let features = recs.features.map { Unmanaged.passUnretained($0) }
             for _ in 0..<(samples / slices + (slice < samples % slices ? 1 : 0)) {
                 var i: Int, j: Int
                 if link {
@@ -500,11 +505,11 @@ struct MergeRun {
                     if j >= i { j += 1 }
                 }
                 for c in 0..<k {
-                    let l = recs.features[c].level(i, j)
+                    let l = features[c]._withUnsafeGuaranteedRef { $0.level(i, j) }
                     if l != Self.nullLevel { counts[c][Int(l)] += 1 }
                 }
             }
-            return counts
+            return withExtendedLifetime(recs) { counts }
         }
         var counts = empty
         for p in parts { for c in 0..<k { for l in 0..<counts[c].count { counts[c][l] += p[c][l] } } }
@@ -755,6 +760,7 @@ struct MergeRun {
             Trace.mark("merge: truth")
         }
         let groups = clusters(recs, clustering)
+        Trace.mark("merge: cluster groups")
         let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, groups, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
         let result: StageData
         var accounting: Accounting
@@ -767,6 +773,7 @@ struct MergeRun {
         }
         Trace.mark("merge: output")
         outputs.append(try stage.writeSideTable(lineage(recs, clustering, groups), suffix: "lineage", context))
+        Trace.mark("merge: lineage")
         outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context, personalFrom: 5))
         Trace.mark("merge: side files")
         var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
@@ -829,15 +836,22 @@ struct MergeRun {
 
     /// `vetoedBefore`: likely pairs a must_agree column ruled out that pass 2 counted instead of keeping.
     func cluster(_ recs: Records, _ pairs: [ScoredPair], _ decisions: Decisions, vetoedBefore: Int = 0) -> Clustering {
-        var parent = Array(0..<recs.count), size = [Int](repeating: 1, count: recs.count)
-        var best = [Double](repeating: .nan, count: recs.count)
+        // A record's parent, cluster size and best probability side by side: the links are taken strongest first, so
+        // the records they touch are all over the table, and one cache line per record instead of three counts.
+        struct Node { var parent: Int32; var size: Int32; var best: Double }
+        var nodes = (0..<recs.count).map { Node(parent: Int32($0), size: 1, best: .nan) }
         var apartOf: [Int: [Int]] = [:]
         for p in decisions.apart { apartOf[p.a, default: []].append(p.b); apartOf[p.b, default: []].append(p.a) }
         func find(_ x: Int) -> Int {
             var x = x
-            while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }
+            while Int(nodes[x].parent) != x {
+                let grandparent = nodes[Int(nodes[x].parent)].parent
+                nodes[x].parent = grandparent
+                x = Int(grandparent)
+            }
             return x
         }
+        func size(_ r: Int) -> Int { Int(nodes[r].size) }
         // Members per root (empty: the root alone), to check apart decisions and must_agree columns when two clusters meet.
         var members = [[Int32]](repeating: [], count: recs.count)
         /// Calls `body` with a root's members (no array is made for a record alone).
@@ -849,7 +863,7 @@ struct MergeRun {
             return members[r].withUnsafeBufferPointer(body)
         }
         func conflict(_ ra: Int, _ rb: Int) -> Bool {
-            let small = size[ra] <= size[rb] ? ra : rb, other = small == ra ? rb : ra
+            let small = size(ra) <= size(rb) ? ra : rb, other = small == ra ? rb : ra
             let xs = withMembers(small) { Array($0) }
             for x in xs { for y in apartOf[Int(x)] ?? [] where find(y) == other { return true } }
             return false
@@ -858,11 +872,14 @@ struct MergeRun {
         /// record of one is alike any record of the other. A record with the value missing must not bridge two
         /// people (a household's members through a record without a first name), while one typo'd record does not
         /// keep a person apart from the rest of their records.
-        func disagreement(_ ra: Int, _ rb: Int) -> Int? {
+        /// `pattern`: the linking pair's own (one record of each cluster): where its level agrees, the search is done.
+        func disagreement(_ ra: Int, _ rb: Int, _ pattern: UInt64) -> Int? {
             withMembers(ra) { xs in
                 withMembers(rb) { ys in
                     for k in stage.mustAgree {
                         let different = UInt8(stage.comparisons[k].levels.count), f = recs.features[k]
+                        let own = Self.level(of: pattern, k)
+                        if own != Self.nullLevel, own < different { continue }
                         var compared = false, agreed = false
                         search: for x in xs {
                             for y in ys {
@@ -879,9 +896,9 @@ struct MergeRun {
             }
         }
         func union(_ ra: Int, _ rb: Int) {
-            let (big, small) = size[ra] >= size[rb] ? (ra, rb) : (rb, ra)
-            parent[small] = big
-            size[big] += size[small]
+            let (big, small) = size(ra) >= size(rb) ? (ra, rb) : (rb, ra)
+            nodes[small].parent = Int32(big)
+            nodes[big].size += nodes[small].size
             if members[big].isEmpty { members[big] = [Int32(big)] }
             if members[small].isEmpty { members[big].append(Int32(small)) } else {
                 let moved = members[small]
@@ -889,14 +906,14 @@ struct MergeRun {
                 members[big].append(contentsOf: moved)
             }
         }
-        func raise(_ i: Int, _ p: Double) { best[i] = best[i].isNaN ? p : max(best[i], p) }
+        func raise(_ i: Int, _ p: Double) { nodes[i].best = nodes[i].best.isNaN ? p : max(nodes[i].best, p) }
         var review: [(ScoredPair, String)] = [], vetoed: [(ScoredPair, String)] = []
         var accepted: [ScoredPair] = []
         var capped = 0, disagreeing = vetoedBefore, keptApart = 0
         for (i, j) in decisions.merge {
             let ra = find(i), rb = find(j)
             if ra != rb { union(ra, rb) }
-            best[i] = 1; best[j] = 1
+            nodes[i].best = 1; nodes[j].best = 1
         }
         // Pairs decided on their own first (a decision keeps them apart, below threshold, a must_agree column
         // differs); the rest are linked strongest first.
@@ -921,9 +938,9 @@ struct MergeRun {
             if stage.mode == "link" { accepted.append(p); continue }
             let ra = find(i), rb = find(j)
             if ra == rb { accepted.append(p); raise(i, p.probability); raise(j, p.probability); continue }
-            if size[ra] + size[rb] > stage.maxCluster { capped += 1; review.append((p, "cluster would exceed max_cluster \(stage.maxCluster)")); continue }
+            if size(ra) + size(rb) > stage.maxCluster { capped += 1; review.append((p, "cluster would exceed max_cluster \(stage.maxCluster)")); continue }
             if !apartOf.isEmpty, conflict(ra, rb) { keptApart += 1; review.append((p, "a decision keeps these clusters apart")); continue }
-            if let k = disagreement(ra, rb) {
+            if let k = disagreement(ra, rb, p.pattern) {
                 disagreeing += 1
                 review.append((p, "\(stage.comparisons[k].column) differs within the clusters (must_agree)"))
                 continue
@@ -938,14 +955,14 @@ struct MergeRun {
         var notes: [String] = []
         if stage.mode != "link" {
             var clusters = 0, multi = 0
-            for r in 0..<recs.count where roots[r] == r { clusters += 1; if size[r] > 1 { multi += 1 } }
+            for r in 0..<recs.count where roots[r] == r { clusters += 1; if size(r) > 1 { multi += 1 } }
             notes.append("\(clusters) golden records from \(recs.count) records (\(multi) with more than one record); \(review.filter { $0.1 == "below threshold" }.count) pairs for review")
         }
         if disagreeing > 0 { notes.append("\(disagreeing) likely pairs kept apart because a must_agree column differs (households); those differing within the pair are not in the review file") }
         if capped > 0 { notes.append("\(capped) links not followed: the cluster would exceed max_cluster \(stage.maxCluster) (chaining guard)") }
         if keptApart > 0 || !decisions.merge.isEmpty { notes.append("decisions: \(decisions.merge.count) merged, \(keptApart) pairs kept apart") }
         if decisions.unknown > 0 { notes.append("decisions: \(decisions.unknown) rows name ids not in this run or a verdict other than merge/apart; ignored") }
-        return Clustering(root: roots, best: best, review: review, vetoed: vetoed, notes: notes, accepted: accepted)
+        return Clustering(root: roots, best: nodes.map(\.best), review: review, vetoed: vetoed, notes: notes, accepted: accepted)
     }
 
     /// A cluster id that depends only on the smallest record id in the cluster, so re-runs on unchanged data (and
