@@ -97,7 +97,7 @@ final class Feature: @unchecked Sendable {
             }
             (metaphone, metaphoneAlternate) = (primary, alternate)
         } else { (metaphone, metaphoneAlternate) = ([], []) }
-        localPart = c.levels.contains(.localPart) ? phonetic { $0.split(separator: "@").first.map(String.init) ?? "" } : []
+        localPart = c.levels.contains(.localPart) ? Self.localParts(values) : []
         initials = c.levels.contains(.initials) ? (0..<n).map { StringSimilarity.initials(values.string($0)) } : []
         abbreviated = c.levels.contains(.initials) ? (0..<n).map { k in
             let words = StringSimilarity.tokens(values.string(k))
@@ -258,15 +258,31 @@ final class Feature: @unchecked Sendable {
         return table
     }()
 
+    /// Per value, a code of its local part (the first non-empty piece between `@`s; -1: none), read on the bytes.
+    static func localParts(_ values: StringBuffer) -> [Int32] {
+        var codes = ByteInterner()
+        codes.reserve(distinct: values.count)
+        return (0..<values.count).map { k in
+            values.withBytes(k) { b -> Int32 in
+                var lo = 0
+                while lo < b.count && b[lo] == 64 { lo += 1 }
+                var hi = lo
+                while hi < b.count && b[hi] != 64 { hi += 1 }
+                return hi == lo ? -1 : codes.intern(UnsafeBufferPointer(rebasing: b[lo..<hi]))
+            }
+        }
+    }
+
     /// Distinct words of every value (split on anything that is not a letter or digit), as ids numbered in the
     /// words' byte order, each value's ids sorted.
     static func words(_ values: StringBuffer) -> ([Int32], [Int32], StringBuffer) {
         var vocabulary = ByteInterner()
         var start: [Int32] = [0], ids: [Int32] = []
         var word: [UInt8] = []
+        var mine: [Int32] = []
         for k in 0..<values.count {
             let ascii = values.withBytes(k) { $0.allSatisfy { $0 < 0x80 } }
-            var mine: [Int32] = []
+            mine.removeAll(keepingCapacity: true)
             if ascii {
                 values.withBytes(k) { b in
                     for i in 0...b.count {
@@ -279,7 +295,9 @@ final class Feature: @unchecked Sendable {
             } else {
                 for w in StringSimilarity.tokens(values.string(k)) { mine.append(vocabulary.intern(w)) }
             }
-            ids.append(contentsOf: Set(mine))
+            // Each word once (the order does not matter: the ids are sorted after renumbering).
+            mine.sort()
+            for (x, w) in mine.enumerated() where x == 0 || mine[x - 1] != w { ids.append(w) }
             start.append(Int32(ids.count))
         }
         // Renumber so id order is byte order, then sort each value's ids.
