@@ -76,6 +76,38 @@ import Testing
         }
     }
 
+    /// E-mail local parts, read on the bytes, are what `split(separator: "@").first` gave on the String: the first
+    /// non-empty piece between `@`s, none for an empty value or one of only `@`s; equal pieces share a code.
+    @Test func localPartsAreTheFirstNonEmptyPieceBetweenAts() {
+        let values = ["ann@acme.com", "@x.com", "", "@@y", "plain", "ann@other.org", "@@@", "b@@c", "ümit@ex.de", "x.com"]
+        let buffer = StringBuffer(values)
+        let codes = Feature.localParts(buffer)
+        let expected = values.map { $0.split(separator: "@").first.map(String.init) }
+        for i in values.indices {
+            #expect((codes[i] < 0) == (expected[i] == nil), "\(values[i])")
+            for j in values.indices where codes[i] >= 0 && codes[j] >= 0 {
+                #expect((codes[i] == codes[j]) == (expected[i] == expected[j]), "\(values[i]) \(values[j])")
+            }
+        }
+        #expect(codes[0] == codes[5] && codes[1] == codes[9] && codes[3] != codes[1])
+    }
+
+    /// A dictionary sized ahead (`reserve`) hands out the same codes as one that grows.
+    @Test func aReservedInternerGivesTheCodesOfAGrowingOne() {
+        var rng = SplitMix64(seed: 5)
+        let keys = (0..<20_000).map { _ in "k\(rng.next() % 7_000)" }
+        var grown = ByteInterner(), reserved = ByteInterner()
+        reserved.reserve(distinct: 3)
+        var a: [Int32] = [], b: [Int32] = []
+        for (n, k) in keys.enumerated() {
+            a.append(grown.intern(k))
+            if n == 100 { reserved.reserve(distinct: 10_000) }
+            b.append(reserved.intern(k))
+        }
+        #expect(a == b && grown.count == reserved.count)
+        for (n, k) in keys.enumerated().prefix(500) { #expect(Array(k.utf8).withUnsafeBufferPointer { reserved.code(of: $0) } == b[n]) }
+    }
+
     /// The name preset's initials level and the date preset's swap and year levels (table-driven): `M.` is Mary's
     /// initial but Mary is not Mark's; 1979-09-11 and 1979-11-09 are one date read two ways, 1979-09-17 and
     /// 1980-09-17 a year typed wrong (366 days apart, past `within 365`).

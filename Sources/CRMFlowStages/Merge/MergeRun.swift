@@ -968,10 +968,20 @@ struct MergeRun {
     /// A cluster id that depends only on the smallest record id in the cluster, so re-runs on unchanged data (and
     /// clusters that only gained records) keep their ids.
     static func clusterID(_ smallestKey: UnsafeBufferPointer<UInt8>) -> String {
+        var out: [UInt8] = []
+        appendClusterID(smallestKey, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `clusterID` as bytes: `G` and the FNV-1a hash of the key in 16 lower-case hex digits.
+    static func appendClusterID(_ smallestKey: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in smallestKey { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(h, radix: 16)
-        return "G" + String(repeating: "0", count: 16 - hex.count) + hex
+        out.append(UInt8(ascii: "G"))
+        for shift in stride(from: 60, through: 0, by: -4) {
+            let d = UInt8((h >> UInt64(shift)) & 0xF)
+            out.append(d < 10 ? 48 + d : 87 + d)
+        }
     }
 
     /// Clusters in order of first appearance: each record's cluster number, each cluster's members (ascending) and
@@ -980,8 +990,10 @@ struct MergeRun {
         var of: [Int32]
         var starts: [Int32]
         var members: [Int32]
-        var ids: [String]
+        /// Cluster k's id (`clusterID`) is value k.
+        var ids: StringBuffer
         var count: Int { ids.count }
+        func id(_ k: Int) -> String { ids.string(k) }
         func members(_ k: Int) -> ArraySlice<Int32> { members[Int(starts[k])..<Int(starts[k + 1])] }
     }
 
@@ -998,15 +1010,20 @@ struct MergeRun {
         for k in 0..<count { starts[k + 1] += starts[k] }
         var fill = starts, members = [Int32](repeating: 0, count: recs.count)
         for i in 0..<recs.count { members[Int(fill[Int(of[i])])] = Int32(i); fill[Int(of[i])] += 1 }
-        let ids = recs.keys.bytes.withUnsafeBufferPointer { all -> [String] in
+        var ids = StringBuffer()
+        ids.reserveCapacity(values: count, bytes: 17 * count)
+        var id: [UInt8] = []
+        recs.keys.bytes.withUnsafeBufferPointer { all in
             func key(_ i: Int32) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[recs.keys.range(Int(i))]) }
-            return (0..<count).map { k in
+            for k in 0..<count {
                 var smallest = key(members[Int(starts[k])])
                 for m in members[Int(starts[k] + 1)..<Int(starts[k + 1])] {
                     let x = key(m)
                     if x.lexicographicallyPrecedes(smallest) { smallest = x }
                 }
-                return Self.clusterID(smallest)
+                id.removeAll(keepingCapacity: true)
+                Self.appendClusterID(smallest, to: &id)
+                id.withUnsafeBytes { ids.append($0) }
             }
         }
         return Clusters(of: of, starts: starts, members: members, ids: ids)
@@ -1038,14 +1055,23 @@ struct MergeRun {
         func rank(_ m: Int) -> Int { recs.source[m] < 0 ? Int.max : priority[Int(recs.source[m])] }
         var filled: [Int] = []
         if rules.contains("most_complete") { filled = (0..<table.rowCount).map { r in table.columns.reduce(0) { $0 + ($1.isNull(r) ? 0 : 1) } } }
-        var columns: [Column] = [Column.make(.string, clusters.ids.map { .string($0) }),
+        var columns: [Column] = [Column(storage: .string(clusters.ids), validity: nil),
                                  Column(storage: .integer((0..<clusters.count).map { Int64(clusters.starts[$0 + 1] - clusters.starts[$0]) }), validity: nil)]
         if stage.sourceColumn != nil {
-            columns.append(Column.make(.string, (0..<clusters.count).map { k in
-                var seen: [Int32] = []
-                for m in clusters.members(k) where recs.source[Int(m)] >= 0 && !seen.contains(recs.source[Int(m)]) { seen.append(recs.source[Int(m)]) }
-                return .string(seen.map { recs.sourceNames[Int($0)] }.joined(separator: "|"))
-            }))
+            // Each cluster's sources in order of first appearance, `|`-separated, built on bytes.
+            let sourceBytes = recs.sourceNames.map { Array($0.utf8) }
+            var sources = StringBuffer(), seen: [Int32] = [], cell: [UInt8] = []
+            for k in 0..<clusters.count {
+                seen.removeAll(keepingCapacity: true)
+                cell.removeAll(keepingCapacity: true)
+                for m in clusters.members(k) where recs.source[Int(m)] >= 0 && !seen.contains(recs.source[Int(m)]) {
+                    if !seen.isEmpty { cell.append(UInt8(ascii: "|")) }
+                    seen.append(recs.source[Int(m)])
+                    cell.append(contentsOf: sourceBytes[Int(recs.source[Int(m)])])
+                }
+                cell.withUnsafeBytes { sources.append($0) }
+            }
+            columns.append(Column(storage: .string(sources), validity: nil))
         }
         var provenance: [Column] = []
         // Column by column: the winning record of each cluster (its first member when no member has a value), then
@@ -1153,9 +1179,9 @@ struct MergeRun {
         var cluster = StringBuffer(), clusterValid = Bitmap(), probability = [Double](), probabilityValid = Bitmap()
         probability.reserveCapacity(recs.count)
         if let ids {
-            let idBytes = ids.ids.map { Array($0.utf8) }
+            cluster.reserveCapacity(values: recs.count, bytes: 17 * recs.count)
             for i in 0..<recs.count {
-                idBytes[Int(ids.of[i])].withUnsafeBytes { cluster.append($0) }
+                ids.ids.withBytes(Int(ids.of[i])) { cluster.append(UnsafeRawBufferPointer($0)) }
                 clusterValid.append(true)
                 let p = c.best[i]
                 probability.append(p.isNaN ? 0 : Stats.rounded(p, 6))
@@ -1203,7 +1229,7 @@ struct MergeRun {
         var lines: [String] = []
         let mine = Int(clusters.of[index])
         let size = Int(clusters.starts[mine + 1] - clusters.starts[mine])
-        lines.append(stage.mode == "link" ? "record \(key)" : "record \(key) is in cluster \(clusters.ids[mine]) with \(size - 1) other record\(size == 2 ? "" : "s")")
+        lines.append(stage.mode == "link" ? "record \(key)" : "record \(key) is in cluster \(clusters.id(mine)) with \(size - 1) other record\(size == 2 ? "" : "s")")
         if let model = scorer.model { lines.append("prior weight \(String(format: "%+.2f", model.prior)) bits (the chance two random records match)") }
         if pairs.isEmpty {
             lines.append("no candidate pair: no other record shares a blocking key (\(stage.blocking.map(\.text).joined(separator: "; ")))")
