@@ -150,6 +150,38 @@ extension CSVFile {
         try withChunkSize(min(options.chunkSize, 4 << 20)).streamChunks(plans: plans, process: process, consume: consume, reset: reset)
     }
 
+    /// `stream` (chunks of at most 4 MiB) that also gathers every chunk's type evidence, as `inferColumns` does, and
+    /// returns the plans the whole file's evidence gives: a caller that typed the chunks with plans from a sample knows
+    /// afterwards whether they were the whole file's (then the output equals a two-pass read's). A re-read starts the
+    /// evidence over.
+    public func streamGatheringEvidence<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
+                                                     consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws -> [InferenceResult] {
+        let names = columnNames
+        let gather = needsEvidence
+        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
+        var merged: [ColumnEvidence] = []
+        var first = true
+        var file = self
+        try withChunkSize(min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
+            if !first { try reset() }
+            first = false
+            merged = []
+            file = f
+            let delimiter = f.dialect.delimiter
+            try f.readChunks(sequential: sequential, process: { raw -> (R, [RawReject], [ColumnEvidence]) in
+                let evidence = gather ? CSVFile.evidence(of: raw, skip: skip) : []
+                let t = CSVFile.typed(raw, names: names, plans: plans, delimiter: delimiter)
+                return (process(t), t.rejects, evidence)
+            }, consume: { r, base in
+                if gather { if merged.isEmpty { merged = r.2 } else { for c in merged.indices { merged[c].merge(r.2[c]) } } }
+                try consume(r.0, r.1.map { f.absolute($0, base: base) })
+            })
+        }
+        guard gather else { return file.plans(from: nil) }
+        if merged.isEmpty { merged = columnNames.map { _ in ColumnEvidence() } }
+        return file.plans(from: merged)
+    }
+
     func streamChunks<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
                                    consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
         let names = columnNames

@@ -9,7 +9,9 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert between CSV, JSON, NDJSON and Markdown; rows that cannot be read go to a rejects file.",
         discussion: """
-        CSV is streamed (bounded memory): one pass decides column types from the whole file, a second converts.
+        CSV is streamed (bounded memory) and typed by the whole file's evidence: chunks are converted with the types of \
+        the first 4 MiB while the whole file's evidence is gathered, and the file is converted a second time only when \
+        the two differ.
         CSV output guards against spreadsheet formula injection by prefixing text cells that start with = + - @, \
         tab or CR with a single quote; --no-formula-guard turns that off.
         """)
@@ -51,33 +53,49 @@ struct Convert: ParsableCommand {
         if inFormat == .csv {
             let file = try CSVFile.open(input, options: reader.csvOptions())
             try reader.checkDeclared(file)
-            let inference = try file.inferColumns()
-            let plans = inference.map(\.plan)
+            // One pass where it can be: the chunks are typed with the plans of the first 4 MiB while the whole file's
+            // evidence is gathered; when the whole file's plans are the same, the output is what a pass to decide the
+            // types and a pass to convert would have written. Otherwise it is converted again with the whole file's.
+            var plans = try file.inferColumns(sampleBytes: 4 << 20).map(\.plan)
+            var inference: [InferenceResult] = []
+            var second = false
+            while true {
+                let schema = Schema(zip(file.columnNames, plans).map { Field(name: $0, type: $1.type) })
+                let encoder = TableEncoder(format: outFormat, schema: schema, options: writerOptions)
+                let writer = try TableFileWriter(path: output, encoder: encoder, inputs: inputs)
+                allRejects = []
+                recordsRead = 0
+                do {
+                    inference = try file.streamGatheringEvidence(plans: plans, process: { chunk in (encoder.rows(chunk.table), chunk.table.rowCount, chunk.recordsRead) },
+                                    consume: { encoded, rejects in
+                                        try writer.write(encodedRows: encoded.0, rowCount: encoded.1)
+                                        recordsRead += encoded.2
+                                        allRejects.append(contentsOf: rejects)
+                                    }, reset: {
+                                        try writer.restart()
+                                        allRejects = []
+                                        recordsRead = 0
+                                    })
+                    if !second, inference.map(\.plan) != plans {
+                        writer.abandon()
+                        plans = inference.map(\.plan)
+                        notes = ["the first 4 MiB suggested other column types than the whole file: converted a second time"]
+                        second = true
+                        continue
+                    }
+                    written = writer.rowsWritten
+                    try checkAccounting(read: recordsRead, written: written, rejected: allRejects.count)
+                    try writer.commit()
+                } catch {
+                    writer.abandon()
+                    throw error
+                }
+                break
+            }
             for (c, r) in inference.enumerated() { if let n = r.note { notes.append("\(file.columnNames[c]): \(n)") } }
             notes.append(contentsOf: file.headerNotes)
             let d = file.dialect
             notes.insert("read as \(d.encoding.rawValue)\(d.hasBOM ? " with BOM" : ""), \(d.delimiterName)-delimited, \(d.hasHeader ? "with" : "without") header\(d.hasSepLine ? ", Excel sep= line" : "")", at: 0)
-            let schema = Schema(zip(file.columnNames, plans).map { Field(name: $0, type: $1.type) })
-            let encoder = TableEncoder(format: outFormat, schema: schema, options: writerOptions)
-            let writer = try TableFileWriter(path: output, encoder: encoder, inputs: inputs)
-            do {
-                try file.stream(plans: plans, process: { chunk in (encoder.rows(chunk.table), chunk.table.rowCount, chunk.recordsRead) },
-                                consume: { encoded, rejects in
-                                    try writer.write(encodedRows: encoded.0, rowCount: encoded.1)
-                                    recordsRead += encoded.2
-                                    allRejects.append(contentsOf: rejects)
-                                }, reset: {
-                                    try writer.restart()
-                                    allRejects = []
-                                    recordsRead = 0
-                                })
-                written = writer.rowsWritten
-                try checkAccounting(read: recordsRead, written: written, rejected: allRejects.count)
-                try writer.commit()
-            } catch {
-                writer.abandon()
-                throw error
-            }
         } else {
             let loaded = try reader.load(input)
             recordsRead = loaded.recordsRead

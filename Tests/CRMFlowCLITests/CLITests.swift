@@ -164,6 +164,32 @@ struct ExitCase: CustomTestStringConvertible, Sendable {
         #expect(columns[3]["nulls"] as? Int == 1)
     }
 
+    /// `convert` types the chunks with the first 4 MiB's plans while it gathers the whole file's evidence: where they
+    /// agree that one pass is the output; where a value past the sample widens a column (an integer column whose
+    /// last value is text), the file is converted again with the whole file's types, as two passes would have.
+    @Test func convertTypesWithTheWholeFilesEvidenceInOnePassOrTwo() throws {
+        func file(lastCode: String) -> String {
+            var text = "units,quantity,amount,note\n"
+            for i in 1...130_000 { text += "\(i),\(i % 97),\(i % 1000).25,\"row \(i), quoted\"\n" }
+            text += "130001,\(lastCode),1.50,last\n"
+            let path = CLI.scratch("wide-\(lastCode).csv")
+            FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+            return path
+        }
+        for (lastCode, typed) in [("42", true), ("X-42", false)] {
+            let input = file(lastCode: lastCode), out = CLI.scratch("out.ndjson")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: input)).count > 4 << 20)
+            let r = try CLI.run(["convert", input, out, "--threads", "2"])
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(r.stderr.contains("read 130001 record(s); wrote 130001 row(s) to \(out); rejected 0"), "\(r.stderr)")
+            #expect(r.stderr.contains("converted a second time") == !typed, "\(r.stderr)")
+            let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 130_001)
+            #expect(lines.first == (typed ? #"{"units":1,"quantity":1,"amount":1.25,"note":"row 1, quoted"}"# : #"{"units":1,"quantity":"1","amount":1.25,"note":"row 1, quoted"}"#))
+            #expect(lines.last == (typed ? #"{"units":130001,"quantity":42,"amount":1.5,"note":"last"}"# : #"{"units":130001,"quantity":"X-42","amount":1.5,"note":"last"}"#))
+        }
+    }
+
     @Test func generateIsDeterministic() throws {
         let a = CLI.scratch("a.csv"), b = CLI.scratch("b.csv")
         _ = try CLI.run(["generate", "contacts", "--rows", "500", "--seed", "7", "--out", a])
