@@ -187,9 +187,14 @@ cat "$DATA" > /dev/null  # warm the page cache so every contender reads from mem
 measure "cat (I/O floor)" cat "$DATA"
 measure "crmflow load (table)" "$BIN" load "$DATA" --threads "$THREADS"
 measure "crmflow convert ->ndjson" "$BIN" convert "$DATA" "$OUT/contacts.ndjson" --threads "$THREADS" --quiet
+measure "crmflow convert ->csv" "$BIN" convert "$DATA" "$OUT/contacts.out.csv" --threads "$THREADS" --quiet
 measure "crmflow profile" "$BIN" profile "$DATA" --threads "$THREADS"
 measure "duckdb count(*)" python3 -c "import duckdb,sys; c=duckdb.connect(); c.execute('SET threads=$THREADS'); print(c.execute(\"select count(*) from read_csv('$DATA')\").fetchone())"
 measure "duckdb read_csv (table)" python3 -c "import duckdb; c=duckdb.connect(); c.execute('SET threads=$THREADS'); c.execute(\"create table t as select * from read_csv('$DATA')\"); print(c.execute('select count(*) from t').fetchone())"
+# DuckDB's own way to convert a file (its COPY documentation): COPY (SELECT * FROM read_csv(...)) TO ... (FORMAT ...).
+measure "duckdb COPY ->ndjson" python3 -c "import duckdb; c=duckdb.connect(); c.execute('SET threads=$THREADS'); c.execute(\"copy (select * from read_csv('$DATA')) to '$OUT/contacts.duckdb.ndjson' (format json)\")"
+measure "duckdb COPY ->csv" python3 -c "import duckdb; c=duckdb.connect(); c.execute('SET threads=$THREADS'); c.execute(\"copy (select * from read_csv('$DATA')) to '$OUT/contacts.duckdb.csv' (format csv, header)\")"
+rm -f "$OUT/contacts.ndjson" "$OUT/contacts.out.csv" "$OUT/contacts.duckdb.ndjson" "$OUT/contacts.duckdb.csv"
 measure "pandas read_csv" python3 -c "import pandas as pd; print(len(pd.read_csv('$DATA')))"
 
 python3 - "$results" "$BYTES" "$THREADS" <<'PY'
