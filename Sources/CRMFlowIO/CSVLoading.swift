@@ -322,7 +322,9 @@ extension Table {
 public enum ConcurrentMap {
     public static func map<T: Sendable, R: Sendable>(_ items: [T], threads: Int, _ body: @escaping @Sendable (T) -> R) -> [R] {
         if items.count <= 1 || threads <= 1 { return items.map(body) }
-        let work = OrderedWork<R>(threads: min(threads, items.count), limit: threads * 2)
+        // Every item may be in flight: all results are kept anyway, and a window of a few items let one long item at
+        // the head (a high-cardinality column, the costliest comparison) hold back the items behind it.
+        let work = OrderedWork<R>(threads: min(threads, items.count), limit: items.count)
         var out: [R] = []
         out.reserveCapacity(items.count)
         // NB: consume never throws, so neither can submit or finish.

@@ -60,14 +60,14 @@ public enum Profiler {
         case .string(let b):
             b.bytes.withUnsafeBufferPointer { all in
                 func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[b.range(i)]) }
-                for i in 0..<n where !column.isNull(i) {
-                    let v = cell(i)
-                    count(hash(v), i)
-                    if let m = minRow { if lexLess(v, cell(m)) { minRow = i } } else { minRow = i }
-                    if let m = maxRow { if lexLess(cell(m), v) { maxRow = i } } else { maxRow = i }
+                for i in 0..<n where !column.isNull(i) { count(hash(cell(i)), i) }
+                // The range and each value's shape depend only on the values: each distinct value looked at once.
+                for e in counts.entries() {
+                    let v = cell(e.row)
+                    if let m = minRow { if lexLess(v, cell(m)) { minRow = e.row } } else { minRow = e.row }
+                    if let m = maxRow { if lexLess(cell(m), v) { maxRow = e.row } } else { maxRow = e.row }
+                    shapes[shape(v), default: 0] += e.count
                 }
-                // A value's shape depends only on the value: classify each distinct value once.
-                for e in counts.entries() { shapes[shape(cell(e.row)), default: 0] += e.count }
             }
         case .integer(let a): numeric(a) { UInt64(bitPattern: $0) }
         case .double(let a): numeric(a) { $0.bitPattern }
@@ -96,6 +96,8 @@ public enum Profiler {
     /// A phone number as written: 7 to 15 digits with only `+ - ( ) . /` and spaces between them (at least one of
     /// those, or a leading +), optionally followed by an extension (`x12`, `ext. 12`, `extension 12`, `#12`). Letters
     /// anywhere else make it something else: a Salesforce record id such as `001500000123456QAX` is not a phone.
+    static let extensionMarkers: [[UInt8]] = ["extension", "ext", "x", "#"].map { Array($0.utf8) }
+
     public static func isPhone(_ v: UnsafeBufferPointer<UInt8>) -> Bool {
         func isDigit(_ c: UInt8) -> Bool { c >= 48 && c <= 57 }
         var end = v.count
@@ -105,10 +107,16 @@ public enum Profiler {
         var j = i
         while j >= 0, v[j] == 32 || v[j] == UInt8(ascii: ".") || v[j] == UInt8(ascii: ":") { j -= 1 }
         if (1...6).contains(extDigits), j >= 0 {
-            let head = String(decoding: UnsafeBufferPointer(rebasing: v[0...j]), as: UTF8.self).lowercased()
-            for marker in ["extension", "ext", "x", "#"] where head.hasSuffix(marker) {
-                end = j + 1 - marker.utf8.count
-                break
+            let head = UnsafeBufferPointer(rebasing: v[0...j])
+            // A byte that is not ASCII before the extension is never part of a phone number (the loop below rejects
+            // it), so the markers are compared on the bytes, case-folded.
+            guard head.allSatisfy({ $0 < 0x80 }) else { return false }
+            for marker in Self.extensionMarkers where marker.count <= head.count {
+                let tail = head[(head.count - marker.count)...]
+                if zip(tail, marker).allSatisfy({ ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }) {
+                    end = j + 1 - marker.count
+                    break
+                }
             }
         }
         while end > 0, v[end - 1] == 32 || v[end - 1] == UInt8(ascii: ",") || v[end - 1] == UInt8(ascii: ";") { end -= 1 }

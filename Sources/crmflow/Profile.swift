@@ -13,10 +13,13 @@ struct Profile: ParsableCommand {
     func run() throws {
         let format = try reader.inputFormat(for: input)
         let loaded = try reader.load(input)
+        Trace.mark("profile: loaded")
         let profile = Profiler.profile(loaded, path: input, format: format)
+        Trace.mark("profile: columns")
         FileHandle.standardOutput.write(json ? ProfileRendering.json(profile) : ProfileRendering.text(profile))
         if !json {
             let suggestions = CleanSuggestions.suggest(loaded.table)
+            Trace.mark("profile: suggestions")
             if !suggestions.isEmpty { FileHandle.standardOutput.write("\n" + CleanSuggestions.yaml(suggestions, input: stageName(input))) }
         }
     }

@@ -333,9 +333,37 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         ("2024-01-31", "date (YYYY-MM-DD)"),
         ("5550102222", "digits"),
         ("ABC-1234567", "word"),
+        // Extension markers, compared on the bytes whatever their case.
+        ("(555) 010-2222 EXT 12", "phone"),
+        ("555-010-2222 Extension: 7", "phone"),
+        ("555 010 2222 #45", "phone"),
+        ("555-010-2222 X9", "phone"),
+        ("555-010-2222 ext", "text with spaces"),
+        ("Té 555-010-2222 x12", "text with spaces"),
     ])
     func shapes(_ value: String, _ shape: String) {
         let got = Array(value.utf8).withUnsafeBufferPointer { Profiler.shape($0) }
         #expect(got == shape, "\(value)")
+    }
+
+    /// Phone numbers as `isPhone` reads them (table-driven): an extension in any case, never a letter elsewhere.
+    @Test(arguments: [
+        ("555-010-2222 x12", true), ("555-010-2222 EXT. 12", true), ("555-010-2222 Extension 12", true), ("555-010-2222 #12", true),
+        ("555-010-2222", true), ("+15550102222", true), ("5550102222", false), ("555-010-2222 y12", false),
+        ("Tél 555-010-2222 x12", false), ("555-010-2222 x1234567", false), ("12-34", false),
+    ])
+    func phones(_ value: String, _ phone: Bool) {
+        #expect(Array(value.utf8).withUnsafeBufferPointer { Profiler.isPhone($0) } == phone, "\(value)")
+    }
+
+    /// A text column's range, distinct count, top values and shapes, read from each distinct value once, are those of
+    /// the rows: the smallest and largest in byte order, however often and wherever they occur.
+    @Test func aTextColumnsRangeAndCountsComeFromItsDistinctValues() {
+        let values = ["m", "b", "zz", "b", "a", "zz", "q", "a", "b"] + (0..<500).map { "v\($0 % 37)" }
+        let column = Column.make(.string, values.map { .string($0) } + [.null])
+        let p = Profiler.profileColumn(column, name: "c", note: nil)
+        #expect(p.min == "a" && p.max == "zz" && p.distinct == Set(values).count && p.nulls == 1)
+        #expect(p.topValues.first?.0 == "v0" && p.topValues.first?.1 == 14)
+        #expect(p.shapes.map(\.1).reduce(0, +) == values.count)
     }
 }
