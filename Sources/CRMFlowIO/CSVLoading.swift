@@ -43,6 +43,9 @@ extension CSVFile {
 
     var needsEvidence: Bool { !options.allStrings && options.declared.count < columnNames.count }
 
+    /// Columns with a declared type: no evidence is gathered for them.
+    var declaredColumns: Set<Int> { Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil }) }
+
     static func evidence(of raw: RawChunk, skip: Set<Int>) -> [ColumnEvidence] {
         raw.columns.enumerated().map { c, buffer in
             var e = ColumnEvidence()
@@ -119,7 +122,7 @@ extension CSVFile {
         guard needsEvidence else { return plans(from: nil) }
         struct SampleTaken: Error {}
         var merged: [ColumnEvidence] = []
-        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
+        let skip = declaredColumns
         var file = self
         do {
             try withChunkSize(sampleBytes ?? min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
@@ -152,17 +155,26 @@ extension CSVFile {
 
     /// `stream` (chunks of at most 4 MiB) that also gathers every chunk's type evidence, as `inferColumns` does, and
     /// returns the plans the whole file's evidence gives: a caller that typed the chunks with plans from a sample knows
-    /// afterwards whether they were the whole file's (then the output equals a two-pass read's). A re-read starts the
-    /// evidence over.
+    /// afterwards whether they were the whole file's (then the output equals a two-pass read's).
     public func streamGatheringEvidence<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
                                                      consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws -> [InferenceResult] {
+        let (file, evidence) = try withChunkSize(min(options.chunkSize, 4 << 20))
+            .streamChunks(plans: plans, gather: needsEvidence, process: process, consume: consume, reset: reset)
+        guard needsEvidence else { return file.plans(from: nil) }
+        return file.plans(from: evidence.isEmpty ? columnNames.map { _ in ColumnEvidence() } : evidence)
+    }
+
+    /// Typed chunks to `consume` in file order (`process` concurrently); with `gather`, every chunk's type evidence
+    /// merged too (a re-read starts it over). Returns the file as finally read and the evidence.
+    @discardableResult
+    func streamChunks<R: Sendable>(plans: [ColumnPlan], gather: Bool = false, process: @escaping @Sendable (TypedChunk) -> R,
+                                   consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws -> (CSVFile, [ColumnEvidence]) {
         let names = columnNames
-        let gather = needsEvidence
-        let skip = Set(columnNames.indices.filter { options.declared[columnNames[$0]] != nil })
+        let skip = declaredColumns
         var merged: [ColumnEvidence] = []
         var first = true
         var file = self
-        try withChunkSize(min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
+        try readRobustly { f, sequential in
             if !first { try reset() }
             first = false
             merged = []
@@ -177,26 +189,7 @@ extension CSVFile {
                 try consume(r.0, r.1.map { f.absolute($0, base: base) })
             })
         }
-        guard gather else { return file.plans(from: nil) }
-        if merged.isEmpty { merged = columnNames.map { _ in ColumnEvidence() } }
-        return file.plans(from: merged)
-    }
-
-    func streamChunks<R: Sendable>(plans: [ColumnPlan], process: @escaping @Sendable (TypedChunk) -> R,
-                                   consume: (R, [Reject]) throws -> Void, reset: () throws -> Void) throws {
-        let names = columnNames
-        var first = true
-        try readRobustly { f, sequential in
-            if !first { try reset() }
-            first = false
-            let delimiter = f.dialect.delimiter
-            try f.readChunks(sequential: sequential, process: { raw -> (R, [RawReject]) in
-                let t = CSVFile.typed(raw, names: names, plans: plans, delimiter: delimiter)
-                return (process(t), t.rejects)
-            }, consume: { r, base in
-                try consume(r.0, r.1.map { f.absolute($0, base: base) })
-            })
-        }
+        return (file, merged)
     }
 
     /// Reads the whole file into a table in one pass (types decided from all chunks' evidence).
