@@ -966,14 +966,7 @@ struct MergeRun {
     }
 
     /// A cluster id that depends only on the smallest record id in the cluster, so re-runs on unchanged data (and
-    /// clusters that only gained records) keep their ids.
-    static func clusterID(_ smallestKey: UnsafeBufferPointer<UInt8>) -> String {
-        var out: [UInt8] = []
-        appendClusterID(smallestKey, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `clusterID` as bytes: `G` and the FNV-1a hash of the key in 16 lower-case hex digits.
+    /// clusters that only gained records) keep their ids: `G` and the FNV-1a hash of the key in 16 lower-case hex digits.
     static func appendClusterID(_ smallestKey: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in smallestKey { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
@@ -990,7 +983,7 @@ struct MergeRun {
         var of: [Int32]
         var starts: [Int32]
         var members: [Int32]
-        /// Cluster k's id (`clusterID`) is value k.
+        /// Cluster k's id (`appendClusterID`) is value k.
         var ids: StringBuffer
         var count: Int { ids.count }
         func id(_ k: Int) -> String { ids.string(k) }
