@@ -4,7 +4,7 @@ BIN_DEBUG := .build/debug/crmflow
 BIN_RELEASE := .build/release/crmflow
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup build release test conformance fuzz demo report-png docs bench clean
+.PHONY: setup spark-setup build release test conformance fuzz demo report-png docs bench clean
 
 # Installs what the build and the tests need when missing (idempotent): libcsv-dev, libsqlite3-dev and the sqlite3
 # shell (the tests' independent reader), libpq-dev (PostgreSQL's client library) and the PostgreSQL server and psql
@@ -17,15 +17,26 @@ setup:
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libcsv-dev libsqlite3-dev sqlite3 libpq-dev postgresql postgresql-client; \
 	fi
 
+# For --engine spark and its tests: Debian's Java 17 and PyPI's pyspark (with the Spark Connect server) in a
+# virtual environment at /opt/crmflow-spark (scripts/with-spark.sh finds it there). About 500 MB.
+SPARK_VERSION ?= 4.0.1
+spark-setup:
+	@command -v java >/dev/null || { echo "installing openjdk-17-jre-headless"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless; }
+	@/opt/crmflow-spark/bin/python3 -c 'import pyspark, sys; sys.exit(pyspark.__version__ != "$(SPARK_VERSION)")' 2>/dev/null || { \
+	  echo "installing pyspark $(SPARK_VERSION) into /opt/crmflow-spark"; \
+	  $(SUDO) python3 -m venv /opt/crmflow-spark && $(SUDO) /opt/crmflow-spark/bin/pip install --quiet pyspark==$(SPARK_VERSION); }
+
 build: setup
 	$(SWIFT) build
 
 release: setup
 	$(SWIFT) build -c release
 
-# The whole suite, with a real PostgreSQL server started for it on 127.0.0.1 (and stopped at the end).
+# The whole suite, with a real PostgreSQL server and (where pyspark is installed: make spark-setup) a Spark Connect
+# server started for it on 127.0.0.1, both stopped at the end.
 test: setup
-	scripts/with-postgres.sh $(SWIFT) test
+	scripts/with-postgres.sh scripts/with-spark.sh $(SWIFT) test
 
 # The suites live in shared/ beside the checkout; a local clone of a checkout finds them beside its origin.
 ORIGIN := $(shell git config --get remote.origin.url 2>/dev/null)

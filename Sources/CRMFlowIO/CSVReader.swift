@@ -162,7 +162,7 @@ public final class CSVFile: @unchecked Sendable {
     }
 
     /// Fields of one record, via libcsv.
-    static func parseFields(_ record: [UInt8], delimiter: UInt8, quote: UInt8) -> [String] {
+    public static func parseFields(_ record: [UInt8], delimiter: UInt8, quote: UInt8) -> [String] {
         let state = ChunkParserState(columnCount: 0, delimiter: delimiter, ragged: .pad, rejectInvalidEncoding: false, expectedBytes: 0)
         let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote)
         record.withUnsafeBytes { _ = parser.parse($0) }

@@ -127,6 +127,9 @@ public final class Runner: Sendable {
         public var checkpoint = false
         /// Reuse the checkpoints of the last failed run whose keys still match (`--resume`); implies `checkpoint`.
         public var resume = false
+        /// Results computed by another engine (Spark), by stage id: taken as the stage's result, so their rejects
+        /// are written and their rows accounted for like any stage's, and the stages that read them run as usual.
+        public var computed: [String: StageResult] = [:]
         public init() {}
     }
 
@@ -177,7 +180,12 @@ public final class Runner: Sendable {
         self.observer = observer
         let space = OutputSpace(directory: options.outputDirectory, baseDirectory: options.baseDirectory, allowsOutside: pipeline.allowsOutsideOut,
                                 allowedRoots: options.allowedWriteRoots)
-        state = Mutex(State(sink: RunSink(pipeline: pipeline, options: options, space: space), given: options.given, targets: options.targets))
+        var initial = State(sink: RunSink(pipeline: pipeline, options: options, space: space), given: options.given, targets: options.targets)
+        for (id, result) in options.computed {
+            initial.resumed[id] = result
+            initial.given[id] = result.data
+        }
+        state = Mutex(initial)
     }
 
     /// Stops the run: stages not started are skipped; running ones stop at their next check and write nothing.

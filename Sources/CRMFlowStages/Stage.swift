@@ -74,6 +74,12 @@ public struct ExprText: Sendable {
     public var node: ExprNode
     public var location: SourceLocation
 
+    public init(text: String, node: ExprNode, location: SourceLocation) {
+        self.text = text
+        self.node = node
+        self.location = location
+    }
+
     /// The file position of a span of the expression (exact for single-line expressions).
     public func location(of span: ExprSpan) -> SourceLocation {
         let prefix = Array(text.utf8.prefix(span.start))

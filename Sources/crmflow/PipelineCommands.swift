@@ -2,6 +2,7 @@ import ArgumentParser
 import CRMFlowCore
 import CRMFlowIO
 import CRMFlowPipeline
+import CRMFlowSpark
 import CRMFlowStages
 import Dispatch
 import Foundation
@@ -64,12 +65,44 @@ struct PipelineArguments: ParsableArguments {
 }
 
 
+/// Where a pipeline runs: crmflow's own engine, or Apache Spark through Spark Connect.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "local (default), or spark: the stages SQL expresses run on Apache Spark through Spark Connect, the rest in crmflow.")
+    var engine: String = "local"
+
+    @Option(help: "The Spark Connect server for --engine spark (default: $CRMFLOW_SPARK, else sc://127.0.0.1:15002).")
+    var spark: String?
+
+    var isSpark: Bool { engine == "spark" }
+
+    func validate() throws {
+        guard ["local", "spark"].contains(engine) else { throw CRMFlowError(.usage, "unknown engine '\(engine)'", hint: "use local or spark") }
+        if spark != nil, !isSpark { throw CRMFlowError(.usage, "--spark needs --engine spark") }
+    }
+
+    var endpoint: String { spark ?? ProcessInfo.processInfo.environment["CRMFLOW_SPARK"] ?? "sc://127.0.0.1:15002" }
+
+    /// Compiles for Spark; a stage or expression Spark cannot run is reported at its place in the file (exit 78).
+    func compile(_ pipeline: Pipeline, loader: PipelineLoader.Options, staging: String) throws -> SparkPlan {
+        let base = FileManager.default.currentDirectoryPath
+        do {
+            return try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment)
+        } catch {
+            FileHandle.standardError.write("\(error.location): error: \(error.message)\n" + (error.hint.map { "  hint: \($0)\n" } ?? ""))
+            FileHandle.standardError.write("the pipeline cannot run on Spark as written; nothing was run\n")
+            throw ExitCode(ExitStatus.badPipeline.rawValue)
+        }
+    }
+}
+
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a pipeline: every stage as soon as its inputs are ready, independent stages concurrently.",
         discussion: "Outputs go to out/<pipeline name>/ (or --out); rows a stage cannot use go to <stage>.rejects.csv there. Exit codes: 0 ok, 1 a stage failed, 78 the pipeline file has problems, 130 interrupted.")
 
     @OptionGroup var arguments: PipelineArguments
+
+    @OptionGroup var engine: EngineOptions
 
     @Option(help: "Stages run at once (default: number of cores).")
     var jobs: Int?
@@ -132,6 +165,22 @@ struct Run: ParsableCommand {
         options.outputDirectory = out ?? "out/\(pipeline.name)"
         options.environment = loader.evalEnvironment
         let state = options.outputDirectory + "/" + RunHistory.fileName
+        if engine.isSpark {
+            // Spark computes its stages first; the runner then takes their results like any stage's.
+            let absoluteOut = options.outputDirectory.hasPrefix("/") ? options.outputDirectory : FileManager.default.currentDirectoryPath + "/" + options.outputDirectory
+            let staging = absoluteOut + "/.crmflow/spark-\(getpid())"
+            let plan = try engine.compile(pipeline, loader: loader, staging: staging)
+            let endpoint: SparkEndpoint
+            do { endpoint = try SparkEndpoint(engine.endpoint) } catch { throw CRMFlowError(.usage, error.message, hint: error.hint) }
+            if !quiet { FileHandle.standardError.write("crmflow: \(plan.sparkStages.count) of \(pipeline.stages.count) stages run on Spark at sc://\(endpoint.host):\(endpoint.port)\n") }
+            do {
+                options.computed = try SparkEngine.compute(pipeline, plan: plan, session: SparkSession(endpoint: endpoint))
+            } catch {
+                try? FileManager.default.removeItem(atPath: staging)
+                FileHandle.standardError.write("crmflow: error: \(error.message)\n" + (error.hint.map { "  hint: \($0)\n" } ?? ""))
+                throw ExitCode(ExitStatus.stageFailed.rawValue)
+            }
+        }
         if !fullRefresh { options.watermarks = try Watermarks.load(from: state, pipeline: pipeline.name) }
         let observer = ConsoleObserver(quiet: quiet)
         let runner = Runner(pipeline: pipeline, options: options, observer: observer)
@@ -264,7 +313,16 @@ struct Plan: ParsableCommand {
     @Option(help: "text, dot or mermaid.")
     var format: String = "text"
 
+    @OptionGroup var engine: EngineOptions
+
     func run() throws {
+        if engine.isSpark {
+            // The Spark SQL needs the files' headers and types: the pipeline is checked against them.
+            let (pipeline, loader) = try arguments.load()
+            let plan = try engine.compile(pipeline, loader: loader, staging: "<out>/.crmflow/spark")
+            FileHandle.standardOutput.write(SparkCompiler.text(plan, pipeline: pipeline))
+            return
+        }
         let (pipeline, _) = try arguments.load(checkSchemas: false)
         switch format {
         case "text": FileHandle.standardOutput.write(PlanRenderer.text(pipeline))

@@ -1,0 +1,110 @@
+import Foundation
+import Testing
+
+/// `--engine spark` against a real Spark Connect server: `make test` (scripts/with-spark.sh) starts one from PyPI's
+/// pyspark on 127.0.0.1 and passes its address in CRMFLOW_TEST_SPARK. The same pipeline runs on crmflow's engine and on
+/// Spark, and the output files must be the same. Without a server these are skipped, unless CRMFLOW_REQUIRE_SPARK=1 (CI).
+@Suite(.serialized) struct SparkTests {
+    static let url = ProcessInfo.processInfo.environment["CRMFLOW_TEST_SPARK"]
+    static var hasServer: Bool { url != nil }
+
+    @Test func ciHasASparkServer() {
+        if ProcessInfo.processInfo.environment["CRMFLOW_REQUIRE_SPARK"] == "1" {
+            #expect(Self.hasServer, "CRMFLOW_REQUIRE_SPARK=1 but no CRMFLOW_TEST_SPARK: run the tests with scripts/with-spark.sh (make test)")
+        }
+    }
+
+    static func files(_ dir: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !$0.hasPrefix(".") && $0 != "run-summary.json" && $0 != "crmflow.db" }.sorted()
+    }
+
+    static func text(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "<missing \(path)>" }
+
+    /// Each stage's rows in, out and rejected from a run manifest.
+    static func accounting(_ dir: String) throws -> [String: [Int]] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))
+        let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
+        var out: [String: [Int]] = [:]
+        for case let s as [String: Any] in json?["stages"] as? [Any] ?? [] {
+            guard let id = s["id"] as? String, let rows = s["rows"] as? [String: Any] else { continue }
+            out[id] = ["in", "out", "rejected"].map { rows[$0] as? Int ?? -1 }
+        }
+        return out
+    }
+
+    @Test(.enabled(if: hasServer)) func revenuePipelineGivesTheLocalRunsFilesByteForByte() throws {
+        let local = CLI.scratch("revenue-local"), spark = CLI.scratch("revenue-spark")
+        let a = try CLI.run(["run", "pipelines/revenue.yaml", "--as-of", "2024-12-31", "--out", local, "--quiet"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try CLI.run(["run", "pipelines/revenue.yaml", "--as-of", "2024-12-31", "--out", spark, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
+        #expect(b.status == 0, "\(b.stderr)")
+        let names = Self.files(local)
+        #expect(names == ["opportunities.rejects.csv", "pipeline_by_stage.csv", "revenue_by_owner_month.csv", "top_open_deals.md", "win_rate.json"] || names.count >= 4, "\(names)")
+        #expect(Self.files(spark) == names)
+        for n in names where !n.hasSuffix(".rejects.csv") {
+            #expect(Self.text(spark + "/" + n) == Self.text(local + "/" + n), "\(n) differs")
+        }
+        // Every stage accounts for the same rows on both engines, rejects included.
+        let la = try Self.accounting(local), sa = try Self.accounting(spark)
+        #expect(la.count == sa.count)
+        for (id, rows) in la { #expect(sa[id] == rows, "stage \(id): local \(rows), spark \(sa[id] ?? [])") }
+    }
+
+    @Test(.enabled(if: hasServer)) func rowsSparkCannotTypeAreRejectsWithTheirReason() throws {
+        let dir = CLI.scratch("spark-rejects")
+        let csv = CLI.write("id,amount,closed\nA1,100.50,2024-01-02\nA2,lots,2024-01-03\nA3,\"1,200.00\",not a date\nA4,,2024-02-01\n", "spark-deals.csv")
+        let yaml = CLI.write("""
+        pipeline: spark-rejects
+        stages:
+          deals:
+            ingest: { path: \(csv), columns: { amount: money, closed: "date:%Y-%m-%d" } }
+          total:
+            aggregate: { input: deals, aggregates: { n: count(*), total: sum(amount) } }
+          out:
+            emit: { input: total, path: total.csv }
+        """, "spark-rejects.yaml")
+        let r = try CLI.run(["run", yaml, "--out", dir, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(Self.text(dir + "/total.csv") == "n,total\n2,100.50\n")
+        let rejects = Self.text(dir + "/deals.rejects.csv")
+        #expect(rejects.contains("column 'amount': 'lots' is not a valid money"), "\(rejects)")
+        #expect(rejects.contains("column 'closed': 'not a date' is not a valid date"), "\(rejects)")
+        #expect(try Self.accounting(dir)["deals"] == [4, 2, 2])
+    }
+
+    @Test func aServerThatIsNotThereIsAClearError() throws {
+        let dir = CLI.scratch("spark-down")
+        let r = try CLI.run(["run", "pipelines/revenue.yaml", "--out", dir, "--quiet", "--engine", "spark", "--spark", "sc://127.0.0.1:1"])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("sc://127.0.0.1:1"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/revenue_by_owner_month.csv"))
+    }
+
+    @Test func planPrintsWhereEachStageRunsAndTheSQL() throws {
+        let r = try CLI.run(["plan", "pipelines/revenue.yaml", "--engine", "spark"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("-- deals (derive): Spark"))
+        #expect(r.stdout.contains("-- emit_revenue (emit): crmflow — outputs are written by crmflow"))
+        #expect(r.stdout.contains("CREATE OR REPLACE TEMPORARY VIEW `opportunities__raw` USING csv"))
+        #expect(r.stdout.contains("LEFT OUTER JOIN `fx_rates` r ON l.`Currency` = r.`currency`"))
+        #expect(r.stdout.contains("INSERT OVERWRITE DIRECTORY"))
+    }
+
+    @Test func aFunctionSparkLacksIsReportedWhereItIsWritten() throws {
+        let csv = CLI.write("a,b\nx,y\n", "spark-fn.csv")
+        let yaml = CLI.write("""
+        pipeline: spark-fn
+        stages:
+          names:
+            ingest: { path: \(csv) }
+          scored:
+            derive: { input: names, columns: { s: "round(jaro_winkler(a, b), 2)" } }
+          out:
+            emit: { input: scored, path: s.csv }
+        """, "spark-fn.yaml")
+        let r = try CLI.run(["plan", yaml, "--engine", "spark"])
+        #expect(r.status == 78)
+        // Line 6, the expression's opening quote at column 41, jaro_winkler six characters in.
+        #expect(r.stderr.contains("\(yaml):6:48: error: jaro_winkler() has no equivalent in Spark SQL"), "\(r.stderr)")
+    }
+}
