@@ -49,6 +49,9 @@ public struct SparkPlan: Sendable {
     public var scanPaths: [String: String] = [:]
     public var staging: String
 
+    /// The reason Spark gives a record with the wrong number of fields; crmflow words the real one.
+    public static let raggedMarker = "\u{1}ragged"
+
     public var sparkStages: [String] { placement.filter { $0.value == .spark }.map(\.key) }
 
     /// Settings every session gets: non-ANSI arithmetic and casts (null, not an error, where crmflow gives null),
@@ -77,25 +80,12 @@ public enum SparkCompiler {
         plan.statements = SparkPlan.sessionSettings.map { SparkPlan.Statement(stage: "", sql: $0) }
         let log = DiagnosticLog()
         let check = SchemaCheck(log: log, environment: environment, baseDirectory: baseDirectory)
-        var ops: [String: LogicalOp] = [:]
+        plan.placement = placements(pipeline)
         var extraCounts: [String] = []
         for decl in pipeline.stages {
             guard let stage = decl.stage else { continue }
             let op = LogicalOp.of(stage)
-            ops[decl.id] = op
-            var placement: SparkPlan.Placement
-            switch op {
-            case .swift(let reason): placement = .crmflow(reason: reason)
-            case .write: placement = .crmflow(reason: "outputs are written by crmflow")
-            case .aggregate(_, _, true): placement = .crmflow(reason: "fill (missing periods) is crmflow's own code")
-            default:
-                if let i = decl.inputs.first(where: { plan.placement[$0] != .spark }) {
-                    placement = .crmflow(reason: "reads '\(i)', which runs in crmflow")
-                } else {
-                    placement = .spark
-                }
-            }
-            if placement == .spark {
+            if plan.placement[decl.id] == .spark {
                 let inputs = decl.inputs.map { plan.schemas[$0] }
                 var renderer = SparkStageRenderer(id: decl.id, location: decl.config.kindLocation, environment: environment)
                 let select: String
@@ -133,7 +123,6 @@ public enum SparkCompiler {
                     plan.statements.append(.init(stage: decl.id, sql: "CREATE OR REPLACE TEMPORARY VIEW \(quoteName(decl.id + "__rejects")) AS\n" + r))
                 }
             }
-            plan.placement[decl.id] = placement
         }
         // Spark stages a crmflow stage reads are written out for it.
         for decl in pipeline.stages where plan.placement[decl.id] != .spark {
@@ -147,6 +136,43 @@ public enum SparkCompiler {
         parts += extraCounts
         plan.countsSQL = parts.joined(separator: "\nUNION ALL\n")
         return plan
+    }
+
+    /// Where each stage runs. A stage runs on Spark when it compiles to a relational operator and every input runs
+    /// there. Then, until nothing changes, a Spark stage that only crmflow stages read moves to crmflow (unless it
+    /// aggregates, which shrinks what crosses over): reading a file on Spark only to hand every row to crmflow costs a
+    /// write and a read, and the rows would lose their file lines (rejects downstream name them).
+    static func placements(_ pipeline: Pipeline) -> [String: SparkPlan.Placement] {
+        var placement: [String: SparkPlan.Placement] = [:]
+        for decl in pipeline.stages {
+            guard let stage = decl.stage else { placement[decl.id] = .crmflow(reason: "not built"); continue }
+            switch LogicalOp.of(stage) {
+            case .swift(let reason): placement[decl.id] = .crmflow(reason: reason)
+            case .write: placement[decl.id] = .crmflow(reason: "outputs are written by crmflow")
+            case .aggregate(_, _, true): placement[decl.id] = .crmflow(reason: "fill (missing periods) is crmflow's own code")
+            case let op:
+                if let (expr, span, name) = SparkExpressionRenderer.unsupported(in: op) {
+                    placement[decl.id] = .crmflow(reason: "\(expr.location(of: span)): \(name)() has no equivalent in Spark SQL")
+                } else if let i = decl.inputs.first(where: { placement[$0] != .spark }) {
+                    placement[decl.id] = .crmflow(reason: "reads '\(i)', which runs in crmflow")
+                } else {
+                    placement[decl.id] = .spark
+                }
+            }
+        }
+        var changed = true
+        while changed {
+            changed = false
+            for decl in pipeline.stages.reversed() where placement[decl.id] == .spark {
+                if case .aggregate? = decl.stage.map(LogicalOp.of) { continue }
+                let readers = pipeline.consumers(of: decl.id)
+                if !readers.isEmpty, readers.allSatisfy({ placement[$0] != .spark }) {
+                    placement[decl.id] = .crmflow(reason: "only stages that run in crmflow read it")
+                    changed = true
+                }
+            }
+        }
+        return placement
     }
 
     /// The statement that writes `select` as CSV files (no header; crmflow knows the columns) into `folder`.
@@ -244,11 +270,14 @@ struct SparkStageRenderer {
         let d = file.dialect
         // NB: the raw view reads every column as text under positional names, so headers Spark would rename
         // (duplicates, dots) cannot change what a column means.
-        let schema = raw.indices.map { "`c\($0)` STRING" }.joined(separator: ", ")
+        // A record with too few or too many fields lands whole in `__corrupt` (Spark's PERMISSIVE mode); crmflow
+        // counts its fields and words the reason (`ragged: pad` keeps it, padded, as a local read does).
+        let ragged = scan.options.ragged == .reject
+        let schema = (raw.indices.map { "`c\($0)` STRING" } + ["`__corrupt` STRING"]).joined(separator: ", ")
         var options = [
             "path \(lit(full))", "header '\(d.hasHeader ? "true" : "false")'", "inferSchema 'false'", "multiLine 'true'",
             "sep \(lit(String(UnicodeScalar(d.delimiter))))", "quote \(lit(String(UnicodeScalar(d.quote))))", "escape \(lit(String(UnicodeScalar(d.quote))))",
-            "mode 'PERMISSIVE'", "ignoreLeadingWhiteSpace 'false'", "ignoreTrailingWhiteSpace 'false'", "nullValue ''", "emptyValue ''",
+            "mode 'PERMISSIVE'", "columnNameOfCorruptRecord '__corrupt'", "ignoreLeadingWhiteSpace 'false'", "ignoreTrailingWhiteSpace 'false'", "nullValue ''", "emptyValue ''",
         ]
         if d.hasBOM { options.append("encoding 'UTF-8'") }
         var typed: [String] = []
@@ -264,12 +293,13 @@ struct SparkStageRenderer {
                 failures.append("WHEN \(col) IS NOT NULL AND trim(\(col)) <> '' AND \(expr) IS NULL THEN concat(\(lit("column '\(raw[i])': '")), \(col), \(lit("' is not a valid \(what)")))")
             }
         }
+        if ragged { failures.insert("WHEN `__corrupt` IS NOT NULL THEN \(lit(SparkPlan.raggedMarker))", at: 0) }
         let reason = failures.isEmpty ? "CAST(NULL AS STRING)" : "CASE " + failures.joined(separator: " ") + " END"
         let record = "to_csv(struct(" + raw.indices.map { "`c\($0)`" }.joined(separator: ", ") + "))"
         let from = "FROM \(q(id + "__raw"))"
         let checked = "SELECT *, \(reason) AS `__reason` \(from)"
         let typedSelect = "SELECT " + typed.joined(separator: ", ") + " FROM (\(checked)) WHERE `__reason` IS NULL"
-        let rejects = "SELECT `__reason` AS reason, \(record) AS record FROM (\(checked)) WHERE `__reason` IS NOT NULL"
+        let rejects = "SELECT `__reason` AS reason, CASE WHEN `__corrupt` IS NOT NULL THEN `__corrupt` ELSE \(record) END AS record FROM (\(checked)) WHERE `__reason` IS NOT NULL"
         return (RawScan(columns: schema, options: options.joined(separator: ", "), header: raw, path: full), typedSelect, rejects, ExprSchema(names: finals, types: types))
     }
 
@@ -492,6 +522,35 @@ struct SparkExpressionRenderer {
         "quarter": "quarter", "week": "weekofyear", "starts_with": "startswith", "ends_with": "endswith", "contains": "contains",
         "soundex": "soundex", "if": "if", "concat_ws": "concat_ws",
     ]
+
+    /// Functions with a rendering below (besides `direct`).
+    static let rendered: Set<String> = [
+        "trim", "initcap", "ln", "pow", "round", "floor", "ceil", "replace", "substr", "split_part", "regexp_matches", "regexp_replace",
+        "date", "parse_date", "parse_timestamp", "strftime", "format_date", "today", "date_add", "days_between", "months_between",
+        "day_of_week", "date_trunc", "levenshtein", "count", "count_if", "count_distinct", "sum", "min", "max", "avg", "median",
+        "percentile", "stddev", "nps", "csat",
+    ]
+
+    /// The first call in the operator's expressions that has no Spark rendering: the expression, the call's span, its name.
+    static func unsupported(in op: LogicalOp) -> (ExprText, ExprSpan, String)? {
+        var exprs: [ExprText] = []
+        switch op {
+        case .derive(let columns): exprs = columns.map(\.expr)
+        case .filter(let e): exprs = [e]
+        case .aggregate(_, let aggregates, _): exprs = aggregates.map(\.expr)
+        default: return nil
+        }
+        for e in exprs {
+            var found: (ExprSpan, String)?
+            e.node.visit { n in
+                guard found == nil, case .call(let name, _, let span) = n else { return }
+                let known = direct[name] != nil || rendered.contains(name) || name.hasPrefix("try_cast_")
+                if unsupported.contains(name) || !known { found = (span, name) }
+            }
+            if let (span, name) = found { return (e, span, name) }
+        }
+        return nil
+    }
 
     /// Functions crmflow has and Spark SQL does not express the same way.
     static let unsupported: Set<String> = [

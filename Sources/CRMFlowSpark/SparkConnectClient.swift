@@ -70,7 +70,7 @@ public final class SparkSession: Sendable {
                             for try await _ in response.messages {}
                         }
                     } catch let e as RPCError {
-                        throw SparkError(Self.describe(e, sql: sql))
+                        throw SparkError(Self.describe(e, sql: sql, endpoint: endpoint), hint: e.code == .unavailable ? "start the server (README, Running on Spark) or give --spark sc://HOST:PORT" : nil)
                     }
                 }
             }
@@ -86,11 +86,11 @@ public final class SparkSession: Sendable {
     }
 
     /// The server's message without its JVM stack, and the statement that failed.
-    static func describe(_ e: RPCError, sql: String) -> String {
+    static func describe(_ e: RPCError, sql: String, endpoint: SparkEndpoint) -> String {
         var message = e.message
         if let cut = message.range(of: "\n\tat ") { message = String(message[..<cut.lowerBound]) }
         if e.code == .unavailable {
-            return "Spark Connect is not reachable: \(message)"
+            return "Spark Connect is not reachable at sc://\(endpoint.host):\(endpoint.port): \(message)"
         }
         let head = sql.split(separator: "\n").first.map(String.init) ?? sql
         return "Spark rejected the statement '\(head.prefix(160))': \(message)"

@@ -64,8 +64,24 @@ public enum SparkEngine {
             // Spark does not know the lines its records came from: the driver finds them in the file (one pass, only
             // when there are rejects), so rejects carry their line and the file's own record text as in a local run.
             if !rejects.isEmpty, case .scan(let scan)? = decl.stage.map(LogicalOp.of), let full = plan.scanPaths[decl.id] {
-                let fields = rejects.map { CSVFile.parseFields(Array($0.record.utf8), delimiter: 44, quote: 34) }
-                if let lines = try? CSVFile.open(full, options: scan.options).lines(ofRecords: fields) {
+                let file = try? CSVFile.open(full, options: scan.options)
+                let columns = file?.columnNames.count ?? 0
+                let (delimiter, quote) = (file?.dialect.delimiter ?? 44, file?.dialect.quote ?? 34)
+                var fields: [[String]] = []
+                for k in rejects.indices {
+                    guard rejects[k].reason == SparkPlan.raggedMarker else {
+                        fields.append(CSVFile.parseFields(Array(rejects[k].record.utf8), delimiter: 44, quote: 34))
+                        continue
+                    }
+                    // The record as the file holds it: its fields counted as a local read counts them.
+                    var text = Array(rejects[k].record.utf8)
+                    while let last = text.last, last == 10 || last == 13 { text.removeLast() }
+                    let f = CSVFile.parseFields(text, delimiter: delimiter, quote: quote)
+                    fields.append(f)
+                    rejects[k].code = f.count < columns ? "E_TOO_FEW_FIELDS" : "E_TOO_MANY_FIELDS"
+                    rejects[k].reason = "expected \(columns) field(s), found \(f.count)"
+                }
+                if let file, let lines = try? file.lines(ofRecords: fields) {
                     for k in rejects.indices { rejects[k].line = lines[k] }
                     rejects.sort { $0.line < $1.line }
                 }

@@ -51,6 +51,7 @@ extension LogicalOp {
             if s.database != nil { return .swift(reason: "reads a database") }
             if s.activities != nil { return .swift(reason: "reads a calendar or mail archive") }
             if s.incremental != nil { return .swift(reason: "incremental reads keep a watermark") }
+            if s.options.ragged == .error { return .swift(reason: "ragged: error stops at the first bad record") }
             let ext = NSStringPath(s.path).pathExtension.lowercased()
             if let f = s.format, f != .csv { return .swift(reason: "reads \(f) (only CSV is read by the engine)") }
             if s.format == nil, ["json", "ndjson", "jsonl", "xlsx"].contains(ext) { return .swift(reason: "reads .\(ext) (only CSV is read by the engine)") }

@@ -26,8 +26,8 @@ import Testing
         let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
         var out: [String: [Int]] = [:]
         for case let s as [String: Any] in json?["stages"] as? [Any] ?? [] {
-            guard let id = s["id"] as? String, let rows = s["rows"] as? [String: Any] else { continue }
-            out[id] = ["in", "out", "rejected"].map { rows[$0] as? Int ?? -1 }
+            guard let id = s["id"] as? String else { continue }
+            out[id] = ["rows_in", "rows_out", "rejected"].map { s[$0] as? Int ?? -1 }
         }
         return out
     }
@@ -85,12 +85,14 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("-- deals (derive): Spark"))
         #expect(r.stdout.contains("-- emit_revenue (emit): crmflow — outputs are written by crmflow"))
-        #expect(r.stdout.contains("CREATE OR REPLACE TEMPORARY VIEW `opportunities__raw` USING csv"))
+        // A sort only an emit reads runs in crmflow: Spark would hand every row over anyway.
+        #expect(r.stdout.contains("-- revenue_report (sort): crmflow — only stages that run in crmflow read it"))
+        #expect(r.stdout.contains("CREATE OR REPLACE TEMPORARY VIEW `opportunities__raw` (`c0` STRING, `c1` STRING"))
         #expect(r.stdout.contains("LEFT OUTER JOIN `fx_rates` r ON l.`Currency` = r.`currency`"))
         #expect(r.stdout.contains("INSERT OVERWRITE DIRECTORY"))
     }
 
-    @Test func aFunctionSparkLacksIsReportedWhereItIsWritten() throws {
+    @Test func aFunctionSparkLacksIsNamedWhereItIsWrittenAndItsStageRunsInCrmflow() throws {
         let csv = CLI.write("a,b\nx,y\n", "spark-fn.csv")
         let yaml = CLI.write("""
         pipeline: spark-fn
@@ -99,12 +101,15 @@ import Testing
             ingest: { path: \(csv) }
           scored:
             derive: { input: names, columns: { s: "round(jaro_winkler(a, b), 2)" } }
+          totals:
+            aggregate: { input: scored, aggregates: { n: count(*) } }
           out:
-            emit: { input: scored, path: s.csv }
+            emit: { input: totals, path: s.csv }
         """, "spark-fn.yaml")
         let r = try CLI.run(["plan", yaml, "--engine", "spark"])
-        #expect(r.status == 78)
-        // Line 6, the expression's opening quote at column 41, jaro_winkler six characters in.
-        #expect(r.stderr.contains("\(yaml):6:48: error: jaro_winkler() has no equivalent in Spark SQL"), "\(r.stderr)")
+        #expect(r.status == 0, "\(r.stderr)")
+        // Line 6: the expression starts at column 44 (after its quote), jaro_winkler six characters in.
+        #expect(r.stdout.contains("-- scored (derive): crmflow — \(yaml):6:50: jaro_winkler() has no equivalent in Spark SQL"), "\(r.stdout)")
+        #expect(r.stdout.contains("-- totals (aggregate): crmflow — reads 'scored', which runs in crmflow"), "\(r.stdout)")
     }
 }

@@ -58,7 +58,7 @@ import Testing
         ("amount * rate", "CAST(ROUND(CAST(CAST(`amount` * 100 AS BIGINT) AS DOUBLE) * CAST(`rate` AS DOUBLE), 0) / 100 AS DECIMAL(18,2))"),
         ("n / m", "(CAST(`n` AS DOUBLE) / `m`)"),
         ("name || '!'", "(`name` || '!')"),
-        ("today()", "DATE '2025-01-01'"),
+        ("today()", "DATE '2024-12-31'"),
         ("date_trunc('month', d)", "trunc(`d`, 'month')"),
         ("days_between(d, d)", "datediff(`d`, `d`)"),
         ("regexp_replace(name, '\\d+', '#', 'g')", "regexp_replace(`name`, '\\\\d+', '#')"),
