@@ -16,6 +16,8 @@ import Foundation
 public struct SparkPlan: Sendable {
     public enum Placement: Sendable, Equatable {
         case spark
+        /// On Spark, through crmflow's own code in each executor (`crmflow worker`, by SELECT TRANSFORM).
+        case worker
         case crmflow(reason: String)
     }
 
@@ -52,7 +54,8 @@ public struct SparkPlan: Sendable {
     /// The reason Spark gives a record with the wrong number of fields; crmflow words the real one.
     public static let raggedMarker = "\u{1}ragged"
 
-    public var sparkStages: [String] { placement.filter { $0.value == .spark }.map(\.key) }
+    public var sparkStages: [String] { placement.filter { $0.value == .spark || $0.value == .worker }.map(\.key) }
+    public func runsOnSpark(_ id: String) -> Bool { placement[id] == .spark || placement[id] == .worker }
 
     /// Settings every session gets: non-ANSI arithmetic and casts (null, not an error, where crmflow gives null),
     /// UTC, and the date parser that reads the patterns given.
@@ -75,19 +78,21 @@ public struct SparkPlanError: Error, Sendable, CustomStringConvertible {
 public enum SparkCompiler {
     /// Compiles `pipeline` for Spark. `staging` is an absolute folder Spark and crmflow both reach (results and
     /// counts are written there); `baseDirectory` resolves relative input paths.
-    public static func compile(_ pipeline: Pipeline, staging: String, baseDirectory: String, environment: EvalEnvironment) throws(SparkPlanError) -> SparkPlan {
+    public static func compile(_ pipeline: Pipeline, staging: String, baseDirectory: String, environment: EvalEnvironment,
+                               worker: SparkWorkerCommand? = nil) throws(SparkPlanError) -> SparkPlan {
         var plan = SparkPlan(staging: staging)
         plan.statements = SparkPlan.sessionSettings.map { SparkPlan.Statement(stage: "", sql: $0) }
         let log = DiagnosticLog()
         let check = SchemaCheck(log: log, environment: environment, baseDirectory: baseDirectory)
-        plan.placement = placements(pipeline)
+        plan.placement = placements(pipeline, worker: worker)
         var extraCounts: [String] = []
         for decl in pipeline.stages {
             guard let stage = decl.stage else { continue }
             let op = LogicalOp.of(stage)
-            if plan.placement[decl.id] == .spark {
+            if plan.runsOnSpark(decl.id) {
                 let inputs = decl.inputs.map { plan.schemas[$0] }
                 var renderer = SparkStageRenderer(id: decl.id, location: decl.config.kindLocation, environment: environment)
+                renderer.inputOrder = sortKeys(of: decl.inputs.first, in: pipeline)
                 let select: String
                 switch op {
                 case .scan(let scan):
@@ -103,11 +108,20 @@ public enum SparkCompiler {
                     guard schemas.count == inputs.count else {
                         throw SparkPlanError(location: decl.config.kindLocation, message: "stage '\(decl.id)': an input's columns are not known")
                     }
-                    select = try renderer.render(op, inputs: decl.inputs, schemas: schemas)
                     // crmflow's own typing of the stage's output, from its inputs' types.
                     let known = stage.outputSchema(schemas, check)
                     guard let known else { throw SparkPlanError(location: decl.config.kindLocation, message: "stage '\(decl.id)': its columns are not known") }
                     plan.schemas[decl.id] = known
+                    if plan.placement[decl.id] == .worker, let worker {
+                        let w = SparkWorker.views(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, command: worker)
+                        plan.statements.append(.init(stage: decl.id, sql: "CREATE OR REPLACE TEMPORARY VIEW \(quoteName(decl.id + "__worker")) AS\n" + w.worker))
+                        // NB: cached, so the rows, the rejects and the counts come from one run of the workers.
+                        plan.statements.append(.init(stage: decl.id, sql: "CACHE TABLE \(quoteName(decl.id + "__worker"))"))
+                        plan.rejectViews[decl.id] = w.rejects
+                        select = w.rows
+                    } else {
+                        select = try renderer.render(op, inputs: decl.inputs, schemas: schemas)
+                    }
                 }
                 if let problem = log.all.first {
                     throw SparkPlanError(location: problem.location ?? decl.config.kindLocation, message: problem.message, hint: problem.hint)
@@ -125,12 +139,12 @@ public enum SparkCompiler {
             }
         }
         // Spark stages a crmflow stage reads are written out for it.
-        for decl in pipeline.stages where plan.placement[decl.id] != .spark {
-            for i in decl.inputs where plan.placement[i] == .spark && !plan.materialized.contains(where: { $0.stage == i }) {
+        for decl in pipeline.stages where !plan.runsOnSpark(decl.id) {
+            for i in decl.inputs where plan.runsOnSpark(i) && !plan.materialized.contains(where: { $0.stage == i }) {
                 plan.materialized.append(.init(stage: i, folder: staging + "/" + i, schema: plan.schemas[i]!))
             }
         }
-        let counted = pipeline.stages.map(\.id).filter { plan.placement[$0] == .spark }
+        let counted = pipeline.stages.map(\.id).filter { plan.runsOnSpark($0) }
         var parts = counted.map { "SELECT \(literal($0)) AS stage, 'rows' AS kind, count(*) AS n FROM \(quoteName($0))" }
         parts += counted.filter { plan.rejectViews[$0] != nil }.map { "SELECT \(literal($0)) AS stage, 'rejected' AS kind, count(*) AS n FROM \(quoteName($0 + "__rejects"))" }
         parts += extraCounts
@@ -142,7 +156,7 @@ public enum SparkCompiler {
     /// there. Then, until nothing changes, a Spark stage that only crmflow stages read moves to crmflow (unless it
     /// aggregates, which shrinks what crosses over): reading a file on Spark only to hand every row to crmflow costs a
     /// write and a read, and the rows would lose their file lines (rejects downstream name them).
-    static func placements(_ pipeline: Pipeline) -> [String: SparkPlan.Placement] {
+    static func placements(_ pipeline: Pipeline, worker: SparkWorkerCommand?) -> [String: SparkPlan.Placement] {
         var placement: [String: SparkPlan.Placement] = [:]
         for decl in pipeline.stages {
             guard let stage = decl.stage else { placement[decl.id] = .crmflow(reason: "not built"); continue }
@@ -151,9 +165,16 @@ public enum SparkCompiler {
             case .write: placement[decl.id] = .crmflow(reason: "outputs are written by crmflow")
             case .aggregate(_, _, true): placement[decl.id] = .crmflow(reason: "fill (missing periods) is crmflow's own code")
             case let op:
-                if let (expr, span, name) = SparkExpressionRenderer.unsupported(in: op) {
-                    placement[decl.id] = .crmflow(reason: "\(expr.location(of: span)): \(name)() has no equivalent in Spark SQL")
-                } else if let i = decl.inputs.first(where: { placement[$0] != .spark }) {
+                if let i = decl.inputs.first(where: { placement[$0] != .spark && placement[$0] != .worker }) {
+                    placement[decl.id] = .crmflow(reason: "reads '\(i)', which runs in crmflow")
+                } else if let (expr, span, name) = SparkExpressionRenderer.unsupported(in: op, ordered: sortKeys(of: decl.inputs.first, in: pipeline) != nil) {
+                    // Row by row, crmflow's own code runs inside Spark's executors (SELECT TRANSFORM).
+                    if worker != nil, SparkWorker.runsRowByRow(op) {
+                        placement[decl.id] = .worker
+                    } else {
+                        placement[decl.id] = .crmflow(reason: "\(expr.location(of: span)): \(name)() has no equivalent in Spark SQL")
+                    }
+                } else if let i = decl.inputs.first(where: { placement[$0] != .spark && placement[$0] != .worker }) {
                     placement[decl.id] = .crmflow(reason: "reads '\(i)', which runs in crmflow")
                 } else {
                     placement[decl.id] = .spark
@@ -163,16 +184,22 @@ public enum SparkCompiler {
         var changed = true
         while changed {
             changed = false
-            for decl in pipeline.stages.reversed() where placement[decl.id] == .spark {
+            for decl in pipeline.stages.reversed() where placement[decl.id] == .spark || placement[decl.id] == .worker {
                 if case .aggregate? = decl.stage.map(LogicalOp.of) { continue }
                 let readers = pipeline.consumers(of: decl.id)
-                if !readers.isEmpty, readers.allSatisfy({ placement[$0] != .spark }) {
+                if !readers.isEmpty, readers.allSatisfy({ placement[$0] != .spark && placement[$0] != .worker }) {
                     placement[decl.id] = .crmflow(reason: "only stages that run in crmflow read it")
                     changed = true
                 }
             }
         }
         return placement
+    }
+
+    /// The keys of `id` when it is a sort stage.
+    static func sortKeys(of id: String?, in pipeline: Pipeline) -> [(column: String, descending: Bool, nullsFirst: Bool)]? {
+        guard let id, let stage = pipeline.stage(id)?.stage, case .sort(let keys) = LogicalOp.of(stage) else { return nil }
+        return keys
     }
 
     /// The statement that writes `select` as CSV files (no header; crmflow knows the columns) into `folder`.
@@ -187,6 +214,7 @@ public enum SparkCompiler {
         for decl in pipeline.stages {
             switch plan.placement[decl.id] {
             case .spark: out += "-- \(decl.id) (\(decl.kind)): Spark\n"
+            case .worker: out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors\n"
             case .crmflow(let why): out += "-- \(decl.id) (\(decl.kind)): crmflow — \(why)\n"
             case nil: out += "-- \(decl.id) (\(decl.kind)): not built\n"
             }
@@ -213,6 +241,8 @@ struct SparkStageRenderer {
     let id: String
     let location: SourceLocation
     let environment: EvalEnvironment
+    /// The sort keys of the input, when the input is a sort stage (first() and last() follow its order).
+    var inputOrder: [(column: String, descending: Bool, nullsFirst: Bool)]?
 
     init(id: String, location: SourceLocation, environment: EvalEnvironment) {
         self.id = id
@@ -293,13 +323,17 @@ struct SparkStageRenderer {
                 failures.append("WHEN \(col) IS NOT NULL AND trim(\(col)) <> '' AND \(expr) IS NULL THEN concat(\(lit("column '\(raw[i])': '")), \(col), \(lit("' is not a valid \(what)")))")
             }
         }
-        if ragged { failures.insert("WHEN `__corrupt` IS NOT NULL THEN \(lit(SparkPlan.raggedMarker))", at: 0) }
+        // NB: the first branch also reads `c0`: Spark refuses a query whose only column read is the corrupt-record
+        // column (a count of an all-text file's rejects would be one).
+        if ragged, !raw.isEmpty {
+            failures.insert("WHEN `__corrupt` IS NOT NULL AND `c0` IS NULL THEN \(lit(SparkPlan.raggedMarker)) WHEN `__corrupt` IS NOT NULL THEN \(lit(SparkPlan.raggedMarker))", at: 0)
+        }
         let reason = failures.isEmpty ? "CAST(NULL AS STRING)" : "CASE " + failures.joined(separator: " ") + " END"
         let record = "to_csv(struct(" + raw.indices.map { "`c\($0)`" }.joined(separator: ", ") + "))"
         let from = "FROM \(q(id + "__raw"))"
         let checked = "SELECT *, \(reason) AS `__reason` \(from)"
         let typedSelect = "SELECT " + typed.joined(separator: ", ") + " FROM (\(checked)) WHERE `__reason` IS NULL"
-        let rejects = "SELECT `__reason` AS reason, CASE WHEN `__corrupt` IS NOT NULL THEN `__corrupt` ELSE \(record) END AS record FROM (\(checked)) WHERE `__reason` IS NOT NULL"
+        let rejects = "SELECT `__reason` AS reason, CASE WHEN `__corrupt` IS NOT NULL THEN `__corrupt` ELSE \(record) END AS record, 'E_TYPE' AS code FROM (\(checked)) WHERE `__reason` IS NOT NULL"
         return (RawScan(columns: schema, options: options.joined(separator: ", "), header: raw, path: full), typedSelect, rejects, ExprSchema(names: finals, types: types))
     }
 
@@ -431,12 +465,21 @@ struct SparkStageRenderer {
             return "SELECT " + cols.joined(separator: ", ") + " FROM \(q(inputs[0])) l \(how) \(q(inputs[1])) r ON \(on)"
         case .aggregate(let groupBy, let aggregates, _):
             var cols = groupBy.map { q($0) }
+            var windows: [String] = []
+            // first(x) / last(x) of a sorted input: the first (last) non-null x in the sort's order within the group,
+            // as a window over the group; the aggregate then takes that one value.
+            let over = inputOrder.map { keys in
+                let by = keys.map { "\(q($0.column)) \($0.descending ? "DESC" : "ASC") NULLS \($0.nullsFirst ? "FIRST" : "LAST")" }.joined(separator: ", ")
+                return "OVER (" + (groupBy.isEmpty ? "" : "PARTITION BY " + groupBy.map { q($0) }.joined(separator: ", ") + " ")
+                    + "ORDER BY \(by) ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)"
+            }
             for a in aggregates {
-                let (text, _) = try expression(a.expr, schema, aggregate: true)
+                let (text, _) = try expression(a.expr, schema, aggregate: true, window: over, windows: &windows)
                 cols.append("\(text) AS \(q(a.name))")
             }
             let group = groupBy.isEmpty ? "" : " GROUP BY " + groupBy.map { q($0) }.joined(separator: ", ")
-            return "SELECT " + cols.joined(separator: ", ") + " " + from + group
+            let source = windows.isEmpty ? from : "FROM (SELECT *, " + windows.joined(separator: ", ") + " \(from))"
+            return "SELECT " + cols.joined(separator: ", ") + " " + source + group
         case .union(let sourceColumn):
             var names: [String] = []
             for s in schemas { for n in s.names where !names.contains(n) { names.append(n) } }
@@ -467,9 +510,17 @@ struct SparkStageRenderer {
     // MARK: - Expressions
 
     func expression(_ e: ExprText, _ schema: ExprSchema, aggregate: Bool = false) throws(SparkPlanError) -> (String, DataType?) {
+        var none: [String] = []
+        return try expression(e, schema, aggregate: aggregate, window: nil, windows: &none)
+    }
+
+    func expression(_ e: ExprText, _ schema: ExprSchema, aggregate: Bool, window: String?, windows: inout [String]) throws(SparkPlanError) -> (String, DataType?) {
         var r = SparkExpressionRenderer(text: e, schema: schema, environment: environment, aggregate: aggregate)
+        r.window = window
+        r.windowBase = windows.count
         do {
             let (sql, type) = try r.render(e.node)
+            windows += r.windows
             return (sql, type)
         } catch let problem as SparkExpressionProblem {
             throw SparkPlanError(location: e.location(of: problem.span), message: problem.message, hint: problem.hint)
@@ -505,6 +556,10 @@ struct SparkExpressionRenderer {
     let schema: ExprSchema
     let environment: EvalEnvironment
     let aggregate: Bool
+    /// The window (OVER ...) first() and last() are taken over, when the input has an order; the window columns made.
+    var window: String?
+    var windowBase = 0
+    var windows: [String] = []
 
     init(text: ExprText, schema: ExprSchema, environment: EvalEnvironment, aggregate: Bool) {
         self.text = text
@@ -528,11 +583,11 @@ struct SparkExpressionRenderer {
         "trim", "initcap", "ln", "pow", "round", "floor", "ceil", "replace", "substr", "split_part", "regexp_matches", "regexp_replace",
         "date", "parse_date", "parse_timestamp", "strftime", "format_date", "today", "date_add", "days_between", "months_between",
         "day_of_week", "date_trunc", "levenshtein", "count", "count_if", "count_distinct", "sum", "min", "max", "avg", "median",
-        "percentile", "stddev", "nps", "csat",
+        "percentile", "stddev", "nps", "csat", "first", "last",
     ]
 
     /// The first call in the operator's expressions that has no Spark rendering: the expression, the call's span, its name.
-    static func unsupported(in op: LogicalOp) -> (ExprText, ExprSpan, String)? {
+    static func unsupported(in op: LogicalOp, ordered: Bool = false) -> (ExprText, ExprSpan, String)? {
         var exprs: [ExprText] = []
         switch op {
         case .derive(let columns): exprs = columns.map(\.expr)
@@ -545,6 +600,7 @@ struct SparkExpressionRenderer {
             e.node.visit { n in
                 guard found == nil, case .call(let name, _, let span) = n else { return }
                 let known = direct[name] != nil || rendered.contains(name) || name.hasPrefix("try_cast_")
+                if ordered, name == "first" || name == "last" { return }
                 if unsupported.contains(name) || !known { found = (span, name) }
             }
             if let (span, name) = found { return (e, span, name) }
@@ -555,7 +611,7 @@ struct SparkExpressionRenderer {
     /// Functions crmflow has and Spark SQL does not express the same way.
     static let unsupported: Set<String> = [
         "jaro_winkler", "damerau_levenshtein", "double_metaphone", "double_metaphone_alt", "double_metaphone_match", "nysiis",
-        "nickname_match", "qgram_jaccard", "token_set_ratio", "token_sort_ratio", "initials", "currency", "first", "last",
+        "nickname_match", "qgram_jaccard", "token_set_ratio", "token_sort_ratio", "initials", "currency",
     ]
 
     func problem(_ node: ExprNode, _ message: String, hint: String? = nil) -> SparkExpressionProblem {
@@ -652,7 +708,8 @@ struct SparkExpressionRenderer {
     func cast(_ s: String, from: DataType?, to: DataType) -> String {
         switch (from, to) {
         case (.money?, .integer): return "CAST(CAST(\(s) * 100 AS BIGINT) DIV 100 AS BIGINT)"
-        case (.double?, .money), (.integer?, .money): return "CAST(ROUND(CAST(\(s) AS DOUBLE), 2) AS DECIMAL(18,2))"
+        // crmflow: the amount times 100, rounded half away from zero, in cents.
+        case (.double?, .money), (.integer?, .money): return "CAST(ROUND(CAST(\(s) AS DOUBLE) * 100, 0) / 100 AS DECIMAL(18,2))"
         default: return "CAST(\(s) AS \(SparkStageRenderer.sqlType(to)))"
         }
     }
@@ -720,7 +777,9 @@ struct SparkExpressionRenderer {
             let digits = s.count > 1 ? s[1] : "0"
             if rendered[0].1 == .integer { return (s[0], .integer) }
             if rendered[0].1 == .money { return ("CAST(ROUND(\(s[0]), least(2, \(digits))) AS DECIMAL(18,2))", .money) }
-            return ("ROUND(\(s[0]), \(digits))", type)
+            // crmflow: (x * 10^d) rounded half away from zero, / 10^d, in doubles. Spark's ROUND of a double rounds
+            // its shortest decimal form, which for x * 10^d gives the same integer.
+            return ("(ROUND(\(s[0]) * POWER(10, \(digits)), 0) / POWER(10, \(digits)))", type)
         case "floor", "ceil":
             if rendered[0].1 == .money { return ("CAST(\(name)(\(s[0])) AS DECIMAL(18,2))", .money) }
             return ("\(name)(\(s[0]))", type)
@@ -780,6 +839,14 @@ struct SparkExpressionRenderer {
         if name == "count", args.isEmpty || { if case .star = args[0] { return true }; return false }() { return ("count(1)", .integer) }
         let (s, t) = try render(args[0])
         switch name {
+        case "first", "last":
+            guard let window else {
+                throw problem(node, "\(name)() needs an order, and Spark's rows have none unless the input is a sort stage",
+                              hint: "aggregate a sort stage's output (first() then follows its keys)")
+            }
+            let column = "`__\(name)_\(windowBase + windows.count)`"
+            windows.append("\(name == "first" ? "first_value" : "last_value")(\(s), true) \(window) AS \(column)")
+            return ("max(\(column))", t)
         case "count": return ("count(\(s))", .integer)
         case "count_if": return ("count_if(\(s))", .integer)
         case "count_distinct": return ("count(DISTINCT \(s))", .integer)
@@ -844,5 +911,233 @@ extension Value {
         case .timestamp: return .timestamp
         case .money: return .money
         }
+    }
+}
+
+/// How Spark starts `crmflow worker` in its executors: this binary, the pipeline file and the run's variables, all
+/// at paths every node sees (the same machine for `local[N]`; a fixed path on every node of a cluster).
+public struct SparkWorkerCommand: Sendable {
+    public var executable: String
+    public var pipeline: String
+    public var arguments: [String]
+    public init(executable: String, pipeline: String, arguments: [String]) {
+        self.executable = executable
+        self.pipeline = pipeline
+        self.arguments = arguments
+    }
+
+    /// The command line for one stage, quoted for `/bin/bash -c` (what Spark's TRANSFORM runs).
+    func line(stage: String, schema: ExprSchema) -> String {
+        let encoded = SparkWorker.encodeSchema(schema)
+        let words = [executable, "worker", pipeline, "--stage", stage, "--schema", encoded] + arguments
+        return words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+    }
+}
+
+/// Stages that run row by row in crmflow's own code inside Spark's executors.
+///
+/// Each partition's rows go to a `crmflow worker` process as one JSON array of texts per line (`to_json` escapes tabs
+/// and line ends, so Spark's line-delimited TRANSFORM protocol holds any value); the worker types them as crmflow
+/// does, runs the stage, and answers one JSON array per output row, or `["\u{1}reject", reason, record]` for a
+/// reject. Spark casts the texts back to the stage's output types.
+public enum SparkWorker {
+    public static let rejectMarker = "\u{1}reject"
+
+    /// Stages whose result for a row depends on that row alone.
+    static func runsRowByRow(_ op: LogicalOp) -> Bool {
+        switch op {
+        case .derive, .filter: return true
+        default: return false
+        }
+    }
+
+    /// `name:type` pairs, base64 of JSON, for the command line.
+    public static func encodeSchema(_ s: ExprSchema) -> String {
+        let pairs = zip(s.names, s.types).map { [$0, ($1 ?? .string).rawValue] }
+        let data = (try? JSONSerialization.data(withJSONObject: pairs)) ?? Data()
+        return data.base64EncodedString()
+    }
+
+    public static func decodeSchema(_ text: String) -> ExprSchema? {
+        guard let data = Data(base64Encoded: text), let pairs = try? JSONSerialization.jsonObject(with: data) as? [[String]] else { return nil }
+        var names: [String] = [], types: [DataType?] = []
+        for p in pairs {
+            guard p.count == 2, let t = DataType(rawValue: p[1]) else { return nil }
+            names.append(p[0])
+            types.append(t)
+        }
+        return ExprSchema(names: names, types: types)
+    }
+
+    /// The worker view (cached), the stage's rows and its rejects.
+    static func views(_ id: String, input: String, inputSchema: ExprSchema, output: ExprSchema, command: SparkWorkerCommand) -> (worker: String, rows: String, rejects: String) {
+        let q = SparkCompiler.quoteName, lit = SparkCompiler.literal
+        let texts = inputSchema.names.map { "CAST(\(q($0)) AS STRING)" }.joined(separator: ", ")
+        let worker = "SELECT from_json(line, 'ARRAY<STRING>') AS v FROM (SELECT TRANSFORM(to_json(array(\(texts)))) USING \(lit(command.line(stage: id, schema: inputSchema))) AS (line STRING) FROM \(q(input)))"
+        let isReject = "coalesce(v[0] = \(lit(rejectMarker)), false)"
+        let cols = zip(output.names, output.types).enumerated().map { k, c in
+            "CAST(v[\(k)] AS \(SparkStageRenderer.sqlType(c.1 ?? .string))) AS \(q(c.0))"
+        }
+        let rows = "SELECT " + cols.joined(separator: ", ") + " FROM \(q(id + "__worker")) WHERE NOT \(isReject)"
+        let rejects = "SELECT v[1] AS reason, v[2] AS record, v[3] AS code FROM \(q(id + "__worker")) WHERE \(isReject)"
+        return (worker, rows, rejects)
+    }
+
+    // MARK: - The worker's side
+
+    /// Rows as the worker reads them: one JSON array of texts (or nulls) per line, typed as `schema` says.
+    public static func readRows(_ bytes: [UInt8], schema: ExprSchema) throws(CRMFlowError) -> Table {
+        let n = schema.names.count
+        var texts = [StringBuffer](repeating: StringBuffer(), count: n)
+        var valid = [Bitmap](repeating: Bitmap(), count: n)
+        var rows = 0
+        var i = 0
+        var cell: [UInt8] = []
+        func fail(_ why: String) -> CRMFlowError { CRMFlowError(.badData, "worker input row \(rows + 1): \(why)") }
+        while i < bytes.count {
+            var end = i
+            while end < bytes.count, bytes[end] != 10 { end += 1 }
+            defer { i = end + 1 }
+            var p = i
+            func skip() { while p < end, bytes[p] == 32 || bytes[p] == 13 || bytes[p] == 9 { p += 1 } }
+            skip()
+            if p == end { continue }
+            guard bytes[p] == UInt8(ascii: "[") else { throw fail("not a JSON array") }
+            p += 1
+            var c = 0
+            skip()
+            if p < end, bytes[p] == UInt8(ascii: "]") { p += 1 } else {
+                while true {
+                    skip()
+                    guard c < n else { throw fail("more than \(n) values") }
+                    if end - p >= 4, bytes[p] == UInt8(ascii: "n"), bytes[p + 1] == UInt8(ascii: "u"), bytes[p + 2] == UInt8(ascii: "l"), bytes[p + 3] == UInt8(ascii: "l") {
+                        texts[c].appendEmpty()
+                        valid[c].append(false)
+                        p += 4
+                    } else {
+                        guard p < end, bytes[p] == 34 else { throw fail("values must be texts or null") }
+                        p += 1
+                        cell.removeAll(keepingCapacity: true)
+                        guard JSONStrings.unescape(bytes, &p, end: end, into: &cell) else { throw fail("a text is not valid JSON") }
+                        cell.withUnsafeBytes { texts[c].append($0) }
+                        valid[c].append(true)
+                    }
+                    c += 1
+                    skip()
+                    guard p < end else { throw fail("the array does not end") }
+                    if bytes[p] == UInt8(ascii: ",") { p += 1; continue }
+                    guard bytes[p] == UInt8(ascii: "]") else { throw fail("expected , or ]") }
+                    p += 1
+                    break
+                }
+            }
+            guard c == n else { throw fail("\(c) values for \(n) columns") }
+            rows += 1
+        }
+        var fields: [Field] = []
+        var columns: [Column] = []
+        for k in 0..<n {
+            let type = schema.types[k] ?? .string
+            fields.append(Field(name: schema.names[k], type: type))
+            let plan = ColumnPlan(type: type, format: type == .date ? "%Y-%m-%d" : nil, isDeclared: true)
+            let outcome = ColumnConversion.convert(texts[k], validity: valid[k], plan: plan)
+            if let bad = outcome.failedRows.first {
+                throw CRMFlowError(.badData, "worker input row \(bad + 1): column '\(schema.names[k])': '\(texts[k].string(bad))' is not a valid \(type.rawValue)")
+            }
+            columns.append(outcome.column)
+        }
+        return Table(schema: Schema(fields), columns: columns, rowCount: rows)
+    }
+
+    /// The worker's answer: each row as a JSON array of texts, then each reject.
+    public static func writeRows(_ table: Table, rejects: [Reject], to out: inout [UInt8]) {
+        for r in 0..<table.rowCount {
+            out.append(UInt8(ascii: "["))
+            for (k, c) in table.columns.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                let v = c.value(at: r)
+                switch v {
+                case .null: out.append(contentsOf: Array("null".utf8))
+                case .money(let minor, _):
+                    var amount: [UInt8] = []
+                    Money.appendAmount(minor, to: &amount)
+                    JSONStrings.append(amount, to: &out)
+                default: JSONStrings.append(Array(v.description.utf8), to: &out)
+                }
+            }
+            out.append(UInt8(ascii: "]"))
+            out.append(10)
+        }
+        for j in rejects {
+            out.append(UInt8(ascii: "["))
+            JSONStrings.append(Array(rejectMarker.utf8), to: &out)
+            out.append(UInt8(ascii: ","))
+            JSONStrings.append(Array(j.reason.utf8), to: &out)
+            out.append(UInt8(ascii: ","))
+            JSONStrings.append(Array(j.record.utf8), to: &out)
+            out.append(UInt8(ascii: ","))
+            JSONStrings.append(Array(j.code.utf8), to: &out)
+            out.append(UInt8(ascii: "]"))
+            out.append(10)
+        }
+    }
+}
+
+/// JSON string escapes on bytes.
+enum JSONStrings {
+    static func append(_ s: [UInt8], to out: inout [UInt8]) {
+        out.append(34)
+        for b in s {
+            switch b {
+            case 34: out.append(contentsOf: [92, 34])
+            case 92: out.append(contentsOf: [92, 92])
+            case 10: out.append(contentsOf: [92, UInt8(ascii: "n")])
+            case 13: out.append(contentsOf: [92, UInt8(ascii: "r")])
+            case 9: out.append(contentsOf: [92, UInt8(ascii: "t")])
+            case 0..<32:
+                out.append(contentsOf: Array(String(format: "\\u%04x", Int(b)).utf8))
+            default: out.append(b)
+            }
+        }
+        out.append(34)
+    }
+
+    /// Reads a JSON string body from `p` (after its opening quote) through its closing quote.
+    static func unescape(_ b: [UInt8], _ p: inout Int, end: Int, into out: inout [UInt8]) -> Bool {
+        func hex4(_ at: Int) -> UInt32? {
+            guard at + 4 <= end else { return nil }
+            var v: UInt32 = 0
+            for k in at..<(at + 4) {
+                guard let d = Character(UnicodeScalar(b[k])).hexDigitValue else { return nil }
+                v = v * 16 + UInt32(d)
+            }
+            return v
+        }
+        while p < end {
+            let c = b[p]
+            if c == 34 { p += 1; return true }
+            if c != 92 { out.append(c); p += 1; continue }
+            guard p + 1 < end else { return false }
+            let e = b[p + 1]
+            p += 2
+            switch e {
+            case UInt8(ascii: "n"): out.append(10)
+            case UInt8(ascii: "r"): out.append(13)
+            case UInt8(ascii: "t"): out.append(9)
+            case UInt8(ascii: "b"): out.append(8)
+            case UInt8(ascii: "f"): out.append(12)
+            case UInt8(ascii: "u"):
+                guard var v = hex4(p) else { return false }
+                p += 4
+                if (0xD800..<0xDC00).contains(v), p + 6 <= end, b[p] == 92, b[p + 1] == UInt8(ascii: "u"), let lo = hex4(p + 2), (0xDC00..<0xE000).contains(lo) {
+                    v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00)
+                    p += 6
+                }
+                guard let scalar = UnicodeScalar(v) else { return false }
+                out.append(contentsOf: Array(String(Character(scalar)).utf8))
+            default: out.append(e)
+            }
+        }
+        return false
     }
 }

@@ -37,7 +37,7 @@ public enum SparkEngine {
             }
         }
         var results: [String: StageResult] = [:]
-        for decl in pipeline.stages where plan.placement[decl.id] == .spark {
+        for decl in pipeline.stages where plan.runsOnSpark(decl.id) {
             guard let schema = plan.schemas[decl.id] else { continue }
             let c = counts[decl.id] ?? [:]
             let rows = c["rows"] ?? 0
@@ -54,10 +54,12 @@ public enum SparkEngine {
             }
             var rejects: [Reject] = []
             if plan.rejectViews[decl.id] != nil {
-                let t = try readParts(plan.staging + "/" + decl.id + ".rejects", schema: ExprSchema(names: ["reason", "record"], types: [.string, .string]))
-                let source = (decl.stage.flatMap { LogicalScanPath.of($0) }) ?? decl.id
+                let t = try readParts(plan.staging + "/" + decl.id + ".rejects", schema: ExprSchema(names: ["reason", "record", "code"], types: [.string, .string, .string]))
+                // NB: rows inside Spark carry no file line; a worker stage's rejects name the stage, as a local
+                // stage's do for rows that came from no file.
+                let source = (decl.stage.flatMap { LogicalScanPath.of($0) }) ?? "stage \(decl.id)"
                 for r in 0..<t.rowCount {
-                    rejects.append(Reject(source: source, line: 0, code: "E_TYPE", reason: t.columns[0].value(at: r).description,
+                    rejects.append(Reject(source: source, line: 0, code: t.columns[2].value(at: r).description, reason: t.columns[0].value(at: r).description,
                                           record: t.columns[1].value(at: r).description))
                 }
             }
@@ -103,7 +105,7 @@ public enum SparkEngine {
         case .scan?:
             return Accounting(rowsIn: rows + rejected, rowsOut: rows, rejected: rejected)
         case .filter?:
-            return Accounting(rowsIn: first, rowsOut: rows, removed: ["filtered": first - rows])
+            return Accounting(rowsIn: first, rowsOut: rows, rejected: rejected, removed: ["filtered": first - rows - rejected])
         case .join(_, let type, _)?:
             let unmatched = counts["unmatched"] ?? 0
             switch type {
@@ -118,7 +120,7 @@ public enum SparkEngine {
         case .union?:
             return Accounting(rowsIn: inputRows.reduce(0, +), rowsOut: rows)
         default:
-            return Accounting(rowsIn: first, rowsOut: rows)
+            return Accounting(rowsIn: first, rowsOut: rows, rejected: rejected)
         }
     }
 

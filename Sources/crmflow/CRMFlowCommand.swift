@@ -39,6 +39,6 @@ struct CRMFlow: ParsableCommand {
         commandName: "crmflow",
         abstract: "Consolidate and analyse CRM sales data: run declarative pipelines, convert and profile files.",
         version: "0.1.0",
-        subcommands: [Run.self, Validate.self, Plan.self, Explain.self, Stages.self, SchemaCommand.self, Init.self, TestPipeline.self, History.self, Decide.self, Verify.self, Keygen.self, Decrypt.self, Convert.self, Profile.self, Load.self, Generate.self]
+        subcommands: [Run.self, Validate.self, Plan.self, Explain.self, Stages.self, SchemaCommand.self, Init.self, TestPipeline.self, History.self, Decide.self, Verify.self, Keygen.self, Decrypt.self, Convert.self, Profile.self, Load.self, Generate.self, Worker.self]
     )
 }

@@ -83,10 +83,17 @@ struct EngineOptions: ParsableArguments {
     var endpoint: String { spark ?? ProcessInfo.processInfo.environment["CRMFLOW_SPARK"] ?? "sc://127.0.0.1:15002" }
 
     /// Compiles for Spark; a stage or expression Spark cannot run is reported at its place in the file (exit 78).
-    func compile(_ pipeline: Pipeline, loader: PipelineLoader.Options, staging: String) throws -> SparkPlan {
+    func compile(_ pipeline: Pipeline, loader: PipelineLoader.Options, staging: String, arguments: PipelineArguments) throws -> SparkPlan {
         let base = FileManager.default.currentDirectoryPath
+        // The executors start this very binary as `crmflow worker`, with the run's variables and as-of date.
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let file = arguments.pipeline.hasPrefix("/") ? arguments.pipeline : base + "/" + arguments.pipeline
+        var extra: [String] = []
+        for v in arguments.variables { extra += ["--var", v] }
+        extra += ["--as-of", Value.date(loader.evalEnvironment.asOf).description]
+        let worker = SparkWorkerCommand(executable: exe, pipeline: file, arguments: extra)
         do {
-            return try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment)
+            return try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment, worker: worker)
         } catch {
             FileHandle.standardError.write("\(error.location): error: \(error.message)\n" + (error.hint.map { "  hint: \($0)\n" } ?? ""))
             FileHandle.standardError.write("the pipeline cannot run on Spark as written; nothing was run\n")
@@ -169,7 +176,7 @@ struct Run: ParsableCommand {
             // Spark computes its stages first; the runner then takes their results like any stage's.
             let absoluteOut = options.outputDirectory.hasPrefix("/") ? options.outputDirectory : FileManager.default.currentDirectoryPath + "/" + options.outputDirectory
             let staging = absoluteOut + "/.crmflow/spark-\(getpid())"
-            let plan = try engine.compile(pipeline, loader: loader, staging: staging)
+            let plan = try engine.compile(pipeline, loader: loader, staging: staging, arguments: arguments)
             let endpoint: SparkEndpoint
             do { endpoint = try SparkEndpoint(engine.endpoint) } catch { throw CRMFlowError(.usage, error.message, hint: error.hint) }
             if !quiet { FileHandle.standardError.write("crmflow: \(plan.sparkStages.count) of \(pipeline.stages.count) stages run on Spark at sc://\(endpoint.host):\(endpoint.port)\n") }
@@ -319,7 +326,7 @@ struct Plan: ParsableCommand {
         if engine.isSpark {
             // The Spark SQL needs the files' headers and types: the pipeline is checked against them.
             let (pipeline, loader) = try arguments.load()
-            let plan = try engine.compile(pipeline, loader: loader, staging: "<out>/.crmflow/spark")
+            let plan = try engine.compile(pipeline, loader: loader, staging: "<out>/.crmflow/spark", arguments: arguments)
             FileHandle.standardOutput.write(SparkCompiler.text(plan, pipeline: pipeline))
             return
         }
@@ -507,5 +514,43 @@ struct Decide: ParsableCommand {
             text += "note: \(stage) reads them only with `decisions: state`\n"
         }
         FileHandle.standardOutput.write(text)
+    }
+}
+
+/// `crmflow worker`: what Spark's executors run for a stage SQL cannot express (SELECT TRANSFORM). Reads the stage's
+/// input rows on stdin, one JSON array of texts per line, and writes its output rows (and rejects) the same way.
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run one stage on rows from stdin (started by Spark for --engine spark; not for people).")
+
+    @OptionGroup var arguments: PipelineArguments
+
+    @Option(help: "The stage to run.") var stage: String
+    @Option(help: "The input's columns and types (base64 JSON, as the Spark plan writes it).") var schema: String
+
+    func run() throws {
+        let (pipeline, loader) = try arguments.load(checkSchemas: false)
+        guard let decl = pipeline.stage(stage), let built = decl.stage else { throw CRMFlowError(.usage, "no stage '\(stage)' in \(arguments.pipeline)") }
+        guard let input = SparkWorker.decodeSchema(schema) else { throw CRMFlowError(.usage, "--schema is not a column list") }
+        let bytes = [UInt8](Foundation.FileHandle.standardInput.readDataToEndOfFile())
+        let table = try SparkWorker.readRows(bytes, schema: input)
+        let context = RunContext(stageID: stage, outputDirectory: NSTemporaryDirectory(), baseDirectory: FileManager.default.currentDirectoryPath,
+                                 environment: loader.evalEnvironment, threads: 1)
+        let result: StageResult
+        do throws(StageFailure) {
+            result = try built.run([StageData(table: table, origins: nil)], context)
+        } catch {
+            throw CRMFlowError(.stageFailed, "stage '\(stage)': \(error.message)", hint: error.hint)
+        }
+        var out: [UInt8] = []
+        SparkWorker.writeRows(result.data.table, rejects: result.rejects, to: &out)
+        // NB: the rows as they are (not through the secret redaction of messages).
+        out.withUnsafeBufferPointer { buf in
+            var off = 0
+            while off < buf.count {
+                let n = Glibc.write(1, buf.baseAddress! + off, buf.count - off)
+                if n <= 0 { return }
+                off += n
+            }
+        }
     }
 }
