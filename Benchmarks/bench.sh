@@ -33,6 +33,12 @@ timed() {
   echo "$name $(tail -1 "$log")" >> "$results"
 }
 
+if [ "${BENCH_ONLY:-}" = spark ]; then
+# --- The nightly workload on Apache Spark (issue 16): only with BENCH_ONLY=spark (it needs make spark-setup).
+command -v bc >/dev/null || apt-get install -y -qq bc
+scripts/with-spark.sh Benchmarks/spark/bench.sh
+fi
+
 if want nightly; then
 # --- 1. The reference nightly workload (issue 3): the same job as a crmflow pipeline, DuckDB SQL and a pandas script.
 CONTACTS=${BENCH_CONTACTS:-1000000}

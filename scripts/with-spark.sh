@@ -50,6 +50,7 @@ done
 grep -q "Spark Connect server started" "$dir/server.log" || { tail -50 "$dir/server.log" >&2; echo "with-spark: no server after 120 s" >&2; exit 1; }
 echo "with-spark: Spark Connect $(basename "$jar" .jar | sed 's/spark-connect_//') on 127.0.0.1:$port (log in $dir/server.log)" >&2
 export CRMFLOW_TEST_SPARK="sc://127.0.0.1:$port"
+export CRMFLOW_SPARK_PID="$pid"
 status=0
 "$@" || status=$?
 exit $status

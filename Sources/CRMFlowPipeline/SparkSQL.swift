@@ -25,6 +25,10 @@ public struct SparkPlan: Sendable {
     public struct Statement: Sendable {
         public var stage: String
         public var sql: String
+        public init(stage: String, sql: String) {
+            self.stage = stage
+            self.sql = sql
+        }
     }
 
     /// A stage Spark writes out for crmflow to read back.
@@ -72,6 +76,10 @@ public struct SparkPlanError: Error, Sendable, CustomStringConvertible {
     public var location: SourceLocation
     public var message: String
     public var hint: String?
+    /// The stage can run, but not as Spark SQL (a value SQL would turn into null where crmflow rejects the row).
+    var needsCrmflow = false
+    /// The stage being rendered.
+    var stage: String?
     public var description: String { "\(location): \(message)" + (hint.map { " (\($0))" } ?? "") }
 }
 
@@ -80,11 +88,26 @@ public enum SparkCompiler {
     /// counts are written there); `baseDirectory` resolves relative input paths.
     public static func compile(_ pipeline: Pipeline, staging: String, baseDirectory: String, environment: EvalEnvironment,
                                worker: SparkWorkerCommand? = nil) throws(SparkPlanError) -> SparkPlan {
+        // A stage found not to be expressible faithfully in SQL while rendering moves to the worker (or crmflow), and
+        // the placement is decided again.
+        var overrides: [String: String] = [:]
+        while true {
+            do {
+                return try compile(pipeline, staging: staging, baseDirectory: baseDirectory, environment: environment, worker: worker, overrides: overrides)
+            } catch let e where e.needsCrmflow {
+                guard let id = e.stage, overrides[id] == nil else { throw e }
+                overrides[id] = "\(e.location): \(e.message)"
+            }
+        }
+    }
+
+    static func compile(_ pipeline: Pipeline, staging: String, baseDirectory: String, environment: EvalEnvironment,
+                        worker: SparkWorkerCommand?, overrides: [String: String]) throws(SparkPlanError) -> SparkPlan {
         var plan = SparkPlan(staging: staging)
         plan.statements = SparkPlan.sessionSettings.map { SparkPlan.Statement(stage: "", sql: $0) }
         let log = DiagnosticLog()
         let check = SchemaCheck(log: log, environment: environment, baseDirectory: baseDirectory)
-        plan.placement = placements(pipeline, worker: worker)
+        plan.placement = placements(pipeline, worker: worker, overrides: overrides)
         var extraCounts: [String] = []
         for decl in pipeline.stages {
             guard let stage = decl.stage else { continue }
@@ -120,7 +143,13 @@ public enum SparkCompiler {
                         plan.rejectViews[decl.id] = w.rejects
                         select = w.rows
                     } else {
-                        select = try renderer.render(op, inputs: decl.inputs, schemas: schemas)
+                        do {
+                            select = try renderer.render(op, inputs: decl.inputs, schemas: schemas)
+                        } catch {
+                            var e = error
+                            e.stage = decl.id
+                            throw e
+                        }
                     }
                 }
                 if let problem = log.all.first {
@@ -156,10 +185,15 @@ public enum SparkCompiler {
     /// there. Then, until nothing changes, a Spark stage that only crmflow stages read moves to crmflow (unless it
     /// aggregates, which shrinks what crosses over): reading a file on Spark only to hand every row to crmflow costs a
     /// write and a read, and the rows would lose their file lines (rejects downstream name them).
-    static func placements(_ pipeline: Pipeline, worker: SparkWorkerCommand?) -> [String: SparkPlan.Placement] {
+    static func placements(_ pipeline: Pipeline, worker: SparkWorkerCommand?, overrides: [String: String] = [:]) -> [String: SparkPlan.Placement] {
         var placement: [String: SparkPlan.Placement] = [:]
         for decl in pipeline.stages {
             guard let stage = decl.stage else { placement[decl.id] = .crmflow(reason: "not built"); continue }
+            if let why = overrides[decl.id] {
+                let inputsOnSpark = decl.inputs.allSatisfy { placement[$0] == .spark || placement[$0] == .worker }
+                placement[decl.id] = worker != nil && inputsOnSpark && SparkWorker.runsRowByRow(LogicalOp.of(stage)) ? .worker : .crmflow(reason: why)
+                continue
+            }
             switch LogicalOp.of(stage) {
             case .swift(let reason): placement[decl.id] = .crmflow(reason: reason)
             case .write: placement[decl.id] = .crmflow(reason: "outputs are written by crmflow")
@@ -523,7 +557,7 @@ struct SparkStageRenderer {
             windows += r.windows
             return (sql, type)
         } catch let problem as SparkExpressionProblem {
-            throw SparkPlanError(location: e.location(of: problem.span), message: problem.message, hint: problem.hint)
+            throw SparkPlanError(location: e.location(of: problem.span), message: problem.message, hint: problem.hint, needsCrmflow: problem.needsCrmflow)
         } catch {
             throw SparkPlanError(location: e.location, message: "\(error)")
         }
@@ -547,6 +581,7 @@ struct SparkExpressionProblem: Error {
     var span: ExprSpan
     var message: String
     var hint: String?
+    var needsCrmflow = false
 }
 
 /// Renders the expression language as Spark SQL, function by function; a function Spark has no faithful equivalent
@@ -680,6 +715,11 @@ struct SparkExpressionRenderer {
             return (out + " END", t)
         case .cast(let a, let to, _):
             let (s, t) = try render(a)
+            if to != .string, t == .string || t == nil {
+                // crmflow rejects a row whose text does not convert; Spark's CAST would give null.
+                throw SparkExpressionProblem(span: node.span, message: "cast of text to \(to.rawValue) rejects rows whose text does not convert, which Spark SQL cannot",
+                                             needsCrmflow: true)
+            }
             return (cast(s, from: t, to: to), to)
         }
     }
@@ -799,7 +839,9 @@ struct SparkExpressionRenderer {
             // The first match only: the text before it is kept as group 1.
             return ("regexp_replace(\(s[0]), \(lit("^(?s)(.*?)(?:" + p + ")")), \(lit("$1" + Self.javaReplacement(replacement, shift: 1))))", .string)
         case "date":
-            if rendered[0].1 == .string { return ("to_date(trim(\(s[0])))", .date) }
+            if rendered[0].1 == .string || rendered[0].1 == nil {
+                throw SparkExpressionProblem(span: node.span, message: "date() of text rejects rows that hold no date, which Spark SQL cannot", needsCrmflow: true)
+            }
             return ("to_date(\(s[0]))", .date)
         case "parse_date", "parse_timestamp":
             let fn = name == "parse_date" ? "to_date" : "to_timestamp"

@@ -73,7 +73,22 @@ struct EngineOptions: ParsableArguments {
     @Option(help: "The Spark Connect server for --engine spark (default: $CRMFLOW_SPARK, else sc://127.0.0.1:15002).")
     var spark: String?
 
+    @Option(name: .customLong("spark-conf"), help: ArgumentHelp("A Spark SQL setting for the session (repeatable), e.g. spark.sql.shuffle.partitions=4.", valueName: "key=value"))
+    var sparkConf: [String] = []
+
     var isSpark: Bool { engine == "spark" }
+
+    /// `SET key=value` statements from --spark-conf.
+    func settings() throws -> [String] {
+        try sparkConf.map { c in
+            guard let eq = c.firstIndex(of: "="), eq != c.startIndex,
+                  c[..<eq].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "_" }),
+                  !c[c.index(after: eq)...].contains(where: { $0 == ";" || $0.isNewline }) else {
+                throw CRMFlowError(.usage, "--spark-conf '\(c)' is not KEY=VALUE", hint: "e.g. --spark-conf spark.sql.shuffle.partitions=4")
+            }
+            return "SET " + c
+        }
+    }
 
     func validate() throws {
         guard ["local", "spark"].contains(engine) else { throw CRMFlowError(.usage, "unknown engine '\(engine)'", hint: "use local or spark") }
@@ -93,8 +108,11 @@ struct EngineOptions: ParsableArguments {
         extra += ["--as-of", Value.date(loader.evalEnvironment.asOf).description]
         let worker = SparkWorkerCommand(executable: exe, pipeline: file, arguments: extra)
         do {
-            return try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment, worker: worker)
-        } catch {
+            var plan = try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment, worker: worker)
+            let extra = try settings()
+            plan.statements.insert(contentsOf: extra.map { SparkPlan.Statement(stage: "", sql: $0) }, at: SparkPlan.sessionSettings.count)
+            return plan
+        } catch let error as SparkPlanError {
             FileHandle.standardError.write("\(error.location): error: \(error.message)\n" + (error.hint.map { "  hint: \($0)\n" } ?? ""))
             FileHandle.standardError.write("the pipeline cannot run on Spark as written; nothing was run\n")
             throw ExitCode(ExitStatus.badPipeline.rawValue)
@@ -180,8 +198,10 @@ struct Run: ParsableCommand {
             let endpoint: SparkEndpoint
             do { endpoint = try SparkEndpoint(engine.endpoint) } catch { throw CRMFlowError(.usage, error.message, hint: error.hint) }
             if !quiet { FileHandle.standardError.write("crmflow: \(plan.sparkStages.count) of \(pipeline.stages.count) stages run on Spark at sc://\(endpoint.host):\(endpoint.port)\n") }
+            let began = Date()
             do {
                 options.computed = try SparkEngine.compute(pipeline, plan: plan, session: SparkSession(endpoint: endpoint))
+                if !quiet { FileHandle.standardError.write(String(format: "crmflow: Spark computed its stages in %.2f s\n", Date().timeIntervalSince(began))) }
             } catch {
                 try? FileManager.default.removeItem(atPath: staging)
                 FileHandle.standardError.write("crmflow: error: \(error.message)\n" + (error.hint.map { "  hint: \($0)\n" } ?? ""))

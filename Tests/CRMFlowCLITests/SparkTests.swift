@@ -106,6 +106,33 @@ import Testing
         #expect(Self.text(spark + "/priced.rejects.csv").contains("lots"))
     }
 
+    /// A cast of text rejects rows whose text does not convert; Spark's CAST would give null, so the stage runs in
+    /// the worker (the derive) — and where the worker cannot run it (an aggregate), in crmflow, saying why.
+    @Test func castsOfTextRunWhereRowsCanBeRejected() throws {
+        let csv = CLI.write("id,n\nA,1\nB,x\n", "spark-cast.csv")
+        let yaml = CLI.write("""
+        pipeline: spark-cast
+        stages:
+          rows:
+            ingest: { path: \(csv), all_strings: true }
+          typed:
+            derive: { input: rows, columns: { n2: "cast(n as integer) * 2" } }
+          total:
+            aggregate: { input: typed, aggregates: { s: sum(n2) } }
+          ids:
+            aggregate: { input: rows, aggregates: { t: "sum(cast(id as integer))" } }
+          out:
+            emit: { input: total, path: t.csv }
+          out_ids:
+            emit: { input: ids, path: ids.csv }
+        """, "spark-cast.yaml")
+        let r = try CLI.run(["plan", yaml, "--engine", "spark"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("-- typed (derive): Spark, through crmflow worker in the executors"), "\(r.stdout)")
+        #expect(r.stdout.contains("-- total (aggregate): Spark"), "\(r.stdout)")
+        #expect(r.stdout.contains("-- ids (aggregate): crmflow — \(yaml):10:53: cast of text to integer rejects rows"), "\(r.stdout)")
+    }
+
     @Test func aServerThatIsNotThereIsAClearError() throws {
         let dir = CLI.scratch("spark-down")
         let r = try CLI.run(["run", "pipelines/revenue.yaml", "--out", dir, "--quiet", "--engine", "spark", "--spark", "sc://127.0.0.1:1"])
