@@ -36,7 +36,7 @@ stop() {
 trap stop EXIT
 (cd "$dir" && exec env SPARK_HOME="$spark_home" SPARK_LOCAL_IP=127.0.0.1 SPARK_LOCAL_DIRS="$dir/local" \
   "$spark_home/bin/spark-submit" --class org.apache.spark.sql.connect.service.SparkConnectServer --name crmflow-tests \
-  --master 'local[2]' --driver-memory 1g \
+  --master 'local[2]' --driver-memory 2g \
   --conf spark.connect.grpc.binding.address=127.0.0.1 --conf spark.connect.grpc.binding.port="$port" \
   --conf spark.ui.enabled=false --conf spark.sql.warehouse.dir="$dir/warehouse" \
   --conf spark.driver.extraJavaOptions="-Dderby.system.home=$dir/derby" \

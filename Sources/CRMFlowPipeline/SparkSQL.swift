@@ -173,12 +173,35 @@ public enum SparkCompiler {
                 plan.materialized.append(.init(stage: i, folder: staging + "/" + i, schema: plan.schemas[i]!))
             }
         }
-        let counted = pipeline.stages.map(\.id).filter { plan.runsOnSpark($0) }
+        // Counts only where the rows out follow from nothing else: a materialised stage's are the rows read back, a
+        // select's, sort's or SQL derive's are its input's, a union's the sum of its inputs', and rejects are read back.
+        let counted = pipeline.stages.filter { d in
+            guard plan.runsOnSpark(d.id), !plan.materialized.contains(where: { $0.stage == d.id }) else { return false }
+            return !rowsFollowInput(d, plan)
+        }.map(\.id)
         var parts = counted.map { "SELECT \(literal($0)) AS stage, 'rows' AS kind, count(*) AS n FROM \(quoteName($0))" }
-        parts += counted.filter { plan.rejectViews[$0] != nil }.map { "SELECT \(literal($0)) AS stage, 'rejected' AS kind, count(*) AS n FROM \(quoteName($0 + "__rejects"))" }
         parts += extraCounts
         plan.countsSQL = parts.joined(separator: "\nUNION ALL\n")
+        // NB: a Spark view is computed again by every query that reads it; one read more than once (by other views, a
+        // write, the rejects or the counts) is cached on first use, so the file is parsed and each step computed once.
+        var reads: [String: Int] = [:]
+        for d in pipeline.stages where plan.runsOnSpark(d.id) { for i in d.inputs { reads[i, default: 0] += 1 } }
+        for m in plan.materialized { reads[m.stage, default: 0] += 1 }
+        for id in counted { reads[id, default: 0] += 1 }
+        for id in plan.rejectViews.keys { reads[id, default: 0] += 1 }
+        for d in pipeline.stages where plan.runsOnSpark(d.id) && (reads[d.id] ?? 0) >= 2 && plan.placement[d.id] != .worker {
+            plan.statements.append(.init(stage: d.id, sql: "CACHE LAZY TABLE \(quoteName(d.id))"))
+        }
         return plan
+    }
+
+    /// A Spark stage whose rows out are its input's rows (less its rejects), or the sum of its inputs' (a union).
+    public static func rowsFollowInput(_ d: StageDeclaration, _ plan: SparkPlan) -> Bool {
+        guard plan.placement[d.id] == .spark, let stage = d.stage else { return false }
+        switch LogicalOp.of(stage) {
+        case .project, .derive, .sort, .union: return true
+        default: return false
+        }
     }
 
     /// Where each stage runs. A stage runs on Spark when it compiles to a relational operator and every input runs

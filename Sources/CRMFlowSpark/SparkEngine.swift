@@ -40,13 +40,16 @@ public enum SparkEngine {
         for decl in pipeline.stages where plan.runsOnSpark(decl.id) {
             guard let schema = plan.schemas[decl.id] else { continue }
             let c = counts[decl.id] ?? [:]
-            let rows = c["rows"] ?? 0
+            let inputRows = decl.inputs.map { counts[$0]?["rows"] ?? 0 }
+            var rows = c["rows"] ?? 0
+            if SparkCompiler.rowsFollowInput(decl, plan) { rows = inputRows.reduce(0, +) }
             var data: StageData
             if let m = plan.materialized.first(where: { $0.stage == decl.id }) {
                 let table = try readParts(m.folder, schema: m.schema)
-                guard table.rowCount == rows else {
+                if c["rows"] != nil || SparkCompiler.rowsFollowInput(decl, plan), table.rowCount != rows {
                     throw SparkError("stage '\(decl.id)': Spark wrote \(table.rowCount) rows but counted \(rows)")
                 }
+                rows = table.rowCount
                 data = StageData(table: table, origins: nil)
             } else {
                 data = StageData(table: Table(schema: Schema(zip(schema.names, schema.types).map { Field(name: $0, type: $1 ?? .string) }),
@@ -88,8 +91,8 @@ public enum SparkEngine {
                     rejects.sort { $0.line < $1.line }
                 }
             }
-            let inputRows = decl.inputs.map { counts[$0]?["rows"] ?? 0 }
             let accounting = Self.accounting(decl, rows: rows, rejected: rejects.count, inputRows: inputRows, counts: c)
+            counts[decl.id, default: [:]]["rows"] = rows
             var result = StageResult(data: data, rejects: rejects, accounting: accounting, notes: ["ran on Spark"])
             if let path = plan.scanPaths[decl.id] { result.inputFiles = [path] }
             results[decl.id] = result
