@@ -35,7 +35,8 @@ run() {  # NAME command...: appends `NAME wall client_cpu client_peak_mib server
 run crmflow-local "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/local" --quiet
 run crmflow-on-spark "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/spark" --quiet --engine spark --spark "$CRMFLOW_TEST_SPARK"
 run pyspark-by-hand "$PY" Benchmarks/spark/nightly_pyspark.py "$CRMFLOW_TEST_SPARK" "$NIGHTLY" "$OUT/pyspark"
-python3 Benchmarks/nightly/compare.py "$OUT/local" "$OUT/spark" "$OUT/pyspark"
+run pyspark-by-hand-4-partitions "$PY" Benchmarks/spark/nightly_pyspark.py "$CRMFLOW_TEST_SPARK" "$NIGHTLY" "$OUT/pyspark-4" 4
+python3 Benchmarks/nightly/compare.py "$OUT/local" "$OUT/spark" "$OUT/pyspark" "$OUT/pyspark-4"
 for p in 1 2 4; do
   run "crmflow-on-spark-$p-partitions" "$BIN" run Benchmarks/nightly/nightly.yaml --var "data=$NIGHTLY" --out "$OUT/spark-$p" --quiet \
     --engine spark --spark "$CRMFLOW_TEST_SPARK" --spark-conf "spark.sql.shuffle.partitions=$p" --spark-conf "spark.sql.files.maxPartitionBytes=$((256 / p))m"

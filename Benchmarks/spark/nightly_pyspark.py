@@ -3,7 +3,7 @@
 crmflow --engine spark uses. Same steps and outputs as Benchmarks/nightly/nightly.sql (DuckDB); written as PySpark's
 documentation writes jobs: spark.read.csv with an explicit all-text schema, column functions, one write per report.
 
-Usage: nightly_pyspark.py sc://HOST:PORT DATA_DIR OUT_DIR
+Usage: nightly_pyspark.py sc://HOST:PORT DATA_DIR OUT_DIR [SHUFFLE_PARTITIONS]
 The reports are written by Spark as one CSV part file each (coalesce(1)) and renamed into OUT_DIR."""
 import glob, os, shutil, sys
 from pyspark.sql import SparkSession, Window, functions as F
@@ -13,6 +13,8 @@ spark = SparkSession.builder.remote(url).getOrCreate()
 spark.conf.set("spark.sql.session.timeZone", "UTC")
 spark.conf.set("spark.sql.legacy.timeParserPolicy", "CORRECTED")
 spark.conf.set("spark.sql.ansi.enabled", "false")
+if len(sys.argv) > 4:
+    spark.conf.set("spark.sql.shuffle.partitions", sys.argv[4])
 
 def text_csv(name):
     return spark.read.option("header", True).option("multiLine", True).option("escape", '"').csv(f"{data}/{name}")
