@@ -541,7 +541,7 @@ struct SparkStageRenderer {
             var names: [String] = []
             for s in schemas { for n in s.names where !names.contains(n) { names.append(n) } }
             var types: [String: DataType?] = [:]
-            for s in schemas { for (n, t) in zip(s.names, s.types) { types[n] = UnionTyping.widened(types[n] ?? nil, t) } }
+            for s in schemas { for (n, t) in zip(s.names, s.types) { types[n] = UnionStage.widened(types[n] ?? nil, t) } }
             let parts = zip(inputs, schemas).map { input, s in
                 var cols = names.map { n -> String in
                     let t = types[n] ?? nil
@@ -584,19 +584,6 @@ struct SparkStageRenderer {
         } catch {
             throw SparkPlanError(location: e.location, message: "\(error)")
         }
-    }
-}
-
-/// How union widens column types (as the local union does).
-enum UnionTyping {
-    static func widened(_ a: DataType?, _ b: DataType?) -> DataType? {
-        guard let a else { return b }
-        guard let b else { return a }
-        if a == b { return a }
-        let numeric: [DataType] = [.integer, .double, .money]
-        if let i = numeric.firstIndex(of: a), let j = numeric.firstIndex(of: b) { return numeric[max(i, j)] }
-        if Set([a, b]) == [.date, .timestamp] { return .timestamp }
-        return .string
     }
 }
 

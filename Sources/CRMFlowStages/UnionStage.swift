@@ -24,6 +24,13 @@ public struct UnionStage: Stage {
         sourceColumn = config.string("source_column")
     }
 
+    /// The type two inputs' columns of one name stack into (nil: not known), for engines other than crmflow's too.
+    public static func widened(_ a: DataType?, _ b: DataType?) -> DataType? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return widened(a, b)
+    }
+
     static func widened(_ a: DataType, _ b: DataType) -> DataType {
         if a == b { return a }
         let numeric: [DataType] = [.integer, .double, .money]
