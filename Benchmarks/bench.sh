@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | clean | rfm | score | forecast | forecast-real | merge | postgres | load runs one workload.
+# BENCH_ONLY=nightly | export | clean | rfm | score | forecast | forecast-real | merge | postgres | load runs one workload.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +55,24 @@ timed "$nightly" pandas python3 Benchmarks/nightly/nightly_pandas.py "$NIGHTLY" 
 python3 Benchmarks/nightly/compare.py "$OUT/nightly/crmflow" "$OUT/nightly/duckdb" "$OUT/nightly/pandas"
 python3 Benchmarks/table.py "$nightly" duckdb "nightly workload: $CONTACTS contacts, $DEALS deals"
 rm -f "$nightly"
+fi
+
+if want export; then
+# --- 1b. The second nightly workload (issue 17), written from another angle: a hosted CRM's export read as it comes,
+# dates against several candidate formats, phones by regular expression, lookups written in the pipeline / SQL.
+CONTACTS=${BENCH_CONTACTS:-1000000}
+DEALS=${BENCH_DEALS:-3000000}
+EXPORT=bench-data/export-$CONTACTS-$DEALS
+[ -f "$EXPORT/deals.csv" ] || python3 Benchmarks/export/generate.py "$EXPORT" "$CONTACTS" "$DEALS" 42
+cat "$EXPORT"/*.csv > /dev/null
+rm -rf "$OUT/export" && mkdir -p "$OUT/export/crmflow" "$OUT/export/duckdb"
+sed -e "s#\${data}#$EXPORT#g" -e "s#\${out}#$OUT/export/duckdb#g" Benchmarks/export/export.sql > "$OUT/export/export.sql"
+export_results=$(mktemp)
+timed "$export_results" crmflow "$BIN" run Benchmarks/export/export.yaml --var "data=$EXPORT" --out "$OUT/export/crmflow" --quiet
+timed "$export_results" duckdb python3 -c "import duckdb; c=duckdb.connect(); c.execute(open('$OUT/export/export.sql').read())"
+python3 Benchmarks/export/compare.py "$OUT/export/crmflow" "$OUT/export/duckdb"
+python3 Benchmarks/table.py "$export_results" duckdb "export workload: $CONTACTS contacts, $DEALS deals (another tool's export)"
+rm -f "$export_results"
 fi
 
 if want clean; then

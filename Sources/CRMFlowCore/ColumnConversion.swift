@@ -19,6 +19,12 @@ public enum ColumnConversion {
         if plan.type == .string { return Outcome(column: Column(storage: .string(text), validity: validity), failedRows: []) }
         var valid = validity ?? Bitmap(repeating: true, count: n)
         var failed: [Int] = []
+        if plan.emptyIsNull {
+            // An empty value of a typed column is null (a quoted "" in a CSV file, as DuckDB and pandas read it).
+            text.offsets.withUnsafeBufferPointer { o in
+                for i in 0..<n where o[i] == o[i + 1] && valid[i] { valid[i] = false }
+            }
+        }
         let formatBytes = plan.format.map { Array($0.utf8) }
         let storage: ColumnStorage = text.bytes.withUnsafeBufferPointer { all in
             @inline(__always) func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> {

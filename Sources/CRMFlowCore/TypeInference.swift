@@ -158,8 +158,13 @@ public struct ColumnPlan: Sendable, Hashable {
     public var currency: String
     /// True when the type was declared by the user rather than inferred.
     public var isDeclared: Bool
+    /// True when an empty value (a quoted `""` in CSV, `""` in JSON) of a non-text column is null rather than a value
+    /// that does not convert, as readers treat it; `cast('' as double)` in an expression keeps it false.
+    public var emptyIsNull: Bool
 
-    public init(type: DataType, dayOrder: DayOrder? = nil, format: String? = nil, currency: String = "", isDeclared: Bool = false) {
+    public init(type: DataType, dayOrder: DayOrder? = nil, format: String? = nil, currency: String = "", isDeclared: Bool = false,
+                emptyIsNull: Bool = true) {
+        self.emptyIsNull = emptyIsNull
         self.type = type
         self.dayOrder = dayOrder
         self.format = format

@@ -650,7 +650,7 @@ extension Evaluator {
     mutating func castText(_ v: Vec, to type: DataType) -> Vec? {
         if case .column(let c) = v, let fast = Self.castNumeric(c, to: type) { return .column(fast) }
         guard type != .string, case .column(let c) = v, case .string(let buf) = c.storage else { return nil }
-        let outcome = ColumnConversion.convert(buf, validity: c.validity, plan: ColumnPlan(type: type, isDeclared: true))
+        let outcome = ColumnConversion.convert(buf, validity: c.validity, plan: ColumnPlan(type: type, isDeclared: true, emptyIsNull: false))
         for r in outcome.failedRows { fail(r, "cannot cast '\(buf.string(r))' to \(type.rawValue)") }
         return .column(outcome.column)
     }
