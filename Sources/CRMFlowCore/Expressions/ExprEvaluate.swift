@@ -227,7 +227,12 @@ struct Evaluator {
             guard case .column(let col) = v, case .boolean(let a) = col.storage else { return .constant(.null) }
             return .column(Column(storage: .boolean(a.map { !$0 }), validity: col.validity))
         case .logic(let op, let l, let r):
-            return logic(op, eval(l), eval(r))
+            // An error on the right counts only where the left side leaves the answer open (`x <> '' and cast(x as
+            // integer) > 0` rejects nothing for an empty x), as CASE's branches do.
+            let lv = eval(l)
+            let (rv, rightErrors) = isolated { $0.eval(r) }
+            for (row, m) in rightErrors where lv.isNull(row) || (lv.value(row) == .boolean(true)) == (op == .and) { fail(row, m) }
+            return logic(op, lv, rv)
         case .arithmetic(let op, let l, let r, let type):
             return arithmetic(op, eval(l), eval(r), type)
         case .compare(let op, let l, let r, let domain):
@@ -258,18 +263,7 @@ struct Evaluator {
             }
             return .column(Column(storage: .boolean(out), validity: valid))
         case .caseWhen(let whens, let thens, let otherwise, let type):
-            let conds = whens.map { eval($0) }
-            let values = thens.map { eval($0) }
-            let other = otherwise.map { eval($0) }
-            var builder = ColumnBuilder(type, capacity: count)
-            for i in 0..<count {
-                var chosen: Value = other?.value(i) ?? .null
-                for (k, c) in conds.enumerated() {
-                    if case .boolean(true) = c.value(i) { chosen = values[k].value(i); break }
-                }
-                builder.append(chosen)
-            }
-            return .column(builder.finish())
+            return caseWhen(whens, thens, otherwise, type)
         case .cast(let inner, let type):
             let v = eval(inner)
             if let fast = castText(v, to: type) { return fast }
@@ -283,6 +277,94 @@ struct Evaluator {
             }
             return mapRows(type, vs, strict: false) { a in def.body(a, env) }
         }
+    }
+
+    /// Evaluates `body` with its own error list, returned beside the value instead of recorded.
+    mutating func isolated(_ body: (inout Evaluator) -> Vec) -> (Vec, [Int: String]) {
+        let saved = errors
+        errors = [:]
+        let v = body(&self)
+        let got = errors
+        errors = saved
+        return (v, got)
+    }
+
+    /// SQL's CASE: a row's value and errors come only from the WHENs it reaches and the branch it takes, so a cast
+    /// that a WHEN guards against (`case when x ~ digits then cast(x as integer) end`) rejects nothing. A WHEN is not
+    /// evaluated once every row is decided, nor a branch no row takes; text branches are copied as bytes.
+    mutating func caseWhen(_ whens: [Bound], _ thens: [Bound], _ otherwise: Bound?, _ type: DataType) -> Vec {
+        let undecided = Int32(-2), noValue = Int32(-1)
+        var chosen = [Int32](repeating: undecided, count: count)
+        var open = count
+        for (k, w) in whens.enumerated() where open > 0 {
+            let (cond, condErrors) = isolated { $0.eval(w) }
+            for (row, m) in condErrors where chosen[row] == undecided { fail(row, m) }
+            switch cond {
+            case .constant(let v):
+                guard case .boolean(true) = v else { continue }
+                for i in 0..<count where chosen[i] == undecided { chosen[i] = Int32(k) }
+                open = 0
+            case .column(let c):
+                guard case .boolean(let a) = c.storage else { continue }
+                for i in 0..<count where chosen[i] == undecided && a[i] && !c.isNull(i) {
+                    chosen[i] = Int32(k)
+                    open -= 1
+                }
+            }
+        }
+        let branches = thens + (otherwise.map { [$0] } ?? [])
+        let fallback = otherwise == nil ? noValue : Int32(thens.count)
+        var taken = [Bool](repeating: false, count: branches.count)
+        for i in 0..<count {
+            if chosen[i] == undecided { chosen[i] = fallback }
+            if chosen[i] >= 0 { taken[Int(chosen[i])] = true }
+        }
+        var values: [Vec] = []
+        for (k, b) in branches.enumerated() {
+            guard taken[k] else { values.append(.constant(.null)); continue }
+            let (v, branchErrors) = isolated { $0.eval(b) }
+            for (row, m) in branchErrors where chosen[row] == Int32(k) { fail(row, m) }
+            values.append(v)
+        }
+        return .column(Self.gather(values, chosen, type, count: count))
+    }
+
+    /// Row i's value from `values[chosen[i]]` (null where chosen[i] < 0).
+    static func gather(_ values: [Vec], _ chosen: [Int32], _ type: DataType, count: Int) -> Column {
+        let columns: [Column?] = values.map { v in
+            guard case .column(let c) = v else { return nil }
+            return c.type == type ? c : Vec.convert(c, to: type)
+        }
+        if type == .string {
+            let fixed: [[UInt8]?] = values.map { v in
+                guard case .constant(let c) = v, !c.isNull else { return nil }
+                if case .string(let s) = c { return Array(s.utf8) }
+                return Array(c.description.utf8)
+            }
+            var out = StringBuffer(), valid = Bitmap()
+            valid.reserveCapacity(count)
+            for i in 0..<count {
+                let k = Int(chosen[i])
+                if k >= 0, let c = columns[k], !c.isNull(i), case .string(let buf) = c.storage {
+                    buf.withBytes(i) { out.append(UnsafeRawBufferPointer($0)) }
+                    valid.append(true)
+                } else if k >= 0, columns[k] == nil, let f = fixed[k] {
+                    f.withUnsafeBytes { out.append($0) }
+                    valid.append(true)
+                } else {
+                    out.appendEmpty()
+                    valid.append(false)
+                }
+            }
+            return Column(storage: .string(out), validity: valid)
+        }
+        var builder = ColumnBuilder(type, capacity: count)
+        for i in 0..<count {
+            let k = Int(chosen[i])
+            guard k >= 0 else { builder.appendNull(); continue }
+            if let c = columns[k] { builder.append(c.value(at: i)) } else { builder.append(values[k].value(i)) }
+        }
+        return builder.finish()
     }
 
     func withBytes<R>(_ v: Vec, _ i: Int, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
@@ -737,6 +819,25 @@ extension Evaluator {
                 if c.isNull(i) || codes.isEmpty { b.appendEmpty() } else { b.append(codes[Int(cur[i])]) }
             }
             return .column(Column(storage: .string(b), validity: c.validity))
+        case ("regexp_matches", .string(let buf)):
+            guard args.count >= 2, case .constant(.string(let pattern)) = args[1] else { return nil }
+            var icase = false
+            if args.count == 3 {
+                guard case .constant(.string(let flags)) = args[2] else { return nil }
+                icase = flags.contains("i")
+            }
+            guard let re = CompiledRegex.cache.get(pattern, caseInsensitive: icase) else { return nil }
+            var out = [Bool](repeating: false, count: c.count)
+            var scratch: [UInt8] = []
+            buf.bytes.withUnsafeBufferPointer { all in
+                for i in 0..<c.count where !c.isNull(i) {
+                    scratch.removeAll(keepingCapacity: true)
+                    scratch.append(contentsOf: UnsafeBufferPointer(rebasing: all[buf.range(i)]))
+                    scratch.append(0)
+                    out[i] = scratch.withUnsafeBufferPointer { re.matches(cString: $0) }
+                }
+            }
+            return .column(Column(storage: .boolean(out), validity: c.validity))
         case ("regexp_replace", .string(let buf)):
             guard args.count >= 3, case .constant(.string(let pattern)) = args[1], case .constant(.string(let replacement)) = args[2] else { return nil }
             var global = false, icase = false
@@ -783,26 +884,56 @@ extension Evaluator {
         }
     }
 
-    /// For a pattern that is one bracket expression of ASCII characters and ranges (`[^0-9+]`, `[ -]`), the bytes a
-    /// global replacement by '' keeps. Bytes of other characters match a negated class (as POSIX regex does in the
-    /// C locale, byte by byte), so they are dropped by `[^...]` and kept by `[...]`.
+    /// For a pattern that is one character class — a bracket expression of ASCII characters, ranges and `\d \s \w`
+    /// (`[^0-9+]`, `[ -]`, `[^\d+]`), or one of `\d \D \s \S \w \W` — optionally followed by `+`, the bytes a
+    /// global replacement by '' keeps. Bytes of other characters match a negated class (as POSIX regex does in the C
+    /// locale, byte by byte), so they are dropped by `[^...]` and `\D` and kept by `[...]` and `\d`.
     static func byteClassToKeep(_ pattern: String) -> [Bool]? {
         var p = Array(pattern.utf8)
-        guard p.count >= 3, p.first == UInt8(ascii: "["), p.last == UInt8(ascii: "]") else { return nil }
-        p = Array(p.dropFirst().dropLast())
-        let negated = p.first == UInt8(ascii: "^")
-        if negated { p.removeFirst() }
-        guard !p.isEmpty, p.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") && $0 != UInt8(ascii: "\\") }) else { return nil }
+        let backslash = UInt8(ascii: "\\")
+        if p.count > 1, p.last == UInt8(ascii: "+"), p[p.count - 2] != backslash { p.removeLast() }
+        func shorthand(_ b: UInt8) -> (set: [Bool], negated: Bool)? {
+            var set = [Bool](repeating: false, count: 256)
+            switch b | 0x20 {
+            case UInt8(ascii: "d"): for c in UInt8(ascii: "0")...UInt8(ascii: "9") { set[Int(c)] = true }
+            case UInt8(ascii: "s"): for c in [9, 10, 11, 12, 13, 32] { set[c] = true }
+            case UInt8(ascii: "w"):
+                for c in 0..<128 where (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) || c == 95 { set[c] = true }
+            default: return nil
+            }
+            return (set, b < 0x60)  // the capital letter is the complement
+        }
         var inClass = [Bool](repeating: false, count: 256)
-        var i = 0
-        while i < p.count {
-            if i + 2 < p.count, p[i + 1] == UInt8(ascii: "-") {
-                guard p[i] <= p[i + 2] else { return nil }
-                for b in p[i]...p[i + 2] { inClass[Int(b)] = true }
-                i += 3
-            } else {
-                inClass[Int(p[i])] = true
-                i += 1
+        var negated = false
+        if p.count == 2, p[0] == backslash {
+            guard let (set, neg) = shorthand(p[1]) else { return nil }
+            inClass = set
+            negated = neg
+        } else {
+            guard p.count >= 3, p.first == UInt8(ascii: "["), p.last == UInt8(ascii: "]") else { return nil }
+            p = Array(p.dropFirst().dropLast())
+            negated = p.first == UInt8(ascii: "^")
+            if negated { p.removeFirst() }
+            guard !p.isEmpty, p.allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "[") && $0 != UInt8(ascii: "]") }) else { return nil }
+            var i = 0
+            while i < p.count {
+                if p[i] == backslash {
+                    guard i + 1 < p.count else { return nil }
+                    if p[i + 1] == backslash {
+                        inClass[Int(backslash)] = true
+                    } else {
+                        guard let (set, neg) = shorthand(p[i + 1]), !neg else { return nil }  // \D inside brackets: not POSIX
+                        for b in 0..<256 where set[b] { inClass[b] = true }
+                    }
+                    i += 2
+                } else if i + 2 < p.count, p[i + 1] == UInt8(ascii: "-"), p[i + 2] != backslash {
+                    guard p[i] <= p[i + 2] else { return nil }
+                    for b in p[i]...p[i + 2] { inClass[Int(b)] = true }
+                    i += 3
+                } else {
+                    inClass[Int(p[i])] = true
+                    i += 1
+                }
             }
         }
         return (0..<256).map { negated ? inClass[$0] : !inClass[$0] }

