@@ -6,6 +6,22 @@ import Darwin
 
 /// Byte-level parsers for cell values. They never allocate on the fast path.
 public enum Scalars {
+    /// Whether `part` occurs in `text`, byte for byte (an empty part occurs everywhere): memchr for the first byte,
+    /// then memcmp.
+    public static func contains(_ text: UnsafeBufferPointer<UInt8>, _ part: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !part.isEmpty else { return true }
+        guard text.count >= part.count, let base = text.baseAddress, let p = part.baseAddress else { return false }
+        var at = 0
+        let last = text.count - part.count
+        while at <= last {
+            guard let hit = memchr(base + at, Int32(p[0]), last - at + 1) else { return false }
+            let offset = UnsafeRawPointer(hit) - UnsafeRawPointer(base)
+            if memcmp(base + offset, p, part.count) == 0 { return true }
+            at = offset + 1
+        }
+        return false
+    }
+
     @inline(__always) static func isDigit(_ c: UInt8) -> Bool { c &- 48 < 10 }
 
     /// Strict integer as inference sees it: `-?[0-9]+`, no leading zero, at most 18 digits.

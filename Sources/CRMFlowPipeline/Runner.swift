@@ -364,6 +364,9 @@ public final class Runner: Sendable {
             hint = hint.map(PIIMask.text)
             notes = notes.map(PIIMask.text)
         }
+        // The manifest hashes every input file; a stage done with its files hands them to a background hasher, which
+        // overlaps with the stages still running instead of adding a serial pass after the run.
+        RunSummary.prefetchFingerprints(result?.inputFiles ?? [])
         return StageReport(id: decl.id, kind: decl.kind, status: status, accounting: result?.accounting, seconds: ended - began, startedAt: began,
                            endedAt: ended, notes: notes, outputs: result?.outputs ?? [], rejectsFile: rejectsFile,
                            inputFiles: result?.inputFiles ?? [], hint: hint, failureExit: exit, changes: result?.changes ?? [], kpis: result?.kpis ?? [],

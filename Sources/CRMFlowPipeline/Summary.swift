@@ -257,6 +257,20 @@ public enum RunSummary {
         return result
     }
 
+    /// Starts hashing `paths` in the background (remembered, as `fingerprint(_:remembered: true)` would); callers of
+    /// `json` wait for it, so no file is read twice.
+    public static func prefetchFingerprints(_ paths: [String]) {
+        for p in paths {
+            prefetching.enter()
+            DispatchQueue.global(qos: .utility).async {
+                _ = fingerprint(p, remembered: true)
+                prefetching.leave()
+            }
+        }
+    }
+
+    static let prefetching = DispatchGroup()
+
     struct FileIdentity: Hashable, Sendable {
         var device: UInt64, inode: UInt64, size: Int64, seconds: Int64, nanoseconds: Int64
     }
@@ -304,6 +318,7 @@ public enum RunSummary {
             return "    {" + fields.joined(separator: ", ") + "}"
         }.joined(separator: ",\n")
         out += "\n  ],\n"
+        prefetching.wait()
         func files(_ paths: [String]) -> String {
             var seen = Set<String>()
             return paths.filter { seen.insert($0).inserted }.map { p in

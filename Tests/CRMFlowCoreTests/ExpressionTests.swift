@@ -469,3 +469,46 @@ private struct SplitMix {
         #expect(got.errorRows == errorRows)
     }
 }
+
+/// The column kernels for `parse_timestamp` with formats, `date(timestamp)`, `starts_with`, `ends_with` and
+/// `contains` give what the functions' row-by-row definitions give, nulls and non-Latin text included.
+@Suite struct ScalarKernelTests {
+    static let texts = Table(names: ["w", "t"], types: [.string, .timestamp], rows: [
+        [.string("2024-02-21 12:44:46"), .timestamp(1_708_519_486_000_000)],
+        [.string(" 21/02/2024 23:59:59 "), .timestamp(-1)],
+        [.string("2024-02-21T00:00:01Z"), .timestamp(0)],
+        [.string("21-Feb-2024"), .timestamp(-86_400_000_000)],
+        [.string("東京 2024"), .timestamp(-86_400_000_001)],
+        [.null, .null],
+        [.string(""), .timestamp(253_402_300_799_000_000)],
+        [.string("2024-13-01 00:00:00"), .timestamp(1)],
+    ])
+
+    @Test(arguments: [
+        ("parse_timestamp", ["%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ"]),
+        ("parse_timestamp", ["%d-%b-%Y"]),
+        ("starts_with", ["2024"]), ("starts_with", [""]), ("starts_with", ["東京"]),
+        ("ends_with", ["Z"]), ("ends_with", ["2024"]), ("contains", ["Feb"]), ("contains", ["京 2"]), ("contains", [""]),
+    ])
+    func textKernelMatchesTheDefinition(function: String, constants: [String]) throws {
+        let call = "\(function)(w, \(constants.map { "'\($0)'" }.joined(separator: ", ")))"
+        let r = try ExprCompiler.compile(call, schema: Self.texts.schema).evaluate(Self.texts, env: env)
+        let def = try #require(FunctionCatalog.byName[function])
+        for i in 0..<Self.texts.rowCount {
+            let w = Self.texts.columns[0].value(at: i)
+            var want = Value.null
+            if !w.isNull, case .value(let v) = def.body([w] + constants.map { .string($0) }, env) { want = v }
+            #expect((r.column.isNull(i) ? Value.null : r.column.value(at: i)) == want, "\(call) on row \(i)")
+        }
+        #expect(function != "parse_timestamp" || (0..<Self.texts.rowCount).contains { !r.column.isNull($0) }, "\(call) should read some row")
+    }
+
+    @Test func dateOfATimestampIsItsUTCDay() throws {
+        let r = try ExprCompiler.compile("date(t)", schema: Self.texts.schema).evaluate(Self.texts, env: env)
+        for i in 0..<Self.texts.rowCount {
+            let t = Self.texts.columns[1].value(at: i)
+            #expect((r.column.isNull(i) ? nil : r.column.value(at: i)) == t.asDays.map(Value.date), "row \(i)")
+        }
+        #expect(r.column.value(at: 1) == .date(-1) && r.column.value(at: 3) == .date(-1) && r.column.value(at: 4) == .date(-2))
+    }
+}

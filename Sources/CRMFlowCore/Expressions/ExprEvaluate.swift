@@ -812,6 +812,54 @@ extension Evaluator {
                 }
             }
             return .column(Column(storage: .date(out), validity: valid))
+        case ("parse_timestamp", .string(let buf)) where args.count > 1:
+            var formats: [[UInt8]] = []
+            for a in args.dropFirst() {
+                guard case .constant(.string(let f)) = a else { return nil }
+                formats.append(Array(f.utf8))
+            }
+            var out = [Int64](repeating: 0, count: c.count)
+            var valid = Bitmap()
+            valid.reserveCapacity(c.count)
+            buf.bytes.withUnsafeBufferPointer { all in
+                for i in 0..<c.count {
+                    if c.isNull(i) { valid.append(false); continue }
+                    let cell = Scalars.trimmed(UnsafeBufferPointer(rebasing: all[buf.range(i)]))
+                    var found = false
+                    for format in formats {
+                        if let t = DateParsing.parse(cell, format: format)?.micros(order: .monthFirst) {
+                            out[i] = t
+                            found = true
+                            break
+                        }
+                    }
+                    valid.append(found)
+                }
+            }
+            return .column(Column(storage: .timestamp(out), validity: valid))
+        case ("date", .timestamp(let micros)):
+            let perDay = Int64(86_400_000_000)
+            return .column(Column(storage: .date(micros.map { Int32(truncatingIfNeeded: ($0 >= 0 ? $0 : $0 - (perDay - 1)) / perDay) }), validity: c.validity))
+        case ("starts_with", .string(let buf)), ("ends_with", .string(let buf)), ("contains", .string(let buf)):
+            guard args.count == 2, case .constant(let pv) = args[1] else { return nil }
+            guard case .string(let p) = pv else { return .constant(.null) }
+            let part = Array(p.utf8)
+            var out = [Bool](repeating: false, count: c.count)
+            buf.bytes.withUnsafeBufferPointer { all in
+                part.withUnsafeBufferPointer { q in
+                    for i in 0..<c.count where !c.isNull(i) {
+                        let cell = UnsafeBufferPointer(rebasing: all[buf.range(i)])
+                        guard cell.count >= q.count else { continue }
+                        if q.isEmpty { out[i] = true; continue }
+                        switch name {
+                        case "starts_with": out[i] = memcmp(cell.baseAddress!, q.baseAddress!, q.count) == 0
+                        case "ends_with": out[i] = memcmp(cell.baseAddress! + (cell.count - q.count), q.baseAddress!, q.count) == 0
+                        default: out[i] = Scalars.contains(cell, q)
+                        }
+                    }
+                }
+            }
+            return .column(Column(storage: .boolean(out), validity: c.validity))
         case ("currency", .money(_, let cur, let codes)):
             var b = StringBuffer()
             b.reserveCapacity(values: c.count, bytes: c.count * 3)

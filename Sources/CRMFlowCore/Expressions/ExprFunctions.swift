@@ -404,8 +404,9 @@ enum FunctionCatalog {
             return .value(.string(String(chars[start..<min(chars.count, start + len)])))
         },
         def("contains", 2, 2, "contains(text, part)", "true when text contains part", fixed(.boolean, [.string, .string])) { a, _ in
-            let (s, p) = (a[0].asString ?? "", a[1].asString ?? "")
-            return .value(.boolean(p.isEmpty || s.utf8.count >= p.utf8.count && s.contains(p)))
+            // Byte for byte, as SQL engines compare (Swift's String.contains compares characters: 'e' is not in 'é').
+            let (s, p) = (Array((a[0].asString ?? "").utf8), Array((a[1].asString ?? "").utf8))
+            return .value(.boolean(s.withUnsafeBufferPointer { t in p.withUnsafeBufferPointer { Scalars.contains(t, $0) } }))
         },
         def("starts_with", 2, 2, "starts_with(text, prefix)", "true when text starts with prefix", fixed(.boolean, [.string, .string])) { a, _ in
             .value(.boolean((a[0].asString ?? "").utf8.starts(with: (a[1].asString ?? "").utf8)))
