@@ -420,10 +420,12 @@ func isPlainText(_ bytes: UnsafeRawBufferPointer, quote: UInt8) -> Bool {
     return true
 }
 
-/// True when the bytes hold a space or a tab.
-func holdsBlanks(_ bytes: UnsafeRawBufferPointer) -> Bool {
+/// True when libcsv's default treatment of spaces and tabs could change a field of these bytes (a chunk starting at
+/// a record boundary), so the parser needs the byte-exact space function; false for blanks only inside quotes or
+/// between the ordinary bytes of a field ("Hugo Novak", "  ann@x.org" quoted), the usual case.
+func blanksMatter(_ bytes: UnsafeRawBufferPointer, delimiter: UInt8, quote: UInt8) -> Bool {
     guard let base = bytes.baseAddress, !bytes.isEmpty else { return false }
-    return memchr(base, 0x20, bytes.count) != nil || memchr(base, 0x09, bytes.count) != nil
+    return crmflow_csv_blanks_matter(base.assumingMemoryBound(to: UInt8.self), bytes.count, delimiter, quote) != 0
 }
 
 /// RFC 4180 quoting of one field.

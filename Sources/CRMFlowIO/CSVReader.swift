@@ -309,7 +309,7 @@ extension CSVFile {
                 let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid,
                                              expectedBytes: bytes.count, skip: skip)
                 state.plainText = bytes.withUnsafeBytes { isPlainText($0, quote: quote) }
-                let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote, mayHoldBlanks: bytes.withUnsafeBytes(holdsBlanks))
+                let parser = LibCSVParser(state: state, delimiter: delimiter, quote: quote, mayHoldBlanks: bytes.withUnsafeBytes { blanksMatter($0, delimiter: delimiter, quote: quote) })
                 _ = bytes.withUnsafeBytes { parser.parse($0) }
                 let clean = parser.isAtRecordBoundary
                 if isFinal { parser.finish() }

@@ -372,6 +372,10 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         ("substr(w, 3, 0)", ["", "", "", "", "null", ""]),
         ("substr(w, 9)", ["", "", "", "", "null", ""]),
         ("soundex(w)", ["A261", "M460", "", "", "null", "A100"]),
+        ("lower(trim(w))", ["ashcraft", "müller", "東京都", "", "null", "ab"]),
+        ("upper(trim(' ' || w || ' '))", ["ASHCRAFT", "MÜLLER", "東京都", "", "null", "AB"]),
+        ("lower(trim(cast(n as text)))", ["7", "-1", "null", "0", "3", "12"]),
+        ("upper(trim('  x '))", ["X", "X", "X", "X", "X", "X"]),
     ])
     func kernelMatchesTheDefinition(expression: String, expected: [String]) throws {
         #expect(try Self.eval(expression) == expected)

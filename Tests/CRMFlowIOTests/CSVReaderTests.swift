@@ -367,3 +367,49 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         #expect(p.shapes.map(\.1).reduce(0, +) == values.count)
     }
 }
+
+/// The chunk scan that lets libcsv keep its inline space test (instead of a call per character) is exact: wherever it
+/// says blanks cannot matter, libcsv's default parse gives the very fields the byte-exact parse gives. Random CSV
+/// text from the bytes that decide it (blanks, quotes, delimiters, line ends), comma- and tab-delimited.
+@Suite struct BlankScanTests {
+    static func fields(_ text: [UInt8], delimiter: UInt8, byteExact: Bool) -> [[[UInt8]?]] {
+        let state = ChunkParserState(columnCount: 0, delimiter: delimiter, ragged: .pad, rejectInvalidEncoding: false, expectedBytes: 0)
+        let parser = LibCSVParser(state: state, delimiter: delimiter, quote: 34, mayHoldBlanks: byteExact)
+        text.withUnsafeBytes { _ = parser.parse($0) }
+        parser.finish()
+        return state.capturedRows + (state.extra.isEmpty ? [] : [state.extra])
+    }
+
+    @Test(arguments: [UInt8(ascii: ","), 9])
+    func whereTheScanSaysBlanksDoNotMatterBothParsesAgree(delimiter: UInt8) {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [97, 98, 32, 32, 9, 34, 34, delimiter, delimiter, 10, 13, 0xC3, 0xA9]
+        var harmless = 0, harmlessWithBlanks = 0, differing = 0
+        for _ in 0..<20_000 {
+            let text = (0..<Int.random(in: 0...24, using: &rng)).map { _ in alphabet.randomElement(using: &rng)! }
+            let matters = text.withUnsafeBytes { blanksMatter($0, delimiter: delimiter, quote: 34) }
+            let exact = Self.fields(text, delimiter: delimiter, byteExact: true)
+            let trimmed = Self.fields(text, delimiter: delimiter, byteExact: false)
+            if matters {
+                if exact != trimmed { differing += 1 }
+                continue
+            }
+            harmless += 1
+            if text.contains(32) || (delimiter != 9 && text.contains(9)) { harmlessWithBlanks += 1 }
+            #expect(exact == trimmed, "\(String(decoding: text, as: UTF8.self).debugDescription)")
+        }
+        // The property is not vacuous: many texts with blanks pass the scan, and the scan does catch texts libcsv's
+        // trimming would change.
+        #expect(harmlessWithBlanks > 1000)
+        #expect(differing > 100)
+        #expect(harmless > harmlessWithBlanks)
+    }
+
+    @Test func aQuotedExportWithSpacesInsideFieldsNeedsNoByteExactParse() {
+        let export = Array("\"100\",\"  ann@x.org\",\"Hugo Novak\",\"New business – 0\"\r\n\"101\",\"b@y.fi \",\"Mia\",\"x\"\r\n".utf8)
+        #expect(!export.withUnsafeBytes { blanksMatter($0, delimiter: 44, quote: 34) })
+        for risky in ["a, b\n", "a ,b\n", " a,b\n", "\"a\" ,b\n", "a, \"b\"\n", "a b \n", "a\"b ,c\n"] {
+            #expect(Array(risky.utf8).withUnsafeBytes { blanksMatter($0, delimiter: 44, quote: 34) }, "\(risky.debugDescription)")
+        }
+    }
+}

@@ -269,14 +269,28 @@ struct Evaluator {
             if let fast = castText(v, to: type) { return fast }
             return mapRows(type, [v]) { a in Evaluator.cast(a[0], to: type) }
         case .call(let def, let args, let type):
-            let vs = args.map { eval($0) }
-            if let fast = kernel(def.name, vs) { return fast }
-            let env = env
-            if def.isStrict {
-                return mapRows(type, vs) { a in def.body(a, env) }
+            // lower(trim(x)) and upper(trim(x)), the usual key normalisation: one pass and one buffer, not two.
+            if def.name == "lower" || def.name == "upper", args.count == 1, case .call(let inner, let innerArgs, let innerType) = args[0],
+               inner.name == "trim", innerArgs.count == 1 {
+                let v = eval(innerArgs[0])
+                if case .column(let c) = v, case .string(let buf) = c.storage {
+                    let upper = def.name == "upper"
+                    return .column(Self.mapText(c, buf) { cell, out in Self.caseMapped(Self.trimmedUnicode(cell), &out, upper: upper) })
+                }
+                return apply(def, [apply(inner, [v], innerType)], type)
             }
-            return mapRows(type, vs, strict: false) { a in def.body(a, env) }
+            return apply(def, args.map { eval($0) }, type)
         }
+    }
+
+    /// A function on evaluated arguments: its column kernel where there is one, else its definition row by row.
+    mutating func apply(_ def: FunctionDef, _ vs: [Vec], _ type: DataType) -> Vec {
+        if let fast = kernel(def.name, vs) { return fast }
+        let env = env
+        if def.isStrict {
+            return mapRows(type, vs) { a in def.body(a, env) }
+        }
+        return mapRows(type, vs, strict: false) { a in def.body(a, env) }
     }
 
     /// Evaluates `body` with its own error list, returned beside the value instead of recorded.
