@@ -802,55 +802,13 @@ extension Evaluator {
             }
             return .column(Column(storage: .integer(out), validity: c.validity))
         case ("parse_date", .string(let buf)):
-            var formats: [[UInt8]] = []
-            for a in args.dropFirst() {
-                guard case .constant(.string(let f)) = a else { return nil }
-                formats.append(Array(f.utf8))
-            }
-            var out = [Int32](repeating: 0, count: c.count)
-            var valid = Bitmap()
-            valid.reserveCapacity(c.count)
-            buf.bytes.withUnsafeBufferPointer { all in
-                for i in 0..<c.count {
-                    if c.isNull(i) { valid.append(false); continue }
-                    let cell = Scalars.trimmed(UnsafeBufferPointer(rebasing: all[buf.range(i)]))
-                    var found = false
-                    for format in formats {
-                        if let d = DateParsing.parse(cell, format: format)?.days(order: .monthFirst) {
-                            out[i] = Int32(d)
-                            found = true
-                            break
-                        }
-                    }
-                    valid.append(found)
-                }
-            }
-            return .column(Column(storage: .date(out), validity: valid))
+            guard let formats = Self.constantFormats(args) else { return nil }
+            let (days, valid) = Self.parseEach(c, buf, formats) { $0.days(order: .monthFirst).map(Int32.init) }
+            return .column(Column(storage: .date(days), validity: valid))
         case ("parse_timestamp", .string(let buf)) where args.count > 1:
-            var formats: [[UInt8]] = []
-            for a in args.dropFirst() {
-                guard case .constant(.string(let f)) = a else { return nil }
-                formats.append(Array(f.utf8))
-            }
-            var out = [Int64](repeating: 0, count: c.count)
-            var valid = Bitmap()
-            valid.reserveCapacity(c.count)
-            buf.bytes.withUnsafeBufferPointer { all in
-                for i in 0..<c.count {
-                    if c.isNull(i) { valid.append(false); continue }
-                    let cell = Scalars.trimmed(UnsafeBufferPointer(rebasing: all[buf.range(i)]))
-                    var found = false
-                    for format in formats {
-                        if let t = DateParsing.parse(cell, format: format)?.micros(order: .monthFirst) {
-                            out[i] = t
-                            found = true
-                            break
-                        }
-                    }
-                    valid.append(found)
-                }
-            }
-            return .column(Column(storage: .timestamp(out), validity: valid))
+            guard let formats = Self.constantFormats(args) else { return nil }
+            let (micros, valid) = Self.parseEach(c, buf, formats) { $0.micros(order: .monthFirst) }
+            return .column(Column(storage: .timestamp(micros), validity: valid))
         case ("date", .timestamp(let micros)):
             let perDay = Int64(86_400_000_000)
             return .column(Column(storage: .date(micros.map { Int32(truncatingIfNeeded: ($0 >= 0 ? $0 : $0 - (perDay - 1)) / perDay) }), validity: c.validity))
@@ -927,6 +885,39 @@ extension Evaluator {
         default:
             return nil
         }
+    }
+
+    /// The format arguments after the first, when all are text constants.
+    static func constantFormats(_ args: [Vec]) -> [[UInt8]]? {
+        var formats: [[UInt8]] = []
+        for a in args.dropFirst() {
+            guard case .constant(.string(let f)) = a else { return nil }
+            formats.append(Array(f.utf8))
+        }
+        return formats
+    }
+
+    /// Each trimmed cell read with the first format that matches and gives a value (null when none does).
+    static func parseEach<T: FixedWidthInteger>(_ c: Column, _ buf: StringBuffer, _ formats: [[UInt8]], _ value: (DateScan) -> T?) -> ([T], Bitmap) {
+        var out = [T](repeating: 0, count: c.count)
+        var valid = Bitmap()
+        valid.reserveCapacity(c.count)
+        buf.bytes.withUnsafeBufferPointer { all in
+            for i in 0..<c.count {
+                if c.isNull(i) { valid.append(false); continue }
+                let cell = Scalars.trimmed(UnsafeBufferPointer(rebasing: all[buf.range(i)]))
+                var found = false
+                for format in formats {
+                    if let scan = DateParsing.parse(cell, format: format), let v = value(scan) {
+                        out[i] = v
+                        found = true
+                        break
+                    }
+                }
+                valid.append(found)
+            }
+        }
+        return (out, valid)
     }
 
     /// Casts between integer, double and money columns (money as major units; to money rounds half away from zero).
