@@ -387,7 +387,7 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
 /// accented and non-Latin letters, and nulls.
 @Suite struct RegexKernelTests {
     static func table(seed: UInt64) -> Table {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let alphabet: [String] = ["0", "7", "a", "Z", "_", "-", "+", ".", "@", " ", "\t", "\n", "\\", "(", ")", "é", "東", "x", "9"]
         let rows: [[Value]] = (0..<400).map { i in
             if i % 37 == 5 { return [.null] }
@@ -429,19 +429,6 @@ struct EvalCase: CustomTestStringConvertible, Sendable {
         let t = Table(names: ["w"], types: [.string], rows: [[.string("ann.lee+crm@mail.example.org")], [.string("bad@@x")], [.string("x@y")], [.null]])
         let r = try ExprCompiler.compile("regexp_matches(w, '^[\\w.+-]+@[\\w-]+(\\.[\\w-]+)+$')", schema: t.schema).evaluate(t, env: env)
         #expect((0..<4).map { r.column.isNull($0) ? "null" : r.column.value(at: $0).description } == ["true", "false", "false", "null"])
-    }
-}
-
-/// A seeded generator, so a failing random case can be replayed.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
