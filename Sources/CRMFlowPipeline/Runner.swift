@@ -437,6 +437,16 @@ public final class Runner: Sendable {
         if let reused {
             observer?.stageStarted(decl.id, kind: decl.kind)
             result = reused
+            if !result.pendingSideTables.isEmpty, let stage = decl.stage {
+                // Side files another engine computed are written here, into this run's output space.
+                let context = context(for: decl)
+                do {
+                    for t in result.pendingSideTables { result.outputs.append(try stage.writeSideTable(t.table, suffix: t.suffix, context, personalFrom: t.personalFrom)) }
+                } catch {
+                    return report(.failed(error.message), hint: error.hint, exit: error.exitStatus)
+                }
+                result.pendingSideTables = []
+            }
         } else if let given {
             result = StageResult(data: given, accounting: Accounting(rowsIn: given.table.rowCount, rowsOut: given.table.rowCount))
         } else {

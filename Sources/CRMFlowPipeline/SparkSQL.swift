@@ -18,7 +18,26 @@ public struct SparkPlan: Sendable {
         case spark
         /// On Spark, through crmflow's own code in each executor (`crmflow worker`, by SELECT TRANSFORM).
         case worker
+        /// A dedupe merge on Spark: its blocking partitions through crmflow worker in the executors, then one pass
+        /// joining the clusters' edges and one for the golden records (`SparkMerge`).
+        case partitioned
         case crmflow(reason: String)
+
+        public var isSpark: Bool {
+            switch self {
+            case .spark, .worker, .partitioned: return true
+            case .crmflow: return false
+            }
+        }
+    }
+
+    /// A side file of a Spark stage (a merge's lineage and review) that Spark writes and crmflow publishes.
+    public struct SideTable: Sendable {
+        public var stage: String
+        public var suffix: String
+        public var view: String
+        public var schema: ExprSchema
+        public var personalFrom: Int?
     }
 
     /// One statement sent to Spark, in order.
@@ -46,6 +65,11 @@ public struct SparkPlan: Sendable {
     /// Ingest stages with a rejects view.
     public var rejectViews: [String: String] = [:]
     public var materialized: [Materialized] = []
+    public var sideTables: [SideTable] = []
+    /// Merges per blocking partition: each one's keys view, whose row count sizes its partitions (`SparkMerge.resolve`).
+    public var mergeKeys: [String: String] = [:]
+    /// Records per merge partition (`--spark-merge-records`).
+    public var mergeRecordsPerPartition = SparkMerge.defaultRecordsPerPartition
     /// Row counts per stage: one query over every Spark view, written to `countsFolder`.
     public var countsSQL: String = ""
     /// Each Spark stage's schema with crmflow's types.
@@ -58,8 +82,8 @@ public struct SparkPlan: Sendable {
     /// The reason Spark gives a record with the wrong number of fields; crmflow words the real one.
     public static let raggedMarker = "\u{1}ragged"
 
-    public var sparkStages: [String] { placement.filter { $0.value == .spark || $0.value == .worker }.map(\.key) }
-    public func runsOnSpark(_ id: String) -> Bool { placement[id] == .spark || placement[id] == .worker }
+    public var sparkStages: [String] { placement.filter { $0.value.isSpark }.map(\.key) }
+    public func runsOnSpark(_ id: String) -> Bool { placement[id]?.isSpark ?? false }
 
     /// Settings every session gets: non-ANSI arithmetic and casts (null, not an error, where crmflow gives null),
     /// UTC, and the date parser that reads the patterns given.
@@ -135,7 +159,14 @@ public enum SparkCompiler {
                     let known = stage.outputSchema(schemas, check)
                     guard let known else { throw SparkPlanError(location: decl.config.kindLocation, message: "stage '\(decl.id)': its columns are not known") }
                     plan.schemas[decl.id] = known
-                    if plan.placement[decl.id] == .worker, let worker {
+                    if plan.placement[decl.id] == .partitioned, let worker, let merge = stage as? MergeStage {
+                        let m = SparkMerge.plan(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, stage: merge, command: worker)
+                        plan.statements += m.statements.map { .init(stage: decl.id, sql: $0) }
+                        extraCounts += m.counts
+                        plan.sideTables += m.sideTables
+                        plan.mergeKeys[decl.id] = quoteName(decl.id + "__keys")
+                        select = m.golden
+                    } else if plan.placement[decl.id] == .worker, let worker {
                         let w = SparkWorker.views(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, command: worker)
                         plan.statements.append(.init(stage: decl.id, sql: "CREATE OR REPLACE TEMPORARY VIEW \(quoteName(decl.id + "__worker")) AS\n" + w.worker))
                         // NB: cached, so the rows, the rejects and the counts come from one run of the workers.
@@ -213,8 +244,13 @@ public enum SparkCompiler {
         for decl in pipeline.stages {
             guard let stage = decl.stage else { placement[decl.id] = .crmflow(reason: "not built"); continue }
             if let why = overrides[decl.id] {
-                let inputsOnSpark = decl.inputs.allSatisfy { placement[$0] == .spark || placement[$0] == .worker }
+                let inputsOnSpark = decl.inputs.allSatisfy { placement[$0]?.isSpark ?? false }
                 placement[decl.id] = worker != nil && inputsOnSpark && SparkWorker.runsRowByRow(LogicalOp.of(stage)) ? .worker : .crmflow(reason: why)
+                continue
+            }
+            if let merge = stage as? MergeStage, worker != nil, decl.inputs.allSatisfy({ placement[$0]?.isSpark ?? false }) {
+                // A dedupe merge runs on Spark per blocking partition, in crmflow's own code (SparkMerge).
+                placement[decl.id] = MergePartitioned.problem(merge).map { .crmflow(reason: "merge per blocking partition: \($0)") } ?? .partitioned
                 continue
             }
             switch LogicalOp.of(stage) {
@@ -222,7 +258,7 @@ public enum SparkCompiler {
             case .write: placement[decl.id] = .crmflow(reason: "outputs are written by crmflow")
             case .aggregate(_, _, true): placement[decl.id] = .crmflow(reason: "fill (missing periods) is crmflow's own code")
             case let op:
-                if let i = decl.inputs.first(where: { placement[$0] != .spark && placement[$0] != .worker }) {
+                if let i = decl.inputs.first(where: { !(placement[$0]?.isSpark ?? false) }) {
                     placement[decl.id] = .crmflow(reason: "reads '\(i)', which runs in crmflow")
                 } else if let (expr, span, name) = SparkExpressionRenderer.unsupported(in: op, ordered: sortKeys(of: decl.inputs.first, in: pipeline) != nil) {
                     // Row by row, crmflow's own code runs inside Spark's executors (SELECT TRANSFORM).
@@ -231,7 +267,7 @@ public enum SparkCompiler {
                     } else {
                         placement[decl.id] = .crmflow(reason: "\(expr.location(of: span)): \(name)() has no equivalent in Spark SQL")
                     }
-                } else if let i = decl.inputs.first(where: { placement[$0] != .spark && placement[$0] != .worker }) {
+                } else if let i = decl.inputs.first(where: { !(placement[$0]?.isSpark ?? false) }) {
                     placement[decl.id] = .crmflow(reason: "reads '\(i)', which runs in crmflow")
                 } else {
                     placement[decl.id] = .spark
@@ -244,7 +280,7 @@ public enum SparkCompiler {
             for decl in pipeline.stages.reversed() where placement[decl.id] == .spark || placement[decl.id] == .worker {
                 if case .aggregate? = decl.stage.map(LogicalOp.of) { continue }
                 let readers = pipeline.consumers(of: decl.id)
-                if !readers.isEmpty, readers.allSatisfy({ placement[$0] != .spark && placement[$0] != .worker }) {
+                if !readers.isEmpty, readers.allSatisfy({ !(placement[$0]?.isSpark ?? false) }) {
                     placement[decl.id] = .crmflow(reason: "only stages that run in crmflow read it")
                     changed = true
                 }
@@ -272,6 +308,7 @@ public enum SparkCompiler {
             switch plan.placement[decl.id] {
             case .spark: out += "-- \(decl.id) (\(decl.kind)): Spark\n"
             case .worker: out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors\n"
+            case .partitioned: out += "-- \(decl.id) (\(decl.kind)): Spark, merged per blocking partition by crmflow worker in the executors, then the partitions' cluster edges joined\n"
             case .crmflow(let why): out += "-- \(decl.id) (\(decl.kind)): crmflow — \(why)\n"
             case nil: out += "-- \(decl.id) (\(decl.kind)): not built\n"
             }
@@ -979,9 +1016,9 @@ public struct SparkWorkerCommand: Sendable {
     }
 
     /// The command line for one stage, quoted for `/bin/bash -c` (what Spark's TRANSFORM runs).
-    func line(stage: String, schema: ExprSchema) -> String {
+    func line(stage: String, schema: ExprSchema, extra: [String] = []) -> String {
         let encoded = SparkWorker.encodeSchema(schema)
-        let words = [executable, "worker", pipeline, "--stage", stage, "--schema", encoded] + arguments
+        let words = [executable, "worker", pipeline, "--stage", stage, "--schema", encoded] + extra + arguments
         return words.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
     }
 }
@@ -1103,10 +1140,32 @@ public enum SparkWorker {
 
     /// The worker's answer: each row as a JSON array of texts, then each reject.
     public static func writeRows(_ table: Table, rejects: [Reject], to out: inout [UInt8]) {
+        appendRows(table, to: &out)
+        for j in rejects { appendRow([rejectMarker, j.reason, j.record, j.code], to: &out) }
+    }
+
+    /// One line: a JSON array of texts (nil: null).
+    public static func appendRow(_ texts: [String?], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (k, t) in texts.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            if let t { JSONStrings.append(Array(t.utf8), to: &out) } else { out.append(contentsOf: Array("null".utf8)) }
+        }
+        out.append(UInt8(ascii: "]"))
+        out.append(10)
+    }
+
+    /// Each row of `table` as one line, after the texts `prefix` gives for it.
+    public static func appendRows(_ table: Table, prefix: (Int) -> [String?] = { _ in [] }, to out: inout [UInt8]) {
         for r in 0..<table.rowCount {
             out.append(UInt8(ascii: "["))
-            for (k, c) in table.columns.enumerated() {
+            let head = prefix(r)
+            for (k, t) in head.enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
+                if let t { JSONStrings.append(Array(t.utf8), to: &out) } else { out.append(contentsOf: Array("null".utf8)) }
+            }
+            for (k, c) in table.columns.enumerated() {
+                if k > 0 || !head.isEmpty { out.append(UInt8(ascii: ",")) }
                 let v = c.value(at: r)
                 switch v {
                 case .null: out.append(contentsOf: Array("null".utf8))
@@ -1120,18 +1179,21 @@ public enum SparkWorker {
             out.append(UInt8(ascii: "]"))
             out.append(10)
         }
-        for j in rejects {
-            out.append(UInt8(ascii: "["))
-            JSONStrings.append(Array(rejectMarker.utf8), to: &out)
-            out.append(UInt8(ascii: ","))
-            JSONStrings.append(Array(j.reason.utf8), to: &out)
-            out.append(UInt8(ascii: ","))
-            JSONStrings.append(Array(j.record.utf8), to: &out)
-            out.append(UInt8(ascii: ","))
-            JSONStrings.append(Array(j.code.utf8), to: &out)
-            out.append(UInt8(ascii: "]"))
-            out.append(10)
+    }
+
+    /// The worker's input lines that hold a row (as `readRows` counts them), each from its opening `[`.
+    public static func rowLines(_ bytes: [UInt8]) -> [Range<Int>] {
+        var out: [Range<Int>] = []
+        var i = 0
+        while i < bytes.count {
+            var end = i
+            while end < bytes.count, bytes[end] != 10 { end += 1 }
+            var p = i
+            while p < end, bytes[p] == 32 || bytes[p] == 13 || bytes[p] == 9 { p += 1 }
+            if p < end { out.append(p..<end) }
+            i = end + 1
         }
+        return out
     }
 }
 

@@ -21,10 +21,21 @@ public enum SparkEngine {
         }
         var statements = plan.statements.map(\.sql)
         for m in plan.materialized { statements.append(SparkCompiler.write("SELECT * FROM \(SparkCompiler.quoteName(m.stage))", to: m.folder)) }
+        for t in plan.sideTables { statements.append(SparkCompiler.write(t.view, to: plan.staging + "/" + t.stage + "." + t.suffix)) }
         for stage in plan.rejectViews.keys.sorted() {
             statements.append(SparkCompiler.write("SELECT * FROM \(SparkCompiler.quoteName(stage + "__rejects"))", to: plan.staging + "/" + stage + ".rejects"))
         }
         if !plan.countsSQL.isEmpty { statements.append(SparkCompiler.write(plan.countsSQL, to: plan.staging + "/_counts")) }
+        // A merge's partitions are sized by its records: the statements up to its keys view run first, then its count.
+        for (stage, keys) in plan.mergeKeys.sorted(by: { $0.key < $1.key }) {
+            let placeholder = SparkMerge.partitionsPlaceholder(stage)
+            guard let first = statements.firstIndex(where: { $0.contains(placeholder) }) else { continue }
+            let folder = plan.staging + "/_records_" + stage.utf8.map { String($0, radix: 16) }.joined()
+            try session.execute(Array(statements[..<first]) + [SparkCompiler.write("SELECT count(*) FROM \(keys)", to: folder)])
+            let n = try readParts(folder, schema: ExprSchema(names: ["n"], types: [.integer]))
+            let records = n.rowCount == 1 ? Int(n.columns[0].value(at: 0).description) ?? 0 : 0
+            statements = SparkMerge.resolve(Array(statements[first...]), stage: stage, records: records, perPartition: plan.mergeRecordsPerPartition)
+        }
         try session.execute(statements)
 
         // Row counts by stage and kind.
@@ -94,6 +105,14 @@ public enum SparkEngine {
             let accounting = Self.accounting(decl, rows: rows, rejected: rejects.count, inputRows: inputRows, counts: c)
             counts[decl.id, default: [:]]["rows"] = rows
             var result = StageResult(data: data, rejects: rejects, accounting: accounting, notes: ["ran on Spark"])
+            if plan.placement[decl.id] == .partitioned {
+                result.notes.append("merged per blocking partition: \(c["pairs"] ?? 0) candidate pairs in \(c["partitions"] ?? 0) partitions, each learning its own model; "
+                    + "\(c["edges"] ?? 0) records in clusters of more than one record")
+            }
+            for t in plan.sideTables where t.stage == decl.id {
+                result.pendingSideTables.append(PendingSideTable(suffix: t.suffix, table: try readParts(plan.staging + "/" + t.stage + "." + t.suffix, schema: t.schema),
+                                                                 personalFrom: t.personalFrom))
+            }
             if let path = plan.scanPaths[decl.id] { result.inputFiles = [path] }
             results[decl.id] = result
         }
@@ -104,6 +123,7 @@ public enum SparkEngine {
     /// A stage's accounting from Spark's counts, in the same terms a local run uses.
     static func accounting(_ decl: StageDeclaration, rows: Int, rejected: Int, inputRows: [Int], counts: [String: Int]) -> Accounting {
         let first = inputRows.first ?? 0
+        if decl.kind == "merge" { return Accounting(rowsIn: first, rowsOut: rows, removed: ["merged": first - rows]) }
         switch decl.stage.map(LogicalOp.of) {
         case .scan?:
             return Accounting(rowsIn: rows + rejected, rowsOut: rows, rejected: rejected)

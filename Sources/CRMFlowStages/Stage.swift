@@ -368,6 +368,18 @@ extension Table {
     }
 }
 
+/// A side file (`<stage>.<suffix>.csv`) still to be written.
+public struct PendingSideTable: Sendable {
+    public var suffix: String
+    public var table: Table
+    public var personalFrom: Int?
+    public init(suffix: String, table: Table, personalFrom: Int? = nil) {
+        self.suffix = suffix
+        self.table = table
+        self.personalFrom = personalFrom
+    }
+}
+
 /// What a stage produced.
 public struct StageResult: Sendable {
     public var data: StageData
@@ -387,6 +399,8 @@ public struct StageResult: Sendable {
     public var explanation: [String] = []
     /// An incremental ingest's new watermark, stored when the run succeeds.
     public var watermark: Watermark? = nil
+    /// Side files computed elsewhere (a merge on Spark: its lineage and review), written when the runner takes the result.
+    public var pendingSideTables: [PendingSideTable] = []
 
     public init(data: StageData, rejects: [Reject] = [], accounting: Accounting, notes: [String] = [], outputs: [String] = [], inputFiles: [String] = [],
                 changes: [CleanChange] = [], kpis: [KPIState] = [], watermark: Watermark? = nil) {
@@ -636,7 +650,7 @@ extension Stage {
 
     /// Writes `<out>/<stage>.<suffix>.csv` atomically (lineage, profiles, model files) and returns its path. With
     /// `maskPII`, the columns from `personalFrom` on are masked as personal data, and e-mail addresses everywhere.
-    func writeSideTable(_ table: Table, suffix: String, _ context: RunContext, personalFrom: Int? = nil) throws(StageFailure) -> String {
+    public func writeSideTable(_ table: Table, suffix: String, _ context: RunContext, personalFrom: Int? = nil) throws(StageFailure) -> String {
         let path = try context.outputPath("\(context.stageID).\(suffix).csv")
         let table = context.maskPII ? Self.masked(table, personalFrom: personalFrom ?? Int.max) : table
         do {

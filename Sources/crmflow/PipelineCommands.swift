@@ -76,6 +76,9 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("spark-conf"), help: ArgumentHelp("A Spark SQL setting for the session (repeatable), e.g. spark.sql.shuffle.partitions=4.", valueName: "key=value"))
     var sparkConf: [String] = []
 
+    @Option(name: .customLong("spark-merge-records"), help: ArgumentHelp("Records per partition of a merge on Spark (each partition learns its own model; default 250000).", valueName: "n"))
+    var sparkMergeRecords: Int?
+
     var isSpark: Bool { engine == "spark" }
 
     /// `SET key=value` statements from --spark-conf.
@@ -93,6 +96,7 @@ struct EngineOptions: ParsableArguments {
     func validate() throws {
         guard ["local", "spark"].contains(engine) else { throw CRMFlowError(.usage, "unknown engine '\(engine)'", hint: "use local or spark") }
         if spark != nil, !isSpark { throw CRMFlowError(.usage, "--spark needs --engine spark") }
+        if sparkMergeRecords != nil, !isSpark { throw CRMFlowError(.usage, "--spark-merge-records needs --engine spark") }
     }
 
     var endpoint: String { spark ?? ProcessInfo.processInfo.environment["CRMFLOW_SPARK"] ?? "sc://127.0.0.1:15002" }
@@ -110,6 +114,10 @@ struct EngineOptions: ParsableArguments {
         do {
             var plan = try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment, worker: worker)
             let extra = try settings()
+            if let n = sparkMergeRecords {
+                guard n >= 1 else { throw CRMFlowError(.usage, "--spark-merge-records must be at least 1") }
+                plan.mergeRecordsPerPartition = n
+            }
             plan.statements.insert(contentsOf: extra.map { SparkPlan.Statement(stage: "", sql: $0) }, at: SparkPlan.sessionSettings.count)
             return plan
         } catch let error as SparkPlanError {
@@ -547,22 +555,30 @@ struct Worker: ParsableCommand {
     @Option(help: "The stage to run.") var stage: String
     @Option(help: "The input's columns and types (base64 JSON, as the Spark plan writes it).") var schema: String
 
+    @Option(help: "A merge's pass: keys, partition, components or golden (see SparkMerge).") var merge: String?
+    @Option(help: "A merge's records in all partitions.") var mergeRecords: Int?
+
     func run() throws {
         let (pipeline, loader) = try arguments.load(checkSchemas: false)
         guard let decl = pipeline.stage(stage), let built = decl.stage else { throw CRMFlowError(.usage, "no stage '\(stage)' in \(arguments.pipeline)") }
         guard let input = SparkWorker.decodeSchema(schema) else { throw CRMFlowError(.usage, "--schema is not a column list") }
         let bytes = [UInt8](Foundation.FileHandle.standardInput.readDataToEndOfFile())
-        let table = try SparkWorker.readRows(bytes, schema: input)
         let context = RunContext(stageID: stage, outputDirectory: NSTemporaryDirectory(), baseDirectory: FileManager.default.currentDirectoryPath,
                                  environment: loader.evalEnvironment, threads: 1)
-        let result: StageResult
+        var out: [UInt8] = []
         do throws(StageFailure) {
-            result = try built.run([StageData(table: table, origins: nil)], context)
+            if let merge {
+                guard let m = built as? MergeStage else { throw StageFailure("--merge needs a merge stage") }
+                try Self.merge(pass: merge, m, bytes, input, records: mergeRecords ?? 0, context, into: &out)
+            } else {
+                let table: Table
+                do { table = try SparkWorker.readRows(bytes, schema: input) } catch { throw StageFailure(error.description) }
+                let result = try built.run([StageData(table: table, origins: nil)], context)
+                SparkWorker.writeRows(result.data.table, rejects: result.rejects, to: &out)
+            }
         } catch {
             throw CRMFlowError(.stageFailed, "stage '\(stage)': \(error.message)", hint: error.hint)
         }
-        var out: [UInt8] = []
-        SparkWorker.writeRows(result.data.table, rejects: result.rejects, to: &out)
         // NB: the rows as they are (not through the secret redaction of messages).
         out.withUnsafeBufferPointer { buf in
             var off = 0
@@ -571,6 +587,74 @@ struct Worker: ParsableCommand {
                 if n <= 0 { return }
                 off += n
             }
+        }
+    }
+}
+
+extension Worker {
+    /// One pass of a merge per blocking partition (`MergePartitioned`, `SparkMerge`): rows in, rows out.
+    static func merge(pass: String, _ stage: MergeStage, _ bytes: [UInt8], _ input: ExprSchema, records total: Int, _ context: RunContext,
+                      into out: inout [UInt8]) throws(StageFailure) {
+        let rules = MergePartitioned.ruleCount(stage)
+        func read(_ lead: [String], record: Bool = true) throws(StageFailure) -> Table {
+            let schema = ExprSchema(names: lead + (record ? input.names : []), types: lead.map { _ in DataType.string } + (record ? input.types : []))
+            do { return try SparkWorker.readRows(bytes, schema: schema) } catch { throw StageFailure(error.description) }
+        }
+        func text(_ t: Table, _ c: Int, _ r: Int) -> String? { t.columns[c].isNull(r) ? nil : t.columns[c].value(at: r).description }
+        /// The record columns (after `lead` text columns) at `rows`.
+        func records(_ t: Table, lead: Int, _ rows: [Int]) -> Table {
+            let fields = Array(t.schema.fields[lead...])
+            return Table(schema: Schema(fields), columns: t.columns[lead...].map { $0.selecting(rows) }, rowCount: rows.count)
+        }
+        switch pass {
+        case "keys":
+            // [id, key per rule..., the record's texts as they came]
+            let t = try read([])
+            let (ids, keys) = try MergePartitioned.keys(stage, t, context)
+            for (r, line) in SparkWorker.rowLines(bytes).enumerated() {
+                var head: [UInt8] = []
+                SparkWorker.appendRow([ids[r]] + keys.map { $0[r] }, to: &head)
+                out.append(contentsOf: head.dropLast(2))
+                out.append(UInt8(ascii: ","))
+                out.append(contentsOf: bytes[(line.lowerBound + 1)..<line.upperBound])
+                out.append(10)
+            }
+        case "partition":
+            let lead = ["__rule", "__key", "__ov", "__ord", "__id"] + (0..<rules).map { "__k\($0)" }
+            let t = try read(lead)
+            guard t.rowCount > 0 else { return }
+            var owned = [Set<String>](repeating: [], count: rules), seen: [String: Int] = [:], rows: [Int] = [], oversized: [[Int]] = []
+            for r in 0..<t.rowCount {
+                if let rule = text(t, 0, r).flatMap(Int.init), rule >= 0, rule < rules, let key = text(t, 1, r) { owned[rule].insert(key) }
+                let id = text(t, 4, r) ?? ""
+                if seen[id] != nil { continue }
+                seen[id] = rows.count
+                rows.append(r)
+                oversized.append((text(t, 2, r) ?? "").split(separator: ",").compactMap { Int($0) })
+            }
+            let keys = (0..<rules).map { t.columns[5 + $0].selecting(rows) }
+            let result = try MergePartitioned.partition(stage, records: records(t, lead: lead.count, rows), keys: keys, owned: owned, oversized: oversized,
+                                                           totalRecords: total, context)
+            for e in result.edges { SparkWorker.appendRow(["e", e.id, e.root, e.best.isNaN ? nil : String(e.best)], to: &out) }
+            SparkWorker.appendRows(result.review, prefix: { _ in ["r"] }, to: &out)
+            SparkWorker.appendRow(["n", String(result.pairs)], to: &out)
+        case "components":
+            let t = try read(["id", "root", "best"], record: false)
+            var edges: [(id: String, root: String, best: Double)] = []
+            for r in 0..<t.rowCount { edges.append((text(t, 0, r) ?? "", text(t, 1, r) ?? "", text(t, 2, r).flatMap(Double.init) ?? .nan)) }
+            for c in MergePartitioned.components(edges) { SparkWorker.appendRow([c.id, c.label, c.best.isNaN ? nil : String(c.best)], to: &out) }
+        case "golden":
+            let lead = ["__label", "__ord", "__best"]
+            let t = try read(lead)
+            guard t.rowCount > 0 else { return }
+            let labels = (0..<t.rowCount).map { text(t, 0, $0) ?? "" }
+            let ord = (0..<t.rowCount).map { text(t, 1, $0) }
+            let best = (0..<t.rowCount).map { text(t, 2, $0).flatMap(Double.init) ?? .nan }
+            let g = try MergePartitioned.golden(stage, records: records(t, lead: lead.count, Array(0..<t.rowCount)), labels: labels, best: best, context)
+            SparkWorker.appendRows(g.golden, prefix: { ["g", ord[g.first[$0]]] }, to: &out)
+            SparkWorker.appendRows(g.lineage, prefix: { ["l", ord[$0]] }, to: &out)
+        default:
+            throw StageFailure("--merge must be keys, partition, components or golden, got '\(pass)'")
         }
     }
 }

@@ -53,6 +53,20 @@ struct MergeRun {
     let stage: MergeStage
     let inputs: [StageData]
     let context: RunContext
+    /// On Spark, one blocking partition (`crmflow worker`): the rules' keys as the keys pass gave them, the blocks
+    /// this partition owns, and each record's rules whose block is larger than max_block.
+    var partition: Partition? = nil
+
+    struct Partition: Sendable {
+        /// Per rule, the folded key of every record (null: none).
+        var keys: [Column]
+        /// Per rule, the keys of the blocks whose records were all sent to this partition.
+        var owned: [Set<String>]
+        /// Per record, the rules under which its block is too large (its key there counts as none).
+        var oversized: [[Int]]
+        /// Records in all partitions (the model's prior is a share of all pairs).
+        var totalRecords: Int
+    }
 
     static let nullLevel: UInt8 = 255
 
@@ -82,6 +96,23 @@ struct MergeRun {
     }
 
     func records() throws(StageFailure) -> Records {
+        var recs = try recordKeys()
+        // Columns looked up first (a missing one is a located failure), then each comparison's features built side by side.
+        var sourcesPerComparison: [[(Column, Column?)]] = []
+        for c in stage.comparisons {
+            var perInput: [(Column, Column?)] = []
+            for data in inputs {
+                perInput.append((try column(c.column, data), try c.swapWith.map { (name) throws(StageFailure) -> Column in try column(name, data) }))
+            }
+            sourcesPerComparison.append(perInput)
+        }
+        let work = Array(zip(stage.comparisons, sourcesPerComparison))
+        recs.features = ConcurrentMap.map(work, threads: context.threads) { c, perInput in Feature(c, perInput) }
+        return recs
+    }
+
+    /// The records' keys (`source:id`) and sources, without the comparisons' features.
+    func recordKeys() throws(StageFailure) -> Records {
         var keys = StringBuffer(), source: [Int32] = []
         var sources = ByteInterner()
         var scratch: [UInt8] = []
@@ -101,19 +132,8 @@ struct MergeRun {
                 scratch.withUnsafeBytes { keys.append($0) }
             }
         }
-        // Columns looked up first (a missing one is a located failure), then each comparison's features built side by side.
-        var sourcesPerComparison: [[(Column, Column?)]] = []
-        for c in stage.comparisons {
-            var perInput: [(Column, Column?)] = []
-            for data in inputs {
-                perInput.append((try column(c.column, data), try c.swapWith.map { (name) throws(StageFailure) -> Column in try column(name, data) }))
-            }
-            sourcesPerComparison.append(perInput)
-        }
-        let work = Array(zip(stage.comparisons, sourcesPerComparison))
-        let features = ConcurrentMap.map(work, threads: context.threads) { c, perInput in Feature(c, perInput) }
         let names = (0..<sources.count).map { sources.string(Int32($0)) }
-        return Records(count: source.count, leftCount: inputs[0].table.rowCount, keys: keys, source: source, sourceNames: names, features: features)
+        return Records(count: source.count, leftCount: inputs[0].table.rowCount, keys: keys, source: source, sourceNames: names, features: [])
     }
 
     /// Per record, its value codes of every comparison then its swap codes (-1: none), row-major: the pair loops
@@ -192,6 +212,19 @@ struct MergeRun {
         return high < 0x80
     }
 
+    /// A record's blocking key, folded and trimmed, into `scratch`; false for none (null or empty). `buffer` is the
+    /// column's text storage, when it has one.
+    @inline(__always)
+    static func foldKey(_ column: Column, _ buffer: StringBuffer?, _ row: Int, into scratch: inout [UInt8]) -> Bool {
+        if column.isNull(row) { return false }
+        if !(buffer?.withBytes(row, { foldKeyASCII($0, into: &scratch) }) ?? false) {
+            let folded = Folding.fold(column.value(at: row).description)
+            scratch = Array(folded.utf8.drop { $0 == 32 })
+            while scratch.last == 32 { scratch.removeLast() }
+        }
+        return !scratch.isEmpty
+    }
+
     /// Block codes of one rule's key values (folded, trimmed; null and empty keys get none), records grouped by code.
     static func group(_ columns: [Column], count: Int) -> (codes: [Int32], order: [Int32], starts: [Int32], keys: ByteInterner) {
         var dict = ByteInterner()
@@ -202,13 +235,7 @@ struct MergeRun {
             let buffer: StringBuffer? = if case .string(let b) = column.storage { b } else { nil }
             for row in 0..<column.count {
                 defer { i += 1 }
-                if column.isNull(row) { continue }
-                if !(buffer?.withBytes(row, { foldKeyASCII($0, into: &scratch) }) ?? false) {
-                    let folded = Folding.fold(column.value(at: row).description)
-                    scratch = Array(folded.utf8.drop { $0 == 32 })
-                    while scratch.last == 32 { scratch.removeLast() }
-                }
-                if scratch.isEmpty { continue }
+                if !foldKey(column, buffer, row, into: &scratch) { continue }
                 code[i] = scratch.withUnsafeBufferPointer { dict.intern($0) }
             }
         }
@@ -249,13 +276,7 @@ struct MergeRun {
             let buffer: StringBuffer? = if case .string(let b) = column.storage { b } else { nil }
             for row in 0..<column.count {
                 defer { i += 1 }
-                if column.isNull(row) { continue }
-                if !(buffer?.withBytes(row, { foldKeyASCII($0, into: &scratch) }) ?? false) {
-                    let folded = Folding.fold(column.value(at: row).description)
-                    scratch = Array(folded.utf8.drop { $0 == 32 })
-                    while scratch.last == 32 { scratch.removeLast() }
-                }
-                if scratch.isEmpty { continue }
+                if !foldKey(column, buffer, row, into: &scratch) { continue }
                 scratch.withUnsafeBufferPointer { key in
                     primary.append(ByteHash.hash(key))
                     secondary[i] = secondHash(key)
@@ -354,18 +375,24 @@ struct MergeRun {
             compiled.append((r, perInput))
         }
         let maxBlock = stage.maxBlock, link = stage.mode == "link", count = recs.count, left = Int32(recs.leftCount)
-        let tables = inputs.map(\.table), environment = context.environment, windows = stage.windows
+        let tables = inputs.map(\.table), environment = context.environment, windows = stage.windows, partition = partition
         let perRule = ConcurrentMap.map(compiled, threads: context.threads) { r, expressions -> ([Int32], [Int32], [Int32], [Block], [(rule: Int, key: String, size: Int)]) in
-            let columns = zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
+            let columns = partition.map { [$0.keys[r]] } ?? zip(expressions, tables).map { e, t in e.evaluate(t, env: environment).column }
             if windows[r] > 0 {
                 let (code, order, starts, keys) = Self.group(columns, count: count)
                 return Self.neighbourhood(rule: r, code, order, starts, keys)
             }
             var (code, order, starts) = Self.groupHashed(columns, count: count)
+            if let partition {
+                // A key whose block is too large counts as none (as a skipped block's records do below).
+                for (i, rules) in partition.oversized.enumerated() where rules.contains(r) { code[i] = -1 }
+            }
             var blocks: [Block] = [], skipped: [(rule: Int, key: String, size: Int)] = []
             for c in 0..<(starts.count - 1) {
                 let lo = Int(starts[c]), hi = Int(starts[c + 1])
                 if hi - lo < 2 { continue }
+                // A partition compares only the blocks it owns (the others are compared where they were sent whole).
+                if let partition, !partition.owned[r].contains(Self.keyText(columns, row: Int(order[lo]))) { continue }
                 if hi - lo > maxBlock {
                     skipped.append((r, Self.keyText(columns, row: Int(order[lo])), hi - lo))
                     // Its records have no key under this rule: later rules must not leave their pairs to it.
@@ -645,7 +672,54 @@ struct MergeRun {
 
     // MARK: - Run
 
+    /// What resolving the records gave: the records, their blocks, the clusters and the notes so far.
+    struct Resolution {
+        var recs: Records
+        var blocks: Blocks
+        var clustering: Clustering
+        var explained: [ScoredPair]
+        var explainIndex: Int?
+        var scorer: Scorer
+        var notes: [String]
+        var pairCount: Int
+    }
+
     func run() throws(StageFailure) -> StageResult {
+        let resolved = try resolve()
+        let (recs, blocks, clustering, scorer) = (resolved.recs, resolved.blocks, resolved.clustering, resolved.scorer)
+        let link = stage.mode == "link"
+        var notes = resolved.notes
+        var outputs: [String] = []
+        if let truth = stage.truth {
+            let evaluation = try evaluate(recs, blocks, clustering, scorer, truth: truth)
+            notes += evaluation.notes
+            outputs.append(try stage.writeSideTable(evaluation.misses, suffix: "misses", context, personalFrom: 7))
+            Trace.mark("merge: truth")
+        }
+        let groups = clusters(recs, clustering)
+        Trace.mark("merge: cluster groups")
+        let explanation = resolved.explainIndex.map { explain(recs, $0, resolved.explained, clustering, groups, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
+        let result: StageData
+        var accounting: Accounting
+        if link {
+            result = linkOutput(recs, clustering)
+            accounting = Accounting(rowsIn: recs.count, rowsOut: recs.leftCount, removed: ["reference records": recs.count - recs.leftCount])
+        } else {
+            result = try golden(recs, clustering, groups)
+            accounting = Accounting(rowsIn: recs.count, rowsOut: result.table.rowCount, removed: ["merged": recs.count - result.table.rowCount])
+        }
+        Trace.mark("merge: output")
+        outputs.append(try stage.writeSideTable(lineage(recs, clustering, groups), suffix: "lineage", context))
+        Trace.mark("merge: lineage")
+        outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context, personalFrom: 5))
+        Trace.mark("merge: side files")
+        var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
+        r.explanation = explanation
+        return r
+    }
+
+    /// Blocking, the model, the scored pairs and the clusters.
+    func resolve() throws(StageFailure) -> Resolution {
         Trace.mark("merge: start")
         let recs = try records()
         Trace.mark("merge: records")
@@ -693,7 +767,7 @@ struct MergeRun {
                 histogram[p, default: 0] += c
             }
         }
-        let n = Double(recs.count)
+        let n = Double(partition?.totalRecords ?? recs.count)
         let totalPairs = link ? Double(recs.leftCount) * Double(recs.count - recs.leftCount) : n * (n - 1) / 2
         let model: Model? = stage.model == "rules" ? nil : estimate(histogram: histogram, u: randomU(recs), blockedPairs: pairCount, totalPairs: totalPairs)
         let scorer = Scorer(stage, model, recs.features)
@@ -752,33 +826,7 @@ struct MergeRun {
             }
         }
         notes.append(contentsOf: clustering.notes)
-        var outputs: [String] = []
-        if let truth = stage.truth {
-            let evaluation = try evaluate(recs, blocks, clustering, scorer, truth: truth)
-            notes += evaluation.notes
-            outputs.append(try stage.writeSideTable(evaluation.misses, suffix: "misses", context, personalFrom: 7))
-            Trace.mark("merge: truth")
-        }
-        let groups = clusters(recs, clustering)
-        Trace.mark("merge: cluster groups")
-        let explanation = explainIndex.map { explain(recs, $0, kept.flatMap(\.1), clustering, groups, scorer) } ?? (context.explainID.map { ["no record has id '\($0)'"] } ?? [])
-        let result: StageData
-        var accounting: Accounting
-        if link {
-            result = linkOutput(recs, clustering)
-            accounting = Accounting(rowsIn: recs.count, rowsOut: recs.leftCount, removed: ["reference records": recs.count - recs.leftCount])
-        } else {
-            result = try golden(recs, clustering, groups)
-            accounting = Accounting(rowsIn: recs.count, rowsOut: result.table.rowCount, removed: ["merged": recs.count - result.table.rowCount])
-        }
-        Trace.mark("merge: output")
-        outputs.append(try stage.writeSideTable(lineage(recs, clustering, groups), suffix: "lineage", context))
-        Trace.mark("merge: lineage")
-        outputs.append(try stage.writeSideTable(review(recs, clustering), suffix: "review", context, personalFrom: 5))
-        Trace.mark("merge: side files")
-        var r = StageResult(data: result, accounting: accounting, notes: notes, outputs: outputs)
-        r.explanation = explanation
-        return r
+        return Resolution(recs: recs, blocks: blocks, clustering: clustering, explained: kept.flatMap(\.1), explainIndex: explainIndex, scorer: scorer, notes: notes, pairCount: pairCount)
     }
 
     // MARK: - Decisions and clusters
