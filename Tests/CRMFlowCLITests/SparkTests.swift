@@ -133,6 +133,92 @@ import Testing
         #expect(r.stdout.contains("-- ids (aggregate): crmflow — \(yaml):10:53: cast of text to integer rejects rows"), "\(r.stdout)")
     }
 
+    /// Fields of one CSV record (quotes doubled inside quoted fields; no line ends inside fields).
+    static func fields(_ line: Substring) -> [String] {
+        var out: [String] = [], cell = "", quoted = false, chars = Array(line), i = 0
+        while i < chars.count {
+            let c = chars[i]
+            if quoted {
+                if c == "\"" { if i + 1 < chars.count, chars[i + 1] == "\"" { cell.append("\""); i += 1 } else { quoted = false } } else { cell.append(c) }
+            } else if c == "\"" { quoted = true } else if c == "," { out.append(cell); cell = "" } else { cell.append(c) }
+            i += 1
+        }
+        return out + [cell]
+    }
+
+    /// Pairwise F1 of a merge's lineage file against the input's `person` column (ids `system:crm_id`).
+    static func f1(lineage: String, input: String) -> Double {
+        func rows(_ path: String) -> [[String]] { text(path).split(separator: "\n").dropFirst().map(fields) }
+        var truth: [String: String] = [:]
+        for r in rows(input) { truth[r[1] + ":" + r[0]] = r[12] }
+        var predicted: [String: Int] = [:], actual: [String: Int] = [:], both: [String: Int] = [:]
+        for r in rows(lineage) {
+            let t = truth[r[2]] ?? "?"
+            predicted[r[3], default: 0] += 1
+            both[r[3] + "|" + t, default: 0] += 1
+        }
+        for t in truth.values { actual[t, default: 0] += 1 }
+        func pairs(_ g: [String: Int]) -> Double { Double(g.values.reduce(0) { $0 + $1 * ($1 - 1) / 2 }) }
+        let tp = pairs(both), p = tp / max(1, pairs(predicted)), r = tp / max(1, pairs(actual))
+        return p + r == 0 ? 0 : 2 * p * r / (p + r)
+    }
+
+    /// A dedupe merge whose input is on Spark runs there per blocking partition (crmflow worker in the executors, the
+    /// partitions' cluster edges joined, survivorship per cluster): every record in one golden record and in the
+    /// lineage, the rows accounted for as locally, and the merge as good as the local one.
+    @Test(.enabled(if: hasServer)) func aMergeRunsOnSparkPerBlockingPartition() throws {
+        let input = CLI.scratch("spark-merge-customers.csv")
+        let g = try CLI.run(["generate", "customers", "--rows", "3000", "--seed", "5", "--out", input])
+        #expect(g.status == 0, "\(g.stderr)")
+        let yaml = CLI.write("""
+        pipeline: spark-merge
+        stages:
+          people: { ingest: { path: \(input) } }
+          customers:
+            merge:
+              input: people
+              id: crm_id
+              source: system
+              blocking: [email_address, phone_number, "soundex(family_name) || zip", "given_name || dob", "zip || dob"]
+              compare:
+                - { column: given_name, method: name, swap_with: family_name }
+                - { column: family_name, method: name, tf: true }
+                - { column: email_address, method: email }
+                - { column: phone_number, method: phone }
+                - { column: zip, method: exact }
+                - { column: dob, method: date }
+              must_agree: [given_name]
+              source_priority: [salesforce, hubspot, erp, webshop]
+          out:
+            emit: { input: customers, path: golden.csv }
+        """, "spark-merge.yaml")
+        let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
+        #expect(plan.stdout.contains("-- customers (merge): Spark, merged per blocking partition by crmflow worker"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("\\'--merge\\' \\'partition\\'"), "\(plan.stdout)")
+        let local = CLI.scratch("merge-local"), one = CLI.scratch("merge-spark-1"), three = CLI.scratch("merge-spark-3")
+        let a = try CLI.run(["run", yaml, "--out", local, "--quiet"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try CLI.run(["run", yaml, "--out", one, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
+        #expect(b.status == 0, "\(b.stderr)")
+        let c = try CLI.run(["run", yaml, "--out", three, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-merge-records", "1000"])
+        #expect(c.status == 0, "\(c.stderr)")
+        #expect(Self.files(one) == Self.files(local), "\(Self.files(one))")
+        let localF1 = Self.f1(lineage: local + "/customers.lineage.csv", input: input)
+        for (dir, loss) in [(one, 0.02), (three, 0.08)] {
+            let acc = try Self.accounting(dir)
+            #expect(acc["customers"]?[0] == 3000 && acc["people"] == [3000, 3000, 0], "\(acc)")
+            // Every record in the lineage once; the golden rows are the distinct clusters.
+            let lineage = Self.text(dir + "/customers.lineage.csv").split(separator: "\n").dropFirst().map(Self.fields)
+            #expect(lineage.count == 3000 && Set(lineage.map { $0[2] }).count == 3000)
+            let golden = Self.text(dir + "/golden.csv").split(separator: "\n").count - 1
+            #expect(golden == Set(lineage.map { $0[3] }).count && acc["customers"]?[1] == golden)
+            let f1 = Self.f1(lineage: dir + "/customers.lineage.csv", input: input)
+            #expect(localF1 > 0.9 && f1 > localF1 - loss, "F1 \(f1) on Spark (\(dir)), local \(localF1)")
+        }
+        let notes = Self.text(three + "/run-summary.json")
+        #expect(notes.contains("in 3 partitions"), "\(notes)")
+    }
+
     @Test func aServerThatIsNotThereIsAClearError() throws {
         let dir = CLI.scratch("spark-down")
         let r = try CLI.run(["run", "pipelines/revenue.yaml", "--out", dir, "--quiet", "--engine", "spark", "--spark", "sc://127.0.0.1:1"])
