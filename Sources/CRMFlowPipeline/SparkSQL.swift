@@ -66,10 +66,13 @@ public struct SparkPlan: Sendable {
     public var rejectViews: [String: String] = [:]
     public var materialized: [Materialized] = []
     public var sideTables: [SideTable] = []
-    /// Merges per blocking partition: each one's keys view, whose row count sizes its partitions (`SparkMerge.resolve`).
-    public var mergeKeys: [String: String] = [:]
-    /// Records per merge partition (`--spark-merge-records`).
-    public var mergeRecordsPerPartition = SparkMerge.defaultRecordsPerPartition
+    /// Stages whose partitions are sized by their records (a merge per blocking partition, a clean with a dedupe):
+    /// the view whose row count sizes them (`SparkMerge.resolve`).
+    public var sizedBy: [String: String] = [:]
+    /// Clean stages on Spark: each one's change report rows (pass, change as JSON), summed by the engine.
+    public var changeViews: [String: String] = [:]
+    /// Records per such partition (`--spark-partition-records`).
+    public var recordsPerPartition = SparkMerge.defaultRecordsPerPartition
     /// Row counts per stage: one query over every Spark view, written to `countsFolder`.
     public var countsSQL: String = ""
     /// Each Spark stage's schema with crmflow's types.
@@ -159,12 +162,20 @@ public enum SparkCompiler {
                     let known = stage.outputSchema(schemas, check)
                     guard let known else { throw SparkPlanError(location: decl.config.kindLocation, message: "stage '\(decl.id)': its columns are not known") }
                     plan.schemas[decl.id] = known
-                    if plan.placement[decl.id] == .partitioned, let worker, let merge = stage as? MergeStage {
+                    if plan.placement[decl.id] == .partitioned, let worker, let clean = stage as? CleanStage {
+                        let c = SparkClean.plan(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, stage: clean, check: check, command: worker)
+                        plan.statements += c.statements.map { .init(stage: decl.id, sql: $0) }
+                        plan.rejectViews[decl.id] = c.rejects
+                        plan.changeViews[decl.id] = c.changes
+                        plan.sizedBy[decl.id] = quoteName(decl.inputs[0])
+                        plan.sideTables += c.sideTables
+                        select = c.select
+                    } else if plan.placement[decl.id] == .partitioned, let worker, let merge = stage as? MergeStage {
                         let m = SparkMerge.plan(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, stage: merge, command: worker)
                         plan.statements += m.statements.map { .init(stage: decl.id, sql: $0) }
                         extraCounts += m.counts
                         plan.sideTables += m.sideTables
-                        plan.mergeKeys[decl.id] = quoteName(decl.id + "__keys")
+                        plan.sizedBy[decl.id] = quoteName(decl.id + "__keys")
                         select = m.golden
                     } else if plan.placement[decl.id] == .worker, let worker {
                         let w = SparkWorker.views(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, command: worker)
@@ -248,6 +259,11 @@ public enum SparkCompiler {
                 placement[decl.id] = worker != nil && inputsOnSpark && SparkWorker.runsRowByRow(LogicalOp.of(stage)) ? .worker : .crmflow(reason: why)
                 continue
             }
+            if let clean = stage as? CleanStage, worker != nil, decl.inputs.allSatisfy({ placement[$0]?.isSpark ?? false }) {
+                // A clean stage runs on Spark in passes of crmflow's own code (SparkClean).
+                placement[decl.id] = CleanPartitioned.problem(clean).map { .crmflow(reason: "clean on Spark: \($0)") } ?? .partitioned
+                continue
+            }
             if let merge = stage as? MergeStage, worker != nil, decl.inputs.allSatisfy({ placement[$0]?.isSpark ?? false }) {
                 // A dedupe merge runs on Spark per blocking partition, in crmflow's own code (SparkMerge).
                 placement[decl.id] = MergePartitioned.problem(merge).map { .crmflow(reason: "merge per blocking partition: \($0)") } ?? .partitioned
@@ -308,6 +324,8 @@ public enum SparkCompiler {
             switch plan.placement[decl.id] {
             case .spark: out += "-- \(decl.id) (\(decl.kind)): Spark\n"
             case .worker: out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors\n"
+            case .partitioned where decl.kind == "clean":
+                out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors (a dedupe and the steps after it over rows distributed by its keys)\n"
             case .partitioned: out += "-- \(decl.id) (\(decl.kind)): Spark, merged per blocking partition by crmflow worker in the executors, then the partitions' cluster edges joined\n"
             case .crmflow(let why): out += "-- \(decl.id) (\(decl.kind)): crmflow — \(why)\n"
             case nil: out += "-- \(decl.id) (\(decl.kind)): not built\n"
@@ -1031,6 +1049,9 @@ public struct SparkWorkerCommand: Sendable {
 /// reject. Spark casts the texts back to the stage's output types.
 public enum SparkWorker {
     public static let rejectMarker = "\u{1}reject"
+    /// A clean stage's change report row, and a dedupe lineage row (`SparkClean`).
+    public static let changeMarker = "\u{1}change"
+    public static let lineageMarker = "\u{1}lineage"
 
     /// Stages whose result for a row depends on that row alone.
     static func runsRowByRow(_ op: LogicalOp) -> Bool {

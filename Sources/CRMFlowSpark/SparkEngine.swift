@@ -22,19 +22,26 @@ public enum SparkEngine {
         var statements = plan.statements.map(\.sql)
         for m in plan.materialized { statements.append(SparkCompiler.write("SELECT * FROM \(SparkCompiler.quoteName(m.stage))", to: m.folder)) }
         for t in plan.sideTables { statements.append(SparkCompiler.write(t.view, to: plan.staging + "/" + t.stage + "." + t.suffix)) }
+        for (stage, changes) in plan.changeViews.sorted(by: { $0.key < $1.key }) {
+            statements.append(SparkCompiler.write("SELECT * FROM (\(changes)) ORDER BY pass", to: plan.staging + "/" + stage + ".changes"))
+        }
         for stage in plan.rejectViews.keys.sorted() {
             statements.append(SparkCompiler.write("SELECT * FROM \(SparkCompiler.quoteName(stage + "__rejects"))", to: plan.staging + "/" + stage + ".rejects"))
         }
         if !plan.countsSQL.isEmpty { statements.append(SparkCompiler.write(plan.countsSQL, to: plan.staging + "/_counts")) }
-        // A merge's partitions are sized by its records: the statements up to its keys view run first, then its count.
-        for (stage, keys) in plan.mergeKeys.sorted(by: { $0.key < $1.key }) {
+        // A merge's or a dedupe's partitions are sized by its records: the statements before it run first, then its count.
+        // NB: in the order the statements need them.
+        let sized = plan.sizedBy.compactMap { stage, keys in
+            statements.firstIndex { $0.contains(SparkMerge.partitionsPlaceholder(stage)) }.map { (stage, keys, $0) }
+        }.sorted { $0.2 < $1.2 }
+        for (stage, keys, _) in sized {
             let placeholder = SparkMerge.partitionsPlaceholder(stage)
             guard let first = statements.firstIndex(where: { $0.contains(placeholder) }) else { continue }
             let folder = plan.staging + "/_records_" + stage.utf8.map { String($0, radix: 16) }.joined()
             try session.execute(Array(statements[..<first]) + [SparkCompiler.write("SELECT count(*) FROM \(keys)", to: folder)])
             let n = try readParts(folder, schema: ExprSchema(names: ["n"], types: [.integer]))
             let records = n.rowCount == 1 ? Int(n.columns[0].value(at: 0).description) ?? 0 : 0
-            statements = SparkMerge.resolve(Array(statements[first...]), stage: stage, records: records, perPartition: plan.mergeRecordsPerPartition)
+            statements = SparkMerge.resolve(Array(statements[first...]), stage: stage, records: records, perPartition: plan.recordsPerPartition)
         }
         try session.execute(statements)
 
@@ -109,6 +116,10 @@ public enum SparkEngine {
                 result.notes.append("merged per blocking partition: \(c["pairs"] ?? 0) candidate pairs in \(c["partitions"] ?? 0) partitions, each learning its own model; "
                     + "\(c["edges"] ?? 0) records in clusters of more than one record")
             }
+            if plan.changeViews[decl.id] != nil {
+                let t = try readParts(plan.staging + "/" + decl.id + ".changes", schema: ExprSchema(names: ["pass", "change"], types: [.integer, .string]))
+                result.changes = CleanPartitioned.combine((0..<t.rowCount).compactMap { CleanPartitioned.decode(t.columns[1].value(at: $0).description) })
+            }
             for t in plan.sideTables where t.stage == decl.id {
                 result.pendingSideTables.append(PendingSideTable(suffix: t.suffix, table: try readParts(plan.staging + "/" + t.stage + "." + t.suffix, schema: t.schema),
                                                                  personalFrom: t.personalFrom))
@@ -124,6 +135,7 @@ public enum SparkEngine {
     static func accounting(_ decl: StageDeclaration, rows: Int, rejected: Int, inputRows: [Int], counts: [String: Int]) -> Accounting {
         let first = inputRows.first ?? 0
         if decl.kind == "merge" { return Accounting(rowsIn: first, rowsOut: rows, removed: ["merged": first - rows]) }
+        if decl.kind == "clean" { return Accounting(rowsIn: first, rowsOut: rows, rejected: rejected, removed: ["deduplicated": first - rows - rejected]) }
         switch decl.stage.map(LogicalOp.of) {
         case .scan?:
             return Accounting(rowsIn: rows + rejected, rowsOut: rows, rejected: rejected)

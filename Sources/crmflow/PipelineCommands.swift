@@ -76,8 +76,8 @@ struct EngineOptions: ParsableArguments {
     @Option(name: .customLong("spark-conf"), help: ArgumentHelp("A Spark SQL setting for the session (repeatable), e.g. spark.sql.shuffle.partitions=4.", valueName: "key=value"))
     var sparkConf: [String] = []
 
-    @Option(name: .customLong("spark-merge-records"), help: ArgumentHelp("Records per partition of a merge on Spark (each partition learns its own model; default 250000).", valueName: "n"))
-    var sparkMergeRecords: Int?
+    @Option(name: .customLong("spark-partition-records"), help: ArgumentHelp("Records per partition of a merge on Spark (each partition learns its own model) and of a clean stage's dedupe (default 250000).", valueName: "n"))
+    var sparkPartitionRecords: Int?
 
     var isSpark: Bool { engine == "spark" }
 
@@ -96,7 +96,7 @@ struct EngineOptions: ParsableArguments {
     func validate() throws {
         guard ["local", "spark"].contains(engine) else { throw CRMFlowError(.usage, "unknown engine '\(engine)'", hint: "use local or spark") }
         if spark != nil, !isSpark { throw CRMFlowError(.usage, "--spark needs --engine spark") }
-        if sparkMergeRecords != nil, !isSpark { throw CRMFlowError(.usage, "--spark-merge-records needs --engine spark") }
+        if sparkPartitionRecords != nil, !isSpark { throw CRMFlowError(.usage, "--spark-partition-records needs --engine spark") }
     }
 
     var endpoint: String { spark ?? ProcessInfo.processInfo.environment["CRMFLOW_SPARK"] ?? "sc://127.0.0.1:15002" }
@@ -109,14 +109,14 @@ struct EngineOptions: ParsableArguments {
         let file = arguments.pipeline.hasPrefix("/") ? arguments.pipeline : base + "/" + arguments.pipeline
         var extra: [String] = []
         for v in arguments.variables { extra += ["--var", v] }
-        extra += ["--as-of", Value.date(loader.evalEnvironment.asOf).description]
+        extra += ["--as-of", Value.date(loader.evalEnvironment.asOf).description, "--base-directory", base]
         let worker = SparkWorkerCommand(executable: exe, pipeline: file, arguments: extra)
         do {
             var plan = try SparkCompiler.compile(pipeline, staging: staging, baseDirectory: base, environment: loader.evalEnvironment, worker: worker)
             let extra = try settings()
-            if let n = sparkMergeRecords {
-                guard n >= 1 else { throw CRMFlowError(.usage, "--spark-merge-records must be at least 1") }
-                plan.mergeRecordsPerPartition = n
+            if let n = sparkPartitionRecords {
+                guard n >= 1 else { throw CRMFlowError(.usage, "--spark-partition-records must be at least 1") }
+                plan.recordsPerPartition = n
             }
             plan.statements.insert(contentsOf: extra.map { SparkPlan.Statement(stage: "", sql: $0) }, at: SparkPlan.sessionSettings.count)
             return plan
@@ -557,8 +557,14 @@ struct Worker: ParsableCommand {
 
     @Option(help: "A merge's pass: keys, partition, components or golden (see SparkMerge).") var merge: String?
     @Option(help: "A merge's records in all partitions.") var mergeRecords: Int?
+    @Option(help: "A clean stage's steps this pass runs, FROM:TO (0-based, TO excluded; see SparkClean).") var cleanSteps: String?
+    @Option(help: "The directory the run's relative paths are read from (where crmflow was started).") var baseDirectory: String?
 
     func run() throws {
+        // NB: Spark starts workers in its own folder; relative paths (rates files, variables) are the run's.
+        if let baseDirectory, !FileManager.default.changeCurrentDirectoryPath(baseDirectory) {
+            throw CRMFlowError(.usage, "--base-directory '\(baseDirectory)' cannot be entered")
+        }
         let (pipeline, loader) = try arguments.load(checkSchemas: false)
         guard let decl = pipeline.stage(stage), let built = decl.stage else { throw CRMFlowError(.usage, "no stage '\(stage)' in \(arguments.pipeline)") }
         guard let input = SparkWorker.decodeSchema(schema) else { throw CRMFlowError(.usage, "--schema is not a column list") }
@@ -567,7 +573,12 @@ struct Worker: ParsableCommand {
                                  environment: loader.evalEnvironment, threads: 1)
         var out: [UInt8] = []
         do throws(StageFailure) {
-            if let merge {
+            if let cleanSteps {
+                guard let c = built as? CleanStage else { throw StageFailure("--clean-steps needs a clean stage") }
+                let bounds = cleanSteps.split(separator: ":").compactMap { Int($0) }
+                guard bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1], bounds[1] <= c.stepCount else { throw StageFailure("--clean-steps must be FROM:TO") }
+                try Self.clean(c, steps: bounds[0]..<bounds[1], bytes, input, context, into: &out)
+            } else if let merge {
                 guard let m = built as? MergeStage else { throw StageFailure("--merge needs a merge stage") }
                 try Self.merge(pass: merge, m, bytes, input, records: mergeRecords ?? 0, context, into: &out)
             } else {
@@ -655,6 +666,33 @@ extension Worker {
             SparkWorker.appendRows(g.lineage, prefix: { ["l", ord[$0]] }, to: &out)
         default:
             throw StageFailure("--merge must be keys, partition, components or golden, got '\(pass)'")
+        }
+    }
+}
+
+extension Worker {
+    /// One pass of a clean stage (`CleanPartitioned`, `SparkClean`): rows in (each after its input place), rows out
+    /// (each after the input place of the row it came from), then rejects, changes and dedupe lineage rows.
+    static func clean(_ stage: CleanStage, steps: Range<Int>, _ bytes: [UInt8], _ input: ExprSchema, _ context: RunContext, into out: inout [UInt8]) throws(StageFailure) {
+        let t: Table
+        do {
+            t = try SparkWorker.readRows(bytes, schema: ExprSchema(names: ["__ord"] + input.names, types: [DataType.string] + input.types))
+        } catch { throw StageFailure(error.description) }
+        guard t.rowCount > 0 else { return }
+        let ord = (0..<t.rowCount).map { t.columns[0].isNull($0) ? nil : t.columns[0].value(at: $0).description }
+        let records = Table(schema: Schema(Array(t.schema.fields.dropFirst())), columns: Array(t.columns.dropFirst()), rowCount: t.rowCount)
+        let (result, kept, lineage) = try CleanPartitioned.run(stage, steps: steps, records, context)
+        SparkWorker.appendRows(result.data.table, prefix: { [ord[kept[$0]]] }, to: &out)
+        for j in result.rejects { SparkWorker.appendRow([SparkWorker.rejectMarker, j.reason, j.record, j.code], to: &out) }
+        for c in result.changes { SparkWorker.appendRow([SparkWorker.changeMarker, CleanPartitioned.encode(c)], to: &out) }
+        if let lineage {
+            // Rows inside Spark have no file line: the lineage names the rows by id; its lines (here the partition's
+            // rows, 1-based) only find each duplicate's input place, which orders the file.
+            for r in 0..<lineage.rowCount {
+                let cell = { (c: Int) -> String? in lineage.columns[c].isNull(r) ? nil : lineage.columns[c].value(at: r).description }
+                let row = (cell(1).flatMap { Int($0) } ?? 0) - 1
+                SparkWorker.appendRow([SparkWorker.lineageMarker, row >= 0 && row < ord.count ? ord[row] : nil, "", nil, cell(2), "", nil, cell(5), cell(6)], to: &out)
+            }
         }
     }
 }

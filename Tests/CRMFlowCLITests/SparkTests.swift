@@ -200,7 +200,7 @@ import Testing
         #expect(a.status == 0, "\(a.stderr)")
         let b = try CLI.run(["run", yaml, "--out", one, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
         #expect(b.status == 0, "\(b.stderr)")
-        let c = try CLI.run(["run", yaml, "--out", three, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-merge-records", "1000"])
+        let c = try CLI.run(["run", yaml, "--out", three, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "1000"])
         #expect(c.status == 0, "\(c.stderr)")
         #expect(Self.files(one) == Self.files(local), "\(Self.files(one))")
         let localF1 = Self.f1(lineage: local + "/customers.lineage.csv", input: input)
@@ -217,6 +217,62 @@ import Testing
         }
         let notes = Self.text(three + "/run-summary.json")
         #expect(notes.contains("in 3 partitions"), "\(notes)")
+    }
+
+    /// A clean stage whose input is on Spark runs there: its row-local steps row by row, its dedupe and what follows
+    /// over rows distributed by the dedupe keys. The cleaned rows are the local run's byte for byte, in the same order,
+    /// with the same rejects, change counts and dedupe lineage ids, on one partition or four.
+    @Test(.enabled(if: hasServer)) func aCleanStageRunsOnSparkWithItsDedupeOverRowsDistributedByKey() throws {
+        let input = CLI.scratch("spark-clean-people.csv")
+        let g = try CLI.run(["generate", "customers", "--rows", "2000", "--seed", "3", "--out", input])
+        #expect(g.status == 0, "\(g.stderr)")
+        let yaml = CLI.write("""
+        pipeline: spark-clean
+        stages:
+          people: { ingest: { path: \(input) } }
+          people_clean:
+            clean:
+              input: people
+              on_invalid: null
+              steps:
+                - trim: all
+                - case: { columns: [given_name, family_name], to: title }
+                - email: { column: email_address, fix_typos: true, canonical: email_key, on_invalid: reject }
+                - phone: { column: phone_number, default_region: US }
+                - require: [email_address]
+                - dedupe: { keys: [email_key], keep: "latest(modified)", id: crm_id }
+                - validate: { has_a_name: "given_name is not null or family_name is not null" }
+          out:
+            emit: { input: people_clean, path: people_clean.csv }
+        """, "spark-clean.yaml")
+        let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
+        #expect(plan.stdout.contains("-- people_clean (clean): Spark, through crmflow worker in the executors"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("\\'--clean-steps\\' \\'5:7\\'"), "\(plan.stdout)")
+        let local = CLI.scratch("clean-local"), one = CLI.scratch("clean-spark-1"), four = CLI.scratch("clean-spark-4")
+        let a = try CLI.run(["run", yaml, "--out", local, "--quiet"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try CLI.run(["run", yaml, "--out", one, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
+        #expect(b.status == 0, "\(b.stderr)")
+        let c = try CLI.run(["run", yaml, "--out", four, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "500"])
+        #expect(c.status == 0, "\(c.stderr)")
+        func column(_ path: String, _ k: Int) -> [String] { Self.text(path).split(separator: "\n").dropFirst().map { Self.fields($0)[k] } }
+        func changes(_ dir: String) throws -> [String] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))) as? [String: Any]
+            let stage = (json?["stages"] as? [[String: Any]])?.first { $0["id"] as? String == "people_clean" }
+            return (stage?["changes"] as? [[String: Any]] ?? []).map { c in
+                ["step", "column", "examined", "changed", "nulled", "rejected", "deduplicated"].map { "\(c[$0] ?? "-")" }.joined(separator: " ")
+            }
+        }
+        for dir in [one, four] {
+            #expect(Self.text(dir + "/people_clean.csv") == Self.text(local + "/people_clean.csv"), "\(dir)")
+            let (accounting, localAccounting) = (try Self.accounting(dir), try Self.accounting(local))
+            #expect(accounting == localAccounting)
+            let (mine, theirs) = (try changes(dir), try changes(local))
+            #expect(mine == theirs && !theirs.isEmpty, "\(mine)")
+            #expect(column(dir + "/people_clean.rejects.csv", 4).sorted() == column(local + "/people_clean.rejects.csv", 4).sorted())
+            #expect(column(dir + "/people_clean.lineage.csv", 2) == column(local + "/people_clean.lineage.csv", 2))
+            #expect(column(dir + "/people_clean.lineage.csv", 5) == column(local + "/people_clean.lineage.csv", 5))
+        }
     }
 
     @Test func aServerThatIsNotThereIsAClearError() throws {

@@ -15,6 +15,12 @@ extension CleanStage {
     }
 
     public func run(_ inputs: [StageData], _ context: RunContext) throws(StageFailure) -> StageResult {
+        try runTracking(inputs, context, writeLineage: true).result
+    }
+
+    /// The run, and which input row each output row is; with `writeLineage` false, the dedupe lineage is returned
+    /// instead of written.
+    func runTracking(_ inputs: [StageData], _ context: RunContext, writeLineage: Bool) throws(StageFailure) -> (result: StageResult, kept: [Int], lineage: Table?) {
         var notes: [String] = []
         var data: StageData
         if inputs.count == 1 {
@@ -66,15 +72,17 @@ extension CleanStage {
         removeDead()
         context.progress(rowsIn)
         var outputs: [String] = []
-        if hasDedupe {
-            outputs.append(try writeLineage(lineage, original: original, context: context))
+        let lineageTable = hasDedupe ? self.lineageTable(lineage, original: original) : nil
+        if let lineageTable, writeLineage {
+            outputs.append(try writeSideTable(lineageTable, suffix: "lineage", context))
         }
         let accounting = Accounting(rowsIn: rowsIn, rowsOut: data.table.rowCount, rejected: rejects.count, removed: ["deduplicated": deduplicated])
-        return StageResult(data: data, rejects: rejects, accounting: accounting, notes: notes, outputs: outputs, changes: changes)
+        return (StageResult(data: data, rejects: rejects, accounting: accounting, notes: notes, outputs: outputs, changes: changes), rowMap,
+                writeLineage ? nil : lineageTable)
     }
 
     /// `<out>/<stage>.lineage.csv`: every row removed as a duplicate, with the row it duplicates.
-    func writeLineage(_ rows: [(duplicate: Int, kept: Int, keys: String)], original: StageData, context: RunContext) throws(StageFailure) -> String {
+    func lineageTable(_ rows: [(duplicate: Int, kept: Int, keys: String)], original: StageData) -> Table {
         let idColumn: String? = steps.lazy.compactMap { s -> String? in if case .dedupe(_, let id) = s.kind { return id }; return nil }.first
         func describe(_ row: Int) -> (String, Int, Value) {
             let (source, line) = original.origins?.describe(row) ?? ("", row + 1)
@@ -88,7 +96,7 @@ extension CleanStage {
             return [.string(s), .integer(Int64(l)), id.isNull ? .null : .string(id.description), .string(ks), .integer(Int64(kl)),
                     kid.isNull ? .null : .string(kid.description), .string("exact duplicate on \(r.keys)")]
         })
-        return try writeSideTable(table, suffix: "lineage", context)
+        return table
     }
 
     // MARK: - Columns

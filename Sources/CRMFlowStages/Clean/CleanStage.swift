@@ -138,7 +138,7 @@ public struct CleanStage: Stage {
     }
 
     let inputNames: [String]
-    let steps: [Step]
+    var steps: [Step]
     let onInvalid: InvalidPolicy
     let sourceColumn: String?
 
