@@ -133,3 +133,86 @@ import Testing
         #expect(c.first { $0.id == "y" }!.best == 0.96)
     }
 }
+
+/// A clean stage's passes for a distributed engine (`CleanPartitioned`), run here as Spark runs them: the steps before
+/// the dedupe over the input cut into chunks, the dedupe and what follows over rows spread by the dedupe key; the rows
+/// put back in input order are the local run's, and the change counts add up to the local ones.
+@Suite struct CleanPartitionedTests {
+    @Test(arguments: [1, 4, 9])
+    func passesOverPartitionsGiveTheLocalRowsAndCounts(partitions: Int) throws {
+        let csv = Paths.scratch("clean-partitioned.csv")
+        try CustomerSetGenerator.csv(CustomerSetGenerator.generate(records: 1_500, duplicates: 200, seed: 4)).write(toFile: csv, atomically: true, encoding: .utf8)
+        let (p, diags) = load("""
+        pipeline: clean-partitioned
+        stages:
+          people: { ingest: { path: \(csv) } }
+          people_clean:
+            clean:
+              input: people
+              on_invalid: null
+              steps:
+                - trim: all
+                - case: { columns: [given_name, family_name], to: title }
+                - email: { column: email_address, fix_typos: true, canonical: email_key, on_invalid: reject }
+                - phone: { column: phone_number, default_region: US }
+                - dedupe: { keys: [email_key], keep: "latest(modified)", id: crm_id }
+                - validate: { has_a_name: "given_name is not null or family_name is not null" }
+        """)
+        let stage = try #require(p?.stage("people_clean")?.stage as? CleanStage, "\(diags)")
+        #expect(CleanPartitioned.problem(stage) == nil)
+        let passes = CleanPartitioned.passes(stage)
+        #expect(passes.map(\.steps) == [0..<4, 4..<6] && passes.map(\.distributed) == [false, true])
+        let table = try CSVFile.open(csv, options: CSVOptions()).load().table
+        let context = RunContext(stageID: "people_clean", outputDirectory: Paths.scratch("clean-partitioned-out"), baseDirectory: Paths.packageRoot.path,
+                                 environment: asOf, threads: 1)
+        let local = try stage.run([StageData(table: table)], context)
+
+        // Pass 1: row by row, the input in chunks; each output row keeps its input place.
+        var rows: [(place: Int, table: Table, row: Int)] = [], changes: [CleanChange] = [], rejected = 0
+        let chunk = (table.rowCount + partitions - 1) / partitions
+        for start in stride(from: 0, to: table.rowCount, by: chunk) {
+            let idx = Array(start..<min(table.rowCount, start + chunk))
+            let part = Table(schema: table.schema, columns: table.columns.map { $0.selecting(idx) }, rowCount: idx.count)
+            let (r, kept, _) = try CleanPartitioned.run(stage, steps: passes[0].steps, part, context)
+            for (k, i) in kept.enumerated() { rows.append((idx[i], r.data.table, k)) }
+            changes += r.changes
+            rejected += r.rejects.count
+        }
+        // Pass 2: rows spread by the dedupe key, each partition in input order.
+        let keyOf: (Table, Int) -> String = { t, r in t.column(named: "email_key")!.value(at: r).description }
+        var spread = [[(place: Int, table: Table, row: Int)]](repeating: [], count: partitions)
+        for x in rows { spread[abs(keyOf(x.table, x.row).hashValue) % partitions].append(x) }
+        var out: [(place: Int, values: [String])] = []
+        for part in spread where !part.isEmpty {
+            let sorted = part.sorted { $0.place < $1.place }
+            let schema = sorted[0].table.schema
+            let columns = schema.fields.indices.map { c in Column.make(schema.fields[c].type, sorted.map { $0.table.columns[c].value(at: $0.row) }) }
+            let (r, kept, lineage) = try CleanPartitioned.run(stage, steps: passes[1].steps, Table(schema: schema, columns: columns, rowCount: sorted.count), context)
+            #expect(lineage != nil)
+            for (k, i) in kept.enumerated() { out.append((sorted[i].place, r.data.table.columns.map { $0.value(at: k).description })) }
+            changes += r.changes
+            rejected += r.rejects.count
+        }
+        out.sort { $0.place < $1.place }
+        let expected = (0..<local.data.table.rowCount).map { r in local.data.table.columns.map { $0.value(at: r).description } }
+        #expect(out.map(\.values) == expected, "\(partitions) partitions")
+        #expect(rejected == local.rejects.count)
+        let combined = CleanPartitioned.combine(changes).map { [$0.step, $0.examined, $0.changed, $0.nulled, $0.rejected, $0.deduplicated] }
+        #expect(combined == local.changes.map { [$0.step, $0.examined, $0.changed, $0.nulled, $0.rejected, $0.deduplicated] })
+        // The change report travels as JSON between the partitions and the driver.
+        for c in local.changes { #expect(CleanPartitioned.decode(CleanPartitioned.encode(c)) == c) }
+    }
+
+    @Test func stepsThatNeedTheWholeColumnKeepTheStageOnTheDriver() throws {
+        let (p, diags) = load("""
+        pipeline: clean-whole
+        stages:
+          a: { ingest: { path: sample-data/events/trade_show_leads.csv, columns: { Met On: { type: string } } } }
+          b: { clean: { input: a, steps: [ { date: Met On } ] } }
+          c: { clean: { input: a, steps: [ { trim: all }, { dedupe: { keys: [Email] } }, { dedupe: { keys: [Phone] } } ] } }
+        """, checkSchemas: false)
+        let b = try #require(p?.stage("b")?.stage as? CleanStage, "\(diags)"), c = try #require(p?.stage("c")?.stage as? CleanStage)
+        #expect(CleanPartitioned.problem(b) == "step 1 (date) detects the day and month order from the whole column")
+        #expect(CleanPartitioned.problem(c) == "it has more than one dedupe step")
+    }
+}
