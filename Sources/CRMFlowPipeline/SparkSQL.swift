@@ -71,6 +71,8 @@ public struct SparkPlan: Sendable {
     public var sizedBy: [String: String] = [:]
     /// Clean stages on Spark: each one's change report rows (pass, change as JSON), summed by the engine.
     public var changeViews: [String: String] = [:]
+    /// Stages run in partitions by crmflow worker: their notes (ord, note), ordered and combined by the engine.
+    public var noteViews: [String: String] = [:]
     /// Records per such partition (`--spark-partition-records`).
     public var recordsPerPartition = SparkMerge.defaultRecordsPerPartition
     /// Row counts per stage: one query over every Spark view, written to `countsFolder`.
@@ -170,6 +172,12 @@ public enum SparkCompiler {
                         plan.sizedBy[decl.id] = quoteName(decl.inputs[0])
                         plan.sideTables += c.sideTables
                         select = c.select
+                    } else if plan.placement[decl.id] == .partitioned, let worker, let forecast = stage as? ForecastStage, let by = forecast.partitionColumns {
+                        let f = SparkForecast.plan(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, by: by, command: worker)
+                        plan.statements += f.statements.map { .init(stage: decl.id, sql: $0) }
+                        plan.noteViews[decl.id] = f.notes
+                        if !by.isEmpty { plan.sizedBy[decl.id] = quoteName(decl.inputs[0]) }
+                        select = f.select
                     } else if plan.placement[decl.id] == .partitioned, let worker, let merge = stage as? MergeStage {
                         let m = SparkMerge.plan(decl.id, input: decl.inputs[0], inputSchema: schemas[0], output: known, stage: merge, command: worker)
                         plan.statements += m.statements.map { .init(stage: decl.id, sql: $0) }
@@ -183,6 +191,7 @@ public enum SparkCompiler {
                         // NB: cached, so the rows, the rejects and the counts come from one run of the workers.
                         plan.statements.append(.init(stage: decl.id, sql: "CACHE TABLE \(quoteName(decl.id + "__worker"))"))
                         plan.rejectViews[decl.id] = w.rejects
+                        plan.noteViews[decl.id] = "SELECT 0 AS ord, v[1] AS note FROM \(quoteName(decl.id + "__worker")) WHERE v[0] = \(literal(SparkWorker.noteMarker))"
                         select = w.rows
                     } else {
                         do {
@@ -264,6 +273,17 @@ public enum SparkCompiler {
                 placement[decl.id] = CleanPartitioned.problem(clean).map { .crmflow(reason: "clean on Spark: \($0)") } ?? .partitioned
                 continue
             }
+            if worker != nil, decl.inputs.allSatisfy({ placement[$0]?.isSpark ?? false }) {
+                // Forecasts per group in partitions of rows distributed by the groups; points and rotting scores row by row.
+                if let forecast = stage as? ForecastStage {
+                    placement[decl.id] = forecast.partitionColumns == nil ? .crmflow(reason: "a pipeline forecast adds quotas per period over all deals") : .partitioned
+                    continue
+                }
+                if let score = stage as? ScoreStage, score.scoresRowByRow {
+                    placement[decl.id] = .worker
+                    continue
+                }
+            }
             if let merge = stage as? MergeStage, worker != nil, decl.inputs.allSatisfy({ placement[$0]?.isSpark ?? false }) {
                 // A dedupe merge runs on Spark per blocking partition, in crmflow's own code (SparkMerge).
                 placement[decl.id] = MergePartitioned.problem(merge).map { .crmflow(reason: "merge per blocking partition: \($0)") } ?? .partitioned
@@ -324,6 +344,8 @@ public enum SparkCompiler {
             switch plan.placement[decl.id] {
             case .spark: out += "-- \(decl.id) (\(decl.kind)): Spark\n"
             case .worker: out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors\n"
+            case .partitioned where decl.kind == "forecast":
+                out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors (rows distributed by the forecast's groups)\n"
             case .partitioned where decl.kind == "clean":
                 out += "-- \(decl.id) (\(decl.kind)): Spark, through crmflow worker in the executors (a dedupe and the steps after it over rows distributed by its keys)\n"
             case .partitioned: out += "-- \(decl.id) (\(decl.kind)): Spark, merged per blocking partition by crmflow worker in the executors, then the partitions' cluster edges joined\n"
@@ -1052,6 +1074,10 @@ public enum SparkWorker {
     /// A clean stage's change report row, and a dedupe lineage row (`SparkClean`).
     public static let changeMarker = "\u{1}change"
     public static let lineageMarker = "\u{1}lineage"
+    /// A note of the stage run in one partition (combined by `PartitionNotes`).
+    public static let noteMarker = "\u{1}note"
+    /// Any row that is not a data row starts with this.
+    public static let markerStart = "\u{1}"
 
     /// Stages whose result for a row depends on that row alone.
     static func runsRowByRow(_ op: LogicalOp) -> Bool {
@@ -1088,7 +1114,7 @@ public enum SparkWorker {
         let cols = zip(output.names, output.types).enumerated().map { k, c in
             "CAST(v[\(k)] AS \(SparkStageRenderer.sqlType(c.1 ?? .string))) AS \(q(c.0))"
         }
-        let rows = "SELECT " + cols.joined(separator: ", ") + " FROM \(q(id + "__worker")) WHERE NOT \(isReject)"
+        let rows = "SELECT " + cols.joined(separator: ", ") + " FROM \(q(id + "__worker")) WHERE NOT coalesce(substr(v[0], 1, 1) = \(lit(markerStart)), false)"
         let rejects = "SELECT v[1] AS reason, v[2] AS record, v[3] AS code FROM \(q(id + "__worker")) WHERE \(isReject)"
         return (worker, rows, rejects)
     }

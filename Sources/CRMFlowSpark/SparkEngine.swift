@@ -22,6 +22,9 @@ public enum SparkEngine {
         var statements = plan.statements.map(\.sql)
         for m in plan.materialized { statements.append(SparkCompiler.write("SELECT * FROM \(SparkCompiler.quoteName(m.stage))", to: m.folder)) }
         for t in plan.sideTables { statements.append(SparkCompiler.write(t.view, to: plan.staging + "/" + t.stage + "." + t.suffix)) }
+        for (stage, notes) in plan.noteViews.sorted(by: { $0.key < $1.key }) {
+            statements.append(SparkCompiler.write("SELECT * FROM (\(notes)) ORDER BY ord", to: plan.staging + "/" + stage + ".notes"))
+        }
         for (stage, changes) in plan.changeViews.sorted(by: { $0.key < $1.key }) {
             statements.append(SparkCompiler.write("SELECT * FROM (\(changes)) ORDER BY pass", to: plan.staging + "/" + stage + ".changes"))
         }
@@ -112,9 +115,13 @@ public enum SparkEngine {
             let accounting = Self.accounting(decl, rows: rows, rejected: rejects.count, inputRows: inputRows, counts: c)
             counts[decl.id, default: [:]]["rows"] = rows
             var result = StageResult(data: data, rejects: rejects, accounting: accounting, notes: ["ran on Spark"])
-            if plan.placement[decl.id] == .partitioned {
+            if plan.placement[decl.id] == .partitioned, decl.kind == "merge" {
                 result.notes.append("merged per blocking partition: \(c["pairs"] ?? 0) candidate pairs in \(c["partitions"] ?? 0) partitions, each learning its own model; "
                     + "\(c["edges"] ?? 0) records in clusters of more than one record")
+            }
+            if plan.noteViews[decl.id] != nil {
+                let t = try readParts(plan.staging + "/" + decl.id + ".notes", schema: ExprSchema(names: ["ord", "note"], types: [.integer, .string]))
+                result.notes += PartitionNotes.combine((0..<t.rowCount).map { t.columns[1].value(at: $0).description })
             }
             if plan.changeViews[decl.id] != nil {
                 let t = try readParts(plan.staging + "/" + decl.id + ".changes", schema: ExprSchema(names: ["pass", "change"], types: [.integer, .string]))
@@ -135,6 +142,7 @@ public enum SparkEngine {
     static func accounting(_ decl: StageDeclaration, rows: Int, rejected: Int, inputRows: [Int], counts: [String: Int]) -> Accounting {
         let first = inputRows.first ?? 0
         if decl.kind == "merge" { return Accounting(rowsIn: first, rowsOut: rows, removed: ["merged": first - rows]) }
+        if decl.kind == "forecast" { return Accounting(rowsIn: first, rowsOut: rows, removed: ["aggregated": first], added: ["period row": rows]) }
         if decl.kind == "clean" { return Accounting(rowsIn: first, rowsOut: rows, rejected: rejected, removed: ["deduplicated": first - rows - rejected]) }
         switch decl.stage.map(LogicalOp.of) {
         case .scan?:

@@ -407,3 +407,8 @@ public struct ScoreStage: Stage {
                            notes: notes, outputs: outputs)
     }
 }
+
+extension ScoreStage {
+    /// Points and rotting score each row on its own; logistic learns from every closed row.
+    public var scoresRowByRow: Bool { method != "logistic" }
+}

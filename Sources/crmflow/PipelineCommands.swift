@@ -559,6 +559,7 @@ struct Worker: ParsableCommand {
     @Option(help: "A merge's records in all partitions.") var mergeRecords: Int?
     @Option(help: "A clean stage's steps this pass runs, FROM:TO (0-based, TO excluded; see SparkClean).") var cleanSteps: String?
     @Option(help: "The directory the run's relative paths are read from (where crmflow was started).") var baseDirectory: String?
+    @Flag(help: "Run the stage on whole groups of rows, each after its input place (a forecast; see SparkForecast).") var groupTask = false
 
     func run() throws {
         // NB: Spark starts workers in its own folder; relative paths (rates files, variables) are the run's.
@@ -578,6 +579,9 @@ struct Worker: ParsableCommand {
                 let bounds = cleanSteps.split(separator: ":").compactMap { Int($0) }
                 guard bounds.count == 2, bounds[0] >= 0, bounds[0] <= bounds[1], bounds[1] <= c.stepCount else { throw StageFailure("--clean-steps must be FROM:TO") }
                 try Self.clean(c, steps: bounds[0]..<bounds[1], bytes, input, context, into: &out)
+            } else if groupTask {
+                guard let f = built as? ForecastStage else { throw StageFailure("--group-task needs a forecast stage") }
+                try Self.groups(f, bytes, input, context, into: &out)
             } else if let merge {
                 guard let m = built as? MergeStage else { throw StageFailure("--merge needs a merge stage") }
                 try Self.merge(pass: merge, m, bytes, input, records: mergeRecords ?? 0, context, into: &out)
@@ -586,6 +590,7 @@ struct Worker: ParsableCommand {
                 do { table = try SparkWorker.readRows(bytes, schema: input) } catch { throw StageFailure(error.description) }
                 let result = try built.run([StageData(table: table, origins: nil)], context)
                 SparkWorker.writeRows(result.data.table, rejects: result.rejects, to: &out)
+                for n in result.notes { SparkWorker.appendRow([SparkWorker.noteMarker, n], to: &out) }
             }
         } catch {
             throw CRMFlowError(.stageFailed, "stage '\(stage)': \(error.message)", hint: error.hint)
@@ -693,6 +698,35 @@ extension Worker {
                 let row = (cell(1).flatMap { Int($0) } ?? 0) - 1
                 SparkWorker.appendRow([SparkWorker.lineageMarker, row >= 0 && row < ord.count ? ord[row] : nil, "", nil, cell(2), "", nil, cell(5), cell(6)], to: &out)
             }
+        }
+    }
+}
+
+extension Worker {
+    /// A forecast over whole groups of rows (`SparkForecast`): each output row after its group's first input place and
+    /// its place in the output; each note after the input place of the group it names (the rest last).
+    static func groups(_ stage: ForecastStage, _ bytes: [UInt8], _ input: ExprSchema, _ context: RunContext, into out: inout [UInt8]) throws(StageFailure) {
+        let t: Table
+        do {
+            t = try SparkWorker.readRows(bytes, schema: ExprSchema(names: ["__ord"] + input.names, types: [DataType.string] + input.types))
+        } catch { throw StageFailure(error.description) }
+        guard t.rowCount > 0 else { return }
+        let records = Table(schema: Schema(Array(t.schema.fields.dropFirst())), columns: Array(t.columns.dropFirst()), rowCount: t.rowCount)
+        let by = stage.partitionColumns ?? []
+        let groupColumns = by.compactMap { records.column(named: $0) }
+        // Each group's first input place, by its note label (the output's group values give the same label).
+        var firstPlace: [String: String] = [:]
+        for r in 0..<t.rowCount {
+            let label = stage.noteLabel(groupColumns.map { $0.value(at: r) })
+            if firstPlace[label] == nil { firstPlace[label] = t.columns[0].value(at: r).description }
+        }
+        let result = try stage.run([StageData(table: records)], context)
+        let data = result.data.table
+        let outGroups = (0..<by.count).map { data.columns[$0] }
+        SparkWorker.appendRows(data, prefix: { r in [firstPlace[stage.noteLabel(outGroups.map { $0.value(at: r) })] ?? String(Int64.max), String(r)] }, to: &out)
+        for n in result.notes {
+            let label = n.firstRange(of: ": ").map { String(n[..<$0.lowerBound]) }
+            SparkWorker.appendRow([SparkWorker.noteMarker, label.flatMap { firstPlace[$0] } ?? String(Int64.max), n], to: &out)
         }
     }
 }

@@ -60,8 +60,8 @@ public enum CleanPartitioned {
         try restricted(stage, to: steps).runTracking([StageData(table: table)], context, writeLineage: false)
     }
 
-    /// Changes of several partitions as one run reports them: counts summed per step and column, samples and notes
-    /// in the order given (up to the report's limit), in step order.
+    /// Changes of several partitions as one run reports them: counts summed per step and column, samples in the order
+    /// given (up to the report's limit), notes combined (`PartitionNotes`), in step order.
     public static func combine(_ changes: [CleanChange]) -> [CleanChange] {
         var out: [CleanChange] = [], index: [String: Int] = [:]
         for c in changes {
@@ -78,8 +78,9 @@ public enum CleanPartitioned {
             out[i].invalidKept += c.invalidKept
             out[i].deduplicated += c.deduplicated
             for s in c.samples where out[i].samples.count < TextMapper.sampleLimit && !out[i].samples.contains(s) { out[i].samples.append(s) }
-            for n in c.notes where !out[i].notes.contains(n) { out[i].notes.append(n) }
+            out[i].notes += c.notes
         }
+        for i in out.indices { out[i].notes = PartitionNotes.combine(out[i].notes) }
         // Stable: the columns of a step keep the order the partitions gave them.
         return out.enumerated().sorted { ($0.element.step, $0.offset) < ($1.element.step, $1.offset) }.map(\.element)
     }

@@ -304,3 +304,14 @@ public struct ForecastStage: Stage {
                            notes: ["weighted pipeline = Σ amount × win probability of open deals; commit from probability \(HumanNumbers.format(commitAt)), best case from \(HumanNumbers.format(bestCaseAt)) (includes commit)"])
     }
 }
+
+extension ForecastStage {
+    /// For an engine that forecasts in partitions: the group columns (each group's rows must meet in one
+    /// partition; none: one partition), nil when the forecast needs every row at once (`method: pipeline` adds
+    /// quotas per period over all deals).
+    public var partitionColumns: [String]? { method == "pipeline" ? nil : by }
+    /// The label a forecast's note starts with for a group (`by=value, …`; without groups the value column's name).
+    public func noteLabel(_ group: [Value]) -> String {
+        group.isEmpty ? (value ?? "rows") : zip(by, group).map { "\($0)=\($1.description)" }.joined(separator: ", ")
+    }
+}
