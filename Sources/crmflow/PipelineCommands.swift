@@ -716,7 +716,7 @@ extension Worker {
         let groupColumns = by.compactMap { records.column(named: $0) }
         // Each group's first input place, by its note label (the output's group values give the same label).
         var firstPlace: [String: String] = [:]
-        for r in 0..<t.rowCount {
+        for r in 0..<t.rowCount where stage.counts(records, row: r) {
             let label = stage.noteLabel(groupColumns.map { $0.value(at: r) })
             if firstPlace[label] == nil { firstPlace[label] = t.columns[0].value(at: r).description }
         }

@@ -275,6 +275,71 @@ import Testing
         }
     }
 
+    /// Series forecasts run per group in the worker over rows distributed by the groups, points and rotting scores
+    /// row by row: the report files, the accounting and the notes are the local run's.
+    @Test(.enabled(if: hasServer)) func forecastsPerGroupAndScoresRunOnSparkInTheWorker() throws {
+        var csv = "id,owner,stage,amount,close_date,created\n"
+        let owners = ["Ann Lee", "Bob Stone", "Cara Diaz", "Dev Rao"], stages = ["Won", "Lost", "Open"]
+        for i in 0..<2_000 {
+            let y = 2022 + i % 3, m = 1 + (i * 7) % 12, d = 1 + (i * 13) % 28
+            let amount = i % 97 == 0 ? "" : String(format: "%.2f", Double((i * 7919) % 90_000) + 500.25)
+            csv += "D\(i),\(owners[(i * 5) % 4]),\(stages[(i * 11) % 3]),\(amount),\(y)-\(String(format: "%02d", m))-\(String(format: "%02d", d)),\(y)-\(String(format: "%02d", m))-01\n"
+        }
+        let input = CLI.write(csv, "spark-forecast-deals.csv")
+        let yaml = CLI.write("""
+        pipeline: spark-forecast
+        stages:
+          deals:
+            ingest: { path: \(input), columns: { amount: money, close_date: "date:%Y-%m-%d", created: "date:%Y-%m-%d" } }
+          by_owner:
+            forecast: { input: deals, date: close_date, value: amount, period: month, horizon: 3, method: auto, by: [owner] }
+          total:
+            forecast: { input: deals, date: close_date, value: amount, period: quarter, horizon: 2, method: ets }
+          scored:
+            score:
+              input: deals
+              method: points
+              rules:
+                - { name: big, when: "amount > 50000", add: 30 }
+                - { name: open, when: "stage = 'Open'", add: 20 }
+          rot:
+            score: { input: deals, method: rotting, stage: stage, since: created, limits: { Open: 400 } }
+          points_by_stage:
+            aggregate: { input: scored, group_by: [stage], aggregates: { n: count(*), points: sum(points) } }
+          rotting:
+            aggregate: { input: rot, group_by: [stage], aggregates: { n: count(*), rotten: count_if(rotting), days: sum(days_in_stage) } }
+          s1: { sort: { input: points_by_stage, by: [stage] } }
+          s2: { sort: { input: rotting, by: [stage] } }
+          o1: { emit: { input: by_owner, path: by_owner.csv } }
+          o2: { emit: { input: total, path: total.csv } }
+          o3: { emit: { input: s1, path: points.csv } }
+          o4: { emit: { input: s2, path: rotting.csv } }
+        """, "spark-forecast.yaml")
+        let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
+        #expect(plan.stdout.contains("-- by_owner (forecast): Spark, through crmflow worker in the executors (rows distributed by the forecast's groups)"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("-- scored (score): Spark, through crmflow worker in the executors"))
+        let local = CLI.scratch("forecast-local"), spark = CLI.scratch("forecast-spark")
+        let a = try CLI.run(["run", yaml, "--out", local, "--quiet", "--as-of", "2024-12-31"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let b = try CLI.run(["run", yaml, "--out", spark, "--quiet", "--as-of", "2024-12-31", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "500"])
+        #expect(b.status == 0, "\(b.stderr)")
+        for n in ["by_owner.csv", "total.csv", "points.csv", "rotting.csv"] {
+            #expect(Self.text(spark + "/" + n) == Self.text(local + "/" + n), "\(n) differs")
+        }
+        #expect(Self.text(local + "/by_owner.csv").split(separator: "\n").count > 100)
+        let (la, sa) = (try Self.accounting(local), try Self.accounting(spark))
+        #expect(la == sa)
+        func notes(_ dir: String, _ id: String) throws -> [String] {
+            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))) as? [String: Any]
+            let stage = (json?["stages"] as? [[String: Any]])?.first { $0["id"] as? String == id }
+            return (stage?["notes"] as? [String] ?? []).filter { $0 != "ran on Spark" }
+        }
+        for id in ["by_owner", "total", "scored", "rot"] {
+            let (mine, theirs) = (try notes(spark, id), try notes(local, id))
+            #expect(mine == theirs && !theirs.isEmpty, "\(id): \(mine) vs \(theirs)")
+        }
+    }
+
     @Test func aServerThatIsNotThereIsAClearError() throws {
         let dir = CLI.scratch("spark-down")
         let r = try CLI.run(["run", "pipelines/revenue.yaml", "--out", dir, "--quiet", "--engine", "spark", "--spark", "sc://127.0.0.1:1"])

@@ -310,6 +310,14 @@ extension ForecastStage {
     /// partition; none: one partition), nil when the forecast needs every row at once (`method: pipeline` adds
     /// quotas per period over all deals).
     public var partitionColumns: [String]? { method == "pipeline" ? nil : by }
+    /// Whether a series forecast counts `row` (it has a date in a period and a value), as `seriesForecast` decides:
+    /// a group's place is that of its first counted row.
+    public func counts(_ table: Table, row: Int) -> Bool {
+        guard let d = table.column(named: date), periodOf(d.value(at: row)) != nil else { return false }
+        guard let value else { return true }
+        return table.column(named: value)?.value(at: row).asDouble != nil
+    }
+
     /// The label a forecast's note starts with for a group (`by=value, …`; without groups the value column's name).
     public func noteLabel(_ group: [Value]) -> String {
         group.isEmpty ? (value ?? "rows") : zip(by, group).map { "\($0)=\($1.description)" }.joined(separator: ", ")
