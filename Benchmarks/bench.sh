@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench: crmflow against DuckDB and pandas on the same generated file, in the same run.
-# BENCH_ONLY=nightly | export | clean | rfm | score | forecast | forecast-real | merge | postgres | load runs one workload.
+# BENCH_ONLY=nightly | export | clean | rfm | score | forecast | forecast-real | merge | postgres | load runs one workload;
+# BENCH_ONLY=spark and BENCH_ONLY=spark-merge (Apache Spark, issue 16) run only when named.
 # DuckDB and pandas are installed with pip as measuring peers only; crmflow never depends on them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,11 @@ if [ "${BENCH_ONLY:-}" = spark ]; then
 # --- The nightly workload on Apache Spark (issue 16): only with BENCH_ONLY=spark (it needs make spark-setup).
 command -v bc >/dev/null || apt-get install -y -qq bc
 scripts/with-spark.sh Benchmarks/spark/bench.sh
+fi
+
+if [ "${BENCH_ONLY:-}" = spark-merge ]; then
+# --- The merge per blocking partition on Spark against crmflow's own merge: F1 and wall time (issue 16).
+scripts/with-spark.sh Benchmarks/spark/merge.sh
 fi
 
 if want nightly; then
