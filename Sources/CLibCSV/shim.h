@@ -8,6 +8,9 @@
 /* libcsv trims spaces and tabs around unquoted fields unless told that no character is a space.
    A C function, so libcsv's per-character call does not go through a Swift thunk. */
 static inline int crmflow_csv_no_space(unsigned char c) { (void)c; return 0; }
+
+/* A hint to bring the cache line at p in before it is read or written (hash-table probes issued in batches). */
+static inline void crmflow_prefetch(const void *p) { __builtin_prefetch(p, 1, 0); }
 /* 1 when libcsv's default handling of spaces and tabs (trimmed around unquoted fields, skipped before an opening
    quote and after a closing one) could give other fields than the byte-exact parse, for a chunk that starts at a
    record boundary; 0 when the two parses agree, so the inline space test can stay and the per-character call go.

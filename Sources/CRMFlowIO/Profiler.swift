@@ -1,4 +1,8 @@
+import CLibCSV
 import CRMFlowCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What `crmflow profile` reports about one column.
 public struct ColumnProfile: Sendable {
@@ -45,22 +49,39 @@ public enum Profiler {
     static func profileColumn(_ column: Column, name: String, note: String?) -> ColumnProfile {
         // Distinct values are counted by a 64-bit hash of their bytes or bits (collisions are negligible at these sizes).
         var counts = HashCounter()
+        defer { counts.release() }
         var minRow: Int?, maxRow: Int?
         var shapes: [String: Int] = [:]
         let n = column.count
-        @inline(__always) func count(_ h: UInt64, _ i: Int) { counts.add(h, row: i) }
+        // Keys go to the counter in batches (their slots prefetched together).
+        let keyBatch = UnsafeMutablePointer<UInt64>.allocate(capacity: HashCounter.batch)
+        let rowBatch = UnsafeMutablePointer<Int32>.allocate(capacity: HashCounter.batch)
+        defer { keyBatch.deallocate(); rowBatch.deallocate() }
+        var pending = 0
+        func flush() {
+            counts.add(keys: keyBatch, rows: rowBatch, count: pending)
+            pending = 0
+        }
+        @inline(__always) func count(_ h: UInt64, _ i: Int) {
+            keyBatch[pending] = h
+            rowBatch[pending] = Int32(truncatingIfNeeded: i)
+            pending += 1
+            if pending == HashCounter.batch { flush() }
+        }
         func numeric<T: Comparable>(_ a: [T], _ bits: (T) -> UInt64) {
             for i in 0..<n where !column.isNull(i) {
                 count(bits(a[i]), i)
                 if let m = minRow { if a[i] < a[m] { minRow = i } } else { minRow = i }
                 if let m = maxRow { if a[m] < a[i] { maxRow = i } } else { maxRow = i }
             }
+            flush()
         }
         switch column.storage {
         case .string(let b):
             b.bytes.withUnsafeBufferPointer { all in
                 func cell(_ i: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: all[b.range(i)]) }
                 for i in 0..<n where !column.isNull(i) { count(hash(cell(i)), i) }
+                flush()
                 // The range and each value's shape depend only on the values: each distinct value looked at once.
                 for e in counts.entries() {
                     let v = cell(e.row)
@@ -190,22 +211,39 @@ public enum Profiler {
     }
 }
 
-/// Counts 64-bit keys with open addressing (linear probing); much cheaper per value than a Dictionary.
+/// Counts 64-bit keys with open addressing (linear probing) in one table of 16-byte slots (key, count, first row):
+/// a probe touches one cache line, not three. Keys come in batches whose slots are prefetched before any is probed,
+/// so the cache misses of a high-cardinality column (ids, phones, timestamps) overlap instead of queueing. A value
+/// type over its own memory (a class's stored properties would be checked for exclusive access on every probe):
+/// `release()` frees it.
 struct HashCounter {
-    private var keys: [UInt64]
-    private var counts: [Int32]
-    private var rows: [Int32]
+    struct Slot {
+        var key: UInt64
+        var count: Int32
+        var row: Int32
+    }
+
+    private var slots: UnsafeMutablePointer<Slot>
     private var mask: Int
     private var shift: UInt64 = 54
     private(set) var count = 0
     private var zeroCount = 0
     private var zeroRow = 0
+    /// Keys per batch (`add(keys:rows:)`).
+    static let batch = 32
 
     init() {
-        keys = Array(repeating: 0, count: 1024)
-        counts = Array(repeating: 0, count: 1024)
-        rows = Array(repeating: 0, count: 1024)
         mask = 1023
+        slots = Self.zeroed(1024)
+    }
+
+    func release() { slots.deallocate() }
+
+    /// `n` empty slots.
+    private static func zeroed(_ n: Int) -> UnsafeMutablePointer<Slot> {
+        let p = UnsafeMutablePointer<Slot>.allocate(capacity: n)
+        p.initialize(repeating: Slot(key: 0, count: 0, row: 0), count: n)
+        return p
     }
 
     @inline(__always)
@@ -221,15 +259,13 @@ struct HashCounter {
         }
         var i = slot(key)
         while true {
-            let k = keys[i]
+            let k = slots[i].key
             if k == key {
-                counts[i] += 1
+                slots[i].count += 1
                 return
             }
             if k == 0 {
-                keys[i] = key
-                counts[i] = 1
-                rows[i] = Int32(truncatingIfNeeded: row)
+                slots[i] = Slot(key: key, count: 1, row: Int32(truncatingIfNeeded: row))
                 count += 1
                 if count * 2 > mask { grow() }
                 return
@@ -238,21 +274,25 @@ struct HashCounter {
         }
     }
 
+    /// A batch of keys and their rows: every key's slot prefetched, then each key counted in order.
+    @inline(__always)
+    mutating func add(keys: UnsafePointer<UInt64>, rows: UnsafePointer<Int32>, count n: Int) {
+        for j in 0..<n { crmflow_prefetch(slots + slot(keys[j])) }
+        for j in 0..<n { add(keys[j], row: Int(rows[j])) }
+    }
+
     private mutating func grow() {
-        let oldKeys = keys, oldCounts = counts, oldRows = rows
-        let capacity = (mask + 1) * 2
-        keys = Array(repeating: 0, count: capacity)
-        counts = Array(repeating: 0, count: capacity)
-        rows = Array(repeating: 0, count: capacity)
+        let old = slots, oldCapacity = mask + 1
+        let capacity = oldCapacity * 2
+        slots = Self.zeroed(capacity)
         mask = capacity - 1
         shift -= 1
-        for j in oldKeys.indices where oldKeys[j] != 0 {
-            var i = slot(oldKeys[j])
-            while keys[i] != 0 { i = (i + 1) & mask }
-            keys[i] = oldKeys[j]
-            counts[i] = oldCounts[j]
-            rows[i] = oldRows[j]
+        for j in 0..<oldCapacity where old[j].key != 0 {
+            var i = slot(old[j].key)
+            while slots[i].key != 0 { i = (i + 1) & mask }
+            slots[i] = old[j]
         }
+        old.deallocate()
     }
 
     /// Fibonacci hashing: raw bit patterns (timestamps, doubles) have patterned low bits, so take the product's high bits.
@@ -264,7 +304,7 @@ struct HashCounter {
         var out: [(count: Int, row: Int)] = []
         out.reserveCapacity(count)
         if zeroCount > 0 { out.append((zeroCount, zeroRow)) }
-        for j in keys.indices where keys[j] != 0 { out.append((Int(counts[j]), Int(rows[j]))) }
+        for j in 0...mask where slots[j].key != 0 { out.append((Int(slots[j].count), Int(slots[j].row))) }
         return out
     }
 }
