@@ -133,6 +133,29 @@ import Testing
         #expect(r.stdout.contains("-- ids (aggregate): crmflow — \(yaml):10:53: cast of text to integer rejects rows"), "\(r.stdout)")
     }
 
+    /// Runs `yaml` locally, then on Spark once per entry of `partitionRecords` (nil: the default partitions); each run
+    /// must succeed. The output directories, local first.
+    static func runLocallyAndOnSpark(_ yaml: String, _ name: String, partitionRecords: [String?], extra: [String] = []) throws -> [String] {
+        let local = CLI.scratch(name + "-local")
+        let a = try CLI.run(["run", yaml, "--out", local, "--quiet"] + extra)
+        #expect(a.status == 0, "\(a.stderr)")
+        var dirs = [local]
+        for (k, records) in partitionRecords.enumerated() {
+            let dir = CLI.scratch("\(name)-spark-\(k)")
+            let r = try CLI.run(["run", yaml, "--out", dir, "--quiet"] + extra + ["--engine", "spark", "--spark", url ?? ""]
+                                + (records.map { ["--spark-partition-records", $0] } ?? []))
+            #expect(r.status == 0, "\(r.stderr)")
+            dirs.append(dir)
+        }
+        return dirs
+    }
+
+    /// One stage's entry in a run manifest.
+    static func stageSummary(_ dir: String, _ id: String) throws -> [String: Any] {
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))) as? [String: Any]
+        return (json?["stages"] as? [[String: Any]])?.first { $0["id"] as? String == id } ?? [:]
+    }
+
     /// Fields of one CSV record (quotes doubled inside quoted fields; no line ends inside fields).
     static func fields(_ line: Substring) -> [String] {
         var out: [String] = [], cell = "", quoted = false, chars = Array(line), i = 0
@@ -195,13 +218,8 @@ import Testing
         let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
         #expect(plan.stdout.contains("-- customers (merge): Spark, merged per blocking partition by crmflow worker"), "\(plan.stdout)")
         #expect(plan.stdout.contains("\\'--merge\\' \\'partition\\'"), "\(plan.stdout)")
-        let local = CLI.scratch("merge-local"), one = CLI.scratch("merge-spark-1"), three = CLI.scratch("merge-spark-3")
-        let a = try CLI.run(["run", yaml, "--out", local, "--quiet"])
-        #expect(a.status == 0, "\(a.stderr)")
-        let b = try CLI.run(["run", yaml, "--out", one, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
-        #expect(b.status == 0, "\(b.stderr)")
-        let c = try CLI.run(["run", yaml, "--out", three, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "1000"])
-        #expect(c.status == 0, "\(c.stderr)")
+        let dirs = try Self.runLocallyAndOnSpark(yaml, "merge", partitionRecords: [nil, "1000"])
+        let (local, one, three) = (dirs[0], dirs[1], dirs[2])
         #expect(Self.files(one) == Self.files(local), "\(Self.files(one))")
         let localF1 = Self.f1(lineage: local + "/customers.lineage.csv", input: input)
         for (dir, loss) in [(one, 0.02), (three, 0.08)] {
@@ -248,18 +266,11 @@ import Testing
         let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
         #expect(plan.stdout.contains("-- people_clean (clean): Spark, through crmflow worker in the executors"), "\(plan.stdout)")
         #expect(plan.stdout.contains("\\'--clean-steps\\' \\'5:7\\'"), "\(plan.stdout)")
-        let local = CLI.scratch("clean-local"), one = CLI.scratch("clean-spark-1"), four = CLI.scratch("clean-spark-4")
-        let a = try CLI.run(["run", yaml, "--out", local, "--quiet"])
-        #expect(a.status == 0, "\(a.stderr)")
-        let b = try CLI.run(["run", yaml, "--out", one, "--quiet", "--engine", "spark", "--spark", Self.url ?? ""])
-        #expect(b.status == 0, "\(b.stderr)")
-        let c = try CLI.run(["run", yaml, "--out", four, "--quiet", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "500"])
-        #expect(c.status == 0, "\(c.stderr)")
+        let dirs = try Self.runLocallyAndOnSpark(yaml, "clean", partitionRecords: [nil, "500"])
+        let (local, one, four) = (dirs[0], dirs[1], dirs[2])
         func column(_ path: String, _ k: Int) -> [String] { Self.text(path).split(separator: "\n").dropFirst().map { Self.fields($0)[k] } }
         func changes(_ dir: String) throws -> [String] {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))) as? [String: Any]
-            let stage = (json?["stages"] as? [[String: Any]])?.first { $0["id"] as? String == "people_clean" }
-            return (stage?["changes"] as? [[String: Any]] ?? []).map { c in
+            (try Self.stageSummary(dir, "people_clean")["changes"] as? [[String: Any]] ?? []).map { c in
                 ["step", "column", "examined", "changed", "nulled", "rejected", "deduplicated"].map { "\(c[$0] ?? "-")" }.joined(separator: " ")
             }
         }
@@ -318,11 +329,8 @@ import Testing
         let plan = try CLI.run(["plan", yaml, "--engine", "spark"])
         #expect(plan.stdout.contains("-- by_owner (forecast): Spark, through crmflow worker in the executors (rows distributed by the forecast's groups)"), "\(plan.stdout)")
         #expect(plan.stdout.contains("-- scored (score): Spark, through crmflow worker in the executors"))
-        let local = CLI.scratch("forecast-local"), spark = CLI.scratch("forecast-spark")
-        let a = try CLI.run(["run", yaml, "--out", local, "--quiet", "--as-of", "2024-12-31"])
-        #expect(a.status == 0, "\(a.stderr)")
-        let b = try CLI.run(["run", yaml, "--out", spark, "--quiet", "--as-of", "2024-12-31", "--engine", "spark", "--spark", Self.url ?? "", "--spark-partition-records", "500"])
-        #expect(b.status == 0, "\(b.stderr)")
+        let dirs = try Self.runLocallyAndOnSpark(yaml, "forecast", partitionRecords: ["500"], extra: ["--as-of", "2024-12-31"])
+        let (local, spark) = (dirs[0], dirs[1])
         for n in ["by_owner.csv", "total.csv", "points.csv", "rotting.csv"] {
             #expect(Self.text(spark + "/" + n) == Self.text(local + "/" + n), "\(n) differs")
         }
@@ -330,9 +338,7 @@ import Testing
         let (la, sa) = (try Self.accounting(local), try Self.accounting(spark))
         #expect(la == sa)
         func notes(_ dir: String, _ id: String) throws -> [String] {
-            let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/run-summary.json"))) as? [String: Any]
-            let stage = (json?["stages"] as? [[String: Any]])?.first { $0["id"] as? String == id }
-            return (stage?["notes"] as? [String] ?? []).filter { $0 != "ran on Spark" }
+            (try Self.stageSummary(dir, id)["notes"] as? [String] ?? []).filter { $0 != "ran on Spark" }
         }
         for id in ["by_owner", "total", "scored", "rot"] {
             let (mine, theirs) = (try notes(spark, id), try notes(local, id))
