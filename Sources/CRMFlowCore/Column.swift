@@ -110,7 +110,11 @@ public struct Column: Sendable, Hashable {
 
     /// Appends `other`, which must have the same type.
     public mutating func append(contentsOf other: Column) throws(TableError) {
+        guard type == other.type else {
+            throw TableError.schemaMismatch("cannot append a \(other.type.rawValue) column to a \(type.rawValue) column")
+        }
         var v = validity ?? Bitmap(repeating: true, count: count)
+        validity = nil  // NB: release our reference so `v` is uniquely owned and grows in place (no copy per append).
         v.append(contentsOf: other.validity ?? Bitmap(repeating: true, count: other.count))
         let merged: ColumnStorage
         switch (storage, other.storage) {

@@ -24,6 +24,8 @@ public struct TypedChunk: Sendable {
     var rejects: [RawReject]
     public var recordsRead: Int
     public var adjustedRows: Int
+    /// The kept rows' lines relative to the chunk (only when asked for).
+    var rowLines: [Int32] = []
 }
 
 extension CSVFile {
@@ -69,19 +71,25 @@ extension CSVFile {
     }
 
     /// Converts a raw chunk to typed columns; rows with values that do not fit a declared type become rejects.
-    static func typed(_ raw: RawChunk, names: [String], plans: [ColumnPlan], delimiter: UInt8) -> TypedChunk {
+    static func typed(_ raw: RawChunk, names: [String], plans: [ColumnPlan], delimiter: UInt8, keepLines: Bool = false) -> TypedChunk {
         let outcomes = plans.enumerated().map { c, plan in ColumnConversion.convert(raw.columns[c], validity: raw.validity[c], plan: plan) }
         let columns = outcomes.map(\.column)
         let schema = Schema(zip(names, columns).map { Field(name: $0, type: $1.type) })
         var table = Table(schema: schema, columns: columns)
         var rejects = raw.rejects
+        var lines = keepLines ? raw.rowLines : []
         let failures = typeFailures(outcomes, text: raw.columns, validity: raw.validity, names: names, plans: plans, delimiter: delimiter)
         if !failures.isEmpty {
             for f in failures { rejects.append(RawReject(line: Int(raw.rowLines[f.row]), code: "E_TYPE", reason: f.reason, record: f.record)) }
             table = table.selecting(keeping: failures, of: raw.rowCount)
             rejects.sort { $0.line < $1.line }
+            if keepLines {
+                let failed = Set(failures.map(\.row))
+                lines = lines.indices.filter { !failed.contains($0) }.map { lines[$0] }
+            }
         }
-        return TypedChunk(table: table, rejects: rejects, recordsRead: raw.rowCount + raw.rejects.count, adjustedRows: raw.adjustedRows)
+        return TypedChunk(table: table, rejects: rejects, recordsRead: raw.rowCount + raw.rejects.count, adjustedRows: raw.adjustedRows,
+                          rowLines: lines)
     }
 
     /// A row that does not fit its column's declared type: the first failing column's reason and the record as read.
@@ -201,6 +209,12 @@ extension CSVFile {
     /// so far), for a progress bar's ETA.
     public func load(progress: ((Int) -> Void)? = nil, expect: ((Int) -> Void)? = nil) throws -> LoadedTable {
         Trace.mark("load start")
+        if needsEvidence, let loaded = try loadTypedInOnePass(progress: progress, expect: expect) { return loaded }
+        return try loadTextThenType(progress: progress, expect: expect)
+    }
+
+    /// `load` the other way: every column's text first, then the whole file's types, then the columns typed.
+    func loadTextThenType(progress: ((Int) -> Void)?, expect: ((Int) -> Void)?) throws -> LoadedTable {
         let names = columnNames
         var text: [StringBuffer] = []
         var validity: [Bitmap] = []
@@ -291,6 +305,161 @@ extension CSVFile {
         for (c, r) in results.enumerated() { if let n = r.note { notes[names[c]] = n } }
         return LoadedTable(table: table, rejects: rejects, recordsRead: read, adjustedRows: adjusted, columnNotes: notes, dialect: file.dialect,
                            headerNotes: file.headerNotes, rowLines: options.keepRowLines ? rowLines.map { Int32(truncatingIfNeeded: $0) } : nil)
+    }
+}
+
+extension CSVFile {
+    /// `load` without holding the file's text: chunks are typed on the worker threads with the plans of the first
+    /// 4 MiB while every chunk's evidence is gathered, and each typed chunk is appended to the table's columns. When the
+    /// whole file's plans are those, the table is the one `load`'s text-then-type path builds; its peak memory is the
+    /// table, not the table plus the text of every typed column. Nil (nothing kept) as soon as the evidence so far asks
+    /// for other plans: the caller then reads the file the other way.
+    func loadTypedInOnePass(progress: ((Int) -> Void)?, expect: ((Int) -> Void)?) throws -> LoadedTable? {
+        struct OtherPlans: Error {}
+        let sample = try inferColumns(sampleBytes: min(options.chunkSize, 4 << 20))
+        let plans = sample.map(\.plan)
+        let names = columnNames
+        let skip = declaredColumns
+        let keepLines = options.keepRowLines
+        var columns: [TypedColumnAccumulator] = []
+        var rowLines: [Int32] = []
+        var rejects: [Reject] = []
+        var read = 0, adjusted = 0
+        var merged: [ColumnEvidence] = []
+        var file = self
+        do {
+            try readRobustly { f, sequential in
+                columns = []
+                rowLines = []
+                rejects = []
+                read = 0
+                adjusted = 0
+                merged = []
+                file = f
+                var consumed = 0
+                let dataBytes = Double(max(f.source.size - f.dataStart, 1))
+                let delimiter = f.dialect.delimiter
+                let dayOrder = f.options.dayOrder
+                try f.readChunks(sequential: sequential, process: { raw -> (TypedChunk, [ColumnEvidence], Int, Int) in
+                    let evidence = CSVFile.evidence(of: raw, skip: skip)
+                    let textBytes = raw.columns.reduce(0) { $0 + $1.bytes.count }
+                    let chunk = CSVFile.typed(raw, names: names, plans: plans, delimiter: delimiter, keepLines: keepLines)
+                    return (chunk, evidence, textBytes, raw.byteCount)
+                }, consume: { r, base in
+                    let (chunk, evidence, textBytes, byteCount) = r
+                    if merged.isEmpty { merged = evidence } else { for c in merged.indices { merged[c].merge(evidence[c]) } }
+                    for c in names.indices where !skip.contains(c)
+                        && TypeInference.decide(name: names[c], evidence: merged[c], dayOrder: dayOrder).plan != plans[c] {
+                        throw OtherPlans()
+                    }
+                    if columns.isEmpty {
+                        // Room for the whole table from the first chunk's shape, so appending rarely reallocates.
+                        let rows = chunk.table.rowCount
+                        let scale = rows > 0 ? min(dataBytes / Double(max(textBytes + rows * max(names.count, 1), 1)) * 1.05, 1e6) : 1
+                        columns = try chunk.table.columns.map { column throws(TableError) in try TypedColumnAccumulator(column, reserving: scale) }
+                    } else {
+                        for c in names.indices { try columns[c].append(chunk.table.columns[c]) }
+                    }
+                    if keepLines {
+                        if rowLines.isEmpty {
+                            rowLines.reserveCapacity(Int(min(Double(chunk.rowLines.count) * 1.05 * dataBytes / Double(max(byteCount, 1)), 1e9)))
+                        }
+                        rowLines.append(contentsOf: chunk.rowLines.map { Int32(truncatingIfNeeded: base + Int($0)) })
+                    }
+                    rejects.append(contentsOf: chunk.rejects.map { f.absolute($0, base: base) })
+                    read += chunk.recordsRead
+                    adjusted += chunk.adjustedRows
+                    progress?(read)
+                    if let expect {
+                        consumed += byteCount
+                        expect(max(read, Int(Double(read) * dataBytes / Double(max(consumed, 1)))))
+                    }
+                })
+            }
+        } catch is OtherPlans {
+            Trace.mark("typed in one pass: the evidence asked for other column types, reading again")
+            return nil
+        }
+        let results = file.plans(from: merged.isEmpty ? names.map { _ in ColumnEvidence() } : merged)
+        guard results.map(\.plan) == plans else { return nil }
+        Trace.mark("parsed and typed")
+        let schema = Schema(names.indices.map { Field(name: names[$0], type: plans[$0].type) })
+        let table = columns.isEmpty ? Table(emptyWith: schema) : Table(schema: schema, columns: columns.map(\.column))
+        var notes: [String: String] = [:]
+        for (c, r) in results.enumerated() { if let n = r.note { notes[names[c]] = n } }
+        return LoadedTable(table: table, rejects: rejects, recordsRead: read, adjustedRows: adjusted, columnNotes: notes, dialect: file.dialect,
+                           headerNotes: file.headerNotes, rowLines: keepLines ? rowLines : nil)
+    }
+}
+
+/// A typed column built chunk by chunk in place: each type's values live in their own stored array (so appending
+/// never copies), and the `Column` (whose initialiser scans the validity) is made once at the end.
+struct TypedColumnAccumulator {
+    private let type: DataType
+    private var validity: Bitmap
+    private var text = StringBuffer()
+    private var integers: [Int64] = []  // integer, timestamp, money's minor units
+    private var doubles: [Double] = []
+    private var booleans: [Bool] = []
+    private var days: [Int32] = []
+    private var currency: [UInt8] = []
+    private var currencies: [String] = []
+
+    /// Starts with `first` and room for `scale` times its rows and bytes.
+    init(_ first: Column, reserving scale: Double) throws(TableError) {
+        type = first.type
+        let room = Int(Double(first.count) * scale)
+        validity = Bitmap()
+        validity.reserveCapacity(room)
+        switch first.storage {
+        case .string(let b): text.reserveCapacity(values: room, bytes: Int(Double(b.bytes.count) * scale))
+        case .integer, .timestamp: integers.reserveCapacity(room)
+        case .double: doubles.reserveCapacity(room)
+        case .boolean: booleans.reserveCapacity(room)
+        case .date: days.reserveCapacity(room)
+        case .money:
+            integers.reserveCapacity(room)
+            currency.reserveCapacity(room)
+        }
+        try append(first)
+    }
+
+    mutating func append(_ other: Column) throws(TableError) {
+        guard other.type == type else {
+            throw TableError.schemaMismatch("cannot append a \(other.type.rawValue) column to a \(type.rawValue) column")
+        }
+        if let v = other.validity { validity.append(contentsOf: v) } else { validity.append(contentsOf: Bitmap(repeating: true, count: other.count)) }
+        switch other.storage {
+        case .string(let b): try text.append(contentsOf: b)
+        case .integer(let a), .timestamp(let a): integers.append(contentsOf: a)
+        case .double(let a): doubles.append(contentsOf: a)
+        case .boolean(let a): booleans.append(contentsOf: a)
+        case .date(let a): days.append(contentsOf: a)
+        case .money(let a, let d, let otherCodes):
+            integers.append(contentsOf: a)
+            var remap: [UInt8] = []
+            for code in otherCodes {
+                if let k = currencies.firstIndex(of: code) { remap.append(UInt8(k)) } else {
+                    currencies.append(code)
+                    remap.append(UInt8(currencies.count - 1))
+                }
+            }
+            currency.append(contentsOf: otherCodes.isEmpty ? d.map { _ in 0 } : d.map { remap[Int($0)] })
+        }
+    }
+
+    var column: Column {
+        let storage: ColumnStorage
+        switch type {
+        case .string: storage = .string(text)
+        case .integer: storage = .integer(integers)
+        case .timestamp: storage = .timestamp(integers)
+        case .double: storage = .double(doubles)
+        case .boolean: storage = .boolean(booleans)
+        case .date: storage = .date(days)
+        case .money: storage = .money(minor: integers, currency: currency, currencies: currencies)
+        }
+        return Column(storage: storage, validity: validity)
     }
 }
 

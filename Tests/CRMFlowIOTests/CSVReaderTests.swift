@@ -413,3 +413,95 @@ struct CSVCase: CustomTestStringConvertible, Sendable {
         }
     }
 }
+
+/// `load` types chunks as they are parsed when the first chunk's plans hold for the whole file: the table, its rejects
+/// and its rows' lines must be the ones the text-then-type path (`loadTextThenType`) builds.
+@Suite struct OnePassTypedLoadTests {
+    /// Every inferred type (money is only declared), nulls, quoted commas and line breaks, a ragged row now and then.
+    static func typedCSV(rows: Int, seed: UInt64, lateText: Bool = false) -> String {
+        var rng = SplitMix64(seed: seed)
+        func next(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        var s = "n,score,ratio,closed,created,amount,active,note,visits\n"
+        for i in 0..<rows {
+            let score = next(10) == 0 ? "" : String(next(100_000) - 50_000)
+            let ratio = next(10) == 0 ? "" : "\(next(1000)).\(next(100))"
+            let closed = "20\(10 + next(15))-\(String(1 + next(12)).leftPad)-\(String(1 + next(28)).leftPad)"
+            let created = "\(closed) \(String(next(24)).leftPad):\(String(next(60)).leftPad):\(String(next(60)).leftPad)"
+            let amount = ["$\(next(9)),\(100 + next(900)).50", "$\(next(5000)).25", "$\(next(100)).00"][next(3)]
+            let active = next(2) == 0 ? "true" : "false"
+            let note = ["plain", "\"a,b\"", "\"two\nlines\"", "", "Zoë ✓"][next(5)]
+            let visits = lateText && i == rows - 3 ? "many" : String(next(500))
+            s += "\(i),\(score),\(ratio),\(closed),\(created),\"\(amount)\",\(active),\(note),\(visits)\n"
+            if next(211) == 0 { s += "ragged,row\n" }
+        }
+        return s
+    }
+
+    /// `load`'s table, the text-then-type path's, and the one-pass path's alone (nil when it gave up).
+    func bothWays(_ text: String, chunk: Int, threads: Int, _ configure: (inout CSVOptions) -> Void = { _ in }) throws
+        -> (onePass: LoadedTable, twoPass: LoadedTable, served: LoadedTable?) {
+        var o = CSVOptions()
+        o.chunkSize = chunk
+        o.threads = threads
+        configure(&o)
+        let file = try CSVFile.open(Scratch.write(text), options: o)
+        return (try file.load(), try file.loadTextThenType(progress: nil, expect: nil), try file.loadTypedInOnePass(progress: nil, expect: nil))
+    }
+
+    /// A pipeline's ingest: some columns declared (one of them failing on some rows), the rest inferred, and every
+    /// kept row's line kept for the rejects of later stages.
+    @Test(arguments: [(4096, 1), (4096, 3), (1 << 30, 2)])
+    func declaredColumnsAndRowLinesAsThePipelineReadsThem(_ chunk: Int, _ threads: Int) throws {
+        var text = Self.typedCSV(rows: 5_000, seed: 23)
+        // Two rows whose declared amount is not money: E_TYPE rejects with their lines, the rows gone from the table.
+        text = text.replacingOccurrences(of: "\"$7.00\"", with: "\"seven\"")
+        let (one, two, served) = try bothWays(text, chunk: chunk, threads: threads) {
+            $0.keepRowLines = true
+            $0.declared["amount"] = ColumnPlan(type: .money, currency: "USD", isDeclared: true)
+            $0.declared["closed"] = ColumnPlan(type: .string, isDeclared: true)
+        }
+        #expect(one.table.schema.fields.map(\.type) == [.integer, .integer, .double, .string, .timestamp, .money, .boolean, .string, .integer])
+        #expect(one.table == two.table)
+        #expect(one.rowLines == two.rowLines)
+        #expect(one.rowLines?.count == one.table.rowCount)
+        #expect(served?.rowLines == two.rowLines)
+        #expect(one.rejects.map { "\($0.line) \($0.code) \($0.reason) \($0.record)" } == two.rejects.map { "\($0.line) \($0.code) \($0.reason) \($0.record)" })
+        #expect(one.rejects.contains { $0.code == "E_TYPE" })
+        #expect(one.table.rowCount + one.rejects.count == one.recordsRead)
+        // Lines are the file's: a row after two-line notes and rejected rows is further down than its index says.
+        #expect((one.rowLines?.first ?? 0) >= 2)
+        #expect((one.rowLines?.last ?? 0) > one.table.rowCount + 1)
+    }
+
+    @Test(arguments: [(4096, 1), (4096, 4), (64 << 10, 2), (1 << 30, 2)])
+    func oneChunkAtATimeGivesTheTwoPassTable(_ chunk: Int, _ threads: Int) throws {
+        let text = Self.typedCSV(rows: 6_000, seed: 11)
+        let (one, two, served) = try bothWays(text, chunk: chunk, threads: threads)
+        #expect(one.table.schema == two.table.schema)
+        #expect(one.table.schema.fields.map(\.type) == [.integer, .integer, .double, .date, .timestamp, .string, .boolean, .string, .integer])
+        #expect(one.table == two.table)
+        #expect(one.columnNotes == two.columnNotes)
+        #expect(one.recordsRead == two.recordsRead)
+        #expect(one.rejects.map { "\($0.line) \($0.code) \($0.record)" } == two.rejects.map { "\($0.line) \($0.code) \($0.record)" })
+        #expect(one.rejects.count > 10)
+        #expect(one.table.rowCount + one.rejects.count == one.recordsRead)
+        #expect(one.table.columns[1].nullCount > 0)
+        // The one-pass path served it (it gives up, and `load` reads the text first, when the plans change).
+        #expect(served?.table == two.table)
+        #expect(one.rowLines == nil)
+    }
+
+    @Test func aTypeThatChangesLateIsDecidedFromTheWholeFile() throws {
+        // The visits column looks like integers until three rows before the end.
+        let text = Self.typedCSV(rows: 6_000, seed: 5, lateText: true)
+        let (one, two, served) = try bothWays(text, chunk: 4096, threads: 2)
+        #expect(one.table.schema.fields.last?.type == .string)
+        #expect(one.table == two.table)
+        #expect(one.rejects.map(\.line) == two.rejects.map(\.line))
+        #expect(served == nil)
+    }
+}
+
+private extension String {
+    var leftPad: String { count < 2 ? "0" + self : self }
+}
