@@ -136,7 +136,7 @@ extension CSVFile {
             try withChunkSize(sampleBytes ?? min(options.chunkSize, 4 << 20)).readRobustly { f, sequential in
                 merged = []
                 file = f
-                try f.readChunks(sequential: sequential, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
+                try f.readChunks(sequential: sequential, maxChunks: sampleBytes == nil ? .max : 1, process: { raw in CSVFile.evidence(of: raw, skip: skip) }, consume: { e, _ in
                     if merged.isEmpty { merged = e } else { for c in merged.indices { merged[c].merge(e[c]) } }
                     if sampleBytes != nil { throw SampleTaken() }
                 })
@@ -209,7 +209,10 @@ extension CSVFile {
     /// so far), for a progress bar's ETA.
     public func load(progress: ((Int) -> Void)? = nil, expect: ((Int) -> Void)? = nil) throws -> LoadedTable {
         Trace.mark("load start")
-        if needsEvidence, let loaded = try loadTypedInOnePass(progress: progress, expect: expect) { return loaded }
+        // NB: the one pass first reads a 4 MiB sample for the plans; below 32 MiB the file's text is small and reading
+        // it once, text first, costs fewer instructions (a 30 MB file parses 13% more bytes the other way).
+        if needsEvidence, source.size - dataStart > 8 * min(options.chunkSize, 4 << 20),
+           let loaded = try loadTypedInOnePass(progress: progress, expect: expect) { return loaded }
         return try loadTextThenType(progress: progress, expect: expect)
     }
 

@@ -221,7 +221,7 @@ extension CSVFile {
 
     /// Reads every record in chunks, runs `process` on each (concurrently), and hands the results to `consume` in order
     /// with the absolute line number of the chunk's first line.
-    func readChunks<R: Sendable>(sequential: Bool, process: @escaping @Sendable (RawChunk) -> R,
+    func readChunks<R: Sendable>(sequential: Bool, maxChunks: Int = .max, process: @escaping @Sendable (RawChunk) -> R,
                                  consume: (R, Int) throws -> Void) throws {
         let columnCount = columnNames.count
         let delimiter = dialect.delimiter, quote = dialect.quote, ragged = options.ragged
@@ -271,6 +271,8 @@ extension CSVFile {
         if columnCount == 0 || offset >= total {
             return
         }
+        // NB: a sample (`maxChunks`) stops submitting, so the workers do not parse chunks ahead that nobody reads.
+        var submitted = 0
         if sequential {
             let state = ChunkParserState(columnCount: columnCount, delimiter: delimiter, ragged: ragged, rejectInvalidEncoding: rejectInvalid, expectedBytes: chunkSize,
                                          skip: skip)
@@ -285,6 +287,8 @@ extension CSVFile {
                 if offset >= total { parser.finish() }
                 let chunk = state.detach(endedClean: true)
                 try work.submit({ wrap(chunk) }, consume: handle)
+                submitted += 1
+                if submitted >= maxChunks { break }
             }
             try work.finish(consume: handle)
             return
@@ -315,7 +319,8 @@ extension CSVFile {
                 if isFinal { parser.finish() }
                 return wrap(state.detach(endedClean: isFinal || clean))
             }, consume: handle)
-            if isFinal { break }
+            submitted += 1
+            if isFinal || submitted >= maxChunks { break }
         }
         try work.finish(consume: handle)
     }
