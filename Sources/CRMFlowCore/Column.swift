@@ -130,19 +130,25 @@ public struct Column: Sendable, Hashable {
         case (.money(var a, var c, var codes), .money(let b, let d, let otherCodes)):
             storage = .integer([])
             a.append(contentsOf: b)
-            var remap: [UInt8] = []
-            for code in otherCodes {
-                if let k = codes.firstIndex(of: code) { remap.append(UInt8(k)) } else {
-                    codes.append(code)
-                    remap.append(UInt8(codes.count - 1))
-                }
-            }
-            c.append(contentsOf: d.map { otherCodes.isEmpty ? 0 : remap[Int($0)] })
+            Column.appendCurrencies(d, codedBy: otherCodes, to: &c, codedBy: &codes)
             merged = .money(minor: a, currency: c, currencies: codes)
         default:
             throw TableError.schemaMismatch("cannot append a \(other.type.rawValue) column to a \(type.rawValue) column")
         }
         self = Column(storage: merged, validity: v)
+    }
+
+    /// Appends a money column's currency indices (into `otherCodes`) to `indices` (into `codes`), adding the codes
+    /// `codes` lacks.
+    public static func appendCurrencies(_ other: [UInt8], codedBy otherCodes: [String], to indices: inout [UInt8], codedBy codes: inout [String]) {
+        var remap: [UInt8] = []
+        for code in otherCodes {
+            if let k = codes.firstIndex(of: code) { remap.append(UInt8(k)) } else {
+                codes.append(code)
+                remap.append(UInt8(codes.count - 1))
+            }
+        }
+        indices.append(contentsOf: other.map { otherCodes.isEmpty ? 0 : remap[Int($0)] })
     }
 }
 

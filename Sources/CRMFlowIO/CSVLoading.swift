@@ -440,14 +440,7 @@ struct TypedColumnAccumulator {
         case .date(let a): days.append(contentsOf: a)
         case .money(let a, let d, let otherCodes):
             integers.append(contentsOf: a)
-            var remap: [UInt8] = []
-            for code in otherCodes {
-                if let k = currencies.firstIndex(of: code) { remap.append(UInt8(k)) } else {
-                    currencies.append(code)
-                    remap.append(UInt8(currencies.count - 1))
-                }
-            }
-            currency.append(contentsOf: otherCodes.isEmpty ? d.map { _ in 0 } : d.map { remap[Int($0)] })
+            Column.appendCurrencies(d, codedBy: otherCodes, to: &currency, codedBy: &currencies)
         }
     }
 
